@@ -1,0 +1,210 @@
+"""Row schemas of the dataset's tables: one pydantic model per table, with units in the field descriptions.
+
+The loader validates every row of every table (embedded or a user's replacement) against these models, so a
+user's official statistics file is held to exactly the same rules as the shipped one. ``docs/data.md`` lists
+the same fields; :func:`table_fields` renders them for the docs and ``planner data info``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from planner.settings import COMMODITY_KEYS, FAO_LOSS_REGIONS, FEDERAL_DISTRICT_CODES
+
+CommodityKey = Literal[COMMODITY_KEYS]  # type: ignore[valid-type]
+Latitude = Field(ge=-90, le=90, description="latitude, decimal degrees WGS 84 (EPSG:4326)")
+Longitude = Field(ge=-180, le=180, description="longitude, decimal degrees WGS 84 (EPSG:4326)")
+
+
+class Row(BaseModel):
+    """Common behaviour: empty CSV cells are missing values; extra columns are ignored; strings are stripped."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_missing(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: (None if isinstance(v, str) and v.strip() == "" else v) for k, v in data.items()}
+        return data
+
+
+class CountryRow(Row):
+    """A country of the planning area."""
+
+    country_id: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")
+    iso3: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code")
+    name_en: str
+    name_ru: str
+    eaeu_member: bool = Field(description="member of the Eurasian Economic Union")
+    role: Literal["eaeu_member", "partner", "transit"]
+    fao_loss_region: Literal[FAO_LOSS_REGIONS]  # type: ignore[valid-type]
+
+
+class RegionRow(Row):
+    """An admin-1 unit: a Russian federal subject or a partner country's region."""
+
+    region_id: str = Field(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$", description="planner id (ISO 3166-2 where it exists)")
+    iso_3166_2: str = Field(description="official ISO 3166-2 code")
+    country_id: str = Field(pattern=r"^[A-Z]{2}$")
+    name_ru: str
+    name_en: str
+    unit_type: str | None = None
+    federal_district: str | None = Field(None, description="federal district code (Russia only)")
+    lat: float = Latitude
+    lon: float = Longitude
+    centroid_method: Literal["polygon_centroid", "label_point", "admin_centre"]
+    population: int | None = Field(None, ge=0, description="resident population, persons (Rosstat)")
+    population_year: int | None = Field(None, ge=1990, le=2100, description="population as of 1 January of")
+    population_approximate: bool | None = None
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _russian_rules(self) -> RegionRow:
+        if self.country_id == "RU":
+            if self.federal_district not in FEDERAL_DISTRICT_CODES:
+                raise ValueError(
+                    f"federal_district: Russian region needs one of {sorted(FEDERAL_DISTRICT_CODES)}, "
+                    f"got {self.federal_district!r}"
+                )
+            if self.population is None:
+                raise ValueError("population: required for Russian regions (Rosstat resident population)")
+        return self
+
+
+class CityRow(Row):
+    """A demand node: a city with its population and region."""
+
+    city_id: str
+    name_ru: str
+    name_en: str
+    country_id: str = Field(pattern=r"^[A-Z]{2}$")
+    region_id: str
+    lat: float = Latitude
+    lon: float = Longitude
+    population: int = Field(gt=0, description="inhabitants, persons")
+    is_region_capital: bool = False
+    source: Literal["hflabs", "geonames", "user"] = "user"
+    region_assignment: Literal["source_admin", "admin_code_vote", "nearest_label_point", "user"] = "user"
+    name_ru_source: str | None = None
+    name_en_source: str | None = None
+
+
+class ProductionRow(Row):
+    """Production of one commodity group in a region (Rosstat) or a country (FAOSTAT) in one year."""
+
+    area_id: str = Field(description="region_id for area_level=region, country_id for area_level=country")
+    area_level: Literal["region", "country"]
+    commodity: CommodityKey
+    year: int = Field(ge=1990, le=2100)
+    quantity_kt: float = Field(ge=0, description="production, thousand tonnes per year")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
+class ConsumptionNormRow(Row):
+    """Per-capita consumption of a commodity group, turning population into demand."""
+
+    commodity: CommodityKey
+    kg_per_capita_year: float = Field(gt=0, description="kilograms per person per year")
+    basis: str | None = None
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
+class AgriShareRow(Row):
+    """Agriculture's share of employment and of gross regional product in a Russian region (or RU total)."""
+
+    region_id: str
+    year_employment: int | None = Field(None, ge=1990, le=2100)
+    employment_share_pct: float | None = Field(None, ge=0, le=100, description="% of the employed")
+    year_grp: int | None = Field(None, ge=1990, le=2100)
+    grp_share_pct: float | None = Field(None, ge=0, le=100, description="% of gross value added")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
+class CentreRow(Row):
+    """An existing or pilot wholesale distribution centre (ОРЦ)."""
+
+    centre_id: str
+    name_ru: str
+    name_en: str
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")
+    region_id: str
+    city_ru: str
+    city_en: str
+    lat: float = Latitude
+    lon: float = Longitude
+    status: Literal["operating", "pilot", "planned", "under_construction"]
+    capacity_kt: float | None = Field(None, ge=0, description="annual throughput or storage, thousand tonnes")
+    opened: int | None = Field(None, ge=1990, le=2100)
+    source: str = Field(min_length=3)
+    site_confidence: Literal["documented", "city_only", "assumed_capital"]
+    notes: str | None = None
+
+
+class CrossingRow(Row):
+    """A border crossing point with its typical delay."""
+
+    crossing_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name_ru: str
+    name_en: str
+    country_a: str = Field(pattern=r"^[A-Z]{2}$")
+    country_b: str = Field(pattern=r"^[A-Z]{2}$")
+    mode: Literal["road", "rail"]
+    lat: float = Latitude
+    lon: float = Longitude
+    typical_delay_h: float = Field(ge=0, description="typical waiting and clearance time, hours")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+    @field_validator("country_b")
+    @classmethod
+    def _two_countries(cls, v: str, info: Any) -> str:
+        if v == info.data.get("country_a"):
+            raise ValueError("country_b must differ from country_a")
+        return v
+
+
+class LossRateRow(Row):
+    """Share of food lost at one supply-chain stage (FAO 2011)."""
+
+    fao_region: Literal[FAO_LOSS_REGIONS]  # type: ignore[valid-type]
+    fao_group: Literal["cereals", "roots_and_tubers", "fruits_and_vegetables", "meat", "dairy"]
+    stage: Literal[
+        "agricultural_production", "postharvest_handling_storage", "processing_primary",
+        "processing_secondary", "distribution", "consumption",
+    ]
+    loss_pct: float = Field(ge=0, le=100, description="% of what enters the stage")
+    source: str = Field(min_length=3)
+
+
+TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
+    "countries": (CountryRow, ("country_id",)),
+    "regions": (RegionRow, ("region_id",)),
+    "cities": (CityRow, ("city_id",)),
+    "production": (ProductionRow, ("area_id", "commodity", "year")),
+    "consumption_norms": (ConsumptionNormRow, ("commodity",)),
+    "agri_shares": (AgriShareRow, ("region_id",)),
+    "existing_centres": (CentreRow, ("centre_id",)),
+    "border_crossings": (CrossingRow, ("crossing_id",)),
+    "loss_rates": (LossRateRow, ("fao_region", "fao_group", "stage")),
+}
+"""Every table of the dataset: its row model and the columns that must be unique together."""
+
+
+def table_fields(name: str) -> list[tuple[str, str, bool, str]]:
+    """The fields of a table as (name, type, required, description) for documentation."""
+    model, _ = TABLES[name]
+    out = []
+    for fname, f in model.model_fields.items():
+        ann = getattr(f.annotation, "__name__", str(f.annotation)).replace("typing.", "")
+        out.append((fname, ann, f.is_required(), f.description or ""))
+    return out
