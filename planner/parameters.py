@@ -1,0 +1,147 @@
+"""The parameter registry: every model parameter with its unit, default and source, in one place.
+
+Geo, optimization and economics read parameters only through :class:`ParameterSet`, which starts from these
+defaults and applies a scenario's overrides, so every number a run uses can be traced to a unit and a source.
+The loss table (share lost per commodity group and supply-chain stage) is part of the registry: its defaults
+come from the FAO 2011 regional loss shares shipped in the dataset (``loss_rates`` table).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from planner.settings import COMMODITY_BY_KEY, COMMODITY_KEYS, LOSS_STAGES
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One scalar model parameter: name, unit, default, admissible range and where the default comes from."""
+
+    name: str
+    unit: str
+    default: float
+    source: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, value: float) -> float:
+        """Return ``value`` as float if it lies in the admissible range, else raise ValueError naming the parameter."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name}: expected a number in {self.unit}, got {value!r}") from None
+        if v != v:  # NaN
+            raise ValueError(f"{self.name}: expected a number in {self.unit}, got NaN")
+        if self.minimum is not None and v < self.minimum:
+            raise ValueError(f"{self.name}: {v} {self.unit} is below the minimum {self.minimum}")
+        if self.maximum is not None and v > self.maximum:
+            raise ValueError(f"{self.name}: {v} {self.unit} is above the maximum {self.maximum}")
+        return v
+
+
+ASSUMPTION = "project assumption (no published figure found); override with the planner's own value"
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("road_speed_kmh", "km/h", 55.0,
+              "project assumption: average commercial truck speed on Russian trunk roads including stops and "
+              "driver rest (order of magnitude; no single published figure)",
+              "average road freight speed used to turn road km into hours", 10, 120),
+    Parameter("rail_speed_kmh", "km/h", 25.0,
+              "project assumption: average through-speed of freight wagons including yard time (RZhD reports "
+              "a 'wagon route speed' of the same order; figure not checked)",
+              "average rail freight speed used to turn rail km into hours", 5, 120),
+    Parameter("road_circuity_factor", "ratio", 1.25,
+              "range 1.2-1.4 for road networks reported by Ballou, Rahardja & Sakai (2002), Transportation "
+              "Research A 36(9); 1.25 chosen by the project",
+              "road km per great-circle km where a segment's road length is not published", 1.0, 3.0),
+    Parameter("grain_per_flour_equivalent", "t grain / t flour", 1.0 / 0.73,
+              "flour extraction rate about 0.72-0.75 (milling practice); 0.73 used, flagged approximate",
+              "converts the bread-products norm (flour equivalent) into grain", 1.0, 2.0),
+    Parameter("demand_growth_pct_per_year", "% per year", 0.0, ASSUMPTION,
+              "growth of per-capita demand applied to every commodity group", -20, 20),
+    Parameter("discount_rate_pct", "% per year", 10.0, ASSUMPTION,
+              "real discount rate for annualising capital and for NPV", 0, 50),
+    Parameter("public_cofinancing_max_pct", "% of capital cost", 50.0,
+              "the common EU ceiling for investment aid to processing and marketing of farm products (see "
+              "Regulation (EU) 2022/2472, art. 17; intensities vary by region, not checked article by article)",
+              "upper bound of the public share of a centre's capital cost", 0, 100),
+)
+PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+
+
+def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """A ' Did you mean ...?' hint for a misspelt key, or an empty string."""
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+class ParameterSet:
+    """Parameter values for one run: registry defaults, the dataset's loss table, and a scenario's overrides.
+
+    ``overrides`` maps parameter names to values; ``loss_overrides`` maps commodity → stage → loss share in %.
+    Unknown names and out-of-range values raise ValueError naming the parameter.
+    """
+
+    def __init__(self, loss_rates: pd.DataFrame, fao_region: str = "Europe incl. Russia",
+                 overrides: Mapping[str, float] | None = None,
+                 loss_overrides: Mapping[str, Mapping[str, float]] | None = None):
+        self.fao_region = fao_region
+        self.values: dict[str, float] = {p.name: p.default for p in PARAMETERS}
+        self.sources: dict[str, str] = {p.name: p.source for p in PARAMETERS}
+        for name, value in (overrides or {}).items():
+            if name not in PARAMETER_BY_NAME:
+                raise ValueError(f"parameters.{name}: unknown parameter.{suggest(name, list(PARAMETER_BY_NAME))}")
+            self.values[name] = PARAMETER_BY_NAME[name].check(value)
+            self.sources[name] = "scenario override"
+        self._loss = self._loss_table(loss_rates, fao_region)
+        for commodity, stages in (loss_overrides or {}).items():
+            if commodity not in COMMODITY_BY_KEY:
+                raise ValueError(f"losses.{commodity}: unknown commodity group.{suggest(commodity, COMMODITY_KEYS)}")
+            for stage, pct in stages.items():
+                if stage not in LOSS_STAGES:
+                    raise ValueError(f"losses.{commodity}.{stage}: unknown stage.{suggest(stage, LOSS_STAGES)}")
+                v = Parameter(f"losses.{commodity}.{stage}", "%", 0, "", "", 0, 100).check(pct)
+                self._loss[(commodity, stage)] = (v, "scenario override")
+
+    @staticmethod
+    def _loss_table(loss_rates: pd.DataFrame, fao_region: str) -> dict[tuple[str, str], tuple[float, str]]:
+        rows = loss_rates[loss_rates["fao_region"] == fao_region]
+        if rows.empty:
+            raise ValueError(f"loss_rates: no rows for FAO region {fao_region!r}")
+        by_group = {(r.fao_group, r.stage): (float(r.loss_pct), str(r.source)) for r in rows.itertuples()}
+        table = {}
+        for key, c in COMMODITY_BY_KEY.items():
+            for stage in LOSS_STAGES:
+                if (c.fao_group, stage) in by_group:
+                    table[(key, stage)] = by_group[(c.fao_group, stage)]
+        return table
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self.values:
+            raise KeyError(f"unknown parameter {name!r}.{suggest(name, list(self.values))}")
+        return self.values[name]
+
+    def loss_pct(self, commodity: str, stage: str) -> float:
+        """Share (in %) of what enters ``stage`` that is lost, for a commodity group; 0 where FAO gives none."""
+        if commodity not in COMMODITY_BY_KEY:
+            raise KeyError(f"unknown commodity group {commodity!r}.{suggest(commodity, COMMODITY_KEYS)}")
+        return self._loss.get((commodity, stage), (0.0, ""))[0]
+
+    def loss_table(self) -> pd.DataFrame:
+        """The loss table in use: commodity, stage, loss share in %, and its source."""
+        return pd.DataFrame(
+            [(c, s, v, src) for (c, s), (v, src) in sorted(self._loss.items())],
+            columns=["commodity", "stage", "loss_pct", "source"],
+        )
+
+    def table(self) -> pd.DataFrame:
+        """The scalar parameters in use: name, value, unit, source."""
+        return pd.DataFrame(
+            [(p.name, self.values[p.name], p.unit, self.sources[p.name]) for p in PARAMETERS],
+            columns=["name", "value", "unit", "source"],
+        )

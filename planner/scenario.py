@@ -1,0 +1,181 @@
+"""The scenario: what a planner asks the tool, as a YAML file validated by a pydantic schema.
+
+A scenario names its scope (countries, federal districts, regions), the commodity groups, parameter overrides
+(checked against the parameter registry), loss-table overrides, and optionally the user's own data tables.
+Unknown keys are errors. Errors name the field and, for files, the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from planner.data.loader import Dataset
+from planner.data.schema import TABLES, CommodityKey
+from planner.parameters import PARAMETER_BY_NAME, ParameterSet, suggest
+from planner.settings import COMMODITY_KEYS, FEDERAL_DISTRICT_CODES, LOSS_STAGES
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message names the field (and line, for files) and what to fix."""
+
+
+class Scope(BaseModel):
+    """Where the scenario plans: the union of the listed countries, federal districts and regions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes", examples=[["RU"]])
+    federal_districts: list[str] = Field(default_factory=list, description="Russian federal district codes",
+                                         examples=[["NCFD"]])
+    regions: list[str] = Field(default_factory=list, description="region ids (ISO 3166-2)",
+                               examples=[["RU-STA", "RU-KB"]])
+
+    @field_validator("federal_districts")
+    @classmethod
+    def _known_districts(cls, v: list[str]) -> list[str]:
+        for fd in v:
+            if fd not in FEDERAL_DISTRICT_CODES:
+                raise ValueError(f"unknown federal district {fd!r}; valid: {sorted(FEDERAL_DISTRICT_CODES)}"
+                                 + suggest(fd, sorted(FEDERAL_DISTRICT_CODES)))
+        return v
+
+
+class Scenario(BaseModel):
+    """A planning scenario (see docs/scenarios.md for every field with its unit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_\-]+$", description="short id used for run folders",
+                      examples=["ncfd_expansion"])
+    title_ru: str | None = Field(None, description="title in Russian")
+    title_en: str | None = Field(None, description="title in English")
+    description: str | None = None
+    scope: Scope = Field(default_factory=lambda: Scope(federal_districts=["NCFD"]))
+    commodities: list[CommodityKey] = Field(default_factory=lambda: list(COMMODITY_KEYS), min_length=1)
+    parameters: dict[str, float] = Field(default_factory=dict,
+                                         description="overrides of the parameter registry, by name")
+    losses: dict[str, dict[str, float]] = Field(default_factory=dict,
+                                                description="loss-table overrides: commodity -> stage -> %")
+    data: dict[str, str] = Field(default_factory=dict,
+                                 description="user tables replacing embedded ones: table name -> CSV/GeoJSON path")
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_parameters(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, value in v.items():
+            if name not in PARAMETER_BY_NAME:
+                raise ValueError(f"unknown parameter {name!r}.{suggest(name, list(PARAMETER_BY_NAME))}")
+            PARAMETER_BY_NAME[name].check(value)
+        return v
+
+    @field_validator("losses")
+    @classmethod
+    def _known_losses(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for commodity, stages in v.items():
+            if commodity not in COMMODITY_KEYS:
+                raise ValueError(f"unknown commodity group {commodity!r}.{suggest(commodity, COMMODITY_KEYS)}")
+            for stage, pct in stages.items():
+                if stage not in LOSS_STAGES:
+                    raise ValueError(f"{commodity}: unknown stage {stage!r}.{suggest(stage, LOSS_STAGES)}")
+                if not 0 <= pct <= 100:
+                    raise ValueError(f"{commodity}.{stage}: loss share must be within 0-100 %, got {pct}")
+        return v
+
+    @field_validator("data")
+    @classmethod
+    def _known_tables(cls, v: dict[str, str]) -> dict[str, str]:
+        for table in v:
+            if table not in TABLES:
+                raise ValueError(f"unknown table {table!r}; tables: {sorted(TABLES)}{suggest(table, list(TABLES))}")
+        return v
+
+    def region_ids(self, dataset: Dataset) -> list[str]:
+        """The regions in scope, checked against the dataset; raises ScenarioError naming an unknown code."""
+        regions = dataset.regions
+        known = set(regions["region_id"])
+        countries = set(dataset.countries["country_id"])
+        for c in self.scope.countries:
+            if c not in countries:
+                raise ScenarioError(f"scope.countries: unknown country {c!r}; known: {sorted(countries)}")
+        for r in self.scope.regions:
+            if r not in known:
+                raise ScenarioError(f"scope.regions: unknown region {r!r}.{suggest(r, sorted(known))}")
+        mask = (
+            regions["country_id"].isin(self.scope.countries)
+            | regions["federal_district"].isin(self.scope.federal_districts)
+            | regions["region_id"].isin(self.scope.regions)
+        )
+        ids = regions.loc[mask, "region_id"].tolist()
+        if not ids:
+            raise ScenarioError("scope: selects no region; list countries, federal_districts or regions")
+        return ids
+
+    def parameter_set(self, dataset: Dataset) -> ParameterSet:
+        """Registry defaults with this scenario's overrides, and the loss table for Russia's FAO region."""
+        return ParameterSet(dataset.loss_rates, overrides=self.parameters, loss_overrides=self.losses)
+
+
+def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at a pydantic error location (the deepest node that exists)."""
+    line = node.start_mark.line + 1
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(key)), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value if k.value == str(key)), None)
+                return key_node.start_mark.line + 1 if key_node is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None = None) -> Scenario:
+    """Validate a scenario given as a mapping; raises ScenarioError naming each bad field (and line)."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping of fields, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                parent = Scenario if len(loc) == 1 else Scope if loc[0] == "scope" else None
+                valid = sorted(parent.model_fields) if parent else []
+                msg = f"unknown key; valid keys: {valid}" + suggest(str(loc[-1]), valid)
+            elif err["type"] == "literal_error":
+                msg = f"{msg}, got {err.get('input')!r}"
+            where = f"{source}, line {_line_of(root, loc)}" if root is not None else source
+            lines.append(f"{where}: field '{field}': {msg}")
+        raise ScenarioError("\n".join(lines)) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file; errors name the file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    scenario = parse_scenario(data, source=str(path), root=root)
+    resolved = {}
+    for table, p in scenario.data.items():
+        q = Path(p)
+        resolved[table] = str(q if q.is_absolute() else (path.parent / q).resolve())
+    return scenario.model_copy(update={"data": resolved})

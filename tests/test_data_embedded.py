@@ -1,0 +1,98 @@
+"""The embedded dataset: what planners rely on being in it, and the treatments of the raw files' traps."""
+
+from __future__ import annotations
+
+from planner.settings import COMMODITY_KEYS, NCFD_REGIONS
+
+
+def test_every_russian_federal_subject_with_district_and_population(dataset):
+    ru = dataset.regions[dataset.regions["country_id"] == "RU"]
+    assert len(ru) == 85
+    assert ru["federal_district"].notna().all()
+    assert (ru["population"] > 0).all()
+    assert 140e6 < ru["population"].sum() < 150e6
+    assert set(ru.loc[ru["federal_district"] == "NCFD", "region_id"]) == NCFD_REGIONS
+    assert ru.groupby("federal_district").size().to_dict() == {
+        "CFD": 18, "NWFD": 11, "SFD": 8, "NCFD": 7, "VFD": 14, "UFD": 6, "SibFD": 10, "FEFD": 11}
+
+
+def test_crimea_sevastopol_and_baikonur_treatment(dataset):
+    reg = dataset.regions.set_index("region_id")
+    for rid, iso in (("RU-CR", "UA-43"), ("RU-SEV", "UA-40")):
+        assert reg.at[rid, "federal_district"] == "SFD"
+        assert reg.at[rid, "iso_3166_2"] == iso
+        assert reg.at[rid, "centroid_method"] == "label_point"
+    assert not reg.index.str.contains("BAY").any()
+    assert "Байконур" not in set(dataset.cities.loc[dataset.cities["country_id"] == "RU", "name_ru"])
+
+
+def test_kazakhstan_uses_current_units_and_splits_almaty(dataset):
+    kz = dataset.regions[dataset.regions["country_id"] == "KZ"].set_index("region_id")
+    assert len(kz) == 20
+    assert {"KZ-10", "KZ-33", "KZ-62", "KZ-79", "KZ-19", "KZ-75", "KZ-71"} <= set(kz.index)
+    assert kz.at["KZ-75", "unit_type"] == "City" and kz.at["KZ-19", "unit_type"] == "Region"
+    cities = dataset.cities.set_index("name_en")
+    assert cities.at["Karagandy", "region_id"] == "KZ-35"
+    assert cities.at["Semey", "region_id"] == "KZ-10"
+    assert cities.at["Almaty", "region_id"] == "KZ-75"
+
+
+def test_partner_countries_admin1_and_eaeu_flag(dataset):
+    countries = dataset.countries.set_index("country_id")
+    assert set(countries.index[countries["eaeu_member"]]) == {"RU", "BY", "KZ", "AM", "KG"}
+    have = set(dataset.regions["country_id"])
+    assert {"KZ", "KG", "AM", "BY", "UZ", "TJ", "GE", "AZ", "CN"} <= have
+    cn = dataset.regions[dataset.regions["country_id"] == "CN"]
+    assert list(cn["region_id"]) == ["CN-XJ"]
+
+
+def test_cities_thresholds_regions_and_flags(dataset):
+    c = dataset.cities
+    assert (c.loc[c["country_id"] == "RU", "population"] >= 10_000).all()
+    assert (c.loc[c["country_id"] != "RU", "population"] >= 15_000).all()
+    assert len(c[c["country_id"] == "RU"]) > 900
+    assert (c.loc[c["country_id"] == "AZ", "region_assignment"] == "nearest_label_point").all()
+    moscow = c[c["name_ru"] == "Москва"].iloc[0]
+    assert moscow["name_en"] == "Moscow" and moscow["region_id"] == "RU-MOW"
+    assert c.loc[c["name_en"] == "Yerevan", "name_ru"].iloc[0] == "Ереван"
+    # GeoNames city districts (Yerevan's Arabkir, Tashkent's Yunusobod) are folded into their city
+    assert not c["name_en"].isin(["Arabkir", "Yunusobod", "Chilanzar"]).any()
+
+
+def test_production_covers_south_of_russia_and_partners(dataset):
+    p = dataset.production
+    south = set(dataset.regions.loc[dataset.regions["federal_district"].isin(["NCFD", "SFD"]), "region_id"])
+    reg = p[p["area_level"] == "region"]
+    assert {(r, c) for r in south for c in COMMODITY_KEYS} <= set(zip(reg["area_id"], reg["commodity"], strict=True))
+    assert reg["source"].str.len().gt(10).all()
+    nat = p[p["area_level"] == "country"].set_index(["area_id", "commodity"])["quantity_kt"]
+    assert nat[("KZ", "grain")] > 10_000  # Kazakhstan harvests well over 10 Mt of grain
+    assert nat[("UZ", "vegetables")] > nat[("AM", "vegetables")]
+    stav, dag = reg.set_index(["area_id", "commodity"])["quantity_kt"][[("RU-STA", "grain"), ("RU-DA", "grain")]]
+    assert stav > 5 * dag  # Stavropol is the grain region of the district
+
+
+def test_agricultural_shares_match_the_edb_check(dataset):
+    s = dataset.agri_shares.set_index("region_id")
+    reg = dataset.regions.set_index("region_id")
+    ncfd = sorted(NCFD_REGIONS)
+    weights = reg.loc[ncfd, "population"]
+    share = (s.loc[ncfd, "employment_share_pct"] * weights).sum() / weights.sum()
+    assert 14 <= share <= 22, share  # EDB 2019: about 18% of the NCFD's employed work in agriculture
+    assert (s.loc[ncfd, "employment_lq"] > 1).all()
+    assert s.at["RU", "employment_lq"] == 1.0
+
+
+def test_existing_centres_and_crossings(dataset):
+    centres = dataset.existing_centres
+    ru = centres[centres["country"] == "RU"]
+    assert set(ru["region_id"]) == {"RU-IN", "RU-KB", "RU-STA", "RU-DA", "RU-KC"}
+    assert set(centres.loc[centres["country"] == "KZ", "city_en"].str.split(" ").str[0]) == {
+        "Astana", "Almaty", "Karaganda", "Aktobe"}
+    x = dataset.border_crossings
+    pairs = {frozenset((a, b)) for a, b in zip(x["country_a"], x["country_b"], strict=True)}
+    for pair in (("RU", "KZ"), ("RU", "GE"), ("GE", "AM"), ("RU", "AZ"), ("RU", "BY"), ("KZ", "KG"),
+                 ("KZ", "UZ"), ("KZ", "CN")):
+        assert frozenset(pair) in pairs
+    assert (x.loc[x["crossing_id"] == "ru_ge_upper_lars", "mode"] == "road").all()
+    assert len(x[(x["country_a"] == "RU") & (x["country_b"] == "KZ")]) >= 4
