@@ -96,3 +96,15 @@ def test_existing_centres_and_crossings(dataset):
         assert frozenset(pair) in pairs
     assert (x.loc[x["crossing_id"] == "ru_ge_upper_lars", "mode"] == "road").all()
     assert len(x[(x["country_a"] == "RU") & (x["country_b"] == "KZ")]) >= 4
+
+
+def test_docs_describe_every_table_and_field():
+    from pathlib import Path
+
+    from planner.data.schema import TABLES
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text(encoding="utf-8")
+    for name, (model, _) in TABLES.items():
+        assert f"`{name}.csv`" in doc, name
+        for field in model.model_fields:
+            assert f"`{field}`" in doc, f"{name}.{field}"
