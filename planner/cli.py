@@ -10,12 +10,14 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from geo.network import NetworkError, scenario_network
 from planner.balance import regional_balance
-from planner.data.loader import Dataset, DataValidationError, load_dataset
-from planner.scenario import Scenario, ScenarioError, load_scenario
+from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
+from planner.cli_geo import candidate_sites, geo_app
+from planner.data.loader import Dataset
+from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
 
 app = typer.Typer(help="Agrologistics network planner: wholesale distribution centres (ОРЦ) for farm produce.",
@@ -23,32 +25,17 @@ app = typer.Typer(help="Agrologistics network planner: wholesale distribution ce
 data_app = typer.Typer(help="The dataset: validate it (or your replacement tables) and summarise it.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console(width=140)
-err_console = Console(stderr=True, width=140)
+app.add_typer(geo_app, name="geo")
 
 TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the embedded table",
                                                  dir_okay=False)]
 
-DEFAULT_SCENARIO = Path("scenarios/ncfd_expansion.yaml")
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, markup=True)
-    return typer.Exit(code=1)
-
-
-def _load(overrides: dict[str, Path | None]) -> Dataset:
-    try:
-        return load_dataset({k: v for k, v in overrides.items() if v is not None})
-    except DataValidationError as exc:
-        raise _fail(str(exc)) from None
-
 
 def _overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres, border_crossings,
-               countries, loss_rates) -> dict[str, Path | None]:
+               countries, loss_rates, corridors=None) -> dict[str, Path | None]:
     return dict(regions=regions, cities=cities, production=production, consumption_norms=consumption_norms,
                 agri_shares=agri_shares, existing_centres=existing_centres, border_crossings=border_crossings,
-                countries=countries, loss_rates=loss_rates)
+                countries=countries, loss_rates=loss_rates, corridors=corridors)
 
 
 @data_app.command("check")
@@ -56,10 +43,11 @@ def data_check(
     regions: TableFile = None, cities: TableFile = None, production: TableFile = None,
     consumption_norms: TableFile = None, agri_shares: TableFile = None, existing_centres: TableFile = None,
     border_crossings: TableFile = None, countries: TableFile = None, loss_rates: TableFile = None,
+    corridors: TableFile = None,
 ) -> None:
     """Validate the embedded tables, or your replacements for any of them; exit 0 if all is well, else 1."""
-    ds = _load(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
-                          border_crossings, countries, loss_rates))
+    ds = load_data(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
+                          border_crossings, countries, loss_rates, corridors))
     t = Table(title="Dataset check / Проверка данных")
     t.add_column("table / таблица")
     t.add_column("rows", justify="right")
@@ -75,10 +63,11 @@ def data_info(
     regions: TableFile = None, cities: TableFile = None, production: TableFile = None,
     consumption_norms: TableFile = None, agri_shares: TableFile = None, existing_centres: TableFile = None,
     border_crossings: TableFile = None, countries: TableFile = None, loss_rates: TableFile = None,
+    corridors: TableFile = None,
 ) -> None:
     """Rows per table, regions per federal district, and NCFD production by commodity with sources."""
-    ds = _load(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
-                          border_crossings, countries, loss_rates))
+    ds = load_data(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
+                          border_crossings, countries, loss_rates, corridors))
     print_dataset_summary(ds)
 
 
@@ -144,23 +133,17 @@ def _short_sources(prod: pd.DataFrame) -> set[str]:
     return {s.split(";")[0].split("(")[0].strip()[:70] for s in prod["source"]}
 
 
-def _scenario_or_fail(path: Path) -> Scenario:
-    try:
-        return load_scenario(path)
-    except ScenarioError as exc:
-        raise _fail(str(exc)) from None
-
-
 @app.command("validate")
 def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
     """Validate a scenario: schema, parameters, and that its regions and tables exist (no solve)."""
-    sc = _scenario_or_fail(scenario)
-    ds = _load(dict(sc.data))
+    sc = scenario_or_fail(scenario)
+    ds = load_data(dict(sc.data))
     try:
         ids = sc.region_ids(ds)
-        sc.parameter_set(ds)
-    except (ScenarioError, ValueError) as exc:
-        raise _fail(f"{scenario}: {exc}") from None
+        G = scenario_network(sc, ds)
+        candidate_sites(sc, ds, G)
+    except (ScenarioError, NetworkError, ValueError) as exc:
+        raise fail(f"{scenario}: {exc}") from None
     console.print(f"[green]OK[/green]: scenario '{sc.name}' is valid; {len(ids)} regions in scope.")
 
 
@@ -168,13 +151,13 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")
 def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO) -> None:
     """Run a scenario. Until the optimizer lands this prints the dataset summary and the scope's
     supply-demand balance (production vs population × consumption norm)."""
-    sc = _scenario_or_fail(scenario)
-    ds = _load(dict(sc.data))
+    sc = scenario_or_fail(scenario)
+    ds = load_data(dict(sc.data))
     try:
         ids = sc.region_ids(ds)
         params = sc.parameter_set(ds)
     except (ScenarioError, ValueError) as exc:
-        raise _fail(f"{scenario}: {exc}") from None
+        raise fail(f"{scenario}: {exc}") from None
     console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
     print_dataset_summary(ds)
     bal = regional_balance(ds, [i for i in ids if i.startswith("RU-")], list(sc.commodities), params)

@@ -71,6 +71,38 @@ PARAMETERS: tuple[Parameter, ...] = (
               "Regulation (EU) 2022/2472, art. 17; intensities vary by region, not checked article by article)",
               "upper bound of the public share of a centre's capital cost", 0, 100),
 )
+RECALLED_PRICE = ("approximate: order of Rosstat average producer prices 2023 as recalled, not checked "
+                  "against the table; replace with «Средние цены производителей сельхозпродукции»")
+TRANSIT_LOSS = ("project assumption: share of a perishable load lost per day in transit without a cold chain; "
+                "no published per-day figure found (FAO 2011 gives per-stage shares only)")
+
+GEO_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("road_tariff_rub_per_tkm", "RUB per tonne-km", 4.0,
+              "approximate: long-haul truck rates in Russia 2023 of roughly 60-90 RUB per vehicle-km for a 20 t "
+              "load (freight exchange quotes as recalled, not checked)", "road haulage tariff", 0, 100),
+    Parameter("rail_tariff_rub_per_tkm", "RUB per tonne-km", 2.0,
+              "approximate: order of the RZhD tariff (Price List 10-01) plus wagon rental for farm cargo, "
+              "recalled, not checked", "rail freight tariff", 0, 100),
+    Parameter("transshipment_cost_rub_per_t", "RUB per tonne", 300.0, ASSUMPTION,
+              "handling cost of moving a tonne between road and rail at a station", 0, 10_000),
+    Parameter("transshipment_hours", "hours", 12.0, ASSUMPTION,
+              "time to move a load between road and rail at a station", 0, 240),
+    Parameter("border_fee_rub_per_t_eaeu", "RUB per tonne", 0.0,
+              "no customs duties or customs clearance inside the EAEU customs union (EAEU Treaty 2014)",
+              "fee per tonne at a crossing between two EAEU members", 0, 100_000),
+    Parameter("border_fee_rub_per_t_other", "RUB per tonne", 150.0, ASSUMPTION,
+              "clearance and brokerage fee per tonne at a crossing with a non-member (duties are a "
+              "scenario's tariff, not this fee)", 0, 100_000),
+    *(Parameter(f"value_rub_per_t_{c}", "RUB per tonne", v, RECALLED_PRICE,
+                f"farm-gate value of {c}, prices the produce lost in transit and storage", 0, 10_000_000)
+      for c, v in (("grain", 12_000.0), ("potatoes", 20_000.0), ("vegetables", 30_000.0),
+                   ("fruit_berries", 50_000.0), ("milk", 30_000.0), ("meat", 150_000.0))),
+    *(Parameter(f"transit_loss_pct_per_day_{c}", "% per day", v, TRANSIT_LOSS,
+                f"share of {c} lost per day in transit (0 for non-perishable groups)", 0, 100)
+      for c, v in (("grain", 0.0), ("potatoes", 0.3), ("vegetables", 1.5), ("fruit_berries", 1.5),
+                   ("milk", 3.0), ("meat", 1.0))),
+)
+PARAMETERS = PARAMETERS + GEO_PARAMETERS
 PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 
 

@@ -44,6 +44,31 @@ class Scope(BaseModel):
         return v
 
 
+class BorderSetting(BaseModel):
+    """A scenario's state for one border crossing (see the border_crossings table for ids)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    open: bool = Field(True, description="false closes the crossing (e.g. Upper Lars closed)")
+    extra_delay_h: float = Field(0.0, ge=0, description="hours added to the typical delay")
+    fee_rub_per_t: float | None = Field(None, ge=0, description="fee per tonne replacing the registry default")
+
+
+class CandidateSettings(BaseModel):
+    """How candidate sites are chosen: generated along the corridors, or read from a file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_spacing_km: float = Field(30.0, ge=0, description="minimum distance between candidates, km")
+    max_per_region: int = Field(4, ge=0, description="new candidates per region at most")
+    max_snap_km: float = Field(30.0, ge=0, description="farthest a site may lie from the network, km")
+    include_existing: bool = True
+    include_junctions: bool = True
+    include_rail_stations: bool = True
+    include_towns: bool = True
+    file: str | None = Field(None, description="CSV/GeoJSON of candidates (candidate_id, name_ru, name_en, lat, lon)")
+
+
 class Scenario(BaseModel):
     """A planning scenario (see docs/scenarios.md for every field with its unit)."""
 
@@ -60,6 +85,9 @@ class Scenario(BaseModel):
                                          description="overrides of the parameter registry, by name")
     losses: dict[str, dict[str, float]] = Field(default_factory=dict,
                                                 description="loss-table overrides: commodity -> stage -> %")
+    borders: dict[str, BorderSetting] = Field(default_factory=dict,
+                                              description="border states by crossing id, e.g. ru_ge_upper_lars")
+    candidates: CandidateSettings = Field(default_factory=CandidateSettings)
     data: dict[str, str] = Field(default_factory=dict,
                                  description="user tables replacing embedded ones: table name -> CSV/GeoJSON path")
 
@@ -150,7 +178,10 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
             field = ".".join(str(p) for p in loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                parent = Scenario if len(loc) == 1 else Scope if loc[0] == "scope" else None
+                nested = {"scope": Scope, "candidates": CandidateSettings}
+                parent = nested.get(str(loc[0])) if len(loc) > 1 else Scenario
+                if len(loc) == 3 and loc[0] == "borders":
+                    parent = BorderSetting
                 valid = sorted(parent.model_fields) if parent else []
                 msg = f"unknown key; valid keys: {valid}" + suggest(str(loc[-1]), valid)
             elif err["type"] == "literal_error":
@@ -174,8 +205,11 @@ def load_scenario(path: str | Path) -> Scenario:
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     scenario = parse_scenario(data, source=str(path), root=root)
-    resolved = {}
-    for table, p in scenario.data.items():
+    def here(p: str) -> str:
         q = Path(p)
-        resolved[table] = str(q if q.is_absolute() else (path.parent / q).resolve())
-    return scenario.model_copy(update={"data": resolved})
+        return str(q if q.is_absolute() else (path.parent / q).resolve())
+
+    update: dict[str, Any] = {"data": {table: here(p) for table, p in scenario.data.items()}}
+    if scenario.candidates.file:
+        update["candidates"] = scenario.candidates.model_copy(update={"file": here(scenario.candidates.file)})
+    return scenario.model_copy(update=update)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import mapping
 
+from planner.geodesy import haversine_km
 from planner.settings import COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
@@ -160,13 +161,6 @@ def transliterate(name_ru: str) -> str:
         latin = TRANSLIT.get(low, ch)
         out.append(latin.capitalize() if ch != low and latin else latin)
     return "".join(out)
-
-
-def haversine_km(lat1, lon1, lat2, lon2):
-    """Great-circle distance in km between points given in decimal degrees (arrays broadcast)."""
-    lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(a))
 
 
 def build_countries() -> pd.DataFrame:
@@ -447,7 +441,7 @@ def main() -> None:
     cities.to_csv(out / "cities.csv", index=False)
     build_production(shared).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
-    for name in ("ru_agri_shares", "consumption_norms", "existing_centres", "border_crossings"):
+    for name in ("ru_agri_shares", "consumption_norms", "existing_centres", "border_crossings", "corridors"):
         src = SOURCES_DIR / f"{name}.csv"
         target = {"ru_agri_shares": "agri_shares"}.get(name, name)
         pd.read_csv(src, dtype=str, keep_default_na=False).to_csv(out / f"{target}.csv", index=False)

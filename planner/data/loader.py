@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from planner.data.schema import TABLES, Row
+from planner.data.schema import TABLES, USER_TABLES, Row
+from planner.geodesy import haversine_km
 from planner.settings import COMMODITIES, COMMODITY_KEYS, EMBEDDED_DATA_DIR, NCFD_REGIONS
 
 MAX_PROBLEMS = 200
@@ -91,9 +92,10 @@ def read_table(name: str, path: Path | None = None) -> pd.DataFrame:
 
     Raises :class:`DataValidationError` naming the file, row and field of every problem.
     """
-    if name not in TABLES:
-        raise DataValidationError([Problem(name, None, None, f"unknown table; known: {sorted(TABLES)}")])
-    model, key = TABLES[name]
+    schemas = TABLES | USER_TABLES
+    if name not in schemas:
+        raise DataValidationError([Problem(name, None, None, f"unknown table; known: {sorted(schemas)}")])
+    model, key = schemas[name]
     path = Path(path) if path is not None else embedded_path(name)
     label = path.name if path.parent == EMBEDDED_DATA_DIR else str(path)
     if not path.is_file():
@@ -215,6 +217,8 @@ def check_integrity(tables: Mapping[str, pd.DataFrame]) -> list[Problem]:
             problems.append(Problem(tables["consumption_norms"].attrs.get("file", "consumption_norms"), None,
                                     "commodity", f"no consumption norm for commodity group {c!r}"))
 
+    problems.extend(_check_corridors(tables["corridors"], countries))
+
     loss = tables["loss_rates"]
     have = set(zip(loss["fao_region"], loss["fao_group"], strict=True))
     for fao_region in sorted(set(tables["countries"]["fao_loss_region"])):
@@ -222,6 +226,32 @@ def check_integrity(tables: Mapping[str, pd.DataFrame]) -> list[Problem]:
             if (fao_region, c.fao_group) not in have:
                 problems.append(Problem(loss.attrs.get("file", "loss_rates"), None, "fao_group",
                                         f"no loss rates for {fao_region!r} / {c.fao_group!r} ({c.key})"))
+    return problems
+
+
+CIRCUITY_TOLERANCE = 0.98
+"""A segment's published km may not fall below 98% of the great-circle distance (coordinates are town centres)."""
+
+
+def _check_corridors(cor: pd.DataFrame, countries: set[str]) -> list[Problem]:
+    """Corridor towns: known countries, positions 0..n without gaps, segment km not shorter than the straight line."""
+    problems: list[Problem] = []
+    file = cor.attrs.get("file", "corridors")
+    for i in cor.index[~cor["country"].isin(countries)]:
+        problems.append(Problem(*_where(cor, i), "country", f"unknown country {cor.at[i, 'country']!r}"))
+    for cid, g in cor.groupby("corridor_id", sort=False):
+        g = g.sort_values("seq")
+        if list(g["seq"]) != list(range(len(g))):
+            problems.append(Problem(file, None, "seq", f"corridor {cid!r}: positions must run 0..{len(g) - 1} "
+                                                       f"without gaps, got {list(g['seq'])}"))
+            continue
+        gc = haversine_km(g["lat"].to_numpy()[:-1], g["lon"].to_numpy()[:-1],
+                          g["lat"].to_numpy()[1:], g["lon"].to_numpy()[1:])
+        for (i, km), straight in zip(g["km_from_prev"].iloc[1:].items(), gc, strict=True):
+            if pd.notna(km) and km < CIRCUITY_TOLERANCE * straight:
+                problems.append(Problem(*_where(cor, i), "km_from_prev",
+                                        f"corridor {cid!r}: {km} km to {cor.at[i, 'town_en']} is shorter than "
+                                        f"the straight line ({straight:.0f} km)"))
     return problems
 
 

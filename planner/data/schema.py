@@ -186,6 +186,24 @@ class LossRateRow(Row):
     source: str = Field(min_length=3)
 
 
+class CorridorRow(Row):
+    """One town on a trunk road or railway corridor, in order; consecutive towns form the network's segments."""
+
+    corridor_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name_ru: str
+    name_en: str
+    mode: Literal["road", "rail"]
+    seq: int = Field(ge=0, description="position along the corridor, 0, 1, 2, ...")
+    town_ru: str
+    town_en: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    lat: float = Latitude
+    lon: float = Longitude
+    km_from_prev: float | None = Field(None, ge=0, description="road or rail km from the previous town")
+    km_source: str | None = Field(None, description="'published: <source>' or 'estimate'")
+    notes: str | None = None
+
+
 TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "countries": (CountryRow, ("country_id",)),
     "regions": (RegionRow, ("region_id",)),
@@ -196,8 +214,27 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "existing_centres": (CentreRow, ("centre_id",)),
     "border_crossings": (CrossingRow, ("crossing_id",)),
     "loss_rates": (LossRateRow, ("fao_region", "fao_group", "stage")),
+    "corridors": (CorridorRow, ("corridor_id", "seq")),
 }
 """Every table of the dataset: its row model and the columns that must be unique together."""
+
+
+class CandidateRow(Row):
+    """A user-supplied candidate site for a centre."""
+
+    candidate_id: str
+    name_ru: str
+    name_en: str
+    lat: float = Latitude
+    lon: float = Longitude
+    region_id: str | None = None
+    existing: bool = False
+
+
+USER_TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
+    "candidates": (CandidateRow, ("candidate_id",)),
+}
+"""Tables a user may supply that have no embedded counterpart."""
 
 
 def table_fields(name: str) -> list[tuple[str, str, bool, str]]:

@@ -1,0 +1,142 @@
+"""Candidate sites for wholesale distribution centres: generated along the corridors or loaded from a file.
+
+Generated candidates are the network's towns in the scenario's regions that a centre can serve from: the
+existing centres (always kept), corridor junctions, rail stations with road access, and the other corridor
+towns, taken in that order of priority (then by population) and kept only if they lie at least
+``min_spacing_km`` from every candidate already kept and their region holds fewer than ``max_per_region``
+new candidates. Existing centres are snapped to their nearest network node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from geo.network import NetworkError
+from geo.snap import nearest_nodes
+from planner.data.loader import Dataset, read_table
+from planner.geodesy import haversine_km
+
+PRIORITY = {"existing": 0, "junction": 1, "rail_station": 2, "town": 3}
+
+
+@dataclass(frozen=True)
+class CandidateRules:
+    """How candidates are generated: spacing (km), per-region cap, snapping distance (km), which kinds."""
+
+    min_spacing_km: float = 30.0
+    max_per_region: int = 4
+    max_snap_km: float = 30.0
+    include_existing: bool = True
+    include_junctions: bool = True
+    include_rail_stations: bool = True
+    include_towns: bool = True
+
+    def __post_init__(self) -> None:
+        if self.min_spacing_km < 0 or self.max_per_region < 0 or self.max_snap_km < 0:
+            raise ValueError("candidates: min_spacing_km, max_per_region and max_snap_km must be ≥ 0")
+
+
+COLUMNS = ["candidate_id", "name_ru", "name_en", "node", "lat", "lon", "region_id", "country", "kind",
+           "corridors", "road_access", "rail_access", "existing", "population"]
+
+
+def _town_nodes(G: nx.MultiDiGraph, dataset: Dataset) -> pd.DataFrame:
+    """One row per town on the network (road node preferred), with its access and junction status."""
+    pop = {(c, n): p for c, n, p in zip(dataset.cities["country_id"], dataset.cities["name_ru"],
+                                        dataset.cities["population"], strict=True)}
+    towns: dict[tuple[str, str], dict] = {}
+    for n, d in G.nodes(data=True):
+        key = (d.get("country"), d.get("name_ru"))
+        t = towns.setdefault(key, dict(name_ru=d.get("name_ru"), name_en=d.get("name_en"), country=d.get("country"),
+                                       region_id=d.get("region_id"), lat=d["y"], lon=d["x"], node=None,
+                                       corridors=set(), road_access=False, rail_access=False,
+                                       population=pop.get(key, 0)))
+        mode = d.get("mode", "road")
+        t["corridors"].update(d.get("corridors") or [])
+        if mode == "road":
+            t["road_access"], t["node"] = True, n
+        elif mode == "rail":
+            t["rail_access"] = True
+            t["node"] = t["node"] or n
+    rows = []
+    for t in towns.values():
+        road_corridors = {c for c in t["corridors"]}
+        kind = ("junction" if len(road_corridors) >= 2 else
+                "rail_station" if t["rail_access"] and t["road_access"] else "town")
+        rows.append({**t, "kind": kind, "corridors": ",".join(sorted(t["corridors"]))})
+    return pd.DataFrame(rows)
+
+
+def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[str],
+                        rules: CandidateRules | None = None) -> pd.DataFrame:
+    """Candidate sites in ``region_ids`` on network ``G`` following ``rules`` (see the module docstring)."""
+    rules = rules or CandidateRules()
+    towns = _town_nodes(G, dataset)
+    towns = towns[towns["region_id"].isin(region_ids)].copy()
+    towns["existing"] = False
+    pool = []
+    if rules.include_existing:
+        ex = dataset.existing_centres[dataset.existing_centres["region_id"].isin(region_ids)]
+        if not ex.empty:
+            nodes, km = nearest_nodes(G, ex["lat"].to_numpy(), ex["lon"].to_numpy())
+            for (_, c), node, dist in zip(ex.iterrows(), nodes, km, strict=True):
+                if dist > rules.max_snap_km:
+                    raise NetworkError(f"existing centre {c['centre_id']} ({c['city_en']}) lies {dist:.0f} km from "
+                                       f"the nearest network node; raise max_snap_km or extend the network")
+                nd = G.nodes[node]
+                pool.append(dict(name_ru=c["name_ru"], name_en=c["name_en"], node=node, lat=c["lat"], lon=c["lon"],
+                                 region_id=c["region_id"], country=c["country"], kind="existing",
+                                 corridors=",".join(nd.get("corridors") or []), road_access=nd.get("mode") == "road",
+                                 rail_access=bool(nd.get("station")) or nd.get("mode") == "rail", existing=True,
+                                 population=0, centre_id=c["centre_id"]))
+    allowed = {"junction": rules.include_junctions, "rail_station": rules.include_rail_stations,
+               "town": rules.include_towns}
+    towns = towns[towns["kind"].map(allowed)]
+    towns = towns.assign(_p=towns["kind"].map(PRIORITY)).sort_values(["_p", "population"], ascending=[True, False])
+    pool.extend(towns.drop(columns="_p").to_dict("records"))
+
+    kept: list[dict] = []
+    per_region: dict[str, int] = {}
+    for c in pool:
+        if kept:
+            d = haversine_km(c["lat"], c["lon"], np.array([k["lat"] for k in kept]), np.array([k["lon"] for k in kept]))
+            if not c["existing"] and d.min() < rules.min_spacing_km:
+                continue
+        if not c["existing"]:
+            if per_region.get(c["region_id"], 0) >= rules.max_per_region:
+                continue
+            per_region[c["region_id"]] = per_region.get(c["region_id"], 0) + 1
+        kept.append(c)
+    out = pd.DataFrame(kept, columns=COLUMNS + ["centre_id"])
+    out["candidate_id"] = [c if isinstance(c, str) else f"cand_{i:03d}"
+                           for i, c in enumerate(out["centre_id"].where(out["existing"], None))]
+    return out[COLUMNS].reset_index(drop=True)
+
+
+def load_candidates(path: str | Path, G: nx.MultiDiGraph, dataset: Dataset, max_snap_km: float = 30.0) -> pd.DataFrame:
+    """Candidates from a user's CSV/GeoJSON (``candidate_id, name_ru, name_en, lat, lon`` and optional
+    ``region_id``), validated, snapped to the network and given region, corridors and access."""
+    frame = read_table("candidates", Path(path))
+    nodes, km = nearest_nodes(G, frame["lat"].to_numpy(), frame["lon"].to_numpy())
+    far = [f"{cid} ({d:.0f} km)" for cid, d in zip(frame["candidate_id"], km, strict=True) if d > max_snap_km]
+    if far:
+        raise NetworkError(f"{path}: candidates farther than {max_snap_km} km from the network: {', '.join(far)}")
+    rows = []
+    for (_, c), node in zip(frame.iterrows(), nodes, strict=True):
+        nd = G.nodes[node]
+        rows.append(dict(candidate_id=c["candidate_id"], name_ru=c["name_ru"], name_en=c["name_en"], node=node,
+                         lat=c["lat"], lon=c["lon"], region_id=c["region_id"] or nd.get("region_id"),
+                         country=nd.get("country"), kind="user", corridors=",".join(nd.get("corridors") or []),
+                         road_access=nd.get("mode") == "road",
+                         rail_access=bool(nd.get("station")) or nd.get("mode") == "rail",
+                         existing=bool(c["existing"]), population=0))
+    known = set(dataset.regions["region_id"])
+    bad = [r["candidate_id"] for r in rows if r["region_id"] not in known]
+    if bad:
+        raise NetworkError(f"{path}: candidates in unknown regions: {bad}")
+    return pd.DataFrame(rows, columns=COLUMNS)

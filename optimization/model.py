@@ -1,0 +1,204 @@
+r"""The network-design model: where to open wholesale distribution centres, of what size, and how produce flows.
+
+Formulation (a multi-commodity, two-echelon capacitated facility-location model with a direct channel):
+
+Sets
+    :math:`K` commodity groups; :math:`S` supply rows (a region's production of one group);
+    :math:`J` sites (candidate and existing centres); :math:`M_j` size modules of site *j*;
+    :math:`D` demand rows (a market's or an exit's demand for one group);
+    :math:`A^1 \subseteq S \times J` inbound arcs (farm → centre), :math:`A^2 \subseteq J \times D` outbound
+    arcs (centre → market), :math:`A^0 \subseteq S \times D` direct arcs (farm → market, the traditional
+    channel). Arcs exist only where the data lists them: the model is sparse by construction.
+
+Parameters
+    :math:`P_s` production (t/yr); :math:`q_d` demand (t/yr); :math:`Q_m`, :math:`F_m`, :math:`C_m` capacity
+    (t/yr), annual fixed cost and capital cost of module *m*; :math:`c_a`, :math:`\ell_a` cost per tonne and
+    loss share of arc *a*; :math:`\sigma_s` storage loss share of unsold produce; :math:`v_k` value of a
+    lost tonne; :math:`\pi_d` penalty per tonne of unmet demand; :math:`r_d` price per tonne at exit *d*.
+
+Variables
+    :math:`y_m \in \{0,1\}` module *m* open; :math:`x_a \ge 0` tonnes shipped on arc *a*;
+    :math:`u_d \ge 0` unmet demand; :math:`w_s \ge 0` production left unsold (in farm storage).
+
+Objective (``cost``)
+    .. math:: \min \sum_m F_m y_m + \sum_{a} c_a x_a + \sum_a v_{k(a)} \ell_a x_a
+              + \sum_s v_{k(s)} \sigma_s w_s + \sum_d \pi_d u_d - \sum_{d \in E} r_d \sum_{a \to d} (1-\ell_a) x_a
+
+    (``loss``: minimise tonnes lost :math:`\sum_a \ell_a x_a + \sum_s \sigma_s w_s + \sum_d u_d` within the
+    budget.)
+
+Constraints
+    - one size per site: :math:`\sum_{m \in M_j} y_m \le 1` (:math:`= 1` for existing sites kept open);
+    - supply: :math:`\sum_{a \in A^1(s)} x_a + \sum_{a \in A^0(s)} x_a + w_s = P_s`;
+    - centre balance per site and group: :math:`\sum_{a \in A^1(j,k)} (1-\ell_a) x_a = \sum_{a \in A^2(j,k)} x_a`;
+    - demand (markets, not exits): :math:`\sum_{a \to d} (1-\ell_a) x_a + u_d = q_d` (no :math:`u_d` where the
+      penalty is undefined: demand must be met);
+    - capacity (aggregated): :math:`\sum_{a \in A^1(j)} x_a \le \sum_{m \in M_j} Q_m y_m`;
+    - strong linking (disaggregated, optional): :math:`x_a \le U_a \sum_{m \in M_j} y_m` for every inbound and
+      outbound arc, with :math:`U_a` = min(supply or demand of the arc, largest module of *j*);
+    - total capacity (valid when all demand must pass through centres):
+      :math:`\sum_m Q_m y_m \ge \sum_{d \notin E} q_d`;
+    - options: :math:`\sum_m y_m = p`; :math:`\sum_m C_m y_m \le B`; per-group minimum/maximum of open sites;
+      :math:`\sum_{A^1} x_a \ge \alpha (\sum_{A^1} x_a + \sum_{A^0} x_a)`.
+
+An OR-Library CFLP instance is the special case of one commodity, one supply row holding all demand, zero-cost
+inbound arcs, one module per site, no direct arcs and no unmet-demand slack.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optimization.problem import NetworkProblem, check_problem
+
+
+def _groups(keys) -> dict:
+    out: dict = defaultdict(list)
+    for i, k in enumerate(keys):
+        out[k].append(i)
+    return out
+
+
+def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
+    """Build the Pyomo model of a :class:`NetworkProblem` (formulation in this module's docstring)."""
+    check_problem(pb)
+    opt = pb.options
+    sup, dem, mods, sites = pb.supplies, pb.demands, pb.modules, pb.sites
+    inb, outb, dirc = pb.inbound, pb.outbound, pb.direct
+
+    sup_row = {(s, k): i for i, (s, k) in enumerate(zip(sup["supply_id"], sup["commodity"], strict=True))}
+    dem_row = {(d, k): i for i, (d, k) in enumerate(zip(dem["demand_id"], dem["commodity"], strict=True))}
+    site_ids = list(sites["site_id"])
+    site_row = {s: i for i, s in enumerate(site_ids)}
+    a1_s = np.array([sup_row[(s, k)] for s, k in zip(inb["supply_id"], inb["commodity"], strict=True)], dtype=int)
+    a1_j = inb["site_id"].map(site_row).to_numpy(int)
+    a2_j = outb["site_id"].map(site_row).to_numpy(int)
+    a2_d = np.array([dem_row[(d, k)] for d, k in zip(outb["demand_id"], outb["commodity"], strict=True)], dtype=int)
+    a0_s = np.array([sup_row[(s, k)] for s, k in zip(dirc["supply_id"], dirc["commodity"], strict=True)], dtype=int)
+    a0_d = np.array([dem_row[(d, k)] for d, k in zip(dirc["demand_id"], dirc["commodity"], strict=True)], dtype=int)
+    m_j = mods["site_id"].map(site_row).to_numpy(int)
+
+    P = sup["quantity_t"].to_numpy(float)
+    q = dem["quantity_t"].to_numpy(float)
+    is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
+    penalty = dem["penalty_per_t"].to_numpy(float)
+    Q = mods["capacity_t"].to_numpy(float)
+    l1, l2, l0 = (t["loss"].to_numpy(float) for t in (inb, outb, dirc))
+    c1, c2, c0 = (t["cost_per_t"].to_numpy(float) for t in (inb, outb, dirc))
+
+    mods_of = _groups(m_j)
+    a1_of_s, a0_of_s = _groups(a1_s), _groups(a0_s)
+    a2_of_d, a0_of_d = _groups(a2_d), _groups(a0_d)
+    a1_of_j = _groups(a1_j)
+    a1_of_jk = _groups(zip(a1_j, inb["commodity"], strict=True))
+    a2_of_jk = _groups(zip(a2_j, outb["commodity"], strict=True))
+    qmax = np.zeros(len(site_ids))
+    for j, ms in mods_of.items():
+        qmax[j] = Q[ms].max()
+
+    m = pyo.ConcreteModel(name=pb.name)
+    m.M = pyo.RangeSet(0, len(mods) - 1) if len(mods) else pyo.Set(initialize=[])
+    m.A1 = pyo.RangeSet(0, len(inb) - 1) if len(inb) else pyo.Set(initialize=[])
+    m.A2 = pyo.RangeSet(0, len(outb) - 1) if len(outb) else pyo.Set(initialize=[])
+    m.A0 = pyo.RangeSet(0, len(dirc) - 1) if len(dirc) else pyo.Set(initialize=[])
+    m.S = pyo.RangeSet(0, len(sup) - 1)
+    slack_rows = [d for d in range(len(dem)) if not is_exit[d] and np.isfinite(penalty[d])]
+    m.U = pyo.Set(initialize=slack_rows)
+
+    m.y = pyo.Var(m.M, domain=pyo.Binary)
+    m.x1 = pyo.Var(m.A1, domain=pyo.NonNegativeReals)
+    m.x2 = pyo.Var(m.A2, domain=pyo.NonNegativeReals)
+    m.x0 = pyo.Var(m.A0, domain=pyo.NonNegativeReals)
+    m.w = pyo.Var(m.S, domain=pyo.NonNegativeReals)
+    m.u = pyo.Var(m.U, domain=pyo.NonNegativeReals)
+
+    existing = dict(zip(sites["site_id"], sites["existing"].fillna(False).astype(bool), strict=True))
+
+    def one_size(m, j):
+        lhs = sum(m.y[i] for i in mods_of[j])
+        if existing[site_ids[j]] and opt.force_existing:
+            return lhs == 1
+        return lhs <= 1
+
+    m.one_size = pyo.Constraint(sorted(mods_of), rule=one_size)
+    m.supply = pyo.Constraint(m.S, rule=lambda m, s: sum(m.x1[a] for a in a1_of_s.get(s, []))
+                              + sum(m.x0[a] for a in a0_of_s.get(s, [])) + m.w[s] == P[s])
+    m.balance = pyo.Constraint(
+        sorted(set(a1_of_jk) | set(a2_of_jk)),
+        rule=lambda m, j, k: sum((1 - l1[a]) * m.x1[a] for a in a1_of_jk.get((j, k), []))
+        == sum(m.x2[a] for a in a2_of_jk.get((j, k), [])))
+    market_rows = [d for d in range(len(dem)) if not is_exit[d]]
+    slack = set(slack_rows)
+
+    def demand_rule(m, d):
+        arrivals = (sum((1 - l2[a]) * m.x2[a] for a in a2_of_d.get(d, []))
+                    + sum((1 - l0[a]) * m.x0[a] for a in a0_of_d.get(d, [])))
+        if d in slack:
+            return arrivals + m.u[d] == q[d]
+        if not a2_of_d.get(d) and not a0_of_d.get(d):
+            return pyo.Constraint.Infeasible if q[d] > 0 else pyo.Constraint.Skip
+        return arrivals == q[d]
+
+    m.demand = pyo.Constraint(market_rows, rule=demand_rule)
+    m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: sum(m.x1[a] for a in a1_of_j[j])
+                                <= sum(Q[i] * m.y[i] for i in mods_of.get(j, [])))
+    if opt.strong_linking:
+        u1 = np.minimum(P[a1_s], qmax[a1_j])
+        big_d = np.where(is_exit[a2_d], np.inf, q[a2_d] / np.maximum(1 - l2, 1e-9))
+        u2 = np.minimum(big_d, qmax[a2_j])
+        def opened(j):
+            return sum(m.y[i] for i in mods_of.get(j, []))
+
+        m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: m.x1[a] <= u1[a] * opened(a1_j[a]))
+        m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: m.x2[a] <= u2[a] * opened(a2_j[a]))
+    if len(dirc) == 0 and not slack_rows and market_rows:
+        m.total_capacity = pyo.Constraint(expr=sum(Q[i] * m.y[i] for i in m.M) >= float(q[market_rows].sum()))
+    if opt.p is not None:
+        m.p_sites = pyo.Constraint(expr=sum(m.y[i] for i in m.M) == opt.p)
+    if opt.budget is not None:
+        cap = mods["capital_cost"].to_numpy(float)
+        m.budget = pyo.Constraint(expr=sum(cap[i] * m.y[i] for i in m.M) <= opt.budget)
+    group_of = dict(zip(sites["site_id"], sites["group"], strict=True))
+    for name, limits, sense in (("group_min", opt.min_per_group, ">="), ("group_max", opt.max_per_group, "<=")):
+        rows = {}
+        for g, n in limits.items():
+            ys = [i for j, ms in mods_of.items() if group_of[site_ids[j]] == g for i in ms]
+            rows[g] = (sum(m.y[i] for i in ys) >= n) if sense == ">=" else (sum(m.y[i] for i in ys) <= n)
+        if rows:
+            setattr(m, name, pyo.Constraint(list(rows), rule=lambda m, g, rows=rows: rows[g]))
+    if opt.min_share_through_centres is not None:
+        alpha = opt.min_share_through_centres
+        m.share = pyo.Constraint(expr=(1 - alpha) * sum(m.x1[a] for a in m.A1) >= alpha * sum(m.x0[a] for a in m.A0))
+
+    value = {k: pb.value_per_t.get(k, 0.0) for k in pb.commodities}
+    v1 = inb["commodity"].map(value).fillna(0).to_numpy(float)
+    v2 = outb["commodity"].map(value).fillna(0).to_numpy(float)
+    v0 = dirc["commodity"].map(value).fillna(0).to_numpy(float)
+    vs = sup["value_per_t"].to_numpy(float) * sup["storage_loss"].to_numpy(float)
+    price = dem["price_per_t"].fillna(0).to_numpy(float)
+    F = mods["fixed_cost"].to_numpy(float)
+
+    m.fixed_cost = pyo.Expression(expr=sum(F[i] * m.y[i] for i in m.M))
+    m.transport_cost = pyo.Expression(expr=sum(c1[a] * m.x1[a] for a in m.A1) + sum(c2[a] * m.x2[a] for a in m.A2)
+                                      + sum(c0[a] * m.x0[a] for a in m.A0))
+    m.loss_value = pyo.Expression(expr=sum(v1[a] * l1[a] * m.x1[a] for a in m.A1)
+                                  + sum(v2[a] * l2[a] * m.x2[a] for a in m.A2)
+                                  + sum(v0[a] * l0[a] * m.x0[a] for a in m.A0) + sum(vs[s] * m.w[s] for s in m.S))
+    m.unmet_penalty = pyo.Expression(expr=sum(penalty[d] * m.u[d] for d in m.U))
+    exit_rows = [d for d in range(len(dem)) if is_exit[d] and price[d] != 0]
+    m.exit_revenue = pyo.Expression(expr=sum(
+        price[d] * ((1 - l2[a]) * m.x2[a]) for d in exit_rows for a in a2_of_d.get(d, []))
+        + sum(price[d] * ((1 - l0[a]) * m.x0[a]) for d in exit_rows for a in a0_of_d.get(d, [])))
+    m.tonnes_lost = pyo.Expression(expr=sum(l1[a] * m.x1[a] for a in m.A1) + sum(l2[a] * m.x2[a] for a in m.A2)
+                                   + sum(l0[a] * m.x0[a] for a in m.A0)
+                                   + sum(float(sup["storage_loss"].iat[s]) * m.w[s] for s in m.S))
+    if opt.objective == "loss":
+        m.obj = pyo.Objective(expr=m.tonnes_lost + sum(m.u[d] for d in m.U), sense=pyo.minimize)
+    else:
+        m.obj = pyo.Objective(expr=m.fixed_cost + m.transport_cost + m.loss_value + m.unmet_penalty - m.exit_revenue,
+                              sense=pyo.minimize)
+    m._problem = pb
+    return m

@@ -1,0 +1,136 @@
+"""The data of a network-design problem, independent of how it was assembled (scenario or OR-Library file).
+
+Every table is a pandas DataFrame with the columns listed below; quantities are tonnes a year, costs RUB (or
+the instance's own currency) a year or per tonne, loss shares are fractions (0-1). :func:`check_problem`
+validates a problem before a model is built and names the table, row and column of anything wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+class ProblemError(ValueError):
+    """A problem whose data cannot form a model; the message names the table and column."""
+
+
+@dataclass
+class Options:
+    """Switches a scenario can set on the model (all optional).
+
+    - ``p``: exactly this many sites open (counting existing ones);
+    - ``budget``: cap on the capital cost of opened modules (same unit as ``capital_cost``);
+    - ``force_existing``: existing sites must stay open (else they may close);
+    - ``min_per_group`` / ``max_per_group``: open sites per group (region or federal district), keyed by group;
+    - ``min_share_through_centres``: fraction of all shipped supply that must pass through centres;
+    - ``objective``: ``cost`` (minimise total annual cost) or ``loss`` (minimise tonnes lost; needs ``budget``);
+    - ``strong_linking``: add the disaggregated rows ``x ≤ q·Σ y`` on every arc (else only capacity rows).
+    """
+
+    p: int | None = None
+    budget: float | None = None
+    force_existing: bool = True
+    min_per_group: dict[str, int] = field(default_factory=dict)
+    max_per_group: dict[str, int] = field(default_factory=dict)
+    min_share_through_centres: float | None = None
+    objective: str = "cost"
+    strong_linking: bool = True
+
+
+@dataclass
+class NetworkProblem:
+    """A multi-commodity, two-echelon facility-location problem with a direct (traditional) channel.
+
+    Tables and columns:
+
+    - ``supplies``: supply_id, commodity, quantity_t, storage_loss (fraction of unsold produce lost),
+      value_per_t (value of a lost tonne);
+    - ``sites``: site_id, existing (bool), group (region or district, for per-group limits);
+    - ``modules``: site_id, module_id, capacity_t (throughput a year), fixed_cost (annualised capital + fixed
+      operating, a year), capital_cost (for the budget);
+    - ``demands``: demand_id, commodity, quantity_t, penalty_per_t (unmet demand; NaN = must be met),
+      is_exit (bool: an outlet that takes any quantity at ``price_per_t``), price_per_t;
+    - ``inbound``: supply_id, site_id, commodity, cost_per_t, loss (farm → centre);
+    - ``outbound``: site_id, demand_id, commodity, cost_per_t, loss (centre → market);
+    - ``direct``: supply_id, demand_id, commodity, cost_per_t, loss (farm → market, bypassing centres).
+
+    A flow's cost is per tonne shipped; a share ``loss`` of it does not arrive.
+    """
+
+    commodities: list[str]
+    supplies: pd.DataFrame
+    sites: pd.DataFrame
+    modules: pd.DataFrame
+    demands: pd.DataFrame
+    inbound: pd.DataFrame
+    outbound: pd.DataFrame
+    direct: pd.DataFrame
+    options: Options = field(default_factory=Options)
+    name: str = "problem"
+    value_per_t: dict[str, float] = field(default_factory=dict)
+
+    def size(self) -> dict[str, int]:
+        """Counts of the model's main index sets (sites, modules, arcs by kind)."""
+        return {"sites": len(self.sites), "modules": len(self.modules), "supplies": len(self.supplies),
+                "demands": len(self.demands), "inbound": len(self.inbound), "outbound": len(self.outbound),
+                "direct": len(self.direct)}
+
+
+COLUMNS = {
+    "supplies": ["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"],
+    "sites": ["site_id", "existing", "group"],
+    "modules": ["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost"],
+    "demands": ["demand_id", "commodity", "quantity_t", "penalty_per_t", "is_exit", "price_per_t"],
+    "inbound": ["supply_id", "site_id", "commodity", "cost_per_t", "loss"],
+    "outbound": ["site_id", "demand_id", "commodity", "cost_per_t", "loss"],
+    "direct": ["supply_id", "demand_id", "commodity", "cost_per_t", "loss"],
+}
+NONNEGATIVE = {
+    "supplies": ["quantity_t", "storage_loss", "value_per_t"],
+    "modules": ["capacity_t", "fixed_cost", "capital_cost"],
+    "demands": ["quantity_t"],
+    "inbound": ["cost_per_t", "loss"],
+    "outbound": ["cost_per_t", "loss"],
+    "direct": ["cost_per_t", "loss"],
+}
+
+
+def check_problem(pb: NetworkProblem) -> None:
+    """Raise ProblemError naming the table, column and row of the first kind of bad data found."""
+    for table, cols in COLUMNS.items():
+        frame: pd.DataFrame = getattr(pb, table)
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ProblemError(f"{table}: missing column(s) {missing}")
+        for col in NONNEGATIVE.get(table, []):
+            values = pd.to_numeric(frame[col], errors="coerce")
+            bad = frame.index[~(values >= 0)]
+            if len(bad):
+                raise ProblemError(f"{table}.{col}: must be a number ≥ 0; row {bad[0]} has {frame.at[bad[0], col]!r}")
+        for col in ("loss", "storage_loss"):
+            if col in frame.columns and (frame[col] >= 1).any():
+                raise ProblemError(f"{table}.{col}: loss shares are fractions below 1")
+    sites = set(pb.sites["site_id"])
+    for table, col, known in (("modules", "site_id", sites), ("inbound", "site_id", sites),
+                              ("outbound", "site_id", sites), ("inbound", "supply_id", set(pb.supplies["supply_id"])),
+                              ("direct", "supply_id", set(pb.supplies["supply_id"])),
+                              ("outbound", "demand_id", set(pb.demands["demand_id"])),
+                              ("direct", "demand_id", set(pb.demands["demand_id"]))):
+        frame = getattr(pb, table)
+        unknown = sorted(set(frame[col]) - known)
+        if unknown:
+            raise ProblemError(f"{table}.{col}: unknown id(s) {unknown[:5]}")
+    if pb.options.p is not None and pb.options.p < 0:
+        raise ProblemError(f"options.p: must be ≥ 0, got {pb.options.p}")
+    if pb.options.objective not in ("cost", "loss"):
+        raise ProblemError(f"options.objective: expected 'cost' or 'loss', got {pb.options.objective!r}")
+    if pb.options.objective == "loss" and pb.options.budget is None:
+        raise ProblemError("options.objective 'loss' maximises loss reduction within a budget: set options.budget")
+    share = pb.options.min_share_through_centres
+    if share is not None and not 0 <= share <= 1:
+        raise ProblemError(f"options.min_share_through_centres: a fraction in 0-1, got {share}")
+    if not np.isfinite(pb.modules["capacity_t"].to_numpy(float)).all():
+        raise ProblemError("modules.capacity_t: must be finite (use a large number for 'uncapacitated')")

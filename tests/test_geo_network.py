@@ -1,0 +1,162 @@
+"""The embedded corridor network: conventions, routes planners check, border states, candidates, export."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from geo.candidates import CandidateRules, generate_candidates, load_candidates
+from geo.export import candidates_geojson, corridors_geojson
+from geo.matrix import od_matrix
+from geo.network import BorderState, NetworkError, build_corridor_graph, mode_subgraph
+from geo.route import resolve_place, route
+from planner.cli import app
+from planner.geodesy import haversine_km
+from planner.parameters import ParameterSet
+from planner.settings import NCFD_REGIONS
+
+
+@pytest.fixture(scope="module")
+def params(dataset):
+    return ParameterSet(dataset.loss_rates)
+
+
+@pytest.fixture(scope="module")
+def G(dataset, params):
+    return build_corridor_graph(dataset, params)
+
+
+def test_osmnx_conventions_and_layers(G):
+    assert G.graph["crs"] == "EPSG:4326"
+    assert {m for _, _, m in G.edges(data="mode")} == {"road", "rail", "transfer"}
+    for _, d in G.nodes(data=True):
+        assert -180 <= d["x"] <= 180 and -90 <= d["y"] <= 90 and d["country"]
+    for u, v, d in G.edges(data=True):
+        assert d["length"] >= 0 and d["hours"] >= 0
+        if d["mode"] != "transfer":
+            straight = haversine_km(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"])
+            assert d["length"] / 1000 >= 0.98 * straight
+    assert nx.is_strongly_connected(G)
+
+
+def test_network_reaches_every_ncfd_region_and_partner(G):
+    regions = {d["region_id"] for _, d in G.nodes(data=True)}
+    assert regions >= NCFD_REGIONS
+    countries = {d["country"] for _, d in G.nodes(data=True)}
+    assert {"RU", "KZ", "GE", "AM", "AZ", "BY", "KG", "UZ"} <= countries
+    assert "CN" in countries or any(d.get("crossing_id", "") and "cn" in d["crossing_id"]
+                                    for _, _, d in G.edges(data=True))
+
+
+def test_route_rostov_makhachkala_is_plausible(G, params):
+    r = route(G, "Ростов-на-Дону", "Makhachkala", params, "vegetables", "road")
+    assert 750 <= r.distance_km <= 1100  # about 900 km by road via Р-217
+    assert r.towns[0] == "Ростов-на-Дону" and r.towns[-1] == "Махачкала"
+    assert r.crossings == []
+    assert r.hours == pytest.approx(r.distance_km / params["road_speed_kmh"], rel=1e-9)
+
+
+def test_route_to_yerevan_crosses_upper_lars_and_closing_it_disconnects(dataset, params, G):
+    r = route(G, "Владикавказ", "Yerevan", params, "fruit_berries", "road")
+    assert "ru_ge_upper_lars" in r.crossings
+    closed = build_corridor_graph(dataset, params, {"ru_ge_upper_lars": BorderState(open=False)})
+    assert closed.graph["closed_crossings"] == ["ru_ge_upper_lars"]
+    with pytest.raises(NetworkError, match="ru_ge_upper_lars"):
+        route(closed, "Владикавказ", "Yerevan", params, "fruit_berries", "road")
+
+
+def test_border_delay_and_fee_raise_the_cost(dataset, params, G):
+    base = route(G, "Астрахань", "Atyrau", params, "vegetables", "road")
+    slow = build_corridor_graph(dataset, params, {c: BorderState(extra_delay_h=48) for c in base.crossings})
+    later = route(slow, "Астрахань", "Atyrau", params, "vegetables", "road")
+    assert later.hours >= base.hours + 48 - 1e-9 or later.crossings != base.crossings
+    assert later.cost_per_t > base.cost_per_t
+
+
+def test_cost_matrix_prices_time_for_perishables_only(G, params):
+    towns = [resolve_place(G, t) for t in ("Ставрополь", "Нальчик", "Махачкала")]
+    grain = od_matrix(G, towns, towns, metric="cost", params=params, commodity="grain").values.to_numpy()
+    veg = od_matrix(G, towns, towns, metric="cost", params=params, commodity="vegetables").values.to_numpy()
+    road = mode_subgraph(G, "road")
+    road_km = od_matrix(road, towns, towns, metric="distance").values.to_numpy()
+    off = ~np.eye(3, dtype=bool)
+    assert (veg[off] > grain[off]).all()
+    # the cheapest multimodal route never costs more than trucking the shortest road route
+    assert (grain[off] <= road_km[off] * params["road_tariff_rub_per_tkm"] + 1e-6).all()
+
+
+def test_unknown_place_suggests_names(G):
+    with pytest.raises(NetworkError, match="Махачкала"):
+        resolve_place(G, "Махачкал")
+
+
+def test_candidates_honour_spacing_caps_and_keep_existing(G, dataset):
+    rules = CandidateRules(min_spacing_km=40, max_per_region=2)
+    c = generate_candidates(G, dataset, sorted(NCFD_REGIONS), rules)
+    assert set(c["region_id"]) <= NCFD_REGIONS
+    ex = c[c["existing"]]
+    assert set(ex["region_id"]) == {"RU-IN", "RU-KB", "RU-STA", "RU-DA", "RU-KC"}
+    assert (c[~c["existing"]].groupby("region_id").size() <= 2).all()
+    new = c[~c["existing"]]
+    for i, a in new.iterrows():
+        d = haversine_km(a["lat"], a["lon"], c.drop(index=i)["lat"].to_numpy(), c.drop(index=i)["lon"].to_numpy())
+        assert d.min() >= 40
+    assert c["node"].isin(list(G.nodes)).all()
+    assert (c["road_access"] | c["rail_access"]).all()
+    fewer = generate_candidates(G, dataset, sorted(NCFD_REGIONS), CandidateRules(min_spacing_km=150))
+    assert len(fewer) < len(c) + 5 and len(fewer[~fewer["existing"]]) <= len(new) + 7
+
+
+def test_candidates_from_a_user_file(G, dataset, tmp_path):
+    f = tmp_path / "cands.csv"
+    f.write_text("candidate_id,name_ru,name_en,lat,lon\nmv,Минеральные Воды,Mineralnye Vody,44.21,43.13\n",
+                 encoding="utf-8")
+    c = load_candidates(f, G, dataset)
+    assert c.loc[0, "region_id"] == "RU-STA" and c.loc[0, "node"] in G
+    far = tmp_path / "far.csv"
+    far.write_text("candidate_id,name_ru,name_en,lat,lon\nx,Мурманск,Murmansk,68.97,33.07\n", encoding="utf-8")
+    with pytest.raises(NetworkError, match="farther than"):
+        load_candidates(far, G, dataset)
+
+
+def test_geojson_export_is_epsg4326(G, dataset):
+    doc = corridors_geojson(G)
+    assert doc["crs"]["properties"]["name"].endswith("4326")
+    assert {f["properties"]["mode"] for f in doc["features"]} == {"road", "rail"}
+    c = generate_candidates(G, dataset, sorted(NCFD_REGIONS))
+    json.dumps(candidates_geojson(c))
+
+
+def test_cli_geo_info_export_route(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["geo", "info"])
+    assert res.exit_code == 0, res.output
+    assert "ru_ge_upper_lars" in res.output
+    res = runner.invoke(app, ["geo", "export", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"corridors.geojson", "crossings.geojson",
+                                                              "candidates.geojson"}
+    res = runner.invoke(app, ["geo", "route", "Краснодар", "Ставрополь", "--json", "--commodity", "grain"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert set(out) == {"from", "to", "distance_km", "hours", "cost_per_t", "path", "crossings"}
+    assert out["path"][0] == "Краснодар" and out["path"][-1] == "Ставрополь"
+    res = runner.invoke(app, ["geo", "route", "Краснодр", "Ставрополь"])
+    assert res.exit_code == 1 and "Краснодар" in res.output
+    res = runner.invoke(app, ["geo", "route", "Краснодар", "Ставрополь", "--commodity", "wine"])
+    assert res.exit_code == 1 and "wine" in res.output
+
+
+def test_scenario_closing_a_crossing_through_cli(tmp_path):
+    sc = tmp_path / "closed.yaml"
+    sc.write_text("name: closed\nborders:\n  ru_ge_upper_lars: {open: false}\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["geo", "route", "Владикавказ", "Ереван", "--mode", "road", "-s", str(sc)])
+    assert res.exit_code == 1 and "no road path" in res.output and "ru_ge_upper_lars" in res.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nborders:\n  upper_lars: {open: false}\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["geo", "info", "-s", str(bad)])
+    assert res.exit_code == 1 and "upper_lars" in res.output
