@@ -16,6 +16,7 @@ from geo.network import NetworkError, scenario_network
 from planner.balance import regional_balance
 from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
 from planner.cli_geo import candidate_sites, geo_app
+from planner.cli_orlib import solve_orlib
 from planner.data.loader import Dataset
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
@@ -26,6 +27,7 @@ data_app = typer.Typer(help="The dataset: validate it (or your replacement table
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(geo_app, name="geo")
+app.command("solve-orlib")(solve_orlib)
 
 TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the embedded table",
                                                  dir_okay=False)]

@@ -1,0 +1,129 @@
+"""Tidy result tables from a solved model: sites, flows, cost components, service, and a diagnosis of shortfalls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from optimization.problem import NetworkProblem
+from optimization.solve import SolveResult
+
+TOL = 1e-6
+
+
+@dataclass
+class NetworkResult:
+    """Everything a run reports: status, objective, bound, gap, and the tables (tonnes a year, cost units a year)."""
+
+    status: str
+    message: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    build_seconds: float
+    solve_seconds: float
+    sites: pd.DataFrame = field(default_factory=pd.DataFrame)
+    flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    service: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unsold: pd.DataFrame = field(default_factory=pd.DataFrame)
+    diagnosis: list[str] = field(default_factory=list)
+
+    @property
+    def open_sites(self) -> list[str]:
+        """Ids of the opened sites."""
+        return [] if self.sites.empty else list(self.sites.loc[self.sites["open"], "site_id"])
+
+
+def _vals(var) -> np.ndarray:
+    return np.array([pyo.value(var[i], exception=False) or 0.0 for i in var], dtype=float) if len(var) else np.zeros(0)
+
+
+def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, build_seconds: float) -> NetworkResult:
+    """Read the solution (if any) into tables; with no solution only status, message and bound are filled."""
+    res = NetworkResult(solved.status, solved.message, solved.objective, solved.bound, solved.gap, build_seconds,
+                        solved.solve_seconds)
+    if solved.objective is None:
+        return res
+    y = _vals(model.y)
+    x1, x2, x0 = _vals(model.x1), _vals(model.x2), _vals(model.x0)
+    w = _vals(model.w)
+    mods = pb.modules.reset_index(drop=True).assign(y=np.round(y))
+    throughput = pd.Series(x1, index=pb.inbound["site_id"].to_numpy()).groupby(level=0).sum()
+    chosen = mods[mods["y"] > 0.5].set_index("site_id")
+    sites = pb.sites.copy()
+    sites["open"] = sites["site_id"].isin(chosen.index)
+    sites["module_id"] = sites["site_id"].map(chosen["module_id"])
+    sites["capacity_t"] = sites["site_id"].map(chosen["capacity_t"]).fillna(0.0)
+    sites["throughput_t"] = sites["site_id"].map(throughput).fillna(0.0)
+    sites["utilisation"] = np.where(sites["capacity_t"] > 0, sites["throughput_t"] / sites["capacity_t"].where(
+        sites["capacity_t"] > 0, 1), 0.0)
+    sites["fixed_cost"] = sites["site_id"].map(chosen["fixed_cost"]).fillna(0.0)
+    res.sites = sites
+
+    parts = []
+    for kind, table, x, src, dst in (("inbound", pb.inbound, x1, "supply_id", "site_id"),
+                                     ("outbound", pb.outbound, x2, "site_id", "demand_id"),
+                                     ("direct", pb.direct, x0, "supply_id", "demand_id")):
+        if len(table) == 0:
+            continue
+        f = pd.DataFrame({"kind": kind, "from_id": table[src].to_numpy(), "to_id": table[dst].to_numpy(),
+                          "commodity": table["commodity"].to_numpy(), "tonnes": x,
+                          "cost_per_t": table["cost_per_t"].to_numpy(float),
+                          "lost_t": x * table["loss"].to_numpy(float)})
+        parts.append(f[f["tonnes"] > TOL])
+    res.flows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    comp = {"fixed (capital + operating)": pyo.value(model.fixed_cost),
+            "transport and handling": pyo.value(model.transport_cost),
+            "value of lost produce": pyo.value(model.loss_value),
+            "unmet demand penalty": pyo.value(model.unmet_penalty),
+            "exit revenue (negative cost)": -pyo.value(model.exit_revenue)}
+    res.costs = pd.DataFrame({"component": list(comp), "value": list(comp.values())})
+
+    dem = pb.demands.reset_index(drop=True)
+    arrive = np.zeros(len(dem))
+    via = np.zeros(len(dem))
+    drow = {(d, k): i for i, (d, k) in enumerate(zip(dem["demand_id"], dem["commodity"], strict=True))}
+    for table, x, is_centre in ((pb.outbound, x2, True), (pb.direct, x0, False)):
+        for (d, k, loss), t in zip(zip(table["demand_id"], table["commodity"], table["loss"], strict=True), x,
+                                   strict=True):
+            got = t * (1 - loss)
+            arrive[drow[(d, k)]] += got
+            if is_centre:
+                via[drow[(d, k)]] += got
+    unmet = np.where(dem["is_exit"].fillna(False), 0.0, np.maximum(dem["quantity_t"].to_numpy(float) - arrive, 0))
+    res.service = dem[["demand_id", "commodity", "quantity_t", "is_exit"]].assign(
+        delivered_t=arrive, via_centres_t=via, unmet_t=unmet)
+    res.unsold = pb.supplies[["supply_id", "commodity", "quantity_t"]].assign(unsold_t=w)
+    res.diagnosis = diagnose(pb, res)
+    return res
+
+
+def diagnose(pb: NetworkProblem, res: NetworkResult) -> list[str]:
+    """Why demand went unmet: no arc reaches it, or the centres that reach it are closed or full."""
+    notes = []
+    short = res.service[res.service["unmet_t"] > TOL]
+    if short.empty:
+        return notes
+    open_sites = set(res.open_sites)
+    util = res.sites.set_index("site_id")["utilisation"]
+    for r in short.itertuples():
+        direct = pb.direct[(pb.direct["demand_id"] == r.demand_id) & (pb.direct["commodity"] == r.commodity)]
+        outb = pb.outbound[(pb.outbound["demand_id"] == r.demand_id) & (pb.outbound["commodity"] == r.commodity)]
+        supply = pb.supplies.loc[pb.supplies["commodity"] == r.commodity, "quantity_t"].sum()
+        if direct.empty and outb.empty:
+            why = "no arc reaches it (beyond the service distance, or cut off by a closed border)"
+        elif supply <= TOL:
+            why = "no production of this commodity in scope"
+        elif not (set(outb["site_id"]) & open_sites) and direct.empty:
+            why = "only centres can reach it and none of them is open"
+        elif all(util.get(s, 0) >= 1 - 1e-6 for s in set(outb["site_id"]) & open_sites) and direct.empty:
+            why = "the centres that reach it are at capacity"
+        else:
+            why = "supplying it costs more than the unmet-demand penalty"
+        notes.append(f"{r.demand_id} / {r.commodity}: {r.unmet_t:,.0f} t unmet of {r.quantity_t:,.0f} t — {why}")
+    return notes

@@ -1,0 +1,92 @@
+"""The model layer proven on OR-Library instances with known optima (solver gap 0)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optimization.orlib import read_cflp, read_optima, read_pmedian
+from optimization.run import optimize
+from optimization.solve import SolverOptions
+from planner.cli import app
+
+ORLIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "orlib"
+pytestmark = pytest.mark.skipif(not ORLIB.is_dir(), reason="OR-Library files in ../shared are not present")
+
+CFLP_OPT = read_optima(ORLIB / "cflp" / "opt.txt") if ORLIB.is_dir() else {}
+UFLP_OPT = read_optima(ORLIB / "uflp" / "opt.txt") if ORLIB.is_dir() else {}
+PMED_OPT = read_optima(ORLIB / "pmedian" / "opt.txt") if ORLIB.is_dir() else {}
+EXACT = SolverOptions(rel_gap=0.0)
+
+
+def test_opt_file_lists_the_37_cflp_instances():
+    assert len(CFLP_OPT) == 37
+
+
+@pytest.mark.parametrize("name", sorted(CFLP_OPT))
+def test_cflp_optimum(name):
+    res = optimize(read_cflp(ORLIB / "cflp" / f"{name}.txt"), EXACT)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(CFLP_OPT[name], rel=1e-6)
+    used = res.sites[res.sites["open"]]
+    assert (used["throughput_t"] <= used["capacity_t"] * (1 + 1e-9)).all()
+    assert res.service["unmet_t"].max() < 1e-6
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(UFLP_OPT) if not n.startswith("cap") or n[3].isdigit()])
+def test_uflp_optimum_small(name):
+    res = optimize(read_cflp(ORLIB / "cflp" / f"{name}.txt", uncapacitated=True), EXACT)
+    assert res.objective == pytest.approx(UFLP_OPT[name], rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["capa", "capb", "capc"])
+def test_uflp_optimum_large(name):
+    res = optimize(read_cflp(ORLIB / "uflp" / f"{name}.txt", uncapacitated=True), SolverOptions(rel_gap=0.0))
+    assert res.objective == pytest.approx(UFLP_OPT[name], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["pmed1", "pmed2"])
+def test_pmedian_optimum_small(name):
+    res = optimize(read_pmedian(ORLIB / "pmedian" / f"{name}.txt"), EXACT)
+    assert res.objective == pytest.approx(PMED_OPT[name], rel=1e-9)
+    assert len(res.open_sites) == int((ORLIB / "pmedian" / f"{name}.txt").read_text().split()[2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pmed3", "pmed4", "pmed5", "pmed6"])
+def test_pmedian_optimum_more(name):
+    res = optimize(read_pmedian(ORLIB / "pmedian" / f"{name}.txt"), EXACT)
+    assert res.objective == pytest.approx(PMED_OPT[name], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["cap41", "cap71", "cap101", "cap131"])
+def test_strong_and_aggregated_linking_give_the_same_optimum(name):
+    strong = optimize(read_cflp(ORLIB / "cflp" / f"{name}.txt"), EXACT)
+    pb = read_cflp(ORLIB / "cflp" / f"{name}.txt")
+    pb.options.strong_linking = False
+    weak = optimize(pb, EXACT)
+    assert weak.objective == pytest.approx(strong.objective, rel=1e-6)
+
+
+def test_solve_orlib_cli_json():
+    res = CliRunner().invoke(app, ["solve-orlib", str(ORLIB / "cflp" / "cap41.txt"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert {"instance", "objective", "status", "gap", "build_seconds", "solve_seconds", "open_sites"} <= set(out)
+    assert out["status"] == "optimal" and out["objective"] == pytest.approx(CFLP_OPT["cap41"], rel=1e-6)
+
+
+def test_solve_orlib_cli_errors(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["solve-orlib", str(ORLIB / "cflp" / "capa.txt")])
+    assert res.exit_code == 1 and "--capacity" in res.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("3 2\n10 x\n")
+    res = runner.invoke(app, ["solve-orlib", str(bad)])
+    assert res.exit_code == 1 and "not an OR-Library CFLP file" in res.output
+    res = runner.invoke(app, ["solve-orlib", str(tmp_path / "none.txt")])
+    assert res.exit_code == 1 and "not found" in res.output
