@@ -1,6 +1,7 @@
 """Candidate sites for wholesale distribution centres: generated along the corridors or loaded from a file.
 
-Generated candidates are the network's towns in the scenario's regions that a centre can serve from: the
+Generated candidates are the network's towns in the scenario's regions (border checkpoints excluded) that a
+centre can serve from: the
 existing centres (always kept), corridor junctions, rail stations with road access, and the other corridor
 towns, taken in that order of priority (then by population) and kept only if they lie at least
 ``min_spacing_km`` from every candidate already kept and their region holds fewer than ``max_per_region``
@@ -77,7 +78,9 @@ def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[s
     """Candidate sites in ``region_ids`` on network ``G`` following ``rules`` (see the module docstring)."""
     rules = rules or CandidateRules()
     towns = _town_nodes(G, dataset)
-    towns = towns[towns["region_id"].isin(region_ids)].copy()
+    border_towns = {G.nodes[n].get("name_ru") for u, v, d in G.edges(data=True) if d.get("crossing_id")
+                    for n in (u, v)}
+    towns = towns[towns["region_id"].isin(region_ids) & ~towns["name_ru"].isin(border_towns)].copy()
     towns["existing"] = False
     pool = []
     if rules.include_existing:

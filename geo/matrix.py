@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from geo.costs import MODE_CODES, edge_costs
+from geo.costs import MODE_CODES, edge_costs, tariffs
 from planner.parameters import ParameterSet
 
 ZERO_WEIGHT = 1e-9
@@ -93,16 +93,22 @@ def graph_hash(G: nx.MultiDiGraph) -> str:
 
 def edge_weights(arrays: GraphArrays, metric: str, params: ParameterSet | None = None,
                  commodity: str | None = None) -> np.ndarray:
-    """Per-edge weights: km (``distance``), hours (``time``) or RUB per tonne (``cost``, needs params, commodity)."""
+    """Per-edge weights: km (``distance``), hours (``time``), RUB per tonne (``cost``, needs params and a commodity),
+    or RUB per tonne without the time term (``freight``: tariff × km + fees; for models that count transit losses
+    themselves)."""
     if metric == "distance":
         return arrays.length_km
     if metric == "time":
         return arrays.hours
+    if metric == "freight":
+        if params is None:
+            raise ValueError("metric 'freight' needs parameters")
+        return arrays.length_km * tariffs(params)[arrays.mode] + arrays.fee
     if metric == "cost":
         if params is None or commodity is None:
             raise ValueError("metric 'cost' needs parameters and a commodity group")
         return edge_costs(arrays.length_km, arrays.hours, arrays.mode, arrays.fee, params, commodity)
-    raise ValueError(f"metric: expected distance, time or cost, got {metric!r}")
+    raise ValueError(f"metric: expected distance, time, cost or freight, got {metric!r}")
 
 
 def csr_for(arrays: GraphArrays, weights: np.ndarray) -> csr_matrix:

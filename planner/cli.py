@@ -5,6 +5,7 @@ Every command exits 0 on success and 1 with a plain message (file, row, field) o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -13,13 +14,16 @@ import typer
 from rich.table import Table
 
 from geo.network import NetworkError, scenario_network
+from optimization.problem import ProblemError
 from planner.balance import regional_balance
 from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
 from planner.cli_geo import candidate_sites, geo_app
 from planner.cli_orlib import solve_orlib
 from planner.data.loader import Dataset
+from planner.pipeline import run_scenario
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
+from planner.summary import summarize
 
 app = typer.Typer(help="Agrologistics network planner: wholesale distribution centres (ОРЦ) for farm produce.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -150,9 +154,10 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")
 
 
 @app.command("run")
-def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO) -> None:
-    """Run a scenario. Until the optimizer lands this prints the dataset summary and the scope's
-    supply-demand balance (production vs population × consumption norm)."""
+def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO,
+        as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON line at the end")] = False,
+        ) -> None:
+    """Run a scenario: supply-demand balance, then siting and flows by the optimizer, then a summary."""
     sc = scenario_or_fail(scenario)
     ds = load_data(dict(sc.data))
     try:
@@ -161,8 +166,25 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
     except (ScenarioError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
     console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
-    print_dataset_summary(ds)
-    bal = regional_balance(ds, [i for i in ids if i.startswith("RU-")], list(sc.commodities), params)
+    print_balance(regional_balance(ds, [i for i in ids if i.startswith("RU-")], list(sc.commodities), params))
+    try:
+        with console.status("building the model ...") as status:
+            def on_log(line: str) -> None:
+                status.update(f"solving: {line.strip()[:110]}")
+
+            planned, result = run_scenario(sc, ds, on_log=on_log)
+    except (ScenarioError, NetworkError, ProblemError, ValueError) as exc:
+        raise fail(f"{scenario}: {exc}") from None
+    summary = summarize(sc, planned, result)
+    print_summary(summary)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, default=float))
+    if result.objective is None:
+        raise typer.Exit(code=2)
+
+
+def print_balance(bal: pd.DataFrame) -> None:
+    """The scope's production, demand and surplus per commodity group (thousand tonnes a year)."""
     t = Table(title="Supply-demand balance in scope, thousand tonnes a year (* = approximate input) / "
                     "Баланс производства и потребления, тыс. т в год")
     for col in ("commodity", "production", "demand", "surplus (+) / deficit (−)"):
@@ -173,8 +195,38 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
                   f"{g['production_kt'].sum():,.0f}{mark}", f"{g['demand_kt'].sum():,.0f}",
                   f"{g['surplus_kt'].sum():+,.0f}")
     console.print(t)
-    console.print("Demand = resident population × Ministry of Health rational norm (order № 614); "
-                  "siting optimization arrives with the optimizer (issue 4).")
+    console.print("Demand = resident population × Ministry of Health rational norm (order № 614).")
+
+
+def print_summary(s: dict) -> None:
+    """Status, opened centres, cost components, flows by channel, losses and shortfalls of a run."""
+    gap = f"{s['gap']:.2%}" if s.get("gap") is not None else "—"
+    console.print(f"[bold]{s['status']}[/bold]: {s['message']} (objective {s['objective'] or 0:,.0f} RUB/yr, "
+                  f"gap {gap}; build {s['build_seconds']:.1f} s, solve {s['solve_seconds']:.1f} s)")
+    if "centres" not in s:
+        return
+    t = Table(title="Centres / Оптово-распределительные центры")
+    for col in ("id", "ОРЦ", "centre", "region", "existing", "size", "throughput, kt", "utilisation"):
+        t.add_column(col)
+    for c in s["centres"]:
+        t.add_row(c["id"], c["name_ru"], c["name_en"], c["region"], "yes" if c["existing"] else "new", c["size"],
+                  f"{c['throughput_t'] / 1000:,.1f}", f"{c['utilisation']:.0%}")
+    console.print(t)
+    k = Table(title="Annual cost / Годовые затраты, млн руб.")
+    k.add_column("component")
+    k.add_column("million RUB", justify="right")
+    for name, v in s["cost_breakdown"].items():
+        k.add_row(name, f"{v / 1e6:,.0f}")
+    console.print(k)
+    f = Table(title="Shipped and lost, thousand tonnes a year / Отгружено и потеряно, тыс. т")
+    for col in ("commodity", "through centres", "traditional", "lost"):
+        f.add_column(col, justify="right" if col != "commodity" else "left")
+    for c in s["loss_tonnes"]:
+        f.add_row(c, f"{s['shipped_t'].get(f'through centres/{c}', 0) / 1000:,.1f}",
+                  f"{s['shipped_t'].get(f'traditional/{c}', 0) / 1000:,.1f}", f"{s['loss_tonnes'][c] / 1000:,.1f}")
+    console.print(f)
+    for note in s["diagnosis"]:
+        console.print(f"[yellow]unmet:[/yellow] {note}")
 
 
 def main() -> None:  # pragma: no cover

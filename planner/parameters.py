@@ -102,7 +102,32 @@ GEO_PARAMETERS: tuple[Parameter, ...] = (
       for c, v in (("grain", 0.0), ("potatoes", 0.3), ("vegetables", 1.5), ("fruit_berries", 1.5),
                    ("milk", 3.0), ("meat", 1.0))),
 )
-PARAMETERS = PARAMETERS + GEO_PARAMETERS
+NEVINNOMYSSK = ("anchored on the one costed centre found: Nevinnomyssk fruit centre, 30 kt storage, about 6.5 bn "
+                "RUB (TASS, May 2023); throughput assumed about 3 storage turns a year — project assumption")
+
+CENTRE_PARAMETERS: tuple[Parameter, ...] = (
+    *(Parameter(f"module_{size}_capacity_kt", "thousand tonnes a year", cap, NEVINNOMYSSK,
+                f"throughput of a {size} centre", 0, 10_000)
+      for size, cap in (("small", 20.0), ("medium", 50.0), ("large", 100.0))),
+    *(Parameter(f"module_{size}_capital_mrub", "million RUB", cap, NEVINNOMYSSK,
+                f"capital cost of a {size} centre (economies of scale assumed)", 0, 1_000_000)
+      for size, cap in (("small", 1_500.0), ("medium", 3_500.0), ("large", 6_500.0))),
+    Parameter("centre_lifetime_years", "years", 25.0, ASSUMPTION, "economic life for annualising capital", 1, 100),
+    Parameter("centre_fixed_opex_pct", "% of capital a year", 4.0, ASSUMPTION,
+              "fixed operating cost of an open centre", 0, 100),
+    Parameter("centre_handling_rub_per_t", "RUB per tonne", 1_500.0, ASSUMPTION,
+              "receiving, sorting, storage and dispatch cost per tonne through a centre", 0, 100_000),
+    Parameter("traditional_handling_rub_per_t", "RUB per tonne", 3_000.0, ASSUMPTION,
+              "handling and intermediaries' cost per tonne in the traditional farm-to-market channel", 0, 100_000),
+    Parameter("centre_loss_factor", "ratio", 0.5, ASSUMPTION,
+              "share of the FAO post-harvest and distribution losses that remains in the centre channel "
+              "(cold storage, sorting, quicker sale)", 0, 1),
+    Parameter("unmet_penalty_factor", "× value per tonne", 2.0, ASSUMPTION,
+              "penalty per tonne of unmet demand, as a multiple of the commodity's value", 0, 1000),
+    Parameter("exit_price_pct_of_value", "% of value", 100.0, ASSUMPTION,
+              "price per tonne at exits (rest of Russia, ports, borders) as % of the farm-gate value", 0, 1000),
+)
+PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS
 PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 
 

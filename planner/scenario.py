@@ -8,7 +8,7 @@ Unknown keys are errors. Errors name the field and, for files, the line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -69,6 +69,58 @@ class CandidateSettings(BaseModel):
     file: str | None = Field(None, description="CSV/GeoJSON of candidates (candidate_id, name_ru, name_en, lat, lon)")
 
 
+class Exit(BaseModel):
+    """An outlet for surplus: the rest of Russia, a port or a border town, priced as a share of value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    town: str = Field(description="town on the network (Russian or English name)", examples=["Москва"])
+    kind: Literal["rest_of_russia", "port", "border"] = "rest_of_russia"
+    price_pct_of_value: float | None = Field(None, ge=0, description="% of farm-gate value; registry default if empty")
+
+
+DEFAULT_EXITS = [Exit(town="Москва", kind="rest_of_russia"), Exit(town="Новороссийск", kind="port"),
+                 Exit(town="Махачкала", kind="port"), Exit(town="Астрахань", kind="port")]
+
+
+class NetworkSettings(BaseModel):
+    """Which arcs the model gets: service distances in km (the model is sparse by construction)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_km: float = Field(400.0, gt=0, description="longest farm→centre and centre→market arc, km")
+    direct_km: float = Field(250.0, ge=0, description="longest traditional farm→market arc, km")
+    k_nearest: int = Field(3, ge=1, description="arcs to at least this many nearest sites, beyond service_km")
+    traditional_to_exits: bool = Field(True, description="traditional traders may also haul farm produce to the "
+                                                         "exits (false: only centres reach them)")
+
+
+class ObjectiveSettings(BaseModel):
+    """What the optimizer minimises and the constraints a planner can switch on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["cost", "loss"] = Field("cost", description="cost: total annual cost; loss: tonnes lost "
+                                                              "within budget_mrub")
+    p: int | None = Field(None, ge=0, description="exactly this many centres open (existing included)")
+    budget_mrub: float | None = Field(None, ge=0, description="cap on capital cost of opened centres, million RUB")
+    force_existing: bool = Field(True, description="existing centres stay open (false: they may close)")
+    min_per_region: dict[str, int] = Field(default_factory=dict, description="region id -> at least N centres")
+    max_per_region: dict[str, int] = Field(default_factory=dict, description="region id -> at most N centres")
+    min_share_through_centres: float | None = Field(None, ge=0, le=1,
+                                                    description="fraction of shipped produce passing centres")
+
+
+class SolverSettings(BaseModel):
+    """HiGHS settings: time limit (seconds), relative gap, threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_s: float | None = Field(120.0, gt=0)
+    gap: float = Field(0.005, ge=0, le=1)
+    threads: int | None = Field(None, ge=1)
+
+
 class Scenario(BaseModel):
     """A planning scenario (see docs/scenarios.md for every field with its unit)."""
 
@@ -88,6 +140,10 @@ class Scenario(BaseModel):
     borders: dict[str, BorderSetting] = Field(default_factory=dict,
                                               description="border states by crossing id, e.g. ru_ge_upper_lars")
     candidates: CandidateSettings = Field(default_factory=CandidateSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
+    solver: SolverSettings = Field(default_factory=SolverSettings)
+    exits: list[Exit] = Field(default_factory=lambda: list(DEFAULT_EXITS))
     data: dict[str, str] = Field(default_factory=dict,
                                  description="user tables replacing embedded ones: table name -> CSV/GeoJSON path")
 
@@ -178,7 +234,8 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
             field = ".".join(str(p) for p in loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                nested = {"scope": Scope, "candidates": CandidateSettings}
+                nested = {"scope": Scope, "candidates": CandidateSettings, "network": NetworkSettings,
+                          "objective": ObjectiveSettings, "solver": SolverSettings}
                 parent = nested.get(str(loc[0])) if len(loc) > 1 else Scenario
                 if len(loc) == 3 and loc[0] == "borders":
                     parent = BorderSetting

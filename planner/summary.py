@@ -1,0 +1,57 @@
+"""The run summary: opened centres with names and sizes, cost components, flows by channel, losses, shortfalls.
+
+One dictionary that the CLI prints and (later) the API serves; every figure in tonnes a year or RUB a year.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from optimization.results import NetworkResult
+from planner.pipeline import PlannedProblem
+from planner.scenario import Scenario
+
+
+def centres_table(planned: PlannedProblem, result: NetworkResult) -> pd.DataFrame:
+    """Opened centres: id, names (ru, en), region, country, existing, size, capacity and throughput (t), utilisation."""
+    if result.sites.empty:
+        return pd.DataFrame()
+    cands = planned.candidates.set_index("candidate_id")
+    opened = result.sites[result.sites["open"]].set_index("site_id")
+    out = pd.DataFrame({
+        "id": opened.index,
+        "name_ru": cands.loc[opened.index, "name_ru"].to_numpy(),
+        "name_en": cands.loc[opened.index, "name_en"].to_numpy(),
+        "region": cands.loc[opened.index, "region_id"].to_numpy(),
+        "country": cands.loc[opened.index, "country"].to_numpy(),
+        "existing": opened["existing"].to_numpy(),
+        "size": opened["module_id"].to_numpy(),
+        "capacity_t": opened["capacity_t"].to_numpy(),
+        "throughput_t": opened["throughput_t"].to_numpy(),
+        "utilisation": opened["utilisation"].to_numpy(),
+    })
+    return out.reset_index(drop=True)
+
+
+def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult) -> dict:
+    """JSON-ready summary of a solved scenario."""
+    out: dict = {"scenario": scenario.name, "status": result.status, "message": result.message,
+                 "objective": result.objective, "bound": result.bound, "gap": result.gap,
+                 "build_seconds": round(result.build_seconds, 3), "solve_seconds": round(result.solve_seconds, 3),
+                 "problem_size": planned.problem.size()}
+    if result.objective is None:
+        return out
+    out["centres"] = centres_table(planned, result).to_dict("records")
+    out["cost_breakdown"] = dict(zip(result.costs["component"], result.costs["value"], strict=True))
+    f = result.flows
+    channel = f[f["kind"] != "outbound"].assign(channel=lambda d: d["kind"].map({"inbound": "through centres",
+                                                                                   "direct": "traditional"}))
+    shipped = channel.groupby(["channel", "commodity"])["tonnes"].sum()
+    out["shipped_t"] = {f"{c}/{k}": t for (c, k), t in shipped.items()}
+    lost = f.groupby("commodity")["lost_t"].sum()
+    unsold = result.unsold.assign(lost=lambda d: d["unsold_t"] * planned.problem.supplies["storage_loss"])
+    lost = lost.add(unsold.groupby("commodity")["lost"].sum(), fill_value=0.0)
+    out["loss_tonnes"] = lost.to_dict()
+    out["unmet_t"] = float(result.service["unmet_t"].sum())
+    out["diagnosis"] = result.diagnosis
+    return out

@@ -1,0 +1,99 @@
+"""Scenarios through the whole pipeline: scenario → data → geo → optimization → summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.pipeline import annual_fixed_cost, build_problem, run_scenario
+from planner.scenario import ScenarioError, load_scenario, parse_scenario
+from planner.settings import NCFD_REGIONS
+from planner.summary import summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def default_run(dataset):
+    sc = load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml")
+    planned, result = run_scenario(sc, dataset)
+    return sc, planned, result
+
+
+def test_default_scenario_opens_p_centres_keeping_the_existing_ones(default_run):
+    sc, planned, result = default_run
+    assert result.status == "optimal"
+    assert len(result.open_sites) == sc.objective.p
+    existing = set(planned.candidates.loc[planned.candidates["existing"], "candidate_id"])
+    assert existing <= set(result.open_sites)
+    assert set(result.sites.loc[result.sites["open"], "group"]) <= NCFD_REGIONS
+
+
+def test_default_scenario_balances_tonnes(default_run, dataset):
+    _, planned, result = default_run
+    pb = planned.problem
+    produced = pb.supplies["quantity_t"].sum()
+    shipped = result.flows.loc[result.flows["kind"] != "outbound", "tonnes"].sum()
+    assert shipped + result.unsold["unsold_t"].sum() == pytest.approx(produced, rel=1e-6)
+    markets = result.service[~result.service["is_exit"]]
+    assert (markets["delivered_t"] + markets["unmet_t"]).sum() == pytest.approx(markets["quantity_t"].sum(), rel=1e-6)
+    norms = dataset.consumption_norms.set_index("commodity")["kg_per_capita_year"]
+    pop = dataset.regions.set_index("region_id").loc[sorted(NCFD_REGIONS), "population"].sum()
+    assert markets.groupby("commodity")["quantity_t"].sum()["potatoes"] == pytest.approx(pop * norms["potatoes"] / 1000)
+
+
+def test_summary_names_centres_in_both_languages(default_run):
+    sc, planned, result = default_run
+    s = summarize(sc, planned, result)
+    json.dumps(s, ensure_ascii=False, default=float)
+    assert len(s["centres"]) == sc.objective.p
+    assert all(c["name_ru"] and c["name_en"] for c in s["centres"])
+    assert all(0 <= c["utilisation"] <= 1 + 1e-9 for c in s["centres"])
+    assert s["cost_breakdown"]["fixed (capital + operating)"] > 0
+
+
+def test_arcs_are_sparse_and_channels_differ(default_run):
+    _, planned, _ = default_run
+    pb = planned.problem
+    n_sup, n_sites = pb.supplies["supply_id"].nunique(), len(pb.sites)
+    assert len(pb.inbound) <= n_sup * n_sites * len(pb.commodities)
+    # the traditional channel loses more per tonne than farm -> centre -> market
+    assert pb.direct["loss"].mean() > pb.inbound["loss"].mean()
+    assert pb.direct["loss"].mean() > pb.outbound["loss"].mean()
+
+
+def test_annualised_fixed_cost():
+    from planner.parameters import ParameterSet
+
+    class P(dict):
+        def __getitem__(self, k):
+            return {"discount_rate_pct": 10.0, "centre_lifetime_years": 25.0, "centre_fixed_opex_pct": 4.0}[k]
+
+    crf = 0.1 * 1.1**25 / (1.1**25 - 1)
+    assert annual_fixed_cost(1e9, P()) == pytest.approx(1e9 * (crf + 0.04))
+    assert ParameterSet  # registry import stays valid
+
+
+def test_unknown_exit_and_region_limits_are_named(dataset):
+    sc = parse_scenario({"name": "x", "exits": [{"town": "Атлантида"}]})
+    with pytest.raises(ScenarioError, match="Атлантида"):
+        build_problem(sc, dataset)
+    sc = parse_scenario({"name": "x", "objective": {"max_per_region": {"RU-ZZ": 1}}})
+    with pytest.raises(ScenarioError, match="RU-ZZ"):
+        build_problem(sc, dataset)
+
+
+def test_cli_run_json_and_bad_scenario(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", str(ROOT / "scenarios" / "ncfd_expansion.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.output.strip().splitlines()[-1])
+    assert s["status"] == "optimal" and s["scenario"] == "ncfd_expansion"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nobjective:\n  p: -1\n", encoding="utf-8")
+    res = runner.invoke(app, ["run", str(bad)])
+    assert res.exit_code == 1 and "objective.p" in res.output and "line 3" in res.output
