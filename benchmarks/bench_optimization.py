@@ -1,0 +1,211 @@
+"""Benchmark: the optimization core on OR-Library instances and a synthetic national-scale instance.
+
+For every instance the Pyomo path (``optimization.run.optimize``: build, warm start, translate, solve, extract)
+and the same formulation built directly with highspy's array API (``benchmarks/highspy_baseline.py``) run side
+by side; figures are end-to-end seconds and their ratio (the machine is shared and noisy). Results go to
+``docs/benchmarks.md``.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_optimization.py orlib [--time-limit 600] [--sets cflp,capabc,uflp,pmed]
+    .venv/bin/python benchmarks/bench_optimization.py national [--sites 1000 --markets 3000 --commodities 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optimization.orlib import read_cflp, read_optima, read_pmedian
+from optimization.problem import NetworkProblem, Options
+from optimization.run import optimize
+from optimization.solve import SolverOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+ORLIB = ROOT.parent / "shared" / "data" / "orlib"
+DOC = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from highspy_baseline import build_and_solve  # noqa: E402
+
+
+def _instances(sets: list[str]) -> list[tuple[str, str, dict, float]]:
+    out = []
+    cflp = read_optima(ORLIB / "cflp" / "opt.txt")
+    if "cflp" in sets:
+        out += [(n, str(ORLIB / "cflp" / f"{n}.txt"), {}, v) for n, v in cflp.items()]
+    if "capabc" in sets:
+        for n, v in read_optima(ORLIB / "cflp" / "opt_capabc.txt").items():
+            out.append((n, str(ORLIB / "cflp" / f"{n[:4]}.txt"), {"capacity": float(n[4:])}, v))
+    if "uflp" in sets:
+        for n, v in read_optima(ORLIB / "uflp" / "opt.txt").items():
+            folder = "uflp" if n in ("capa", "capb", "capc") else "cflp"
+            out.append((f"{n}-u", str(ORLIB / folder / f"{n}.txt"), {"uncapacitated": True}, v))
+    if "pmed" in sets:
+        for n, v in read_optima(ORLIB / "pmedian" / "opt.txt").items():
+            if n != "pmed0":
+                out.append((n, str(ORLIB / "pmedian" / f"{n}.txt"), {"pmedian": True}, v))
+    return out
+
+
+def run_orlib(sets: list[str], time_limit: float, only: set[str] | None) -> list[dict]:
+    rows = []
+    for name, path, kw, known in _instances(sets):
+        if only and name not in only:
+            continue
+        pb = read_pmedian(path) if kw.pop("pmedian", False) else read_cflp(path, **kw)
+        t = time.perf_counter()
+        res = optimize(pb, SolverOptions(rel_gap=0.0, time_limit=time_limit))
+        pyomo_s = time.perf_counter() - t
+        base = build_and_solve(pb, rel_gap=0.0, time_limit=time_limit)
+        base_s = base["build_seconds"] + base["solve_seconds"]
+        row = dict(instance=name, known_optimum=known, objective=res.objective, status=res.status,
+                   gap=res.gap, reached=res.objective is not None and abs(res.objective - known) <= 1e-6 * known,
+                   pyomo_build_s=round(res.build_seconds, 3), pyomo_solve_s=round(res.solve_seconds, 3),
+                   pyomo_total_s=round(pyomo_s, 3), highspy_total_s=round(base_s, 3),
+                   highspy_objective=base["objective"], ratio=round(pyomo_s / base_s, 2) if base_s > 0 else None,
+                   overhead_ms=round((pyomo_s - base_s) * 1000, 1), nonzeros=base["nonzeros"])
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def national_instance(n_sites: int, n_markets: int, n_commodities: int, seed: int = 11) -> NetworkProblem:
+    """Synthetic national-scale problem (fixed seed): sites, markets and n_markets/6 farms placed uniformly on a
+    2,000 × 1,500 km plane; every farm and market linked to its 20 nearest sites; cost = 3 RUB per t-km ×
+    1.25 circuity + handling; three size modules per site whose total capacity is 1.5× total demand; fixed
+    costs of the order of the transport they save; direct farm → market arcs to the 5 nearest markets."""
+    rng = np.random.default_rng(seed)
+    ks = [f"k{i}" for i in range(n_commodities)]
+    n_farms = max(n_markets // 6, 10)
+    S = rng.uniform([0, 0], [2000, 1500], size=(n_sites, 2))
+    M = rng.uniform([0, 0], [2000, 1500], size=(n_markets, 2))
+    F = rng.uniform([0, 0], [2000, 1500], size=(n_farms, 2))
+    demand = rng.lognormal(6, 1, size=(n_markets, n_commodities))
+    total = demand.sum()
+    supply = rng.dirichlet(np.ones(n_farms), size=n_commodities).T * demand.sum(axis=0) * 1.2
+
+    def nearest(A, B, k):
+        d = np.sqrt(((A[:, None, :] - B[None, :, :]) ** 2).sum(-1))
+        idx = np.argpartition(d, k, axis=1)[:, :k]
+        return idx, np.take_along_axis(d, idx, 1)
+
+    sites = pd.DataFrame({"site_id": [f"s{i}" for i in range(n_sites)], "existing": False, "group": "all"})
+    per_site = 1.5 * total / n_sites
+    mods = []
+    for i in range(n_sites):
+        for name, mult, fc in (("small", 0.5, 0.6), ("medium", 1.0, 1.0), ("large", 2.0, 1.7)):
+            cap = per_site * mult / (3.5 / 3)
+            mods.append((f"s{i}", name, cap, fc * per_site * 400.0, fc * per_site * 4000.0))
+    modules = pd.DataFrame(mods, columns=["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost"])
+    supplies = pd.DataFrame([(f"f{i}", k, supply[i, c], 0.05, 30000.0) for i in range(n_farms)
+                             for c, k in enumerate(ks)],
+                            columns=["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"])
+    demands = pd.DataFrame([(f"m{j}", k, demand[j, c], 60000.0, False, np.nan) for j in range(n_markets)
+                            for c, k in enumerate(ks)],
+                           columns=["demand_id", "commodity", "quantity_t", "penalty_per_t", "is_exit", "price_per_t"])
+    fi, fd = nearest(F, S, 20)
+    mi, md = nearest(M, S, 20)
+    inbound = pd.DataFrame([(f"f{i}", f"s{j}", k, 3.75 * d + 500, 0.03) for i in range(n_farms)
+                            for j, d in zip(fi[i], fd[i], strict=True) for k in ks],
+                           columns=["supply_id", "site_id", "commodity", "cost_per_t", "loss"])
+    outbound = pd.DataFrame([(f"s{j}", f"m{i}", k, 3.75 * d, 0.03) for i in range(n_markets)
+                             for j, d in zip(mi[i], md[i], strict=True) for k in ks],
+                            columns=["site_id", "demand_id", "commodity", "cost_per_t", "loss"])
+    di, dd = nearest(F, M, 5)
+    direct = pd.DataFrame([(f"f{i}", f"m{j}", k, 3.75 * d + 3000, 0.15) for i in range(n_farms)
+                           for j, d in zip(di[i], dd[i], strict=True) for k in ks],
+                          columns=["supply_id", "demand_id", "commodity", "cost_per_t", "loss"])
+    return NetworkProblem(ks, supplies, sites, modules, demands, inbound, outbound, direct, Options(),
+                          name=f"national_{n_sites}x{n_markets}x{n_commodities}",
+                          value_per_t={k: 30000.0 for k in ks})
+
+
+def run_national(n_sites: int, n_markets: int, n_commodities: int, time_limit: float) -> dict:
+    t = time.perf_counter()
+    pb = national_instance(n_sites, n_markets, n_commodities)
+    gen = time.perf_counter() - t
+    t = time.perf_counter()
+    res = optimize(pb, SolverOptions(rel_gap=0.01, time_limit=time_limit, threads=2))
+    total = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row = dict(instance=pb.name, size=pb.size(), generate_s=round(gen, 1), build_s=round(res.build_seconds, 1),
+               solve_s=round(res.solve_seconds, 1), end_to_end_s=round(total, 1), status=res.status,
+               gap=res.gap, open_sites=len(res.open_sites), peak_rss_mb=round(peak_mb))
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _replace_section(tag: str, title: str, block: str) -> None:
+    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    content = f"{begin}\n{block}\n{end}"
+    if begin in text:
+        pre, rest = text.split(begin, 1)
+        text = pre + content + rest.split(end, 1)[1]
+    else:
+        text += f"\n## {title}\n\n{content}\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
+def write_orlib_doc(rows: list[dict], time_limit: float, tag: str) -> None:
+    lines = [f"Run {time.strftime('%Y-%m-%d')} on {platform.machine()} (2 cores, shared), solver gap 0, time limit "
+             f"{time_limit:g} s per instance and per path. `pyomo` = `optimization.run.optimize` end to end "
+             "(build, greedy warm start, translation, HiGHS, extraction); `highspy` = the same rows built with "
+             "highspy arrays (`benchmarks/highspy_baseline.py`).", "",
+             "| instance | optimum | status | reached | gap | pyomo s (build) | highspy s | ratio | overhead ms |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        gap = "—" if r["gap"] is None else f"{r['gap']:.2e}"
+        reached = "yes" if r["reached"] else "no"
+        lines.append(f"| {r['instance']} | {r['known_optimum']:,.3f} | {r['status']} | {reached} | {gap} "
+                     f"| {r['pyomo_total_s']} ({r['pyomo_build_s']}) | {r['highspy_total_s']} | {r['ratio']} "
+                     f"| {r['overhead_ms']} |")
+    big = [r for r in rows if r["highspy_total_s"] >= 1.0]
+    small = [r for r in rows if r["highspy_total_s"] < 1.0]
+    if big:
+        lines += ["", f"Where highspy takes ≥ 1 s ({len(big)} instances): median ratio "
+                  f"{np.median([r['ratio'] for r in big]):.2f}, max {max(r['ratio'] for r in big):.2f} (goal ≤ 1.5)."]
+    if small:
+        lines += ["", f"Below 1 s ({len(small)} instances): median fixed overhead "
+                  f"{np.median([r['overhead_ms'] for r in small]):.0f} ms."]
+    reached = sum(r["reached"] for r in rows)
+    lines += ["", f"Known optimum reached on {reached} of {len(rows)} instances."]
+    _replace_section(tag, f"OR-Library ({tag})", "\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    o = sub.add_parser("orlib")
+    o.add_argument("--sets", default="cflp,uflp,pmed")
+    o.add_argument("--time-limit", type=float, default=600.0)
+    o.add_argument("--only", default="")
+    o.add_argument("--tag", default=None)
+    n = sub.add_parser("national")
+    n.add_argument("--sites", type=int, default=1000)
+    n.add_argument("--markets", type=int, default=3000)
+    n.add_argument("--commodities", type=int, default=6)
+    n.add_argument("--time-limit", type=float, default=600.0)
+    args = ap.parse_args()
+    if args.cmd == "orlib":
+        sets = args.sets.split(",")
+        rows = run_orlib(sets, args.time_limit, set(filter(None, args.only.split(","))) or None)
+        write_orlib_doc(rows, args.time_limit, args.tag or "orlib-" + "-".join(sets))
+    else:
+        row = run_national(args.sites, args.markets, args.commodities, args.time_limit)
+        block = (f"Run {time.strftime('%Y-%m-%d')}; generator `national_instance` in "
+                 f"`benchmarks/bench_optimization.py` (seed 11), solver gap 1%, 2 threads.\n\n"
+                 f"```json\n{json.dumps(row, indent=2)}\n```")
+        _replace_section("national", "Synthetic national-scale instance", block)
+
+
+if __name__ == "__main__":
+    main()
