@@ -8,8 +8,8 @@ underlying ``highspy.Highs`` object (``Highs._solver_model``) after ``set_instan
 - the **live gap**: ``cbMipImprovingSolution`` / ``cbMipInterrupt`` callbacks report the incumbent and bound;
 - **interrupting** a solve: the interrupt callback stops HiGHS when :attr:`SolverOptions.should_stop` says so.
 
-Statuses map to ``optimal``, ``feasible`` (stopped with a gap), ``infeasible``, ``time_limit_no_solution`` and
-``error``, each with a message a planner can act on.
+Statuses map to ``optimal``, ``feasible`` (stopped with a gap), ``infeasible``, ``time_limit_no_solution``,
+``cancelled`` (interrupted before any solution) and ``error``, each with a message a planner can act on.
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
     tc, ss = results.termination_condition, results.solution_status
     objective = results.incumbent_objective
     bound = results.objective_bound
+    if bound is None or not math.isfinite(bound):
+        dual = highs.getInfo().mip_dual_bound
+        bound = dual if math.isfinite(dual) else bound
+    interrupted = options.should_stop is not None and options.should_stop()
     has_solution = ss in (SolutionStatus.optimal, SolutionStatus.feasible)
     if has_solution:
         results.solution_loader.load_vars()
@@ -116,11 +120,14 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
                                      "per-region limits against each other")
     elif has_solution:
         status = "feasible"
-        why = "time limit" if tc == TerminationCondition.maxTimeLimit else str(tc.name)
+        why = ("time limit" if tc == TerminationCondition.maxTimeLimit else
+               "an interrupt on request" if interrupted else str(tc.name))
         msg = f"stopped by {why} with a feasible solution; relative gap {gap:.2%}" if gap is not None else (
             f"stopped by {why} with a feasible solution")
     elif tc == TerminationCondition.maxTimeLimit:
         status, msg = "time_limit_no_solution", "the time limit passed before any feasible solution was found"
+    elif interrupted:
+        status, msg = "cancelled", "interrupted on request before any feasible solution was found"
     else:
         status, msg = "error", f"HiGHS ended with {tc.name} and no solution"
     return SolveResult(status, msg, objective if has_solution else None, bound, gap, seconds,
@@ -128,18 +135,30 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
 
 
 def _attach_callbacks(highs, options: SolverOptions) -> None:
-    """Report incumbent/bound/gap on improving solutions; stop when ``should_stop`` says so."""
-    import highspy
+    """Report incumbent, bound and gap as HiGHS progresses; interrupt it when ``should_stop`` says so."""
+    last = {"t": 0.0}
 
-    def on_event(e):
+    def progress(e) -> None:
         data = e.data_out
-        obj = getattr(data, "objective_function_value", None)
-        bound = getattr(data, "mip_dual_bound", None)
         if options.on_progress is not None:
-            options.on_progress({"objective": obj, "bound": bound, "gap": getattr(data, "mip_gap", None)})
-        if options.should_stop is not None and options.should_stop():
-            e.data_in.user_interrupt = True
+            options.on_progress({"objective": getattr(data, "objective_function_value", None),
+                                 "bound": getattr(data, "mip_dual_bound", None),
+                                 "gap": getattr(data, "mip_gap", None)})
 
-    highs.cbMipImprovingSolution.subscribe(on_event)
-    highs.cbMipInterrupt.subscribe(on_event)
-    _ = highspy  # the callbacks above are highspy's; imported here so the module loads without it
+    def interrupt(e) -> None:
+        now = time.perf_counter()
+        if options.on_progress is not None and e.callback_type == _mip_interrupt_type() and now - last["t"] > 1.0:
+            last["t"] = now
+            progress(e)
+        if options.should_stop is not None and options.should_stop():
+            e.interrupt()
+
+    highs.cbMipImprovingSolution.subscribe(progress)
+    for cb in (highs.cbMipInterrupt, highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+        cb.subscribe(interrupt)
+
+
+def _mip_interrupt_type():
+    from highspy import cb
+
+    return cb.HighsCallbackType.kCallbackMipInterrupt

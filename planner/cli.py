@@ -37,13 +37,6 @@ TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the 
                                                  dir_okay=False)]
 
 
-def _overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres, border_crossings,
-               countries, loss_rates, corridors=None) -> dict[str, Path | None]:
-    return dict(regions=regions, cities=cities, production=production, consumption_norms=consumption_norms,
-                agri_shares=agri_shares, existing_centres=existing_centres, border_crossings=border_crossings,
-                countries=countries, loss_rates=loss_rates, corridors=corridors)
-
-
 @data_app.command("check")
 def data_check(
     regions: TableFile = None, cities: TableFile = None, production: TableFile = None,
@@ -52,8 +45,7 @@ def data_check(
     corridors: TableFile = None,
 ) -> None:
     """Validate the embedded tables, or your replacements for any of them; exit 0 if all is well, else 1."""
-    ds = load_data(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
-                          border_crossings, countries, loss_rates, corridors))
+    ds = load_data(locals())  # the options are named after the tables they replace
     t = Table(title="Dataset check / Проверка данных")
     t.add_column("table / таблица")
     t.add_column("rows", justify="right")
@@ -72,8 +64,7 @@ def data_info(
     corridors: TableFile = None,
 ) -> None:
     """Rows per table, regions per federal district, and NCFD production by commodity with sources."""
-    ds = load_data(_overrides(regions, cities, production, consumption_norms, agri_shares, existing_centres,
-                          border_crossings, countries, loss_rates, corridors))
+    ds = load_data(locals())  # the options are named after the tables they replace
     print_dataset_summary(ds)
 
 

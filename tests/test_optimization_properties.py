@@ -156,3 +156,20 @@ def test_bad_problem_data_names_the_column():
     pb.inbound.loc[0, "site_id"] = "nowhere"
     with pytest.raises(ProblemError, match="nowhere"):
         optimize(pb)
+
+
+@pytest.mark.slow
+def test_interrupting_a_solve_keeps_the_incumbent():
+    from pathlib import Path
+
+    from optimization.orlib import read_cflp
+
+    capb = Path(__file__).resolve().parents[2] / "shared" / "data" / "orlib" / "cflp" / "capb.txt"
+    if not capb.is_file():
+        pytest.skip("OR-Library files in ../shared are not present")
+    events: list[dict] = []
+    res = optimize(read_cflp(capb, capacity=5000), SolverOptions(rel_gap=0.0, on_progress=events.append,
+                                                                 should_stop=lambda: bool(events)))
+    assert res.status == "feasible" and "interrupt" in res.message
+    assert res.objective is not None and res.objective >= 13656379.578 - 1e-3  # capb5000's optimum
+    assert events and events[0]["objective"] is not None
