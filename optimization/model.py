@@ -62,6 +62,41 @@ def _groups(keys) -> dict:
     return out
 
 
+def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float]]]:
+    """Per-variable coefficients (lists aligned with the problem's tables) of the cost objective's parts and of
+    tonnes lost: ``cost`` (transport + handling + value lost; unsold storage loss; unmet penalty; minus exit
+    revenue) and ``loss_t`` (tonnes lost on arcs and in storage, unmet tonnes)."""
+    value = {k: pb.value_per_t.get(k, 0.0) for k in pb.commodities}
+    dem = pb.demands
+    is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
+    price = np.where(is_exit, dem["price_per_t"].fillna(0).to_numpy(float), 0.0)
+    drow = {(d, k): i for i, (d, k) in enumerate(zip(dem["demand_id"], dem["commodity"], strict=True))}
+    parts: dict[str, dict[str, np.ndarray]] = {"transport": {}, "loss_value": {}, "exit_revenue": {}, "loss_t": {}}
+    for name, t, to_demand in (("x1", pb.inbound, False), ("x2", pb.outbound, True), ("x0", pb.direct, True)):
+        loss = t["loss"].to_numpy(float)
+        parts["transport"][name] = t["cost_per_t"].to_numpy(float)
+        parts["loss_value"][name] = t["commodity"].map(value).fillna(0).to_numpy(float) * loss
+        parts["loss_t"][name] = loss
+        if to_demand and len(t):
+            rows = np.array([drow[(d, k)] for d, k in zip(t["demand_id"], t["commodity"], strict=True)], dtype=int)
+            parts["exit_revenue"][name] = price[rows] * (1 - loss)
+        else:
+            parts["exit_revenue"][name] = np.zeros(len(t))
+    sup = pb.supplies
+    storage = sup["storage_loss"].to_numpy(float)
+    slack = [d for d in range(len(dem)) if not is_exit[d] and np.isfinite(dem["penalty_per_t"].iat[d])]
+    cost = {n: (parts["transport"][n] + parts["loss_value"][n] - parts["exit_revenue"][n]).tolist()
+            for n in ("x1", "x2", "x0")}
+    cost["w"] = (sup["value_per_t"].to_numpy(float) * storage).tolist()
+    penalty = dem["penalty_per_t"].to_numpy(float)
+    cost["u"] = {d: float(penalty[d]) for d in slack}
+    loss_t = {n: parts["loss_t"][n].tolist() for n in ("x1", "x2", "x0")}
+    loss_t["w"] = storage.tolist()
+    loss_t["u"] = {d: 1.0 for d in slack}
+    return {"cost": cost, "loss_t": loss_t,
+            "parts": {k: {n: v.tolist() for n, v in d.items()} for k, d in parts.items()}}
+
+
 def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
     """Build the Pyomo model of a :class:`NetworkProblem` (formulation in this module's docstring)."""
     check_problem(pb)
@@ -83,11 +118,12 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
 
     P = sup["quantity_t"].to_numpy(float)
     q = dem["quantity_t"].to_numpy(float)
+    Pl, ql = P.tolist(), q.tolist()
     is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
     penalty = dem["penalty_per_t"].to_numpy(float)
     Q = mods["capacity_t"].to_numpy(float)
-    l1, l2, l0 = (t["loss"].to_numpy(float) for t in (inb, outb, dirc))
-    c1, c2, c0 = (t["cost_per_t"].to_numpy(float) for t in (inb, outb, dirc))
+    l2 = outb["loss"].to_numpy(float)
+    keep1, keep2, keep0 = ((1 - t["loss"].to_numpy(float)).tolist() for t in (inb, outb, dirc))
 
     mods_of = _groups(m_j)
     a1_of_s, a0_of_s = _groups(a1_s), _groups(a0_s)
@@ -125,26 +161,27 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
 
     m.one_size = pyo.Constraint(sorted(mods_of), rule=one_size)
     m.supply = pyo.Constraint(m.S, rule=lambda m, s: sum(m.x1[a] for a in a1_of_s.get(s, []))
-                              + sum(m.x0[a] for a in a0_of_s.get(s, [])) + m.w[s] == P[s])
+                              + sum(m.x0[a] for a in a0_of_s.get(s, [])) + m.w[s] == Pl[s])
     m.balance = pyo.Constraint(
         sorted(set(a1_of_jk) | set(a2_of_jk)),
-        rule=lambda m, j, k: sum((1 - l1[a]) * m.x1[a] for a in a1_of_jk.get((j, k), []))
+        rule=lambda m, j, k: sum(keep1[a] * m.x1[a] for a in a1_of_jk.get((j, k), []))
         == sum(m.x2[a] for a in a2_of_jk.get((j, k), [])))
     market_rows = [d for d in range(len(dem)) if not is_exit[d]]
     slack = set(slack_rows)
 
     def demand_rule(m, d):
-        arrivals = (sum((1 - l2[a]) * m.x2[a] for a in a2_of_d.get(d, []))
-                    + sum((1 - l0[a]) * m.x0[a] for a in a0_of_d.get(d, [])))
+        arrivals = (sum(keep2[a] * m.x2[a] for a in a2_of_d.get(d, []))
+                    + sum(keep0[a] * m.x0[a] for a in a0_of_d.get(d, [])))
         if d in slack:
-            return arrivals + m.u[d] == q[d]
+            return arrivals + m.u[d] == ql[d]
         if not a2_of_d.get(d) and not a0_of_d.get(d):
-            return pyo.Constraint.Infeasible if q[d] > 0 else pyo.Constraint.Skip
-        return arrivals == q[d]
+            return pyo.Constraint.Infeasible if ql[d] > 0 else pyo.Constraint.Skip
+        return arrivals == ql[d]
 
     m.demand = pyo.Constraint(market_rows, rule=demand_rule)
+    Ql = Q.tolist()
     m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: sum(m.x1[a] for a in a1_of_j[j])
-                                <= sum(Q[i] * m.y[i] for i in mods_of.get(j, [])))
+                                <= sum(Ql[i] * m.y[i] for i in mods_of.get(j, [])))
     if opt.strong_linking:
         u1 = np.minimum(P[a1_s], qmax[a1_j])
         big_d = np.where(is_exit[a2_d], np.inf, q[a2_d] / np.maximum(1 - l2, 1e-9))
@@ -155,11 +192,11 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
         m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: m.x1[a] <= u1[a] * opened(a1_j[a]))
         m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: m.x2[a] <= u2[a] * opened(a2_j[a]))
     if len(dirc) == 0 and not slack_rows and market_rows:
-        m.total_capacity = pyo.Constraint(expr=sum(Q[i] * m.y[i] for i in m.M) >= float(q[market_rows].sum()))
+        m.total_capacity = pyo.Constraint(expr=sum(Ql[i] * m.y[i] for i in m.M) >= float(q[market_rows].sum()))
     if opt.p is not None:
         m.p_sites = pyo.Constraint(expr=sum(m.y[i] for i in m.M) == opt.p)
     if opt.budget is not None:
-        cap = mods["capital_cost"].to_numpy(float)
+        cap = mods["capital_cost"].astype(float).tolist()
         m.budget = pyo.Constraint(expr=sum(cap[i] * m.y[i] for i in m.M) <= opt.budget)
     group_of = dict(zip(sites["site_id"], sites["group"], strict=True))
     for name, limits, sense in (("group_min", opt.min_per_group, ">="), ("group_max", opt.max_per_group, "<=")):
@@ -173,32 +210,16 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
         alpha = opt.min_share_through_centres
         m.share = pyo.Constraint(expr=(1 - alpha) * sum(m.x1[a] for a in m.A1) >= alpha * sum(m.x0[a] for a in m.A0))
 
-    value = {k: pb.value_per_t.get(k, 0.0) for k in pb.commodities}
-    v1 = inb["commodity"].map(value).fillna(0).to_numpy(float)
-    v2 = outb["commodity"].map(value).fillna(0).to_numpy(float)
-    v0 = dirc["commodity"].map(value).fillna(0).to_numpy(float)
-    vs = sup["value_per_t"].to_numpy(float) * sup["storage_loss"].to_numpy(float)
-    price = dem["price_per_t"].fillna(0).to_numpy(float)
-    F = mods["fixed_cost"].to_numpy(float)
-
-    m.fixed_cost = pyo.Expression(expr=sum(F[i] * m.y[i] for i in m.M))
-    m.transport_cost = pyo.Expression(expr=sum(c1[a] * m.x1[a] for a in m.A1) + sum(c2[a] * m.x2[a] for a in m.A2)
-                                      + sum(c0[a] * m.x0[a] for a in m.A0))
-    m.loss_value = pyo.Expression(expr=sum(v1[a] * l1[a] * m.x1[a] for a in m.A1)
-                                  + sum(v2[a] * l2[a] * m.x2[a] for a in m.A2)
-                                  + sum(v0[a] * l0[a] * m.x0[a] for a in m.A0) + sum(vs[s] * m.w[s] for s in m.S))
-    m.unmet_penalty = pyo.Expression(expr=sum(penalty[d] * m.u[d] for d in m.U))
-    exit_rows = [d for d in range(len(dem)) if is_exit[d] and price[d] != 0]
-    m.exit_revenue = pyo.Expression(expr=sum(
-        price[d] * ((1 - l2[a]) * m.x2[a]) for d in exit_rows for a in a2_of_d.get(d, []))
-        + sum(price[d] * ((1 - l0[a]) * m.x0[a]) for d in exit_rows for a in a0_of_d.get(d, [])))
-    m.tonnes_lost = pyo.Expression(expr=sum(l1[a] * m.x1[a] for a in m.A1) + sum(l2[a] * m.x2[a] for a in m.A2)
-                                   + sum(l0[a] * m.x0[a] for a in m.A0)
-                                   + sum(float(sup["storage_loss"].iat[s]) * m.w[s] for s in m.S))
+    coef = objective_coefficients(pb)
     if opt.objective == "loss":
-        m.obj = pyo.Objective(expr=m.tonnes_lost + sum(m.u[d] for d in m.U), sense=pyo.minimize)
+        k1, k2, k0, kw, ku = (coef["loss_t"][t] for t in ("x1", "x2", "x0", "w", "u"))
+        k_y = [0.0] * len(mods)
     else:
-        m.obj = pyo.Objective(expr=m.fixed_cost + m.transport_cost + m.loss_value + m.unmet_penalty - m.exit_revenue,
-                              sense=pyo.minimize)
+        k1, k2, k0, kw, ku = (coef["cost"][t] for t in ("x1", "x2", "x0", "w", "u"))
+        k_y = mods["fixed_cost"].astype(float).tolist()
+    m.obj = pyo.Objective(
+        expr=sum(k_y[i] * m.y[i] for i in m.M) + sum(k1[a] * m.x1[a] for a in m.A1)
+        + sum(k2[a] * m.x2[a] for a in m.A2) + sum(k0[a] * m.x0[a] for a in m.A0)
+        + sum(kw[s] * m.w[s] for s in m.S) + sum(ku[d] * m.u[d] for d in m.U), sense=pyo.minimize)
     m._problem = pb
     return m

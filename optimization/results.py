@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from optimization.model import objective_coefficients
 from optimization.problem import NetworkProblem
 from optimization.solve import SolveResult
 
@@ -77,11 +78,21 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
         parts.append(f[f["tonnes"] > TOL])
     res.flows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    comp = {"fixed (capital + operating)": pyo.value(model.fixed_cost),
-            "transport and handling": pyo.value(model.transport_cost),
-            "value of lost produce": pyo.value(model.loss_value),
-            "unmet demand penalty": pyo.value(model.unmet_penalty),
-            "exit revenue (negative cost)": -pyo.value(model.exit_revenue)}
+    coef = objective_coefficients(pb)["parts"]
+    xs = {"x1": x1, "x2": x2, "x0": x0}
+
+    def dot(part: str) -> float:
+        return float(sum(np.dot(coef[part][n], xs[n]) for n in xs))
+
+    sup = pb.supplies
+    storage_value = float(np.dot(sup["value_per_t"].to_numpy(float) * sup["storage_loss"].to_numpy(float), w))
+    u = {d: pyo.value(model.u[d], exception=False) or 0.0 for d in model.U}
+    penalty = pb.demands["penalty_per_t"].to_numpy(float)
+    comp = {"fixed (capital + operating)": float(np.dot(pb.modules["fixed_cost"].to_numpy(float), y)),
+            "transport and handling": dot("transport"),
+            "value of lost produce": dot("loss_value") + storage_value,
+            "unmet demand penalty": float(sum(penalty[d] * v for d, v in u.items())),
+            "exit revenue (negative cost)": -dot("exit_revenue")}
     res.costs = pd.DataFrame({"component": list(comp), "value": list(comp.values())})
 
     dem = pb.demands.reset_index(drop=True)
