@@ -38,7 +38,8 @@ Constraints
       outbound arc, with :math:`U_a` = min(supply or demand of the arc, largest module of *j*);
     - total capacity (valid when all demand must pass through centres):
       :math:`\sum_m Q_m y_m \ge \sum_{d \notin E} q_d`;
-    - options: :math:`\sum_m y_m = p`; :math:`\sum_m C_m y_m \le B`; per-group minimum/maximum of open sites;
+    - options: :math:`\sum_m y_m = p`; :math:`\sum_m C_m y_m \le B`; per-group minimum/maximum of open sites
+      (a site's ``group`` may list several labels, ``"RU-STA|NCFD"``: region and federal district);
       :math:`\sum_{A^1} x_a \ge \alpha (\sum_{A^1} x_a + \sum_{A^0} x_a)`.
 
 An OR-Library CFLP instance is the special case of one commodity, one supply row holding all demand, zero-cost
@@ -202,7 +203,7 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
     for name, limits, sense in (("group_min", opt.min_per_group, ">="), ("group_max", opt.max_per_group, "<=")):
         rows = {}
         for g, n in limits.items():
-            ys = [i for j, ms in mods_of.items() if group_of[site_ids[j]] == g for i in ms]
+            ys = [i for j, ms in mods_of.items() if g in str(group_of[site_ids[j]]).split("|") for i in ms]
             rows[g] = (sum(m.y[i] for i in ys) >= n) if sense == ">=" else (sum(m.y[i] for i in ys) <= n)
         if rows:
             setattr(m, name, pyo.Constraint(list(rows), rule=lambda m, g, rows=rows: rows[g]))

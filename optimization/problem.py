@@ -24,7 +24,7 @@ class Options:
     - ``p``: exactly this many sites open (counting existing ones);
     - ``budget``: cap on the capital cost of opened modules (same unit as ``capital_cost``);
     - ``force_existing``: existing sites must stay open (else they may close);
-    - ``min_per_group`` / ``max_per_group``: open sites per group (region or federal district), keyed by group;
+    - ``min_per_group`` / ``max_per_group``: open sites per group label (region or federal district);
     - ``min_share_through_centres``: fraction of all shipped supply that must pass through centres;
     - ``objective``: ``cost`` (minimise total annual cost) or ``loss`` (minimise tonnes lost; needs ``budget``);
     - ``strong_linking``: add the disaggregated rows ``x ≤ q·Σ y`` on every arc (else only capacity rows).
@@ -48,7 +48,8 @@ class NetworkProblem:
 
     - ``supplies``: supply_id, commodity, quantity_t, storage_loss (fraction of unsold produce lost),
       value_per_t (value of a lost tonne);
-    - ``sites``: site_id, existing (bool), group (region or district, for per-group limits);
+    - ``sites``: site_id, existing (bool), group (labels for per-group limits, ``|``-separated, e.g.
+      ``"RU-STA|NCFD"``);
     - ``modules``: site_id, module_id, capacity_t (throughput a year), fixed_cost (annualised capital + fixed
       operating, a year), capital_cost (for the budget);
     - ``demands``: demand_id, commodity, quantity_t, penalty_per_t (unmet demand; NaN = must be met),

@@ -140,8 +140,10 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     cands = candidate_sites(scenario, dataset, G)
     if cands.empty:
         raise ScenarioError("candidates: no candidate site in scope; relax min_spacing_km or give a file")
+    fd_of = dataset.regions.set_index("region_id")["federal_district"]
+    groups = [f"{r}|{fd_of.get(r)}" if isinstance(fd_of.get(r), str) else r for r in cands["region_id"]]
     sites = pd.DataFrame({"site_id": cands["candidate_id"], "existing": cands["existing"].astype(bool),
-                          "group": cands["region_id"]})
+                          "group": groups})
     site_node = dict(zip(cands["candidate_id"], cands["node"], strict=True))
     mod_rows = []
     for sid in sites["site_id"]:
@@ -205,10 +207,11 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                       force_existing=obj.force_existing, min_per_group=dict(obj.min_per_region),
                       max_per_group=dict(obj.max_per_region),
                       min_share_through_centres=obj.min_share_through_centres, objective=obj.type)
-    known = set(dataset.regions["region_id"])
+    known = set(dataset.regions["region_id"]) | set(dataset.regions["federal_district"].dropna())
     for rid in list(obj.min_per_region) + list(obj.max_per_region):
         if rid not in known:
-            raise ScenarioError(f"objective: unknown region {rid!r} in min_per_region/max_per_region")
+            raise ScenarioError(f"objective: unknown region or federal district {rid!r} in "
+                                "min_per_region/max_per_region")
     pb = NetworkProblem(commodities, supplies.reset_index(drop=True), sites, modules, demands, inbound, outbound,
                         direct, options, name=scenario.name, value_per_t=value)
     nodes = {**supply_node, **site_node, **market_node, **exit_node}

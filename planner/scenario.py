@@ -105,8 +105,10 @@ class ObjectiveSettings(BaseModel):
     p: int | None = Field(None, ge=0, description="exactly this many centres open (existing included)")
     budget_mrub: float | None = Field(None, ge=0, description="cap on capital cost of opened centres, million RUB")
     force_existing: bool = Field(True, description="existing centres stay open (false: they may close)")
-    min_per_region: dict[str, int] = Field(default_factory=dict, description="region id -> at least N centres")
-    max_per_region: dict[str, int] = Field(default_factory=dict, description="region id -> at most N centres")
+    min_per_region: dict[str, int] = Field(default_factory=dict, description="region id or federal district code "
+                                                                             "-> at least N centres")
+    max_per_region: dict[str, int] = Field(default_factory=dict, description="region id or federal district code "
+                                                                             "-> at most N centres")
     min_share_through_centres: float | None = Field(None, ge=0, le=1,
                                                     description="fraction of shipped produce passing centres")
 

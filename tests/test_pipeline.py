@@ -30,7 +30,15 @@ def test_default_scenario_opens_p_centres_keeping_the_existing_ones(default_run)
     assert len(result.open_sites) == sc.objective.p
     existing = set(planned.candidates.loc[planned.candidates["existing"], "candidate_id"])
     assert existing <= set(result.open_sites)
-    assert set(result.sites.loc[result.sites["open"], "group"]) <= NCFD_REGIONS
+    assert {g.split("|")[0] for g in result.sites.loc[result.sites["open"], "group"]} <= NCFD_REGIONS
+
+
+def test_per_region_and_district_limits(dataset):
+    sc = parse_scenario({"name": "x", "commodities": ["vegetables", "fruit_berries"],
+                         "objective": {"p": 7, "max_per_region": {"RU-DA": 1}, "min_per_region": {"NCFD": 7}}})
+    planned, result = run_scenario(sc, dataset)
+    regions = [g.split("|")[0] for g in result.sites.loc[result.sites["open"], "group"]]
+    assert result.status == "optimal" and len(regions) == 7 and regions.count("RU-DA") <= 1
 
 
 def test_default_scenario_balances_tonnes(default_run, dataset):
