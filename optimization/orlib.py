@@ -91,7 +91,13 @@ def read_pmedian(path: str | Path) -> NetworkProblem:
     dist = od_matrix(G, nodes, nodes, metric="distance").values.to_numpy()
     if not np.isfinite(dist).all():
         raise ProblemError(f"{Path(path).name}: the graph is not connected")
-    n = len(nodes)
+    return pmedian_problem(dist, p, Path(path).stem, nodes)
+
+
+def pmedian_problem(dist: np.ndarray, p: int, name: str, nodes: list | None = None) -> NetworkProblem:
+    """A p-median problem from a square distance matrix: every node a unit customer and a free candidate."""
+    n = dist.shape[0]
+    nodes = list(nodes) if nodes is not None else list(range(1, n + 1))
     sites = pd.DataFrame({"site_id": [f"v{k}" for k in nodes], "existing": False, "group": "all"})
     modules = pd.DataFrame({"site_id": sites["site_id"], "module_id": "single", "capacity_t": float(n),
                             "fixed_cost": 0.0, "capital_cost": 0.0})
@@ -107,7 +113,7 @@ def read_pmedian(path: str | Path) -> NetworkProblem:
                              "cost_per_t": dist[ii, jj].ravel(), "loss": 0.0})
     direct = pd.DataFrame(columns=["supply_id", "demand_id", "commodity", "cost_per_t", "loss"])
     return NetworkProblem([COMMODITY], supplies, sites, modules, demands, inbound, outbound, direct,
-                          Options(p=p), name=Path(path).stem)
+                          Options(p=p), name=name)
 
 
 def read_optima(path: str | Path) -> dict[str, float]:
