@@ -18,8 +18,9 @@ from optimization.problem import NetworkProblem
 BIG = 1e18
 
 
-def _service_costs(pb: NetworkProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Site × demand cost matrix (per tonne delivered), baseline cost per demand row, demand weights, site ids."""
+def _service_arcs(pb: NetworkProblem):
+    """Sparse single-echelon service costs: arrays (site index, demand index, cost per tonne delivered), the
+    baseline cost per demand row (cheapest direct arc, or the unmet penalty), demand weights, site ids."""
     value = pb.value_per_t
     sites = list(pb.sites["site_id"])
     srow = {s: i for i, s in enumerate(sites)}
@@ -33,11 +34,9 @@ def _service_costs(pb: NetworkProblem) -> tuple[np.ndarray, np.ndarray, np.ndarr
     out_cost = (out["cost_per_t"] + out["loss"] * out["commodity"].map(value).fillna(0)) / (1 - out["loss"])
     key = pd.MultiIndex.from_arrays([out["site_id"], out["commodity"]])
     total = out_cost.to_numpy() + best_in.reindex(key).to_numpy()
-    C = np.full((len(sites), len(dem)), BIG)
     jj = out["site_id"].map(srow).to_numpy(int)
     dd = np.array([drow[(d, k)] for d, k in zip(out["demand_id"], out["commodity"], strict=True)], dtype=int)
     ok = np.isfinite(total)
-    np.minimum.at(C, (jj[ok], dd[ok]), total[ok])
     base = np.where(dem["penalty_per_t"].notna(), dem["penalty_per_t"].fillna(0).to_numpy(float), BIG)
     if len(pb.direct):
         dr = pb.direct
@@ -46,50 +45,67 @@ def _service_costs(pb: NetworkProblem) -> tuple[np.ndarray, np.ndarray, np.ndarr
         np.minimum.at(base, di, dcost.to_numpy())
     exit_mask = dem["is_exit"].fillna(False).to_numpy(bool)
     weight = np.where(exit_mask, 0.0, dem["quantity_t"].to_numpy(float))
-    return C, base, weight, sites
+    return jj[ok], dd[ok], total[ok], base, weight, sites
+
+
+def _served(open_: np.ndarray, jj, dd, cc, base) -> np.ndarray:
+    served = base.copy()
+    on = open_[jj]
+    np.minimum.at(served, dd[on], cc[on])
+    return served
 
 
 def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str, str]:
     """Site id → module id of a good feasible-looking network (see the module docstring)."""
-    C, base, w, sites = _service_costs(pb)
+    jj, dd, cc, base, w, sites = _service_arcs(pb)
+    J = len(sites)
     mods = pb.modules
     fixed_min = mods.groupby("site_id")["fixed_cost"].min().reindex(sites).fillna(BIG).to_numpy()
     cap_max = mods.groupby("site_id")["capacity_t"].max().reindex(sites).fillna(0).to_numpy()
     existing = pb.sites["existing"].fillna(False).to_numpy(bool) & pb.options.force_existing
     p = pb.options.p
     open_ = existing.copy()
-
-    def cost(mask: np.ndarray) -> float:
-        best = np.minimum(base, C[mask].min(axis=0)) if mask.any() else base
-        return float((best * w).sum() + fixed_min[mask].sum())
-
-    current = cost(open_)
     rounds = 0
     while (p is None or open_.sum() < p) and (max_rounds is None or rounds < max_rounds):
         rounds += 1
-        served = np.minimum(base, C[open_].min(axis=0)) if open_.any() else base
-        gains = ((served[None, :] - C).clip(min=0) * w[None, :]).sum(axis=1) - fixed_min
+        served = _served(open_, jj, dd, cc, base)
+        gains = np.bincount(jj, weights=np.clip(served[dd] - cc, 0, None) * w[dd], minlength=J) - fixed_min
         gains[open_] = -np.inf
         j = int(np.argmax(gains))
         if not np.isfinite(gains[j]) or (gains[j] <= 0 and p is None):
             break
         open_[j] = True
-        current = cost(open_)
-    improved = p is None
-    while improved:
-        improved = False
-        for j in np.flatnonzero(open_ & ~existing):
-            trial = open_.copy()
-            trial[j] = False
-            c = cost(trial)
-            if c < current - 1e-9:
-                open_, current, improved = trial, c, True
+    while p is None:
+        on = open_[jj]
+        order = np.lexsort((cc[on], dd[on]))
+        d_on, c_on, j_on = dd[on][order], cc[on][order], jj[on][order]
+        first = np.r_[True, d_on[1:] != d_on[:-1]]
+        best_d, best_c, best_j = d_on[first], c_on[first], j_on[first]
+        second = base.copy()
+        nxt = np.flatnonzero(first)[:-1] + 1
+        nxt = np.r_[nxt, len(d_on)] if len(d_on) else nxt
+        has_second = (nxt < len(d_on)) & (np.r_[d_on, -1][nxt] == best_d)
+        second[best_d[has_second]] = np.minimum(base[best_d[has_second]], c_on[nxt[has_second]])
+        useful = best_c < base[best_d]
+        increase = np.bincount(best_j[useful], weights=(second[best_d[useful]] - best_c[useful]) * w[best_d[useful]],
+                               minlength=J)
+        saving = np.where(open_ & ~existing, fixed_min - increase, -np.inf)
+        j = int(np.argmax(saving))
+        if not np.isfinite(saving[j]) or saving[j] <= 1e-9:
+            break
+        open_[j] = False
     demand_total = w.sum() if not len(pb.direct) else 0.0
     while cap_max[open_].sum() < demand_total and (~open_).any() and (p is None or open_.sum() < p):
         ratio = np.where(open_, np.inf, fixed_min / np.maximum(cap_max, 1e-9))
         open_[int(np.argmin(ratio))] = True
-    best_site = np.where(open_[:, None], C, BIG).argmin(axis=0) if open_.any() else np.zeros(len(w), int)
-    assigned = np.bincount(best_site, weights=w * (C[best_site, np.arange(len(w))] < base), minlength=len(sites))
+    served = _served(open_, jj, dd, cc, base)
+    on = open_[jj] & (cc <= served[dd]) & (cc < base[dd])
+    assigned = np.zeros(J)
+    taken = np.zeros(len(w), bool)
+    for j, d in zip(jj[on], dd[on], strict=True):
+        if not taken[d]:
+            taken[d] = True
+            assigned[j] += w[d]
     chosen: dict[str, str] = {}
     for j in np.flatnonzero(open_):
         m = mods[mods["site_id"] == sites[j]].sort_values("capacity_t")

@@ -183,15 +183,17 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
     Ql = Q.tolist()
     m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: sum(m.x1[a] for a in a1_of_j[j])
                                 <= sum(Ql[i] * m.y[i] for i in mods_of.get(j, [])))
-    if opt.strong_linking:
-        u1 = np.minimum(P[a1_s], qmax[a1_j])
+    linking = {True: "all", False: "none"}.get(opt.strong_linking, opt.strong_linking)
+    if linking != "none":
+        open_expr = {j: (m.y[ms[0]] if len(ms) == 1 else sum(m.y[i] for i in ms)) for j, ms in mods_of.items()}
         big_d = np.where(is_exit[a2_d], np.inf, q[a2_d] / np.maximum(1 - l2, 1e-9))
-        u2 = np.minimum(big_d, qmax[a2_j])
-        def opened(j):
-            return sum(m.y[i] for i in mods_of.get(j, []))
-
-        m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: m.x1[a] <= u1[a] * opened(a1_j[a]))
-        m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: m.x2[a] <= u2[a] * opened(a2_j[a]))
+        u2 = np.minimum(big_d, qmax[a2_j]).tolist()
+        a2_jl = a2_j.tolist()
+        m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: m.x2[a] <= u2[a] * open_expr[a2_jl[a]])
+        if linking == "all":
+            u1 = np.minimum(P[a1_s], qmax[a1_j]).tolist()
+            a1_jl = a1_j.tolist()
+            m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: m.x1[a] <= u1[a] * open_expr[a1_jl[a]])
     if len(dirc) == 0 and not slack_rows and market_rows:
         m.total_capacity = pyo.Constraint(expr=sum(Ql[i] * m.y[i] for i in m.M) >= float(q[market_rows].sum()))
     if opt.p is not None:

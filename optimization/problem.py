@@ -27,7 +27,9 @@ class Options:
     - ``min_per_group`` / ``max_per_group``: open sites per group label (region or federal district);
     - ``min_share_through_centres``: fraction of all shipped supply that must pass through centres;
     - ``objective``: ``cost`` (minimise total annual cost) or ``loss`` (minimise tonnes lost; needs ``budget``);
-    - ``strong_linking``: add the disaggregated rows ``x ≤ q·Σ y`` on every arc (else only capacity rows).
+    - ``strong_linking``: ``"all"`` (or True) adds the disaggregated rows ``x ≤ U·Σ y`` on every inbound and
+      outbound arc; ``"outbound"`` only on centre → market arcs; ``"none"`` (or False) keeps only the aggregated
+      capacity rows.
     """
 
     p: int | None = None
@@ -37,7 +39,7 @@ class Options:
     max_per_group: dict[str, int] = field(default_factory=dict)
     min_share_through_centres: float | None = None
     objective: str = "cost"
-    strong_linking: bool = True
+    strong_linking: bool | str = "all"
 
 
 @dataclass
@@ -126,6 +128,8 @@ def check_problem(pb: NetworkProblem) -> None:
             raise ProblemError(f"{table}.{col}: unknown id(s) {unknown[:5]}")
     if pb.options.p is not None and pb.options.p < 0:
         raise ProblemError(f"options.p: must be ≥ 0, got {pb.options.p}")
+    if pb.options.strong_linking not in (True, False, "all", "outbound", "none"):
+        raise ProblemError(f"options.strong_linking: 'all', 'outbound' or 'none', got {pb.options.strong_linking!r}")
     if pb.options.objective not in ("cost", "loss"):
         raise ProblemError(f"options.objective: expected 'cost' or 'loss', got {pb.options.objective!r}")
     if pb.options.objective == "loss" and pb.options.budget is None:

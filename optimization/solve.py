@@ -27,7 +27,8 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 @dataclass
 class SolverOptions:
-    """Time limit (seconds), relative MIP gap, threads, warm start; callbacks for progress and stopping."""
+    """Time limit (seconds), relative MIP gap, threads, warm start; callbacks for progress and stopping;
+    ``extra``: further HiGHS options by name (e.g. ``{"mip_lp_solver": "ipm"}``)."""
 
     time_limit: float | None = None
     rel_gap: float = 1e-4
@@ -81,7 +82,8 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
         return SolveResult("error", "HiGHS (highspy) is not available", None, None, None, 0.0, "")
     stream = _LogStream(options.log)
     config = dict(load_solutions=False, raise_exception_on_nonoptimal_result=False, tee=[stream],
-                  rel_gap=options.rel_gap, time_limit=options.time_limit, threads=options.threads)
+                  rel_gap=options.rel_gap, time_limit=options.time_limit, threads=options.threads,
+                  solver_options=dict(options.extra))
     opt.set_instance(model)
     highs = opt._solver_model
     if options.warm_start:
