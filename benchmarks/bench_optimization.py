@@ -128,15 +128,17 @@ def national_instance(n_sites: int, n_markets: int, n_commodities: int, seed: in
                           value_per_t={k: 30000.0 for k in ks})
 
 
-def run_national(n_sites: int, n_markets: int, n_commodities: int, time_limit: float) -> dict:
+def run_national(n_sites: int, n_markets: int, n_commodities: int, time_limit: float, linking: str) -> dict:
     t = time.perf_counter()
     pb = national_instance(n_sites, n_markets, n_commodities)
+    pb.options.strong_linking = linking
     gen = time.perf_counter() - t
     t = time.perf_counter()
     res = optimize(pb, SolverOptions(rel_gap=0.01, time_limit=time_limit, threads=2))
     total = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = dict(instance=pb.name, size=pb.size(), generate_s=round(gen, 1), build_s=round(res.build_seconds, 1),
+    row = dict(instance=pb.name, strong_linking=linking, time_limit_s=time_limit, size=pb.size(),
+               generate_s=round(gen, 1), build_s=round(res.build_seconds, 1),
                solve_s=round(res.solve_seconds, 1), end_to_end_s=round(total, 1), status=res.status,
                gap=res.gap, open_sites=len(res.open_sites), peak_rss_mb=round(peak_mb))
     print(json.dumps(row), flush=True)
@@ -236,6 +238,7 @@ def main() -> None:
     n.add_argument("--markets", type=int, default=3000)
     n.add_argument("--commodities", type=int, default=6)
     n.add_argument("--time-limit", type=float, default=600.0)
+    n.add_argument("--linking", default="none", choices=["all", "outbound", "none"])
     args = ap.parse_args()
     if args.cmd == "spopt":
         run_spopt(args.instances.split(","), args.time_limit)
@@ -245,7 +248,7 @@ def main() -> None:
         rows = run_orlib(sets, args.time_limit, set(filter(None, args.only.split(","))) or None)
         write_orlib_doc(rows, args.time_limit, args.tag or "orlib-" + "-".join(sets))
     else:
-        row = run_national(args.sites, args.markets, args.commodities, args.time_limit)
+        row = run_national(args.sites, args.markets, args.commodities, args.time_limit, args.linking)
         block = (f"Run {time.strftime('%Y-%m-%d')}; generator `national_instance` in "
                  f"`benchmarks/bench_optimization.py` (seed 11), solver gap 1%, 2 threads.\n\n"
                  f"```json\n{json.dumps(row, indent=2)}\n```")
