@@ -259,6 +259,7 @@ def main() -> None:
     o.add_argument("--time-limit", type=float, default=600.0)
     o.add_argument("--only", default="")
     o.add_argument("--tag", default=None)
+    o.add_argument("--from-log", default=None, help="render the doc section from the JSON lines of an earlier run")
     lk = sub.add_parser("linking")
     lk.add_argument("--instances", default="cap41,cap71,cap101,cap131,cap131-u,capb-u,pmed1,pmed5")
     lk.add_argument("--time-limit", type=float, default=120.0)
@@ -280,7 +281,11 @@ def main() -> None:
         return
     if args.cmd == "orlib":
         sets = args.sets.split(",")
-        rows = run_orlib(sets, args.time_limit, set(filter(None, args.only.split(","))) or None)
+        if args.from_log:
+            rows = [json.loads(line) for line in Path(args.from_log).read_text().splitlines()
+                    if line.startswith("{")]
+        else:
+            rows = run_orlib(sets, args.time_limit, set(filter(None, args.only.split(","))) or None)
         write_orlib_doc(rows, args.time_limit, args.tag or "orlib-" + "-".join(sets))
     else:
         row = run_national(args.sites, args.markets, args.commodities, args.time_limit, args.linking)
