@@ -3,7 +3,8 @@
 Generated candidates are the network's towns in the scenario's regions (border checkpoints excluded) that a
 centre can serve from: the
 existing centres (always kept), corridor junctions, rail stations with road access, and the other corridor
-towns, taken in that order of priority (then by population) and kept only if they lie at least
+towns, then (when ``nearby_km`` > 0) cities off the network within ``nearby_km`` of a road node, taken in that
+order of priority (then by population) and kept only if they lie at least
 ``min_spacing_km`` from every candidate already kept and their region holds fewer than ``max_per_region``
 new candidates. Existing centres are snapped to their nearest network node.
 """
@@ -22,7 +23,7 @@ from geo.snap import nearest_nodes
 from planner.data.loader import Dataset, read_table
 from planner.geodesy import haversine_km
 
-PRIORITY = {"existing": 0, "junction": 1, "rail_station": 2, "town": 3}
+PRIORITY = {"existing": 0, "junction": 1, "rail_station": 2, "town": 3, "nearby_city": 4}
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ class CandidateRules:
     include_junctions: bool = True
     include_rail_stations: bool = True
     include_towns: bool = True
+    nearby_km: float = 0.0
+    nearby_min_population: int = 20_000
 
     def __post_init__(self) -> None:
-        if self.min_spacing_km < 0 or self.max_per_region < 0 or self.max_snap_km < 0:
-            raise ValueError("candidates: min_spacing_km, max_per_region and max_snap_km must be ≥ 0")
+        if min(self.min_spacing_km, self.max_per_region, self.max_snap_km, self.nearby_km) < 0:
+            raise ValueError("candidates: min_spacing_km, max_per_region, max_snap_km and nearby_km must be ≥ 0")
 
 
 COLUMNS = ["candidate_id", "name_ru", "name_en", "node", "lat", "lon", "region_id", "country", "kind",
@@ -73,6 +76,29 @@ def _town_nodes(G: nx.MultiDiGraph, dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _nearby_cities(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[str], rules: CandidateRules,
+                   on_network: set[str]) -> pd.DataFrame:
+    """Cities of at least ``nearby_min_population`` off the network but within ``nearby_km`` of a road node,
+    snapped to it (a centre there reaches the corridor by a short access road)."""
+    c = dataset.cities
+    c = c[c["region_id"].isin(region_ids) & (c["population"] >= rules.nearby_min_population)
+          & ~c["name_ru"].isin(on_network)]
+    road = G.subgraph([n for n, d in G.nodes(data=True) if d.get("mode", "road") == "road"])
+    if c.empty or not len(road):
+        return pd.DataFrame()
+    nodes, km = nearest_nodes(road, c["lat"].to_numpy(), c["lon"].to_numpy())
+    rows = []
+    for (_, city), node, dist in zip(c.iterrows(), nodes, km, strict=True):
+        if dist <= rules.nearby_km:
+            nd = G.nodes[node]
+            rows.append(dict(name_ru=city["name_ru"], name_en=city["name_en"], country=city["country_id"],
+                             region_id=city["region_id"], lat=city["lat"], lon=city["lon"], node=node,
+                             corridors=",".join(nd.get("corridors") or []), road_access=True,
+                             rail_access=bool(nd.get("station")), population=int(city["population"]),
+                             kind="nearby_city", existing=False))
+    return pd.DataFrame(rows)
+
+
 def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[str],
                         rules: CandidateRules | None = None) -> pd.DataFrame:
     """Candidate sites in ``region_ids`` on network ``G`` following ``rules`` (see the module docstring)."""
@@ -100,6 +126,9 @@ def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[s
     allowed = {"junction": rules.include_junctions, "rail_station": rules.include_rail_stations,
                "town": rules.include_towns}
     towns = towns[towns["kind"].map(allowed)]
+    if rules.nearby_km > 0:
+        towns = pd.concat([towns, _nearby_cities(G, dataset, region_ids, rules, set(towns["name_ru"]))],
+                          ignore_index=True)
     towns = towns.assign(_p=towns["kind"].map(PRIORITY)).sort_values(["_p", "population"], ascending=[True, False])
     pool.extend(towns.drop(columns="_p").to_dict("records"))
 

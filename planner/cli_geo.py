@@ -14,6 +14,7 @@ from geo.export import candidates_geojson, corridors_geojson, crossings_geojson,
 from geo.network import BorderState, NetworkError, scenario_network
 from geo.osm import graph_from_osm_file
 from geo.route import route
+from geo.snap import snap_frame
 from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_KEYS
@@ -39,7 +40,8 @@ def candidate_sites(sc, ds, G):
         return load_candidates(rules.file, G, ds, rules.max_snap_km)
     return generate_candidates(G, ds, sc.region_ids(ds), CandidateRules(
         rules.min_spacing_km, rules.max_per_region, rules.max_snap_km, rules.include_existing,
-        rules.include_junctions, rules.include_rail_stations, rules.include_towns))
+        rules.include_junctions, rules.include_rail_stations, rules.include_towns, rules.nearby_km,
+        rules.nearby_min_population))
 
 
 @geo_app.command("info")
@@ -64,11 +66,14 @@ def geo_info(scenario: ScenarioOpt = DEFAULT_SCENARIO) -> None:
     used = {d.get("crossing_id") for _, _, d in G.edges(data=True)} - {None}
     closed = set(G.graph.get("closed_crossings", []))
     x = Table(title="Border crossings / Пункты пропуска")
-    for col in ("id", "пункт пропуска", "countries", "mode", "delay h", "state"):
+    for col in ("id", "пункт пропуска", "countries", "mode", "delay h", "state", "nearest node (km)"):
         x.add_column(col)
-    for r in ds.border_crossings.itertuples():
+    snapped = snap_frame(G, ds.border_crossings)
+    for r in snapped.itertuples():
         state = "closed" if r.crossing_id in closed else "on network" if r.crossing_id in used else "not on network"
-        x.add_row(r.crossing_id, r.name_ru, f"{r.country_a}–{r.country_b}", r.mode, f"{r.typical_delay_h:g}", state)
+        near = f"{G.nodes[r.node].get('name_ru', r.node)} ({r.snap_km:.0f})"
+        x.add_row(r.crossing_id, r.name_ru, f"{r.country_a}–{r.country_b}", r.mode, f"{r.typical_delay_h:g}", state,
+                  near)
     console.print(x)
 
 

@@ -66,6 +66,9 @@ class CandidateSettings(BaseModel):
     include_junctions: bool = True
     include_rail_stations: bool = True
     include_towns: bool = True
+    nearby_km: float = Field(0.0, ge=0, description="also cities off the network within this many km of a road "
+                                                    "node (0: network towns only)")
+    nearby_min_population: int = Field(20_000, ge=0, description="smallest nearby city considered, persons")
     file: str | None = Field(None, description="CSV/GeoJSON of candidates (candidate_id, name_ru, name_en, lat, lon)")
 
 

@@ -111,6 +111,18 @@ def test_candidates_honour_spacing_caps_and_keep_existing(G, dataset):
     assert len(fewer) < len(c) + 5 and len(fewer[~fewer["existing"]]) <= len(new) + 7
 
 
+def test_nearby_cities_join_the_candidates(G, dataset):
+    base = generate_candidates(G, dataset, sorted(NCFD_REGIONS), CandidateRules(min_spacing_km=10, max_per_region=50))
+    more = generate_candidates(G, dataset, sorted(NCFD_REGIONS),
+                               CandidateRules(min_spacing_km=10, max_per_region=50, nearby_km=25))
+    near = more[more["kind"] == "nearby_city"]
+    assert len(near) > 0 and len(more) > len(base)
+    assert (near["population"] >= 20_000).all()
+    road = G.subgraph([n for n, d in G.nodes(data=True) if d["mode"] == "road"])
+    for r in near.itertuples():
+        assert haversine_km(r.lat, r.lon, road.nodes[r.node]["y"], road.nodes[r.node]["x"]) <= 25
+
+
 def test_candidates_from_a_user_file(G, dataset, tmp_path):
     f = tmp_path / "cands.csv"
     f.write_text("candidate_id,name_ru,name_en,lat,lon\nmv,Минеральные Воды,Mineralnye Vody,44.21,43.13\n",
