@@ -17,9 +17,12 @@ from geo.network import NetworkError, scenario_network
 from optimization.problem import ProblemError
 from planner.balance import regional_balance
 from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
+from planner.cli_estimate import estimate_app, print_losses, print_prices
 from planner.cli_geo import candidate_sites, geo_app
 from planner.cli_orlib import solve_orlib
 from planner.data.loader import Dataset
+from planner.economics import estimate_loss_reduction, estimate_price_impact, investor_view
+from planner.economics.equilibrium import EquilibriumError
 from planner.pipeline import run_scenario
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
@@ -32,6 +35,7 @@ data_app = typer.Typer(help="The dataset: validate it (or your replacement table
 app.add_typer(data_app, name="data")
 app.add_typer(geo_app, name="geo")
 app.command("solve-orlib")(solve_orlib)
+app.add_typer(estimate_app, name="estimate")
 
 TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the embedded table",
                                                  dir_okay=False)]
@@ -167,6 +171,15 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
     except (ScenarioError, NetworkError, ProblemError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
     summary = summarize(sc, planned, result)
+    if result.objective is not None:
+        try:
+            with console.status("estimating losses and prices ..."):
+                summary["losses"] = estimate_loss_reduction(sc, ds, result, "traditional").as_dict()
+                summary["prices"] = estimate_price_impact(sc, ds, result, "traditional").as_dict()
+                table, totals = investor_view(planned, result)
+                summary["investor"] = {"centres": table.to_dict("records"), "totals": totals}
+        except (ScenarioError, NetworkError, ProblemError, EquilibriumError, ValueError) as exc:
+            raise fail(f"{scenario}: {exc}") from None
     print_summary(summary)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, default=float))
@@ -218,6 +231,14 @@ def print_summary(s: dict) -> None:
     console.print(f)
     for note in s["diagnosis"]:
         console.print(f"[yellow]unmet:[/yellow] {note}")
+    if "losses" in s:
+        print_losses(s["losses"])
+        print_prices(s["prices"])
+        tot = s["investor"]["totals"]
+        console.print(f"Investor view (new centres): capital {tot['capital_new_rub'] / 1e6:,.0f} mln RUB, public "
+                      f"co-financing {tot['public_cofinancing_pct']:.0f}%, NPV at {tot['discount_rate_pct']:g}% "
+                      f"{tot['npv_new_rub'] / 1e6:+,.0f} mln RUB; network operating result "
+                      f"{tot['operating_result_rub'] / 1e6:+,.0f} mln RUB a year.")
 
 
 def main() -> None:  # pragma: no cover

@@ -127,7 +127,28 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("exit_price_pct_of_value", "% of value", 100.0, ASSUMPTION,
               "price per tonne at exits (rest of Russia, ports, borders) as % of the farm-gate value", 0, 1000),
 )
-PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS
+ELASTICITY = ("project assumption of the order reported for food demand in Russia and the CIS (own-price "
+              "elasticities of roughly -0.2 to -0.8 for staples, fruit and vegetables); no single cited estimate — "
+              "replace with the ministry's own")
+
+ECONOMICS_PARAMETERS: tuple[Parameter, ...] = (
+    *(Parameter(f"demand_elasticity_{c}", "ratio", v, ELASTICITY, f"own-price elasticity of demand for {c}", -10, 0)
+      for c, v in (("grain", -0.2), ("potatoes", -0.3), ("vegetables", -0.5), ("fruit_berries", -0.7),
+                   ("milk", -0.4), ("meat", -0.6))),
+    *(Parameter(f"supply_elasticity_{c}", "ratio", 0.3, "project assumption: short-run supply response of farm "
+                "output within a season", f"own-price elasticity of supply for {c}", 0, 10)
+      for c in ("grain", "potatoes", "vegetables", "fruit_berries", "milk", "meat")),
+    Parameter("price_pass_through", "ratio", 0.7, ASSUMPTION,
+              "share of a chain-cost saving that reaches prices (1 = perfect competition)", 0, 1),
+    Parameter("tariff_pct_non_eaeu", "% of value", 0.0, ASSUMPTION,
+              "import tariff on trade between a union member and a non-member (none inside the EAEU)", 0, 500),
+    Parameter("centre_tariff_rub_per_t", "RUB per tonne", 2_000.0, ASSUMPTION,
+              "handling tariff a centre charges per tonne (its revenue)", 0, 100_000),
+    Parameter("public_cofinancing_pct", "% of capital cost", 50.0,
+              "the common EU ceiling for investment aid (see public_cofinancing_max_pct); the issue's default",
+              "public share of a centre's capital cost", 0, 100),
+)
+PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS + ECONOMICS_PARAMETERS
 PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 
 

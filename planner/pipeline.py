@@ -178,29 +178,32 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                     out.append((sid, t, float(freight.at[sn, dst[t]]), float(hours.at[sn, dst[t]])))
         return out
 
-    def frame(rows, a, b, commodity_rows, loss_fn, extra_cost):
+    def frame(rows, a, b, commodity_rows, storage: dict, distribution: dict, extra_cost: float):
+        """Arcs × commodities with cost and loss; the loss split by stage (transit, storage, distribution)."""
         rec = []
         for x, y, f, h in rows:
             for c in commodity_rows(x, y):
-                rec.append((x, y, c, f + extra_cost, float(loss_fn(c, h))))
-        return pd.DataFrame(rec, columns=[a, b, "commodity", "cost_per_t", "loss"])
+                t = transit[c] * h / 24
+                rec.append((x, y, c, f + extra_cost, float(_combine(t, storage[c], distribution[c])), t,
+                            storage[c], distribution[c]))
+        return pd.DataFrame(rec, columns=[a, b, "commodity", "cost_per_t", "loss", "loss_transit", "loss_storage",
+                                          "loss_distribution"])
 
     have = set(zip(supplies["supply_id"], supplies["commodity"], strict=True))
     sup_k = lambda s, _t: [c for c in commodities if (s, c) in have]  # noqa: E731
     all_k = lambda _s, _t: commodities  # noqa: E731
+    none = dict.fromkeys(commodities, 0.0)
+    post_centre = {c: post[c] * factor for c in commodities}
+    dist_centre = {c: dist[c] * factor for c in commodities}
     inbound = frame(arcs(supply_node, site_node, net.service_km, net.k_nearest), "supply_id", "site_id", sup_k,
-                    lambda c, h: _combine(transit[c] * h / 24, post[c] * factor),
-                    params["centre_handling_rub_per_t"])
+                    post_centre, none, params["centre_handling_rub_per_t"])
     to_markets = arcs(site_node, {d: n for d, n in market_node.items()}, net.service_km, net.k_nearest)
     to_exits = arcs(site_node, exit_node, np.inf, 0, always=True)
-    outbound = frame(to_markets + to_exits, "site_id", "demand_id", all_k,
-                     lambda c, h: _combine(transit[c] * h / 24, dist[c] * factor), 0.0)
+    outbound = frame(to_markets + to_exits, "site_id", "demand_id", all_k, none, dist_centre, 0.0)
     direct_rows = arcs(supply_node, market_node, net.direct_km, 0)
     if net.traditional_to_exits:
         direct_rows += arcs(supply_node, exit_node, np.inf, 0, always=True)
-    direct = frame(direct_rows, "supply_id", "demand_id", sup_k,
-                   lambda c, h: _combine(transit[c] * h / 24, post[c], dist[c]),
-                   params["traditional_handling_rub_per_t"])
+    direct = frame(direct_rows, "supply_id", "demand_id", sup_k, post, dist, params["traditional_handling_rub_per_t"])
 
     obj = scenario.objective
     options = Options(p=obj.p, budget=None if obj.budget_mrub is None else obj.budget_mrub * 1e6,

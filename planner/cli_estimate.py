@@ -1,0 +1,82 @@
+"""``planner estimate``: loss reduction and price impact of a given set of centres, without a siting run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from geo.network import NetworkError
+from optimization.problem import ProblemError
+from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
+from planner.economics import estimate_loss_reduction, estimate_price_impact
+from planner.economics.equilibrium import EquilibriumError
+from planner.scenario import ScenarioError
+
+estimate_app = typer.Typer(help="Loss reduction and price impact of a set of centres (flows routed at fixed sites).",
+                           no_args_is_help=True)
+
+ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML file")]
+CentresOpt = Annotated[str | None, typer.Option(help="comma-separated candidate ids (default: the existing centres)")]
+BaselineOpt = Annotated[str, typer.Option(help="traditional (no centres) or existing (existing centres only)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
+ERRORS = (ScenarioError, NetworkError, ProblemError, EquilibriumError, ValueError)
+
+
+def _centres(text: str | None) -> list[str] | None:
+    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+
+
+@estimate_app.command("losses")
+def estimate_losses(scenario: ScenarioArg = DEFAULT_SCENARIO, centres: CentresOpt = None,
+                    baseline: BaselineOpt = "traditional", as_json: JsonOpt = False) -> None:
+    """Tonnes lost by commodity and stage with the centres, against the baseline."""
+    sc = scenario_or_fail(scenario)
+    ds = load_data(dict(sc.data))
+    try:
+        rep = estimate_loss_reduction(sc, ds, _centres(centres), baseline)
+    except ERRORS as exc:
+        raise fail(f"{scenario}: {exc}") from None
+    print_losses(rep.as_dict())
+    if as_json:
+        typer.echo(json.dumps(rep.as_dict(), ensure_ascii=False, default=float))
+
+
+@estimate_app.command("prices")
+def estimate_prices(scenario: ScenarioArg = DEFAULT_SCENARIO, centres: CentresOpt = None,
+                    baseline: BaselineOpt = "traditional", as_json: JsonOpt = False) -> None:
+    """Equilibrium consumer and farm-gate prices with the centres, against the baseline."""
+    sc = scenario_or_fail(scenario)
+    ds = load_data(dict(sc.data))
+    try:
+        rep = estimate_price_impact(sc, ds, _centres(centres), baseline)
+    except ERRORS as exc:
+        raise fail(f"{scenario}: {exc}") from None
+    print_prices(rep.as_dict())
+    if as_json:
+        typer.echo(json.dumps(rep.as_dict(), ensure_ascii=False, default=float))
+
+
+def print_losses(d: dict) -> None:
+    """Loss summary table (thousand tonnes a year, million RUB)."""
+    t = Table(title=f"Losses vs the {d['baseline']} baseline / Потери, тыс. т в год")
+    for col in ("commodity", "baseline", "network", "saved", "reduction", "saved, mln RUB"):
+        t.add_column(col, justify="left" if col == "commodity" else "right")
+    for r in d["summary"]:
+        t.add_row(r["commodity"], f"{r['baseline_t'] / 1000:,.1f}", f"{r['network_t'] / 1000:,.1f}",
+                  f"{r['saved_t'] / 1000:,.1f}", f"{r['reduction_pct']:.1f}%", f"{r['saved_value_rub'] / 1e6:,.0f}")
+    console.print(t)
+
+
+def print_prices(d: dict) -> None:
+    """Price summary table (% change, million RUB)."""
+    t = Table(title="Price impact (spatial equilibrium) / Влияние на цены")
+    for col in ("commodity", "consumer price", "farm-gate price", "consumer surplus, mln", "producer surplus, mln"):
+        t.add_column(col, justify="left" if col == "commodity" else "right")
+    for r in d["summary"]:
+        t.add_row(r["commodity"], f"{r['consumer_price_change_pct']:+.1f}%", f"{r['farm_price_change_pct']:+.1f}%",
+                  f"{r['consumer_surplus_change_rub'] / 1e6:+,.0f}", f"{r['producer_surplus_change_rub'] / 1e6:+,.0f}")
+    console.print(t)

@@ -1,0 +1,150 @@
+"""Loss model: tonnes lost by commodity group, region and supply-chain stage, with a network against a baseline.
+
+Stages (each a share of what enters it, from the parameter registry's loss table and transit parameters):
+
+- ``farm_storage`` — produce left unsold in farm storage loses the FAO post-harvest handling-and-storage share;
+- ``transport`` — ``transit_loss_pct_per_day_<group>`` × hours on the road or rail / 24;
+- ``wholesale_storage`` — FAO post-harvest handling-and-storage share, on the traditional farm → market channel
+  in full, through a centre × ``centre_loss_factor`` (cold storage, sorting, quicker sale);
+- ``retail_distribution`` — FAO distribution share, in full on the traditional channel, × ``centre_loss_factor``
+  after a centre.
+
+On an arc the stages compound in that order: of ``x`` tonnes shipped, ``x·t`` are lost in transport, then
+``x(1−t)·s`` in storage, then ``x(1−t)(1−s)·d`` in distribution. Given a set of centres, flows are routed by the
+network model with those sites fixed open (an LP apart from the size choice), not by a new siting optimization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimization.problem import NetworkProblem, Options
+from optimization.results import NetworkResult
+from optimization.run import optimize
+from optimization.solve import SolverOptions
+from planner.data.loader import Dataset
+from planner.pipeline import PlannedProblem, build_problem
+from planner.scenario import Scenario, ScenarioError
+
+STAGES = ("farm_storage", "transport", "wholesale_storage", "retail_distribution")
+
+
+def with_sites(pb: NetworkProblem, open_ids: Iterable[str]) -> NetworkProblem:
+    """The same problem with exactly ``open_ids`` open (others removed with their arcs); sizes stay free."""
+    keep = set(open_ids)
+    unknown = sorted(keep - set(pb.sites["site_id"]))
+    if unknown:
+        raise ScenarioError(f"centres: unknown site id(s) {unknown}; known: {sorted(pb.sites['site_id'])[:20]} ...")
+    sites = pb.sites[pb.sites["site_id"].isin(keep)].assign(existing=True).reset_index(drop=True)
+    return NetworkProblem(pb.commodities, pb.supplies, sites,
+                          pb.modules[pb.modules["site_id"].isin(keep)].reset_index(drop=True), pb.demands,
+                          pb.inbound[pb.inbound["site_id"].isin(keep)].reset_index(drop=True),
+                          pb.outbound[pb.outbound["site_id"].isin(keep)].reset_index(drop=True), pb.direct,
+                          Options(force_existing=True), name=pb.name, value_per_t=pb.value_per_t)
+
+
+def stage_losses(planned: PlannedProblem, result: NetworkResult, region_of: dict[str, str]) -> pd.DataFrame:
+    """Tonnes lost per commodity, region and stage in a solved network (region: where the loss happens)."""
+    pb = planned.problem
+    rows = []
+    if not result.flows.empty:
+        tables = {"inbound": (pb.inbound, "supply_id", "site_id"), "outbound": (pb.outbound, "site_id", "demand_id"),
+                  "direct": (pb.direct, "supply_id", "demand_id")}
+        for kind, (table, src, dst) in tables.items():
+            f = result.flows[result.flows["kind"] == kind]
+            if f.empty:
+                continue
+            t = table.set_index([src, dst, "commodity"])[["loss_transit", "loss_storage", "loss_distribution"]]
+            shares = t.loc[list(zip(f["from_id"], f["to_id"], f["commodity"], strict=True))].to_numpy()
+            x = f["tonnes"].to_numpy()
+            tr, st, di = shares[:, 0], shares[:, 1], shares[:, 2]
+            lost = {"transport": x * tr, "wholesale_storage": x * (1 - tr) * st,
+                    "retail_distribution": x * (1 - tr) * (1 - st) * di}
+            region = f["from_id"].map(region_of).fillna("other").to_numpy()
+            for stage, v in lost.items():
+                rows.append(pd.DataFrame({"commodity": f["commodity"].to_numpy(), "region_id": region,
+                                          "stage": stage, "tonnes": v}))
+    u = result.unsold
+    if not u.empty:
+        storage = pb.supplies.set_index(["supply_id", "commodity"])["storage_loss"]
+        share = storage.loc[list(zip(u["supply_id"], u["commodity"], strict=True))].to_numpy()
+        rows.append(pd.DataFrame({"commodity": u["commodity"].to_numpy(),
+                                  "region_id": u["supply_id"].map(region_of).fillna("other").to_numpy(),
+                                  "stage": "farm_storage", "tonnes": u["unsold_t"].to_numpy() * share}))
+    if not rows:
+        return pd.DataFrame(columns=["commodity", "region_id", "stage", "tonnes"])
+    out = pd.concat(rows, ignore_index=True)
+    return out.groupby(["commodity", "region_id", "stage"], as_index=False)["tonnes"].sum()
+
+
+@dataclass
+class LossReport:
+    """Losses of a network against a baseline: per commodity/region/stage tables and a per-commodity summary."""
+
+    baseline: str
+    centres: list[str]
+    network: pd.DataFrame
+    reference: pd.DataFrame
+    summary: pd.DataFrame
+    network_status: str
+    baseline_status: str
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (tonnes a year, RUB a year)."""
+        return {"baseline": self.baseline, "centres": self.centres, "network_status": self.network_status,
+                "baseline_status": self.baseline_status, "summary": self.summary.to_dict("records"),
+                "by_stage": self.compare("stage").to_dict("records"),
+                "by_region": self.compare("region_id").to_dict("records")}
+
+    def compare(self, by: str) -> pd.DataFrame:
+        """Baseline and network tonnes lost, grouped by commodity and ``by`` (stage or region_id)."""
+        a = self.reference.groupby(["commodity", by])["tonnes"].sum().rename("baseline_t")
+        b = self.network.groupby(["commodity", by])["tonnes"].sum().rename("network_t")
+        out = pd.concat([a, b], axis=1).fillna(0.0).reset_index()
+        out["saved_t"] = out["baseline_t"] - out["network_t"]
+        return out
+
+
+def _region_map(planned: PlannedProblem, dataset: Dataset) -> dict[str, str]:
+    region = {s: s.removeprefix("farm:") for s in planned.problem.supplies["supply_id"]}
+    region.update(dict(zip(planned.candidates["candidate_id"], planned.candidates["region_id"], strict=True)))
+    return region
+
+
+def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Iterable[str] | NetworkResult | None = None,
+                            baseline: str = "traditional", solver: SolverOptions | None = None) -> LossReport:
+    """Tonnes lost with a network of centres against a baseline (``traditional``: no centres; ``existing``: only
+    the existing centres). ``centres`` is a list of candidate ids, a solved :class:`NetworkResult`, or None (the
+    scenario's existing centres)."""
+    if baseline not in ("traditional", "existing"):
+        raise ScenarioError(f"baseline: expected 'traditional' or 'existing', got {baseline!r}")
+    planned = build_problem(scenario, dataset)
+    pb = planned.problem
+    existing = list(pb.sites.loc[pb.sites["existing"], "site_id"])
+    if isinstance(centres, NetworkResult):
+        open_ids = centres.open_sites
+    elif centres is None:
+        open_ids = existing
+    else:
+        open_ids = list(centres)
+    solver = solver or SolverOptions(time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap)
+    net = optimize(with_sites(pb, open_ids), solver)
+    ref = optimize(with_sites(pb, [] if baseline == "traditional" else existing), solver)
+    for label, r in (("network", net), ("baseline", ref)):
+        if r.objective is None:
+            raise ScenarioError(f"{label} routing found no solution: {r.message}")
+    region = _region_map(planned, dataset)
+    a = stage_losses(planned, ref, region)
+    b = stage_losses(planned, net, region)
+    value = pb.value_per_t
+    summ = pd.concat([a.groupby("commodity")["tonnes"].sum().rename("baseline_t"),
+                      b.groupby("commodity")["tonnes"].sum().rename("network_t")], axis=1).fillna(0.0)
+    summ["saved_t"] = summ["baseline_t"] - summ["network_t"]
+    summ["reduction_pct"] = np.where(summ["baseline_t"] > 0, 100 * summ["saved_t"] / summ["baseline_t"], 0.0)
+    summ["saved_value_rub"] = summ["saved_t"] * summ.index.map(value).to_numpy(float)
+    summ = summ.reset_index().rename(columns={"index": "commodity"})
+    return LossReport(baseline, open_ids, b, a, summ, net.status, ref.status)

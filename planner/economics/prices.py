@@ -1,0 +1,191 @@
+"""Price impact of a network of centres: the spatial price equilibrium with and without it, per commodity group.
+
+Markets are the scenario's regions with population. For group *k* in region *i*:
+
+- reference quantities — supply :math:`S_0` = regional production, demand :math:`D_0` = population × norm;
+- reference prices — farm gate :math:`p^s_0` = ``value_rub_per_t_<k>``; consumer :math:`p^d_0 = p^s_0 + m_i`,
+  the traditional chain's local margin (``traditional_handling_rub_per_t`` plus the value of the FAO
+  post-harvest and distribution losses);
+- elasticities ``supply_elasticity_<k>``, ``demand_elasticity_<k>``.
+
+Trade costs per tonne from i's farms to j's consumers, traditional channel: freight on the network (tariff × km +
+border and transshipment fees) + traditional handling + value × (transit, post-harvest and distribution losses)
++ ``tariff_pct_non_eaeu`` of value between a union member and a non-member. Through a centre *c*: freight i → c
+→ j + ``centre_handling_rub_per_t`` + value × (transit and the FAO shares × ``centre_loss_factor``). With the
+network, an arc costs the traditional cost minus ``price_pass_through`` × the saving of the cheapest open centre
+(imperfect competition keeps part of the saving as margin) × the share of the group's shipments the centres
+carry when flows are routed at fixed sites (:func:`centre_shares`: the centres' capacity limits how much of the
+chain their saving reaches). The scenario's exits are an outside market buying and selling at
+``exit_price_pct_of_value`` of value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo.matrix import od_matrix
+from optimization.results import NetworkResult
+from planner.balance import demand_kt_per_capita
+from planner.data.loader import Dataset
+from planner.economics.equilibrium import Equilibrium, solve_equilibrium
+from planner.pipeline import PlannedProblem, build_problem
+from planner.scenario import Scenario, ScenarioError
+
+
+def _combine(*shares: float) -> float:
+    keep = 1.0
+    for s in shares:
+        keep *= 1 - s
+    return 1 - keep
+
+
+@dataclass
+class PriceReport:
+    """Equilibria without and with the network, per commodity; per-region price changes and surplus changes."""
+
+    centres: list[str]
+    regions: pd.DataFrame
+    summary: pd.DataFrame
+    equilibria: dict[str, tuple[Equilibrium, Equilibrium]]
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (RUB per tonne, tonnes, RUB)."""
+        return {"centres": self.centres, "summary": self.summary.to_dict("records"),
+                "regions": self.regions.to_dict("records")}
+
+
+def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scenario, commodity: str,
+                       open_sites: list[str]):
+    params = planned.params
+    pb = planned.problem
+    G = planned.graph
+    regions = dataset.regions.set_index("region_id")
+    supply_node = {s.removeprefix("farm:"): n for s, n in planned.nodes.items() if s.startswith("farm:")}
+    ids = [r for r in scenario.region_ids(dataset) if pd.notna(regions.at[r, "population"]) and r in supply_node]
+    if not ids:
+        raise ScenarioError("scope: no region with population and production to form markets")
+    value = params[f"value_rub_per_t_{commodity}"]
+    post = params.loss_pct(commodity, "postharvest_handling_storage") / 100
+    dist = params.loss_pct(commodity, "distribution") / 100
+    transit = params[f"transit_loss_pct_per_day_{commodity}"] / 100 / 24
+    f = params["centre_loss_factor"]
+    trad_h, centre_h = params["traditional_handling_rub_per_t"], params["centre_handling_rub_per_t"]
+    prod = pb.supplies[pb.supplies["commodity"] == commodity].set_index("supply_id")["quantity_t"]
+    per_capita_t = demand_kt_per_capita(dataset, params)[commodity] * 1000.0
+    local_margin = trad_h + value * _combine(post, dist)
+    markets = pd.DataFrame({
+        "market": ids, "S0": [float(prod.get(f"farm:{r}", 0.0)) for r in ids],
+        "D0": [float(regions.at[r, "population"]) * per_capita_t for r in ids],
+        "ps0": value, "pd0": value + local_margin,
+        "eps_s": params[f"supply_elasticity_{commodity}"], "eps_d": params[f"demand_elasticity_{commodity}"]})
+    site_node = dict(zip(planned.candidates["candidate_id"], planned.candidates["node"], strict=True))
+    centre_nodes = [site_node[s] for s in open_sites]
+    exit_nodes = [n for k, n in planned.nodes.items() if k.startswith("exit:")]
+    nodes = sorted({supply_node[r] for r in ids} | set(centre_nodes) | set(exit_nodes))
+    freight = od_matrix(G, nodes, nodes, metric="freight", params=params).values
+    hours = od_matrix(G, nodes, nodes, metric="time").values
+    country = regions["country_id"]
+    eaeu = set(dataset.countries.loc[dataset.countries["eaeu_member"], "country_id"])
+    tariff = params["tariff_pct_non_eaeu"] / 100 * value
+    rows = []
+    for i in ids:
+        for j in ids:
+            a, b = supply_node[i], supply_node[j]
+            fr = float(freight.at[a, b])
+            if not np.isfinite(fr):
+                continue
+            trad = fr + trad_h + value * _combine(transit * float(hours.at[a, b]), post, dist)
+            if i != j and (country[i] in eaeu) != (country[j] in eaeu):
+                trad += tariff
+            via = [float(freight.at[a, c] + freight.at[c, b]) + centre_h + value * _combine(
+                transit * float(hours.at[a, c] + hours.at[c, b]), post * f, dist * f) for c in centre_nodes]
+            best = min([v for v in via if np.isfinite(v)], default=np.inf)
+            rows.append((i, j, trad, max(0.0, trad - best)))
+    arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving"])
+    out_cost = {}
+    for i in ids:
+        a = supply_node[i]
+        c = [float(freight.at[a, e]) + trad_h + value * _combine(transit * float(hours.at[a, e]), post, dist)
+             for e in exit_nodes]
+        out_cost[i] = min(c, default=np.inf)
+    outside = value * params["exit_price_pct_of_value"] / 100.0
+    return markets, arcs, outside, pd.Series(out_cost)
+
+
+def centre_shares(planned: PlannedProblem, open_ids: list[str], scenario: Scenario) -> dict[str, float]:
+    """Share of each group's shipped tonnes that passes through the centres when flows are routed with exactly
+    ``open_ids`` open (their capacity limits how much of the chain the saving reaches)."""
+    from optimization.run import optimize
+    from optimization.solve import SolverOptions
+    from planner.economics.losses import with_sites
+
+    if not open_ids:
+        return {}
+    res = optimize(with_sites(planned.problem, open_ids),
+                   SolverOptions(time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap))
+    if res.objective is None or res.flows.empty:
+        return {}
+    f = res.flows[res.flows["kind"] != "outbound"]
+    total = f.groupby("commodity")["tonnes"].sum()
+    via = f[f["kind"] == "inbound"].groupby("commodity")["tonnes"].sum()
+    return {k: float(via.get(k, 0.0) / total[k]) for k in total.index if total[k] > 0}
+
+
+def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterable[str] | NetworkResult | None = None,
+                          baseline: str = "traditional") -> PriceReport:
+    """Equilibrium prices with the network of ``centres`` (ids, a solved result, or None = the existing ones)
+    against the baseline (``traditional``: no centres; ``existing``: the existing centres)."""
+    if baseline not in ("traditional", "existing"):
+        raise ScenarioError(f"baseline: expected 'traditional' or 'existing', got {baseline!r}")
+    planned = build_problem(scenario, dataset)
+    existing = list(planned.problem.sites.loc[planned.problem.sites["existing"], "site_id"])
+    if isinstance(centres, NetworkResult):
+        open_ids = centres.open_sites
+    elif centres is None:
+        open_ids = existing
+    else:
+        open_ids = list(centres)
+    unknown = sorted(set(open_ids) - set(planned.candidates["candidate_id"]))
+    if unknown:
+        raise ScenarioError(f"centres: unknown site id(s) {unknown}")
+    theta = planned.params["price_pass_through"]
+    ref_sites = [] if baseline == "traditional" else existing
+    share_net = centre_shares(planned, open_ids, scenario)
+    share_ref = centre_shares(planned, ref_sites, scenario) if ref_sites else {}
+    rows, summary, eqs = [], [], {}
+    for k in scenario.commodities:
+        markets, arcs, outside, out_cost = _markets_and_costs(planned, dataset, scenario, k, open_ids)
+        if ref_sites:
+            _, ref_arcs, _, _ = _markets_and_costs(planned, dataset, scenario, k, ref_sites)
+            base_cost = ref_arcs["traditional"] - theta * share_ref.get(k, 0.0) * ref_arcs["saving"]
+        else:
+            base_cost = arcs["traditional"]
+        e0 = solve_equilibrium(markets, arcs.assign(cost=base_cost), outside, out_cost)
+        net_cost = arcs["traditional"] - theta * share_net.get(k, 0.0) * arcs["saving"]
+        e1 = solve_equilibrium(markets, arcs.assign(cost=net_cost), outside, out_cost)
+        eqs[k] = (e0, e1)
+        a, b = e0.markets.set_index("market"), e1.markets.set_index("market")
+        dp_d = b["demand_price"] - a["demand_price"]
+        dp_s = b["supply_price"] - a["supply_price"]
+        reg = pd.DataFrame({
+            "commodity": k, "region_id": a.index,
+            "consumer_price_base": a["demand_price"], "consumer_price_network": b["demand_price"],
+            "consumer_price_change_pct": 100 * dp_d / a["demand_price"],
+            "farm_price_base": a["supply_price"], "farm_price_network": b["supply_price"],
+            "farm_price_change_pct": 100 * dp_s / a["supply_price"],
+            "consumption_base_t": a["D"], "consumption_network_t": b["D"],
+            "consumer_surplus_change_rub": -dp_d * (a["D"] + b["D"]) / 2,
+            "producer_surplus_change_rub": dp_s * (a["S"] + b["S"]) / 2}).reset_index(drop=True)
+        rows.append(reg)
+        w = a["D"] / a["D"].sum()
+        summary.append({"commodity": k, "consumer_price_change_pct": float((reg.set_index("region_id")[
+            "consumer_price_change_pct"] * w).sum()), "farm_price_change_pct": float(
+            (reg["farm_price_change_pct"] * (a["S"] / a["S"].sum()).to_numpy()).sum()),
+            "consumer_surplus_change_rub": float(reg["consumer_surplus_change_rub"].sum()),
+            "producer_surplus_change_rub": float(reg["producer_surplus_change_rub"].sum()),
+            "welfare_change_rub": e1.welfare - e0.welfare})
+    return PriceReport(open_ids, pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs)

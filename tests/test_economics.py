@@ -1,0 +1,163 @@
+"""Economics: the spatial price equilibrium checked from its solution, loss accounting, the investor's view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.economics import estimate_loss_reduction, estimate_price_impact, investor_view
+from planner.economics.equilibrium import EquilibriumError, solve_equilibrium
+from planner.pipeline import run_scenario
+from planner.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def two_regions(t: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A exports to B: S_A = 10p, D_A = 100 - 5p; S_B = 5p, D_B = 200 - 10p; local arcs free, A<->B cost t."""
+    mk = pd.DataFrame({"market": ["A", "B"], "S0": [100.0, 50.0], "D0": [50.0, 100.0], "ps0": [10.0, 10.0],
+                       "pd0": [10.0, 10.0], "eps_s": [1.0, 1.0], "eps_d": [-1.0, -1.0]})
+    arcs = pd.DataFrame({"from": ["A", "B", "A", "B"], "to": ["A", "B", "B", "A"], "cost": [0.0, 0.0, t, t]})
+    return mk, arcs
+
+
+def closed_form(t: float) -> tuple[float, float]:
+    """Prices of the two-region case: autarky 6.67 / 13.33; with trade p_A = (300 - 15 t) / 30, p_B = p_A + t."""
+    if t >= 40 / 3 - 20 / 3:
+        return 20 / 3, 40 / 3
+    p_a = (300 - 15 * t) / 30
+    return p_a, p_a + t
+
+
+@pytest.mark.parametrize("t", [0.0, 2.0, 5.0, 10.0])
+def test_two_region_case_matches_its_closed_form(t):
+    eq = solve_equilibrium(*two_regions(t))
+    m = eq.markets.set_index("market")
+    pa, pb = closed_form(t)
+    assert m.at["A", "supply_price"] == pytest.approx(pa, abs=1e-4)
+    assert m.at["B", "demand_price"] == pytest.approx(pb, abs=1e-4)
+
+
+def test_cheaper_trade_lowers_the_importers_price_and_raises_the_exporters():
+    hi = solve_equilibrium(*two_regions(4.0)).markets.set_index("market")
+    lo = solve_equilibrium(*two_regions(2.0)).markets.set_index("market")
+    assert lo.at["B", "demand_price"] < hi.at["B", "demand_price"]
+    assert lo.at["A", "supply_price"] > hi.at["A", "supply_price"]
+
+
+markets_st = st.integers(2, 4).flatmap(lambda n: st.tuples(
+    st.lists(st.floats(10, 500), min_size=n, max_size=n), st.lists(st.floats(10, 500), min_size=n, max_size=n),
+    st.lists(st.floats(5, 50), min_size=n * n, max_size=n * n), st.floats(0.1, 0.9)))
+
+
+def random_case(case):
+    s0, d0, costs, cut = case
+    n = len(s0)
+    names = [f"m{i}" for i in range(n)]
+    mk = pd.DataFrame({"market": names, "S0": s0, "D0": d0, "ps0": 100.0, "pd0": 120.0, "eps_s": 0.5, "eps_d": -0.6})
+    arcs = pd.DataFrame([(names[i], names[j], costs[i * n + j] * (0.2 if i == j else 1)) for i in range(n)
+                         for j in range(n)], columns=["from", "to", "cost"])
+    return mk, arcs, cut
+
+
+@settings(max_examples=25, deadline=None)
+@given(markets_st)
+def test_equilibrium_conditions_hold_and_cheaper_trade_never_lowers_surplus(case):
+    mk, arcs, cut = random_case(case)
+    eq = solve_equilibrium(mk, arcs)
+    m = eq.markets.set_index("market")
+    f = eq.flows
+    # market clearing
+    shipped = f.groupby("from")["tonnes"].sum().reindex(m.index).fillna(0)
+    received = f.groupby("to")["tonnes"].sum().reindex(m.index).fillna(0)
+    assert np.allclose(shipped, m["S"], atol=1e-4 * (1 + m["S"].max()))
+    assert np.allclose(received, m["D"], atol=1e-4 * (1 + m["D"].max()))
+    # p_dest - p_orig <= trade cost, with equality on arcs that carry flow
+    gap = m.loc[f["to"], "demand_price"].to_numpy() - m.loc[f["from"], "supply_price"].to_numpy() - f["cost"].to_numpy()
+    scale = 1e-3 * (1 + m["demand_price"].abs().max())
+    assert (gap <= scale).all()
+    carried = f["tonnes"].to_numpy() > 1e-3 * (1 + f["tonnes"].max())
+    assert (np.abs(gap[carried]) <= scale).all()
+    # no cost change -> no price change; a lower cost never lowers total surplus net of trade costs
+    again = solve_equilibrium(mk, arcs)
+    assert np.allclose(again.markets["demand_price"], eq.markets["demand_price"], rtol=1e-5, atol=1e-5)
+    cheaper = solve_equilibrium(mk, arcs.assign(cost=arcs["cost"] * (1 - cut)))
+    assert cheaper.welfare >= eq.welfare - 1e-6 * abs(eq.welfare) - 1e-6
+
+
+def test_bad_markets_are_named():
+    mk, arcs = two_regions(1.0)
+    with pytest.raises(EquilibriumError, match="elasticities"):
+        solve_equilibrium(mk.assign(eps_d=0.5), arcs)
+    with pytest.raises(EquilibriumError, match="unknown market"):
+        solve_equilibrium(mk, arcs.assign(to="C"))
+
+
+@pytest.fixture(scope="module")
+def solved(dataset):
+    sc = load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml")
+    planned, result = run_scenario(sc, dataset)
+    return sc, planned, result
+
+
+def test_loss_report_accounts_for_every_lost_tonne(solved, dataset):
+    sc, planned, result = solved
+    rep = estimate_loss_reduction(sc, dataset, result, "traditional")
+    assert set(rep.network["stage"]) <= {"farm_storage", "transport", "wholesale_storage", "retail_distribution"}
+    s = rep.summary.set_index("commodity")
+    assert (s["network_t"] <= s["baseline_t"] + 1e-6).all()  # centres never add losses against no centres
+    assert s["saved_t"].sum() > 0
+    by_stage = rep.compare("stage")
+    assert by_stage["network_t"].sum() == pytest.approx(s["network_t"].sum())
+    with pytest.raises(ScenarioError, match="nowhere"):
+        estimate_loss_reduction(sc, dataset, ["nowhere"])
+    with pytest.raises(ScenarioError, match="baseline"):
+        estimate_loss_reduction(sc, dataset, None, "yesterday")
+
+
+def test_no_new_centres_means_no_change(solved, dataset):
+    sc, planned, _ = solved
+    existing = list(planned.candidates.loc[planned.candidates["existing"], "candidate_id"])
+    loss = estimate_loss_reduction(sc, dataset, existing, "existing")
+    assert loss.summary["saved_t"].abs().max() < 1e-3
+    prices = estimate_price_impact(sc, dataset, existing, "existing")
+    assert prices.summary["consumer_price_change_pct"].abs().max() < 1e-3
+
+
+def test_a_network_lowers_consumer_prices(solved, dataset):
+    sc, _, result = solved
+    rep = estimate_price_impact(sc, dataset, result, "traditional")
+    s = rep.summary.set_index("commodity")
+    assert (s["consumer_price_change_pct"] <= 1e-6).all() and s["consumer_price_change_pct"].min() < 0
+    assert (s["consumer_surplus_change_rub"] >= -1e-3).all()
+    assert len(rep.regions) == len(sc.commodities) * 7
+
+
+def test_investor_view_formulas(solved):
+    sc, planned, result = solved
+    table, totals = investor_view(planned, result)
+    p = planned.params
+    r = table.iloc[0]
+    assert r["revenue_rub"] == pytest.approx(r["throughput_t"] * p["centre_tariff_rub_per_t"])
+    assert r["public_cofinancing_rub"] == pytest.approx(r["capital_rub"] * 0.5)
+    annuity = (1 - 1.1 ** -25) / 0.1
+    assert r["npv_rub"] == pytest.approx(-r["investor_capital_rub"] + r["operating_result_rub"] * annuity)
+    assert totals["new_centres"] == len(table[~table["existing"]])
+
+
+def test_cli_estimates():
+    runner = CliRunner()
+    res = runner.invoke(app, ["estimate", "losses", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["baseline"] == "traditional" and out["summary"]
+    res = runner.invoke(app, ["estimate", "prices", "--centres", "ru_sta_orc,nowhere"])
+    assert res.exit_code == 1 and "nowhere" in res.output
