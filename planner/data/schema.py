@@ -41,6 +41,8 @@ class CountryRow(Row):
     eaeu_member: bool = Field(description="member of the Eurasian Economic Union")
     role: Literal["eaeu_member", "partner", "transit"]
     fao_loss_region: Literal[FAO_LOSS_REGIONS]  # type: ignore[valid-type]
+    population: int | None = Field(None, ge=0, description="persons (GeoNames)")
+    population_source: str | None = None
 
 
 class RegionRow(Row):

@@ -63,7 +63,9 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     params = planned.params
     pb = planned.problem
     G = planned.graph
-    regions = dataset.regions.set_index("region_id")
+    from planner.pipeline import regional_population
+
+    regions = dataset.regions.set_index("region_id").assign(population=regional_population(dataset))
     supply_node = {s.removeprefix("farm:"): n for s, n in planned.nodes.items() if s.startswith("farm:")}
     ids = [r for r in scenario.region_ids(dataset) if pd.notna(regions.at[r, "population"]) and r in supply_node]
     if not ids:
