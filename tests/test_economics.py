@@ -161,3 +161,17 @@ def test_cli_estimates():
     assert out["baseline"] == "traditional" and out["summary"]
     res = runner.invoke(app, ["estimate", "prices", "--centres", "ru_sta_orc,nowhere"])
     assert res.exit_code == 1 and "nowhere" in res.output
+
+
+def test_kazakhstan_pilots_cut_losses_and_report_flows(dataset):
+    sc = load_scenario(ROOT / "scenarios" / "kazakhstan_pilots.yaml")
+    pilots = ["kz_ast_orc", "kz_ala_orc", "kz_kar_orc", "kz_akt_orc"]
+    loss = estimate_loss_reduction(sc, dataset, pilots, "traditional")
+    s = loss.summary.set_index("commodity")
+    assert (s["saved_t"] >= -1e-6).all() and s["saved_t"].sum() > 0
+    prices = estimate_price_impact(sc, dataset, pilots, "traditional")
+    assert (prices.summary["consumer_price_change_pct"] <= 1e-6).all()
+    d = prices.as_dict()
+    assert set(d) == {"centres", "summary", "regions", "trade_flows"}
+    assert {r["region_id"] for r in d["regions"]} <= set(dataset.regions.loc[dataset.regions["country_id"] == "KZ",
+                                                                          "region_id"])

@@ -52,10 +52,19 @@ class PriceReport:
     summary: pd.DataFrame
     equilibria: dict[str, tuple[Equilibrium, Equilibrium]]
 
+    def trade_flows(self, min_tonnes: float = 1.0) -> pd.DataFrame:
+        """Inter-regional flows (tonnes a year) with and without the network, per commodity."""
+        parts = []
+        for k, (e0, e1) in self.equilibria.items():
+            f = e0.flows[["from", "to"]].assign(commodity=k, tonnes_base=e0.flows["tonnes"],
+                                                tonnes_network=e1.flows["tonnes"])
+            parts.append(f[(f["from"] != f["to"]) & (f[["tonnes_base", "tonnes_network"]].max(axis=1) >= min_tonnes)])
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
     def as_dict(self) -> dict:
         """JSON-ready form (RUB per tonne, tonnes, RUB)."""
         return {"centres": self.centres, "summary": self.summary.to_dict("records"),
-                "regions": self.regions.to_dict("records")}
+                "regions": self.regions.to_dict("records"), "trade_flows": self.trade_flows().to_dict("records")}
 
 
 def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scenario, commodity: str,
