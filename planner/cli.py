@@ -21,12 +21,11 @@ from planner.cli_estimate import estimate_app, print_losses, print_prices
 from planner.cli_geo import candidate_sites, geo_app
 from planner.cli_orlib import solve_orlib
 from planner.data.loader import Dataset
-from planner.economics import estimate_loss_reduction, estimate_price_impact, investor_view
 from planner.economics.equilibrium import EquilibriumError
-from planner.pipeline import run_scenario
+from planner.execute import execute_scenario
+from planner.outputs import OutputError, prepare_folder, write_outputs
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
-from planner.summary import summarize
 
 app = typer.Typer(help="Agrologistics network planner: wholesale distribution centres (ОРЦ) for farm produce.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -150,15 +149,19 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")
 
 @app.command("run")
 def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder for the run's files")] = None,
+        force: Annotated[bool, typer.Option(help="overwrite an output folder that holds a run")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON line at the end")] = False,
         ) -> None:
-    """Run a scenario: supply-demand balance, then siting and flows by the optimizer, then a summary."""
+    """Run a scenario: supply-demand balance, siting and flows, losses, prices, investor's view; write outputs."""
     sc = scenario_or_fail(scenario)
     ds = load_data(dict(sc.data))
     try:
         ids = sc.region_ids(ds)
         params = sc.parameter_set(ds)
-    except (ScenarioError, ValueError) as exc:
+        if output is not None:
+            prepare_folder(output, force)
+    except (ScenarioError, OutputError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
     console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
     print_balance(regional_balance(ds, [i for i in ids if i.startswith("RU-")], list(sc.commodities), params))
@@ -167,23 +170,18 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
             def on_log(line: str) -> None:
                 status.update(f"solving: {line.strip()[:110]}")
 
-            planned, result = run_scenario(sc, ds, on_log=on_log)
-    except (ScenarioError, NetworkError, ProblemError, ValueError) as exc:
+            out = execute_scenario(sc, ds, on_log=on_log)
+        if output is not None:
+            written = write_outputs(output, out.planned, out.result, out.summary, ds, ids, out.losses, out.prices,
+                                    out.investor, force=True)
+    except (ScenarioError, NetworkError, ProblemError, EquilibriumError, OutputError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
-    summary = summarize(sc, planned, result)
-    if result.objective is not None:
-        try:
-            with console.status("estimating losses and prices ..."):
-                summary["losses"] = estimate_loss_reduction(sc, ds, result, "traditional").as_dict()
-                summary["prices"] = estimate_price_impact(sc, ds, result, "traditional").as_dict()
-                table, totals = investor_view(planned, result)
-                summary["investor"] = {"centres": table.to_dict("records"), "totals": totals}
-        except (ScenarioError, NetworkError, ProblemError, EquilibriumError, ValueError) as exc:
-            raise fail(f"{scenario}: {exc}") from None
-    print_summary(summary)
+    print_summary(out.summary)
+    if output is not None:
+        console.print(f"wrote {len(written)} files to {output}")
     if as_json:
-        typer.echo(json.dumps(summary, ensure_ascii=False, default=float))
-    if result.objective is None:
+        typer.echo(json.dumps(out.summary, ensure_ascii=False, default=float))
+    if out.result.objective is None:
         raise typer.Exit(code=2)
 
 

@@ -105,3 +105,30 @@ def test_cli_run_json_and_bad_scenario(tmp_path):
     bad.write_text("name: bad\nobjective:\n  p: -1\n", encoding="utf-8")
     res = runner.invoke(app, ["run", str(bad)])
     assert res.exit_code == 1 and "objective.p" in res.output and "line 3" in res.output
+
+
+def test_run_writes_every_output_and_never_overwrites(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "run"
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", str(ROOT / "scenarios" / "ncfd_expansion.yaml"), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    from planner.outputs import FILES
+
+    assert {p.name for p in out.iterdir()} == set(FILES)
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in ("scenario", "status", "objective", "gap", "centres", "cost_breakdown", "loss_tonnes_baseline",
+                "loss_tonnes_network", "loss_reduction_pct", "price_change_pct", "runtime_seconds"):
+        assert key in s, key
+    assert {"id", "name_ru", "name_en", "region", "country", "size", "utilisation"} <= set(s["centres"][0])
+    assert len(pd.read_csv(out / "sites.csv")) == len(s["centres"])
+    assert set(pd.ExcelFile(out / "results.xlsx").sheet_names) >= {"summary", "sites", "flows", "losses", "prices"}
+    html_text = (out / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html_text and "ncfd_expansion" in html_text
+    layers = {f["properties"]["layer"] for f in json.loads((out / "network.geojson").read_text())["features"]}
+    assert layers == {"region", "corridor", "centre", "flow"}
+    before = (out / "summary.json").read_bytes()
+    res = runner.invoke(app, ["run", str(ROOT / "scenarios" / "ncfd_expansion.yaml"), "-o", str(out)])
+    assert res.exit_code == 1 and "--force" in res.output
+    assert (out / "summary.json").read_bytes() == before
