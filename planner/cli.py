@@ -164,7 +164,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
     except (ScenarioError, OutputError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
     console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
-    print_balance(regional_balance(ds, [i for i in ids if i.startswith("RU-")], list(sc.commodities), params))
+    print_balance(regional_balance(ds, ids, list(sc.commodities), params))
     try:
         with console.status("building the model ...") as status:
             def on_log(line: str) -> None:
@@ -191,7 +191,7 @@ def print_balance(bal: pd.DataFrame) -> None:
                     "Баланс производства и потребления, тыс. т в год")
     for col in ("commodity", "production", "demand", "surplus (+) / deficit (−)"):
         t.add_column(col, justify="right" if col != "commodity" else "left")
-    for c, g in bal.groupby("commodity", sort=False):
+    for c, g in (bal.groupby("commodity", sort=False) if not bal.empty else []):
         mark = "*" if g["approximate"].any() else ""
         t.add_row(f"{COMMODITY_BY_KEY[c].name_en} / {COMMODITY_BY_KEY[c].name_ru}",
                   f"{g['production_kt'].sum():,.0f}{mark}", f"{g['demand_kt'].sum():,.0f}",

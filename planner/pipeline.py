@@ -34,7 +34,7 @@ from optimization.problem import NetworkProblem, Options
 from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
-from planner.balance import demand_kt_per_capita
+from planner.balance import demand_kt_per_capita, regional_population, regional_production
 from planner.data.loader import Dataset
 from planner.parameters import ParameterSet
 from planner.scenario import Scenario, ScenarioError
@@ -61,44 +61,6 @@ def _combine(*shares: np.ndarray | float) -> np.ndarray:
     for s in shares:
         keep = keep * (1 - np.asarray(s, dtype=float))
     return 1 - keep
-
-
-def regional_population(dataset: Dataset) -> pd.Series:
-    """Population per region (persons): Rosstat where the regions table has it; elsewhere the country's
-    population (countries table) split by the region's share of the country's city population — a proxy for
-    partner countries, whose regional populations the dataset does not hold."""
-    reg = dataset.regions.set_index("region_id")
-    pop = reg["population"].astype(float)
-    urban = dataset.cities.groupby("region_id")["population"].sum().reindex(reg.index).fillna(0.0)
-    national = dataset.countries.set_index("country_id")["population"] if "population" in dataset.countries else None
-    if national is None:
-        return pop
-    country_urban = urban.groupby(reg["country_id"]).transform("sum")
-    proxy = reg["country_id"].map(national).astype(float) * urban / country_urban.where(country_urban > 0)
-    return pop.fillna(proxy)
-
-
-def regional_production(dataset: Dataset, region_ids: list[str], commodities: list[str]) -> pd.DataFrame:
-    """Latest production per region and commodity (``area_id``, ``commodity``, ``quantity_kt``, ``approximate``):
-    regional statistics where the dataset has them; otherwise the country's national total (FAOSTAT) split by
-    the regions' population shares (:func:`regional_population`), flagged approximate."""
-    p = dataset.production[dataset.production["commodity"].isin(commodities)]
-    p = p.sort_values("year").groupby(["area_id", "area_level", "commodity"], as_index=False).tail(1)
-    regional = p[(p["area_level"] == "region") & p["area_id"].isin(region_ids)]
-    have = set(zip(regional["area_id"], regional["commodity"], strict=True))
-    reg = dataset.regions.set_index("region_id")
-    pop = regional_population(dataset)
-    share = pop / pop.groupby(reg["country_id"]).transform("sum")
-    national = p[p["area_level"] == "country"].set_index(["area_id", "commodity"])["quantity_kt"]
-    rows = []
-    for r in region_ids:
-        for c in commodities:
-            cid = reg.at[r, "country_id"]
-            if (r, c) not in have and (cid, c) in national.index and pd.notna(share.get(r)):
-                rows.append({"area_id": r, "commodity": c, "quantity_kt": float(national[(cid, c)] * share[r]),
-                             "approximate": True})
-    cols = ["area_id", "commodity", "quantity_kt", "approximate"]
-    return pd.concat([regional[cols], pd.DataFrame(rows, columns=cols)], ignore_index=True)
 
 
 @dataclass
@@ -140,8 +102,12 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     cities = dataset.cities[dataset.cities["region_id"].isin(region_ids)]
     if cities.empty:
         raise ScenarioError("scope: the scenario's regions have no cities to carry demand")
-    c_nodes, _ = nearest_nodes(road, cities["lat"], cities["lon"])
-    cities = cities.assign(node=c_nodes)
+    c_nodes = pd.Series(index=cities.index, dtype=object)
+    for country, group in cities.groupby("country_id"):
+        own = road.subgraph([n for n, d in road.nodes(data=True) if d.get("country") == country])
+        nodes, _ = nearest_nodes(own if len(own) else road, group["lat"], group["lon"])
+        c_nodes.loc[group.index] = nodes
+    cities = cities.assign(node=c_nodes)  # each city to the nearest road node of its own country
     share = cities.groupby(["region_id", "node"])["population"].sum()
     share = share / share.groupby(level=0).transform("sum")
     per_capita_t = {c: v * 1000.0 for c, v in demand_kt_per_capita(dataset, params).items()}

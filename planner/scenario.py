@@ -131,6 +131,8 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    extends: str | None = Field(None, description="a scenario file this one varies (path relative to this "
+                                                  "file); only the differences are written here")
     name: str = Field(pattern=r"^[a-z0-9_\-]+$", description="short id used for run folders",
                       examples=["ncfd_expansion"])
     title_ru: str | None = Field(None, description="title in Russian")
@@ -258,25 +260,74 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
         raise ScenarioError("\n".join(lines)) from None
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file; errors name the file, line and field."""
-    path = Path(path)
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
     text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    scenario = parse_scenario(data, source=str(path), root=root)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Deep merge of scenario mappings: nested mappings merge, everything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The scenario mapping of ``path`` with its ``extends:`` chain merged in (base first); relative paths in
+    ``data:`` and ``candidates.file`` are made absolute relative to the file that names them."""
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise ScenarioError(f"{path}: field 'extends': circular chain {chain}")
+    data, root = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario must be a mapping of fields, got {type(data).__name__}")
+
     def here(p: str) -> str:
         q = Path(p)
         return str(q if q.is_absolute() else (path.parent / q).resolve())
 
-    update: dict[str, Any] = {"data": {table: here(p) for table, p in scenario.data.items()}}
-    if scenario.candidates.file:
-        update["candidates"] = scenario.candidates.model_copy(update={"file": here(scenario.candidates.file)})
-    return scenario.model_copy(update=update)
+    data = dict(data)
+    if isinstance(data.get("data"), dict):
+        data["data"] = {k: here(v) if isinstance(v, str) else v for k, v in data["data"].items()}
+    if isinstance(data.get("candidates"), dict) and isinstance(data["candidates"].get("file"), str):
+        data["candidates"] = {**data["candidates"], "file": here(data["candidates"]["file"])}
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}, line {_line_of(root, ('extends',))}: field 'extends': a file path")
+    base = _resolve(Path(here(parent)), (*seen, path))
+    base.pop("extends", None)
+    merged = _merge(base, {k: v for k, v in data.items()})
+    merged["extends"] = here(parent)
+    return merged
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file (with its ``extends:`` chain); errors name the file, line and field.
+
+    A field that fails validation is reported at its line in this file, or in the base file that set it."""
+    path = Path(path)
+    data, root = _read_yaml(path)
+    if not isinstance(data, dict):
+        return parse_scenario(data, source=str(path), root=root)
+    merged = _resolve(path)
+    try:
+        return parse_scenario(merged, source=str(path), root=root)
+    except ScenarioError:
+        if "extends" not in data:
+            raise
+        # re-validate each file of the chain on its own keys to point at the file that holds the bad field
+        parse_scenario(_merge({"name": "x"}, {k: v for k, v in data.items() if k != "extends"}), source=str(path),
+                       root=root)
+        load_scenario(Path(merged["extends"]))
+        raise
