@@ -20,6 +20,7 @@ from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scena
 from planner.cli_estimate import estimate_app, print_losses, print_prices
 from planner.cli_geo import candidate_sites, geo_app
 from planner.cli_orlib import solve_orlib
+from planner.cli_runs import compare, sweep
 from planner.data.loader import Dataset
 from planner.economics.equilibrium import EquilibriumError
 from planner.execute import execute_scenario
@@ -35,6 +36,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(geo_app, name="geo")
 app.command("solve-orlib")(solve_orlib)
 app.add_typer(estimate_app, name="estimate")
+app.command("compare")(compare)
+app.command("sweep")(sweep)
 
 TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the embedded table",
                                                  dir_okay=False)]

@@ -151,6 +151,10 @@ class Scenario(BaseModel):
     objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
     exits: list[Exit] = Field(default_factory=lambda: list(DEFAULT_EXITS))
+    uncertainty: dict[str, str] = Field(default_factory=dict,
+                                        description="what a sweep varies: parameter -> uniform(a,b) | "
+                                                    "normal(mean,sd) | triangular(lo,mode,hi) | choice(..) | grid(..)",
+                                        examples=[{"road_tariff_rub_per_tkm": "uniform(3, 5)"}])
     data: dict[str, str] = Field(default_factory=dict,
                                  description="user tables replacing embedded ones: table name -> CSV/GeoJSON path")
 
@@ -174,6 +178,14 @@ class Scenario(BaseModel):
                     raise ValueError(f"{commodity}: unknown stage {stage!r}.{suggest(stage, LOSS_STAGES)}")
                 if not 0 <= pct <= 100:
                     raise ValueError(f"{commodity}.{stage}: loss share must be within 0-100 %, got {pct}")
+        return v
+
+    @field_validator("uncertainty")
+    @classmethod
+    def _valid_uncertainty(cls, v: dict[str, str]) -> dict[str, str]:
+        from planner.sweep import parse_vary
+
+        parse_vary(v)
         return v
 
     @field_validator("data")
