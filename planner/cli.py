@@ -136,6 +136,19 @@ def _short_sources(prod: pd.DataFrame) -> set[str]:
     return {s.split(";")[0].split("(")[0].strip()[:70] for s in prod["source"]}
 
 
+@app.command("schema")
+def schema(output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None) -> None:
+    """The scenario file's JSON Schema (docs/scenario-schema.json is this output)."""
+    from planner.scenario import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
 @app.command("validate")
 def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
     """Validate a scenario: schema, parameters, and that its regions and tables exist (no solve)."""

@@ -227,6 +227,14 @@ class Scenario(BaseModel):
                             loss_overrides=self.losses)
 
 
+def scenario_json_schema() -> dict:
+    """JSON Schema of a scenario file (pydantic), with the registry's parameter names listed for ``parameters``."""
+    schema = Scenario.model_json_schema()
+    schema["properties"]["parameters"]["propertyNames"] = {"enum": sorted(PARAMETER_BY_NAME)}
+    schema["title"] = "ОРЦ planner scenario"
+    return schema
+
+
 def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at a pydantic error location (the deepest node that exists)."""
     line = node.start_mark.line + 1

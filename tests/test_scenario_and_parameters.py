@@ -106,3 +106,17 @@ def test_balance_demand_is_population_times_norm(dataset):
     norm = dataset.consumption_norms.set_index("commodity").at["grain", "kg_per_capita_year"]
     assert bal.at["grain", "demand_kt"] == pytest.approx(pop * norm / 0.73 / 1e6)
     assert bal.at["grain", "surplus_kt"] > 0
+
+
+def test_published_json_schema_is_current():
+    import json
+
+    from planner.scenario import scenario_json_schema
+
+    published = json.loads((ROOT / "docs" / "scenario-schema.json").read_text(encoding="utf-8"))
+    assert published == scenario_json_schema(), "run `planner schema -o docs/scenario-schema.json`"
+    doc = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    from planner.scenario import Scenario
+
+    for field in Scenario.model_fields:
+        assert f"`{field}" in doc, field
