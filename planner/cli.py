@@ -16,6 +16,7 @@ from rich.table import Table
 from geo.network import NetworkError, scenario_network
 from optimization.problem import ProblemError
 from planner.balance import regional_balance
+from planner.cli_api import keys_app, serve
 from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
 from planner.cli_estimate import estimate_app, print_losses, print_prices
 from planner.cli_geo import candidate_sites, geo_app
@@ -27,6 +28,7 @@ from planner.execute import execute_scenario
 from planner.outputs import OutputError, prepare_folder, write_outputs
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
+from planner.summary import clean_json
 
 app = typer.Typer(help="Agrologistics network planner: wholesale distribution centres (ОРЦ) for farm produce.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -38,6 +40,8 @@ app.command("solve-orlib")(solve_orlib)
 app.add_typer(estimate_app, name="estimate")
 app.command("compare")(compare)
 app.command("sweep")(sweep)
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
 
 TableFile = Annotated[Path | None, typer.Option(help="CSV/GeoJSON replacing the embedded table",
                                                  dir_okay=False)]
@@ -196,7 +200,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
     if output is not None:
         console.print(f"wrote {len(written)} files to {output}")
     if as_json:
-        typer.echo(json.dumps(out.summary, ensure_ascii=False, default=float))
+        typer.echo(json.dumps(clean_json(json.loads(json.dumps(out.summary, default=float))), ensure_ascii=False))
     if out.result.objective is None:
         raise typer.Exit(code=2)
 

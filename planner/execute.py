@@ -30,11 +30,12 @@ class RunOutput:
     investor: tuple[pd.DataFrame, dict] | None
 
 
-def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, economics: bool = True) -> RunOutput:
+def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None,
+                     economics: bool = True) -> RunOutput:
     """Solve the scenario and, when a solution exists and ``economics``, estimate losses and prices against the
     traditional channel and the investor's view; the summary holds every headline figure."""
     start = time.perf_counter()
-    planned, result = run_scenario(scenario, dataset, on_log=on_log)
+    planned, result = run_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
     summary = summarize(scenario, planned, result)
     losses = prices = investor = None
     if economics and result.objective is not None:

@@ -24,6 +24,7 @@ from shapely.geometry import LineString, Point, shape  # noqa: E402
 
 from geo.export import corridors_geojson  # noqa: E402
 from planner.settings import EMBEDDED_DATA_DIR  # noqa: E402
+from planner.summary import clean_json  # noqa: E402
 
 FILES = ("summary.json", "sites.csv", "flows.csv", "losses.csv", "prices.csv", "network.geojson", "map.png",
          "results.xlsx", "report.html")
@@ -142,8 +143,8 @@ def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_r
     """Write every output file of a run into ``folder``; returns the paths written."""
     folder = prepare_folder(folder, force)
     t = tables(planned, result, summary, losses, prices, investor)
-    (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=float),
-                                         encoding="utf-8")
+    (folder / "summary.json").write_text(json.dumps(clean_json(json.loads(json.dumps(summary, default=float))),
+                                                    ensure_ascii=False, indent=2), encoding="utf-8")
     t["sites"].to_csv(folder / "sites.csv", index=False)
     t["flows"].to_csv(folder / "flows.csv", index=False)
     pd.concat([t["losses"].assign(by="stage"), t["losses_by_region"].assign(by="region")],

@@ -12,6 +12,19 @@ from planner.pipeline import PlannedProblem
 from planner.scenario import Scenario
 
 
+def clean_json(obj):
+    """The same structure with NaN and ±inf replaced by None (JSON and PostgreSQL's json type refuse them)."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean_json(v) for v in obj]
+    return obj
+
+
 def centres_table(planned: PlannedProblem, result: NetworkResult) -> pd.DataFrame:
     """Opened centres: id, names (ru, en), region, country, existing, size, capacity and throughput (t), utilisation."""
     if result.sites.empty:

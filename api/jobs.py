@@ -1,0 +1,164 @@
+"""Runs outside the request: each run in its own worker process, a configurable number at a time.
+
+A dispatcher thread starts queued runs while fewer than ``PLANNER_MAX_RUNS`` (default 1) are running. The worker
+process writes its progress (the solver's log line and current gap) and finally the result or the error to the
+database. Cancelling terminates the worker process — the solve itself stops — and marks the run cancelled.
+At start-up, a run left ``running`` by a previous server (its process is gone) is marked failed, with the
+reason, so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import threading
+import time
+import traceback
+
+from sqlalchemy import select
+
+from api.db import RunRecord, clean_json, now, session
+
+
+def max_runs() -> int:
+    """How many runs execute at once (``PLANNER_MAX_RUNS``, default 1)."""
+    return max(1, int(os.environ.get("PLANNER_MAX_RUNS", "1")))
+
+
+def _update(url: str, run_id: str, **fields) -> None:
+    with session(url) as s:
+        run = s.get(RunRecord, run_id)
+        if run is None:
+            return
+        for k, v in fields.items():
+            setattr(run, k, v)
+        s.commit()
+
+
+def worker_main(run_id: str, url: str) -> None:
+    """Worker process: run the scenario, report progress, store the result or the error."""
+    try:
+        from optimization.solve import relative_gap
+        from planner.data.loader import load_dataset
+        from planner.execute import execute_scenario
+        from planner.outputs import network_geojson, tables
+        from planner.scenario import parse_scenario
+
+        with session(url) as s:
+            body = s.get(RunRecord, run_id).scenario
+        scenario = parse_scenario(body, source="scenario")
+        last = {"t": 0.0}
+
+        def on_log(line: str) -> None:
+            t = time.monotonic()
+            if t - last["t"] > 1.0:
+                last["t"] = t
+                _update(url, run_id, progress=("solving: " + line.strip())[:200])
+
+        def on_progress(info: dict) -> None:
+            gap = relative_gap(info.get("objective"), info.get("bound"))
+            if gap is not None:
+                _update(url, run_id, gap=gap)
+
+        _update(url, run_id, progress="building the model")
+        dataset = load_dataset(dict(scenario.data))
+        out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
+        t = tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
+        result = {"summary": out.summary,
+                  "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},
+                  "geojson": network_geojson(out.planned, out.result, t["sites"])}
+        result = clean_json(json.loads(json.dumps(result, default=float)))
+        status = "succeeded" if out.result.objective is not None else "failed"
+        _update(url, run_id, status=status, progress="done", result=result, gap=out.result.gap, finished=now(),
+                error=None if status == "succeeded" else out.result.message)
+    except Exception as exc:  # the worker reports every failure to the database instead of dying silently
+        _update(url, run_id, status="failed", progress="failed", finished=now(),
+                error=f"{type(exc).__name__}: {exc}"[:2000])
+        traceback.print_exc()
+
+
+class JobManager:
+    """Starts queued runs in worker processes, watches them, and cancels them on request."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.procs: dict[str, mp.Process] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def recover(self) -> int:
+        """Mark runs left running by a previous server as failed; returns how many."""
+        n = 0
+        with session(self.url) as s:
+            for run in s.scalars(select(RunRecord).where(RunRecord.status == "running")):
+                run.status = "failed"
+                run.progress = "interrupted"
+                run.error = "interrupted by a server restart while running; submit it again"
+                run.finished = now()
+                n += 1
+            s.commit()
+        return n
+
+    def start(self) -> None:
+        """Recover interrupted runs and start the dispatcher thread."""
+        self.recover()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="planner-dispatcher")
+        self.thread.start()
+
+    def shutdown(self) -> None:
+        """Stop dispatching; running workers are terminated (their runs are marked at the next start-up)."""
+        self.stop.set()
+        with self.lock:
+            for p in self.procs.values():
+                if p.is_alive():
+                    p.terminate()
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a queued or running run; terminates its worker. False if it had already ended."""
+        with self.lock, session(self.url) as s:
+            run = s.get(RunRecord, run_id)
+            if run is None or run.status not in ("queued", "running"):
+                return False
+            p = self.procs.pop(run_id, None)
+            if p is not None and p.is_alive():
+                p.terminate()
+                p.join(5)
+            run.status = "cancelled"
+            run.progress = "cancelled"
+            run.finished = now()
+            s.commit()
+        return True
+
+    def _loop(self) -> None:
+        ctx = mp.get_context("spawn")
+        while not self.stop.is_set():
+            try:
+                with self.lock:
+                    for rid, p in list(self.procs.items()):
+                        if not p.is_alive():
+                            p.join()
+                            self.procs.pop(rid)
+                            with session(self.url) as s:
+                                run = s.get(RunRecord, rid)
+                                if run is not None and run.status == "running":
+                                    run.status, run.finished = "failed", now()
+                                    run.error = run.error or f"worker exited with code {p.exitcode}"
+                                    s.commit()
+                    free = max_runs() - len(self.procs)
+                    if free > 0:
+                        with session(self.url) as s:
+                            queued = list(s.scalars(select(RunRecord).where(RunRecord.status == "queued")
+                                                    .order_by(RunRecord.created).limit(free)))
+                            for run in queued:
+                                run.status, run.started, run.progress = "running", now(), "starting"
+                            s.commit()
+                        for run in queued:
+                            p = ctx.Process(target=worker_main, args=(run.id, self.url), daemon=True)
+                            p.start()
+                            self.procs[run.id] = p
+                            _update(self.url, run.id, pid=p.pid)
+            except Exception:  # keep dispatching whatever one iteration hit
+                traceback.print_exc()
+            self.stop.wait(0.5)

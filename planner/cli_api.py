@@ -1,0 +1,54 @@
+"""``planner serve`` and ``planner keys``: run the API and manage its keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from planner.cli_common import console, fail
+
+keys_app = typer.Typer(help="API keys: create (printed once), list, revoke. Stored hashed.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="viewer (reads) or planner (also writes and runs)")],
+                label: Annotated[str, typer.Option(help="who the key is for")] = "") -> None:
+    """Create a key; the key itself is the last word of the output and is not stored."""
+    from api.db import create_key
+
+    try:
+        kid, key = create_key(role, label)
+    except ValueError as exc:
+        raise fail(f"--role: {exc}") from None
+    typer.echo(f"created {role} key {kid}; keep it now, it is not shown again: {key}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys with role, label, creation and revocation dates (never the keys)."""
+    from api.db import list_keys
+
+    for k in list_keys():
+        state = f"revoked {k.revoked:%Y-%m-%d}" if k.revoked else "active"
+        console.print(f"{k.id}  {k.role:8s} {state:18s} {k.created:%Y-%m-%d %H:%M}  {k.label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id from `planner keys list`")]) -> None:
+    """Revoke a key by id."""
+    from api.db import revoke_key
+
+    if not revoke_key(key_id):
+        raise fail(f"no active key with id {key_id!r}")
+    console.print(f"revoked {key_id}")
+
+
+def serve(host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port")] = 8000) -> None:
+    """Start the API with uvicorn (database: DATABASE_URL, or the SQLite file PLANNER_DB)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port)
