@@ -92,7 +92,8 @@ class EstimateIn(BaseModel):
 class CompareIn(BaseModel):
     """Two finished runs to compare."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"run_a": "RUN_ID_A",
+                                                                               "run_b": "RUN_ID_B"}]})
 
     run_a: str
     run_b: str

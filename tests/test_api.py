@@ -126,6 +126,32 @@ def test_a_run_executes_and_serves_its_result(db_url):
         assert cmp["only_a"] == [] and cmp["a"]["objective"] == cmp["b"]["objective"]
 
 
+def test_cancelling_a_running_run_stops_its_worker(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cancel.db'}"
+    tc, p, v = clients(url, start_jobs=True)
+    big = {**SMALL, "name": "api_big", "scope": {"federal_districts": ["NCFD", "SFD"]},
+           "commodities": ["potatoes", "vegetables", "fruit_berries"], "objective": {"p": 14}}
+    with tc:
+        rid = tc.post("/runs", json={"scenario": big}, headers=p).json()["id"]
+        for _ in range(200):
+            if tc.get(f"/runs/{rid}", headers=v).json()["status"] == "running":
+                break
+            time.sleep(0.05)
+        from api.db import RunRecord, session
+
+        for _ in range(100):
+            with session(url) as s:
+                pid = s.get(RunRecord, rid).pid
+            if pid:
+                break
+            time.sleep(0.05)
+        assert tc.delete(f"/runs/{rid}", headers=p).json()["status"] == "cancelled"
+        time.sleep(0.5)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the worker, and with it the solve, is gone
+        assert tc.get(f"/runs/{rid}", headers=v).json()["status"] == "cancelled"
+
+
 def test_keys_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("PLANNER_DB", str(tmp_path / "keys.db"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
