@@ -15,6 +15,7 @@ from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scena
 from planner.economics import estimate_loss_reduction, estimate_price_impact
 from planner.economics.equilibrium import EquilibriumError
 from planner.scenario import ScenarioError
+from planner.summary import clean_json
 
 estimate_app = typer.Typer(help="Loss reduction and price impact of a set of centres (flows routed at fixed sites).",
                            no_args_is_help=True)
@@ -30,34 +31,32 @@ def _centres(text: str | None) -> list[str] | None:
     return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _estimate(kind: str, scenario: Path, centres: str | None, baseline: str, as_json: bool) -> None:
+    sc = scenario_or_fail(scenario)
+    ds = load_data(dict(sc.data))
+    fn, show = ((estimate_loss_reduction, print_losses) if kind == "losses"
+                else (estimate_price_impact, print_prices))
+    try:
+        rep = fn(sc, ds, _centres(centres), baseline)
+    except ERRORS as exc:
+        raise fail(f"{scenario}: {exc}") from None
+    show(rep.as_dict())
+    if as_json:
+        typer.echo(json.dumps(clean_json(json.loads(json.dumps(rep.as_dict(), default=float))), ensure_ascii=False))
+
+
 @estimate_app.command("losses")
 def estimate_losses(scenario: ScenarioArg = DEFAULT_SCENARIO, centres: CentresOpt = None,
                     baseline: BaselineOpt = "traditional", as_json: JsonOpt = False) -> None:
     """Tonnes lost by commodity and stage with the centres, against the baseline."""
-    sc = scenario_or_fail(scenario)
-    ds = load_data(dict(sc.data))
-    try:
-        rep = estimate_loss_reduction(sc, ds, _centres(centres), baseline)
-    except ERRORS as exc:
-        raise fail(f"{scenario}: {exc}") from None
-    print_losses(rep.as_dict())
-    if as_json:
-        typer.echo(json.dumps(rep.as_dict(), ensure_ascii=False, default=float))
+    _estimate("losses", scenario, centres, baseline, as_json)
 
 
 @estimate_app.command("prices")
 def estimate_prices(scenario: ScenarioArg = DEFAULT_SCENARIO, centres: CentresOpt = None,
                     baseline: BaselineOpt = "traditional", as_json: JsonOpt = False) -> None:
     """Equilibrium consumer and farm-gate prices with the centres, against the baseline."""
-    sc = scenario_or_fail(scenario)
-    ds = load_data(dict(sc.data))
-    try:
-        rep = estimate_price_impact(sc, ds, _centres(centres), baseline)
-    except ERRORS as exc:
-        raise fail(f"{scenario}: {exc}") from None
-    print_prices(rep.as_dict())
-    if as_json:
-        typer.echo(json.dumps(rep.as_dict(), ensure_ascii=False, default=float))
+    _estimate("prices", scenario, centres, baseline, as_json)
 
 
 def print_losses(d: dict) -> None:

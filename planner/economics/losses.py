@@ -47,6 +47,26 @@ def with_sites(pb: NetworkProblem, open_ids: Iterable[str]) -> NetworkProblem:
                           Options(force_existing=True), name=pb.name, value_per_t=pb.value_per_t)
 
 
+def resolve_centres(planned: PlannedProblem, centres: Iterable[str] | NetworkResult | None,
+                    baseline: str) -> tuple[list[str], list[str]]:
+    """The open sites of the network (ids, a solved result's open sites, or None = the existing centres) and of
+    the baseline (``traditional``: none; ``existing``: the existing centres). Unknown ids are named."""
+    if baseline not in ("traditional", "existing"):
+        raise ScenarioError(f"baseline: expected 'traditional' or 'existing', got {baseline!r}")
+    sites = planned.problem.sites
+    existing = list(sites.loc[sites["existing"], "site_id"])
+    if isinstance(centres, NetworkResult):
+        open_ids = list(centres.open_sites)
+    elif centres is None:
+        open_ids = existing
+    else:
+        open_ids = list(centres)
+    unknown = sorted(set(open_ids) - set(sites["site_id"]))
+    if unknown:
+        raise ScenarioError(f"centres: unknown site id(s) {unknown}; known: {sorted(sites['site_id'])[:20]} ...")
+    return open_ids, ([] if baseline == "traditional" else existing)
+
+
 def stage_losses(planned: PlannedProblem, result: NetworkResult, region_of: dict[str, str]) -> pd.DataFrame:
     """Tonnes lost per commodity, region and stage in a solved network (region: where the loss happens)."""
     pb = planned.problem
@@ -120,20 +140,12 @@ def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Itera
     """Tonnes lost with a network of centres against a baseline (``traditional``: no centres; ``existing``: only
     the existing centres). ``centres`` is a list of candidate ids, a solved :class:`NetworkResult`, or None (the
     scenario's existing centres)."""
-    if baseline not in ("traditional", "existing"):
-        raise ScenarioError(f"baseline: expected 'traditional' or 'existing', got {baseline!r}")
     planned = build_problem(scenario, dataset)
     pb = planned.problem
-    existing = list(pb.sites.loc[pb.sites["existing"], "site_id"])
-    if isinstance(centres, NetworkResult):
-        open_ids = centres.open_sites
-    elif centres is None:
-        open_ids = existing
-    else:
-        open_ids = list(centres)
+    open_ids, ref_ids = resolve_centres(planned, centres, baseline)
     solver = solver or SolverOptions(time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap)
     net = optimize(with_sites(pb, open_ids), solver)
-    ref = optimize(with_sites(pb, [] if baseline == "traditional" else existing), solver)
+    ref = optimize(with_sites(pb, ref_ids), solver)
     for label, r in (("network", net), ("baseline", ref)):
         if r.objective is None:
             raise ScenarioError(f"{label} routing found no solution: {r.message}")

@@ -150,21 +150,11 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
                           baseline: str = "traditional") -> PriceReport:
     """Equilibrium prices with the network of ``centres`` (ids, a solved result, or None = the existing ones)
     against the baseline (``traditional``: no centres; ``existing``: the existing centres)."""
-    if baseline not in ("traditional", "existing"):
-        raise ScenarioError(f"baseline: expected 'traditional' or 'existing', got {baseline!r}")
+    from planner.economics.losses import resolve_centres
+
     planned = build_problem(scenario, dataset)
-    existing = list(planned.problem.sites.loc[planned.problem.sites["existing"], "site_id"])
-    if isinstance(centres, NetworkResult):
-        open_ids = centres.open_sites
-    elif centres is None:
-        open_ids = existing
-    else:
-        open_ids = list(centres)
-    unknown = sorted(set(open_ids) - set(planned.candidates["candidate_id"]))
-    if unknown:
-        raise ScenarioError(f"centres: unknown site id(s) {unknown}")
+    open_ids, ref_sites = resolve_centres(planned, centres, baseline)
     theta = planned.params["price_pass_through"]
-    ref_sites = [] if baseline == "traditional" else existing
     share_net = centre_shares(planned, open_ids, scenario)
     share_ref = centre_shares(planned, ref_sites, scenario) if ref_sites else {}
     rows, summary, eqs = [], [], {}
