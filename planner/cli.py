@@ -223,7 +223,8 @@ def print_balance(bal: pd.DataFrame) -> None:
 def print_summary(s: dict) -> None:
     """Status, opened centres, cost components, flows by channel, losses and shortfalls of a run."""
     gap = f"{s['gap']:.2%}" if s.get("gap") is not None else "—"
-    console.print(f"[bold]{s['status']}[/bold]: {s['message']} (objective {s['objective'] or 0:,.0f} RUB/yr, "
+    obj = "—" if s.get("objective") is None else f"{s['objective']:,.0f} RUB/yr"
+    console.print(f"[bold]{s['status']}[/bold]: {s['message']} (objective {obj}, "
                   f"gap {gap}; build {s['build_seconds']:.1f} s, solve {s['solve_seconds']:.1f} s)")
     if "centres" not in s:
         return
