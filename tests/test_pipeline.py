@@ -160,3 +160,12 @@ def test_extends_merges_and_reports_errors_where_they_are(tmp_path):
     loop.write_text("extends: loop.yaml\nname: loop\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match="circular"):
         load_scenario(loop)
+
+
+def test_an_infeasible_scenario_exits_non_zero_with_the_reason(tmp_path):
+    bad = tmp_path / "infeasible.yaml"
+    bad.write_text("name: infeasible\nscope: {regions: [RU-STA]}\ncommodities: [vegetables]\n"
+                   "objective: {p: 0, force_existing: true}\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["run", str(bad)])
+    assert res.exit_code == 2
+    assert "infeasible" in res.output and "forced sites" in res.output and "Traceback" not in res.output
