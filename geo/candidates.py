@@ -69,8 +69,7 @@ def _town_nodes(G: nx.MultiDiGraph, dataset: Dataset) -> pd.DataFrame:
             t["node"] = t["node"] or n
     rows = []
     for t in towns.values():
-        road_corridors = {c for c in t["corridors"]}
-        kind = ("junction" if len(road_corridors) >= 2 else
+        kind = ("junction" if len(t["corridors"]) >= 2 else
                 "rail_station" if t["rail_access"] and t["road_access"] else "town")
         rows.append({**t, "kind": kind, "corridors": ",".join(sorted(t["corridors"]))})
     return pd.DataFrame(rows)

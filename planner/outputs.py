@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import geopandas as gpd  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from shapely.geometry import LineString, Point, shape  # noqa: E402
+from shapely.geometry import shape  # noqa: E402
 
 from geo.export import corridors_geojson  # noqa: E402
 from planner.settings import EMBEDDED_DATA_DIR  # noqa: E402
@@ -126,7 +126,7 @@ def draw_map(doc: dict, dataset, scope_regions: list[str], path: Path) -> None:
             ax.annotate(f["properties"]["name_ru"][:28], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     pts = [shape(f["geometry"]) for f in feats if f["properties"]["layer"] in ("centre", "flow")]
     if pts:
-        b = gpd.GeoSeries(pts + [Point(p) for p in []]).total_bounds
+        b = gpd.GeoSeries(pts).total_bounds
         ax.set_xlim(b[0] - 3, b[2] + 3)
         ax.set_ylim(b[1] - 2, b[3] + 2)
     ax.set_title("Centres (orange new, purple existing), corridors (red road, grey rail), flows (blue)")
@@ -135,7 +135,6 @@ def draw_map(doc: dict, dataset, scope_regions: list[str], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    _ = LineString  # geometry types used through shapely.shape above
 
 
 def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_regions: list[str], losses=None,

@@ -55,7 +55,7 @@ def annual_fixed_cost(capital: float, params: ParameterSet) -> float:
     return capital * (crf + params["centre_fixed_opex_pct"] / 100.0)
 
 
-def _combine(*shares: np.ndarray | float) -> np.ndarray:
+def combine_shares(*shares: np.ndarray | float) -> np.ndarray:
     """Share lost over successive stages: 1 − Π(1 − share)."""
     keep = np.ones_like(np.asarray(shares[0], dtype=float))
     for s in shares:
@@ -186,7 +186,7 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         for x, y, f, h in rows:
             for c in commodity_rows(x, y):
                 t = transit[c] * h / 24
-                rec.append((x, y, c, f + extra_cost, float(_combine(t, storage[c], distribution[c])), t,
+                rec.append((x, y, c, f + extra_cost, float(combine_shares(t, storage[c], distribution[c])), t,
                             storage[c], distribution[c]))
         return pd.DataFrame(rec, columns=[a, b, "commodity", "cost_per_t", "loss", "loss_transit", "loss_storage",
                                           "loss_distribution"])

@@ -32,15 +32,8 @@ from optimization.results import NetworkResult
 from planner.balance import demand_kt_per_capita
 from planner.data.loader import Dataset
 from planner.economics.equilibrium import Equilibrium, solve_equilibrium
-from planner.pipeline import PlannedProblem, build_problem
+from planner.pipeline import PlannedProblem, build_problem, combine_shares
 from planner.scenario import Scenario, ScenarioError
-
-
-def _combine(*shares: float) -> float:
-    keep = 1.0
-    for s in shares:
-        keep *= 1 - s
-    return 1 - keep
 
 
 @dataclass
@@ -87,7 +80,7 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     trad_h, centre_h = params["traditional_handling_rub_per_t"], params["centre_handling_rub_per_t"]
     prod = pb.supplies[pb.supplies["commodity"] == commodity].set_index("supply_id")["quantity_t"]
     per_capita_t = demand_kt_per_capita(dataset, params)[commodity] * 1000.0
-    local_margin = trad_h + value * _combine(post, dist)
+    local_margin = trad_h + value * float(combine_shares(post, dist))
     markets = pd.DataFrame({
         "market": ids, "S0": [float(prod.get(f"farm:{r}", 0.0)) for r in ids],
         "D0": [float(regions.at[r, "population"]) * per_capita_t for r in ids],
@@ -109,10 +102,10 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
             fr = float(freight.at[a, b])
             if not np.isfinite(fr):
                 continue
-            trad = fr + trad_h + value * _combine(transit * float(hours.at[a, b]), post, dist)
+            trad = fr + trad_h + value * combine_shares(transit * float(hours.at[a, b]), post, dist)
             if i != j and (country[i] in eaeu) != (country[j] in eaeu):
                 trad += tariff
-            via = [float(freight.at[a, c] + freight.at[c, b]) + centre_h + value * _combine(
+            via = [float(freight.at[a, c] + freight.at[c, b]) + centre_h + value * combine_shares(
                 transit * float(hours.at[a, c] + hours.at[c, b]), post * f, dist * f) for c in centre_nodes]
             best = min([v for v in via if np.isfinite(v)], default=np.inf)
             rows.append((i, j, trad, max(0.0, trad - best)))
@@ -120,7 +113,7 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     out_cost = {}
     for i in ids:
         a = supply_node[i]
-        c = [float(freight.at[a, e]) + trad_h + value * _combine(transit * float(hours.at[a, e]), post, dist)
+        c = [float(freight.at[a, e]) + trad_h + value * combine_shares(transit * float(hours.at[a, e]), post, dist)
              for e in exit_nodes]
         out_cost[i] = min(c, default=np.inf)
     outside = value * params["exit_price_pct_of_value"] / 100.0
