@@ -271,7 +271,7 @@ def main() -> None:
     n.add_argument("--markets", type=int, default=3000)
     n.add_argument("--commodities", type=int, default=6)
     n.add_argument("--time-limit", type=float, default=600.0)
-    n.add_argument("--linking", default="none", choices=["all", "outbound", "none"])
+    n.add_argument("--linking", default="none", choices=["all", "outbound", "pairs", "none"])
     args = ap.parse_args()
     if args.cmd == "linking":
         run_linking(args.instances.split(","), args.time_limit)

@@ -2,25 +2,31 @@
 
 It works on a single-echelon approximation of the problem: the cost of serving demand row *d* from site *j* is
 the outbound arc's cost and lost value plus the cheapest inbound arc's cost and lost value for that site and
-commodity; without any site, a demand row pays its cheapest direct arc (or its unmet penalty). Capacities are
-respected only in aggregate (open capacity must cover the demand the sites take). Greedy add opens the site
-that lowers this cost most until none does (or until p sites); drop then closes any site whose removal lowers
-it. Each open site takes the smallest module that covers its assigned demand.
+commodity; without any site, a demand row pays its cheapest direct arc or its unmet penalty (a demand that must
+be met pays a prohibitive cost instead). Each tonne delivered uses 1/((1-loss out)(1-loss in)) tonnes of the
+site's throughput capacity.
+
+Greedy add (lazy: a site's gain only falls as others open, so stale gains are upper bounds) opens the site and
+size module with the largest net saving — the saving on the demand rows it would take, most valuable first, up
+to the module's capacity, minus the module's annual fixed cost — and gives it those rows; it stops when no
+opening saves anything (or at p sites). When no capacity ever bound, drop then closes any site whose removal
+lowers the cost. Each open site takes the smallest module that covers the load it was given.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 import pandas as pd
 
 from optimization.problem import NetworkProblem
 
-BIG = 1e18
-
 
 def _service_arcs(pb: NetworkProblem):
     """Sparse single-echelon service costs: arrays (site index, demand index, cost per tonne delivered), the
-    baseline cost per demand row (cheapest direct arc, or the unmet penalty), demand weights, site ids."""
+    baseline cost per demand row (cheapest direct arc, the unmet penalty, or a prohibitive cost where demand
+    must be met), demand weights (t), throughput used per tonne delivered, site ids."""
     value = pb.value_per_t
     sites = list(pb.sites["site_id"])
     srow = {s: i for i, s in enumerate(sites)}
@@ -30,14 +36,19 @@ def _service_arcs(pb: NetworkProblem):
     in_cost = (inb["cost_per_t"] + inb["loss"] * inb["commodity"].map(value).fillna(0)) / (1 - inb["loss"])
     best_in = pd.Series(in_cost.to_numpy(), index=pd.MultiIndex.from_arrays([inb["site_id"], inb["commodity"]]))
     best_in = best_in.groupby(level=[0, 1]).min()
+    worst_keep = pd.Series(1 - inb["loss"].to_numpy(float),
+                           index=pd.MultiIndex.from_arrays([inb["site_id"], inb["commodity"]]))
+    worst_keep = worst_keep.groupby(level=[0, 1]).min()
     out = pb.outbound
     out_cost = (out["cost_per_t"] + out["loss"] * out["commodity"].map(value).fillna(0)) / (1 - out["loss"])
     key = pd.MultiIndex.from_arrays([out["site_id"], out["commodity"]])
     total = out_cost.to_numpy() + best_in.reindex(key).to_numpy()
     jj = out["site_id"].map(srow).to_numpy(int)
     dd = np.array([drow[(d, k)] for d, k in zip(out["demand_id"], out["commodity"], strict=True)], dtype=int)
-    ok = np.isfinite(total)
-    base = np.where(dem["penalty_per_t"].notna(), dem["penalty_per_t"].fillna(0).to_numpy(float), BIG)
+    use = 1 / ((1 - out["loss"].to_numpy(float)) * worst_keep.reindex(key).to_numpy())
+    ok = np.isfinite(total) & np.isfinite(use)
+    must = 100 * (float(np.nanmax(total[ok])) if ok.any() else 1.0) + 1.0
+    base = np.where(dem["penalty_per_t"].notna(), dem["penalty_per_t"].fillna(0).to_numpy(float), must)
     if len(pb.direct):
         dr = pb.direct
         dcost = (dr["cost_per_t"] + dr["loss"] * dr["commodity"].map(value).fillna(0)) / (1 - dr["loss"])
@@ -45,7 +56,7 @@ def _service_arcs(pb: NetworkProblem):
         np.minimum.at(base, di, dcost.to_numpy())
     exit_mask = dem["is_exit"].fillna(False).to_numpy(bool)
     weight = np.where(exit_mask, 0.0, dem["quantity_t"].to_numpy(float))
-    return jj[ok], dd[ok], total[ok], base, weight, sites
+    return jj[ok], dd[ok], total[ok], base, weight, use[ok], sites
 
 
 def _served(open_: np.ndarray, jj, dd, cc, base) -> np.ndarray:
@@ -55,63 +66,124 @@ def _served(open_: np.ndarray, jj, dd, cc, base) -> np.ndarray:
     return served
 
 
-def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str, str]:
-    """Site id → module id of a good feasible-looking network (see the module docstring)."""
-    jj, dd, cc, base, w, sites = _service_arcs(pb)
-    J = len(sites)
-    mods = pb.modules
-    fixed_min = mods.groupby("site_id")["fixed_cost"].min().reindex(sites).fillna(BIG).to_numpy()
-    cap_max = mods.groupby("site_id")["capacity_t"].max().reindex(sites).fillna(0).to_numpy()
-    existing = pb.sites["existing"].fillna(False).to_numpy(bool) & pb.options.force_existing
-    p = pb.options.p
-    open_ = existing.copy()
-    rounds = 0
-    while (p is None or open_.sum() < p) and (max_rounds is None or rounds < max_rounds):
-        rounds += 1
-        served = _served(open_, jj, dd, cc, base)
-        gains = np.bincount(jj, weights=np.clip(served[dd] - cc, 0, None) * w[dd], minlength=J) - fixed_min
-        gains[open_] = -np.inf
-        j = int(np.argmax(gains))
-        if not np.isfinite(gains[j]) or (gains[j] <= 0 and p is None):
-            break
-        open_[j] = True
-    while p is None:
+def _drop(open_: np.ndarray, keep: np.ndarray, fixed: np.ndarray, jj, dd, cc, base, w) -> None:
+    """Close, one at a time, the open site (not in ``keep``) whose removal lowers the uncapacitated cost most."""
+    while True:
         on = open_[jj]
+        if not on.any():
+            return
         order = np.lexsort((cc[on], dd[on]))
         d_on, c_on, j_on = dd[on][order], cc[on][order], jj[on][order]
         first = np.r_[True, d_on[1:] != d_on[:-1]]
         best_d, best_c, best_j = d_on[first], c_on[first], j_on[first]
+        starts = np.flatnonzero(first)
+        has_second = np.r_[d_on[1:] == d_on[:-1], False][starts]
         second = base.copy()
-        nxt = np.flatnonzero(first)[:-1] + 1
-        nxt = np.r_[nxt, len(d_on)] if len(d_on) else nxt
-        has_second = (nxt < len(d_on)) & (np.r_[d_on, -1][nxt] == best_d)
-        second[best_d[has_second]] = np.minimum(base[best_d[has_second]], c_on[nxt[has_second]])
+        second[best_d[has_second]] = np.minimum(base[best_d[has_second]], c_on[starts[has_second] + 1])
         useful = best_c < base[best_d]
         increase = np.bincount(best_j[useful], weights=(second[best_d[useful]] - best_c[useful]) * w[best_d[useful]],
-                               minlength=J)
-        saving = np.where(open_ & ~existing, fixed_min - increase, -np.inf)
+                               minlength=len(open_))
+        saving = np.where(open_ & ~keep, fixed - increase, -np.inf)
         j = int(np.argmax(saving))
         if not np.isfinite(saving[j]) or saving[j] <= 1e-9:
-            break
+            return
         open_[j] = False
-    demand_total = w.sum() if not len(pb.direct) else 0.0
-    while cap_max[open_].sum() < demand_total and (~open_).any() and (p is None or open_.sum() < p):
-        ratio = np.where(open_, np.inf, fixed_min / np.maximum(cap_max, 1e-9))
-        open_[int(np.argmin(ratio))] = True
-    served = _served(open_, jj, dd, cc, base)
-    on = open_[jj] & (cc <= served[dd]) & (cc < base[dd])
-    assigned = np.zeros(J)
-    taken = np.zeros(len(w), bool)
-    for j, d in zip(jj[on], dd[on], strict=True):
-        if not taken[d]:
-            taken[d] = True
-            assigned[j] += w[d]
+
+
+def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str, str]:
+    """Site id → module id of a good network (see the module docstring); ``max_rounds`` caps the openings."""
+    jj, dd, cc, base, w, use, sites = _service_arcs(pb)
+    J = len(sites)
+    mods = pb.modules.reset_index(drop=True)
+    site_row = {s: i for i, s in enumerate(sites)}
+    mj = mods["site_id"].map(site_row).to_numpy(int)
+    mcap = mods["capacity_t"].to_numpy(float)
+    mfix = mods["fixed_cost"].to_numpy(float)
+    order = np.argsort(mj, kind="stable")
+    cut = np.searchsorted(mj[order], np.arange(J + 1))
+    mods_of = [order[cut[j]:cut[j + 1]] for j in range(J)]
+    mods_of = [m[np.argsort(mcap[m], kind="stable")] for m in mods_of]
+    arc_order = np.argsort(jj, kind="stable")
+    arc_bounds = np.searchsorted(jj[arc_order], np.arange(J + 1))
+    arcs_of = [arc_order[arc_bounds[j]:arc_bounds[j + 1]] for j in range(J)]
+    existing = pb.sites["existing"].fillna(False).to_numpy(bool) & pb.options.force_existing
+    p = pb.options.p
+    served = base.copy()
+    load = np.zeros(J)
+    open_ = np.zeros(J, bool)
+    bound = {"hit": False}
+
+    def evaluate(j: int) -> tuple[float, int, np.ndarray, np.ndarray]:
+        """Net saving of opening site j with its best module; that module; the arcs it takes and the share of
+        each arc's demand row."""
+        arcs = arcs_of[j]
+        if not len(mods_of[j]):
+            return -np.inf, -1, arcs[:0], np.zeros(0)
+        sav = (served[dd[arcs]] - cc[arcs]) * w[dd[arcs]]
+        pos = sav > 0
+        arcs, sav = arcs[pos], sav[pos]
+        rank = np.argsort(-sav / np.maximum(w[dd[arcs]] * use[arcs], 1e-12), kind="stable")
+        arcs, sav = arcs[rank], sav[rank]
+        need = w[dd[arcs]] * use[arcs]
+        cum = np.cumsum(need)
+        best = (-np.inf, -1, arcs[:0], np.zeros(0))
+        for m in mods_of[j]:
+            share = np.clip((mcap[m] - (cum - need)) / np.maximum(need, 1e-12), 0.0, 1.0)
+            net = float(np.dot(sav, share)) - mfix[m]
+            if net > best[0]:
+                best = (net, int(m), arcs, share)
+        if len(need) and best[1] >= 0 and cum[-1] > mcap[best[1]]:
+            bound["hit"] = True
+        return best
+
+    def open_site(j: int, arcs: np.ndarray, share: np.ndarray) -> None:
+        open_[j] = True
+        full = share >= 0.5
+        served[dd[arcs[full]]] = cc[arcs[full]]
+        load[j] = float(np.dot(w[dd[arcs]] * use[arcs], share))
+
+    for j in np.flatnonzero(existing):
+        _, _, arcs, share = evaluate(int(j))
+        open_site(int(j), arcs, share)
+    heap = [(-evaluate(j)[0], j) for j in range(J) if not open_[j]]
+    heap = [(g, j) for g, j in heap if np.isfinite(g)]
+    heapq.heapify(heap)
+    rounds = 0
+    while heap and (p is None or open_.sum() < p) and (max_rounds is None or rounds < max_rounds):
+        _, j = heapq.heappop(heap)
+        gain, m, arcs, share = evaluate(j)
+        if heap and gain < -heap[0][0] - 1e-9 * max(1.0, abs(gain)):
+            if np.isfinite(gain):
+                heapq.heappush(heap, (-gain, j))
+            continue
+        if m < 0 or (gain <= 0 and p is None):
+            break
+        open_site(j, arcs, share)
+        rounds += 1
+    if p is None and not bound["hit"]:
+        fixed_min = np.array([mfix[m].min() if len(m) else np.inf for m in mods_of])
+        _drop(open_, existing, fixed_min, jj, dd, cc, base, w)
+        load = _loads(open_, jj, dd, cc, base, w, use, J)
     chosen: dict[str, str] = {}
     for j in np.flatnonzero(open_):
-        m = mods[mods["site_id"] == sites[j]].sort_values("capacity_t")
-        fits = m[m["capacity_t"] >= assigned[j]]
-        chosen[sites[j]] = str((fits.iloc[0] if len(fits) else m.iloc[-1])["module_id"])
+        ms = mods_of[j]
+        fits = ms[mcap[ms] >= load[j] - 1e-9]
+        chosen[sites[j]] = str(mods.at[int(fits[0] if len(fits) else ms[-1]), "module_id"])
     return chosen
+
+
+def _loads(open_: np.ndarray, jj, dd, cc, base, w, use, J: int) -> np.ndarray:
+    """Throughput each open site needs when every demand row goes to its cheapest open site."""
+    served = _served(open_, jj, dd, cc, base)
+    on = open_[jj] & (cc <= served[dd]) & (cc < base[dd])
+    first = np.zeros(len(w), bool)
+    load = np.zeros(J)
+    for a in np.flatnonzero(on):
+        d = dd[a]
+        if not first[d]:
+            first[d] = True
+            load[jj[a]] += w[d] * use[a]
+    return load
 
 
 def warm_start_values(pb: NetworkProblem, chosen: dict[str, str]) -> dict[str, float]:

@@ -128,8 +128,9 @@ def check_problem(pb: NetworkProblem) -> None:
             raise ProblemError(f"{table}.{col}: unknown id(s) {unknown[:5]}")
     if pb.options.p is not None and pb.options.p < 0:
         raise ProblemError(f"options.p: must be ≥ 0, got {pb.options.p}")
-    if pb.options.strong_linking not in (True, False, "all", "outbound", "none"):
-        raise ProblemError(f"options.strong_linking: 'all', 'outbound' or 'none', got {pb.options.strong_linking!r}")
+    if pb.options.strong_linking not in (True, False, "all", "outbound", "pairs", "none"):
+        raise ProblemError("options.strong_linking: 'all', 'outbound', 'pairs' or 'none', "
+                           f"got {pb.options.strong_linking!r}")
     if pb.options.objective not in ("cost", "loss"):
         raise ProblemError(f"options.objective: expected 'cost' or 'loss', got {pb.options.objective!r}")
     if pb.options.objective == "loss" and pb.options.budget is None:

@@ -6,6 +6,7 @@ Both ``planner run`` (scenarios) and ``planner solve-orlib`` (OR-Library instanc
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from optimization.heuristic import greedy_sites, warm_start_values
 from optimization.model import build_model
@@ -21,6 +22,6 @@ def optimize(pb: NetworkProblem, options: SolverOptions | None = None, warm_star
     model = build_model(pb)
     build_seconds = time.perf_counter() - t
     if warm_start and options.warm_start is None and len(pb.modules):
-        options.warm_start = warm_start_values(pb, greedy_sites(pb))
+        options = replace(options, warm_start=warm_start_values(pb, greedy_sites(pb)))
     solved = solve_model(model, options)
     return extract(model, pb, solved, build_seconds)

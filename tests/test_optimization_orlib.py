@@ -66,10 +66,29 @@ def test_pmedian_optimum_more(name):
 @pytest.mark.parametrize("name", ["cap41", "cap71", "cap101", "cap131"])
 def test_strong_and_aggregated_linking_give_the_same_optimum(name):
     strong = optimize(read_cflp(ORLIB / "cflp" / f"{name}.txt"), EXACT)
-    pb = read_cflp(ORLIB / "cflp" / f"{name}.txt")
-    pb.options.strong_linking = False
-    weak = optimize(pb, EXACT)
-    assert weak.objective == pytest.approx(strong.objective, rel=1e-6)
+    for linking in (False, "pairs", "outbound"):
+        pb = read_cflp(ORLIB / "cflp" / f"{name}.txt")
+        pb.options.strong_linking = linking
+        other = optimize(pb, EXACT)
+        assert other.objective == pytest.approx(strong.objective, rel=1e-6), linking
+
+
+@pytest.mark.parametrize("name", ["cap71", "cap131"])
+def test_compiled_and_persistent_translations_agree(name):
+    """Pyomo's standard-form compiler into highspy and Pyomo's persistent highs interface: same optimum, same
+    sites, and the flows loaded back into the model satisfy it."""
+    compiled = optimize(read_cflp(ORLIB / "cflp" / f"{name}.txt"), SolverOptions(rel_gap=0.0))
+    persistent = optimize(read_cflp(ORLIB / "cflp" / f"{name}.txt"),
+                          SolverOptions(rel_gap=0.0, interface="persistent"))
+    assert compiled.objective == pytest.approx(CFLP_OPT[name], rel=1e-6)
+    assert persistent.objective == pytest.approx(compiled.objective, rel=1e-9)
+    assert sorted(compiled.open_sites) == sorted(persistent.open_sites)
+    assert compiled.flows["tonnes"].sum() == pytest.approx(persistent.flows["tonnes"].sum(), rel=1e-6)
+
+
+def test_unknown_interface_is_refused():
+    with pytest.raises(ValueError, match="SolverOptions.interface"):
+        optimize(read_cflp(ORLIB / "cflp" / "cap41.txt"), SolverOptions(interface="lp-file"))
 
 
 def test_solve_orlib_cli_json():
@@ -90,3 +109,13 @@ def test_solve_orlib_cli_errors(tmp_path):
     assert res.exit_code == 1 and "not an OR-Library CFLP file" in res.output
     res = runner.invoke(app, ["solve-orlib", str(tmp_path / "none.txt")])
     assert res.exit_code == 1 and "not found" in res.output
+
+
+def test_solver_log_streams_line_by_line_and_options_stay_untouched():
+    lines: list[str] = []
+    options = SolverOptions(rel_gap=0.0, log=lines.append)
+    res = optimize(read_cflp(ORLIB / "cflp" / "cap41.txt"), options)
+    assert res.status == "optimal"
+    assert any("MIP" in line for line in lines) and all("\n" not in line for line in lines)
+    assert any("Solving report" in line for line in lines)
+    assert options.warm_start is None  # the greedy warm start is not written into the caller's options
