@@ -136,11 +136,18 @@ def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str,
             bound["hit"] = True
         return best
 
+    owner = np.full(len(w), -1)
+
     def open_site(j: int, arcs: np.ndarray, share: np.ndarray) -> None:
         open_[j] = True
-        full = share >= 0.5
-        served[dd[arcs[full]]] = cc[arcs[full]]
-        load[j] = float(np.dot(w[dd[arcs]] * use[arcs], share))
+        taken = arcs[share >= 0.5]
+        d = dd[taken]
+        prev = owner[d]
+        moved = prev >= 0
+        np.subtract.at(load, jj[prev[moved]], w[d[moved]] * use[prev[moved]])
+        owner[d] = taken
+        served[d] = cc[taken]
+        load[j] += float(np.dot(w[d], use[taken]))
 
     for j in np.flatnonzero(existing):
         _, _, arcs, share = evaluate(int(j))
@@ -164,12 +171,67 @@ def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str,
         fixed_min = np.array([mfix[m].min() if len(m) else np.inf for m in mods_of])
         _drop(open_, existing, fixed_min, jj, dd, cc, base, w)
         load = _loads(open_, jj, dd, cc, base, w, use, J)
+    elif p is None:
+        _drop_capacitated(open_, existing, owner, load, served, mods_of, mcap, mfix, jj, dd, cc, base, w, use)
     chosen: dict[str, str] = {}
     for j in np.flatnonzero(open_):
         ms = mods_of[j]
         fits = ms[mcap[ms] >= load[j] - 1e-9]
         chosen[sites[j]] = str(mods.at[int(fits[0] if len(fits) else ms[-1]), "module_id"])
     return chosen
+
+
+def _drop_capacitated(open_, keep, owner, load, served, mods_of, mcap, mfix, jj, dd, cc, base, w, use,
+                      passes: int = 3) -> None:
+    """Close open sites (not in ``keep``), least used first, whenever moving their demand rows to the cheapest
+    open sites with room left (or to the baseline) costs less than the fixed cost saved. Updates ``open_``,
+    ``owner`` (serving arc of each demand row, -1 = baseline), ``load`` and ``served`` in place."""
+    order = np.lexsort((cc, dd))
+    cut = np.searchsorted(dd[order], np.arange(len(w) + 1))
+    cap_max = np.array([mcap[m].max() if len(m) else 0.0 for m in mods_of])
+
+    def fixed_for(j: int, tonnes: float) -> float:
+        ms = mods_of[j]
+        fits = ms[mcap[ms] >= tonnes - 1e-9]
+        return float(mfix[fits[0] if len(fits) else ms[-1]])
+
+    for _ in range(passes):
+        changed = False
+        rows_of: dict[int, list[int]] = {}
+        for d in np.flatnonzero(owner >= 0):
+            rows_of.setdefault(int(jj[owner[d]]), []).append(int(d))
+        util = np.where(cap_max > 0, load / np.maximum(cap_max, 1e-12), np.inf)
+        for j in sorted(np.flatnonzero(open_ & ~keep), key=lambda j: util[j]):
+            spare = cap_max - load
+            increase, moves = 0.0, []
+            for d in rows_of.get(int(j), []):
+                a_old = owner[d]
+                if a_old < 0 or jj[a_old] != j:
+                    continue
+                new_arc, new_cost = -1, base[d]
+                for a in order[cut[d]:cut[d + 1]]:
+                    if cc[a] >= base[d]:
+                        break
+                    k = jj[a]
+                    if k != j and open_[k] and spare[k] >= w[d] * use[a]:
+                        new_arc, new_cost = int(a), cc[a]
+                        break
+                if new_arc >= 0:
+                    spare[jj[new_arc]] -= w[d] * use[new_arc]
+                increase += w[d] * (new_cost - cc[a_old])
+                moves.append((d, new_arc, new_cost))
+            if fixed_for(j, load[j]) <= increase:
+                continue
+            open_[j] = False
+            load[j] = 0.0
+            changed = True
+            for d, a, c in moves:
+                owner[d], served[d] = a, c
+                if a >= 0:
+                    load[jj[a]] += w[d] * use[a]
+                    rows_of.setdefault(int(jj[a]), []).append(d)
+        if not changed:
+            return
 
 
 def _loads(open_: np.ndarray, jj, dd, cc, base, w, use, J: int) -> np.ndarray:

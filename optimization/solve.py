@@ -216,7 +216,12 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
                  if (var := model.find_component(name)) is not None and id(var) in index]
         if pairs:
             idx, vals = zip(*pairs, strict=True)
-            highs.setSolution(len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=np.float64))
+            idx, vals = np.array(idx, dtype=np.int32), np.array(vals, dtype=np.float64)
+            full = _complete_start(highs, idx, vals, options.threads)
+            if full is not None:
+                highs.setSolution(len(full), np.arange(len(full), dtype=np.int32), full)
+            else:
+                highs.setSolution(len(idx), idx, vals)
     if options.on_progress is not None or options.should_stop is not None:
         _attach_callbacks(highs, options)
     start = time.perf_counter()
@@ -235,6 +240,39 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
         for v, x in zip(cols, values, strict=True):
             v.set_value(x, skip_validation=True)
     return _result(tc, has_solution, objective, bound, seconds, "\n".join(lines), options)
+
+
+COMPLETE_START_COLUMNS = 50_000
+
+
+def _complete_start(highs, idx, vals, threads: int | None):
+    """A full MIP start from a partial one (the binaries): the LP with those columns fixed, solved with the
+    interior-point solver and crossover on a copy of the model. HiGHS would complete a partial start itself with
+    dual simplex inside the MIP solver, which on the national instance (459 k columns) took over 90 s against
+    about 9 s here. Small models (below ``COMPLETE_START_COLUMNS`` columns) are left to HiGHS. Returns the column
+    values, or None when the fixed LP has no optimal solution (HiGHS then gets the partial start)."""
+    import highspy
+    import numpy as np
+
+    lp = highs.getLp()
+    if lp.num_col_ < COMPLETE_START_COLUMNS:
+        return None
+    fixed = highspy.Highs()
+    fixed.setOptionValue("output_flag", False)
+    fixed.passModel(lp)
+    n = lp.num_col_
+    fixed.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                                np.full(n, highspy.HighsVarType.kContinuous))
+    fixed.changeColsBounds(len(idx), idx, vals, vals)
+    fixed.setOptionValue("solver", "ipx")
+    if threads is not None:
+        fixed.setOptionValue("threads", int(threads))
+    fixed.run()
+    if fixed.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    values = np.array(fixed.getSolution().col_value, dtype=np.float64)
+    values[idx] = vals
+    return values
 
 
 def _result(tc, has_solution: bool, objective, bound, seconds: float, log: str, options: SolverOptions) -> SolveResult:
