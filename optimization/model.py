@@ -76,7 +76,7 @@ def _pair_rule(x, groups: list[list[int]], bound: list[float], qmax: np.ndarray,
         arcs = groups[g]
         j = site_of[arcs[0]]
         cap = min(sum(bound[a] for a in arcs), float(qmax[j]))
-        return sum(x[a] for a in arcs) <= cap * open_expr[j]
+        return (None, sum(x[a] for a in arcs) - cap * open_expr[j], 0.0)
 
     return rule
 
@@ -89,7 +89,7 @@ def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float
     dem = pb.demands
     is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
     price = np.where(is_exit, dem["price_per_t"].fillna(0).to_numpy(float), 0.0)
-    drow = {(d, k): i for i, (d, k) in enumerate(zip(dem["demand_id"], dem["commodity"], strict=True))}
+    drow = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
     parts: dict[str, dict[str, np.ndarray]] = {"transport": {}, "loss_value": {}, "exit_revenue": {}, "loss_t": {}}
     for name, t, to_demand in (("x1", pb.inbound, False), ("x2", pb.outbound, True), ("x0", pb.direct, True)):
         loss = t["loss"].to_numpy(float)
@@ -97,7 +97,7 @@ def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float
         parts["loss_value"][name] = t["commodity"].map(value).fillna(0).to_numpy(float) * loss
         parts["loss_t"][name] = loss
         if to_demand and len(t):
-            rows = np.array([drow[(d, k)] for d, k in zip(t["demand_id"], t["commodity"], strict=True)], dtype=int)
+            rows = _rows(drow, t, "demand_id")
             parts["exit_revenue"][name] = price[rows] * (1 - loss)
         else:
             parts["exit_revenue"][name] = np.zeros(len(t))
@@ -130,7 +130,9 @@ def build_model(pb: NetworkProblem) -> pyo.ConcreteModel:
 
 
 def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
-    """The body of :func:`build_model`; garbage collection is paused around it (millions of small objects)."""
+    """The body of :func:`build_model`; garbage collection is paused around it (millions of small objects).
+    Rows are given as (lower, body, upper) with every variable in the body: Pyomo's standard-form compiler then
+    reads them without first rebuilding ``lhs - rhs`` (half its time on the link rows)."""
     opt = pb.options
     sup, dem, mods, sites = pb.supplies, pb.demands, pb.modules, pb.sites
     inb, outb, dirc = pb.inbound, pb.outbound, pb.direct
@@ -188,17 +190,15 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
 
     def one_size(m, j):
         lhs = sum(y[i] for i in mods_of[j])
-        if existing[site_ids[j]] and opt.force_existing:
-            return lhs == 1
-        return lhs <= 1
+        return (1, lhs, 1) if existing[site_ids[j]] and opt.force_existing else (None, lhs, 1)
 
     m.one_size = pyo.Constraint(sorted(mods_of), rule=one_size)
-    m.supply = pyo.Constraint(m.S, rule=lambda m, s: sum(x1[a] for a in a1_of_s.get(s, []))
-                              + sum(x0[a] for a in a0_of_s.get(s, [])) + w[s] == Pl[s])
+    m.supply = pyo.Constraint(m.S, rule=lambda m, s: (Pl[s], sum(x1[a] for a in a1_of_s.get(s, []))
+                              + sum(x0[a] for a in a0_of_s.get(s, [])) + w[s], Pl[s]))
     m.balance = pyo.Constraint(
         sorted(set(a1_of_jk) | set(a2_of_jk)),
-        rule=lambda m, j, k: sum(keep1[a] * x1[a] for a in a1_of_jk.get((j, k), []))
-        == sum(x2[a] for a in a2_of_jk.get((j, k), [])))
+        rule=lambda m, j, k: (0.0, sum(keep1[a] * x1[a] for a in a1_of_jk.get((j, k), []))
+                              - sum(x2[a] for a in a2_of_jk.get((j, k), [])), 0.0))
     market_rows = [d for d in range(len(dem)) if not is_exit[d]]
     slack = set(slack_rows)
 
@@ -206,15 +206,15 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         arrivals = (sum(keep2[a] * x2[a] for a in a2_of_d.get(d, []))
                     + sum(keep0[a] * x0[a] for a in a0_of_d.get(d, [])))
         if d in slack:
-            return arrivals + u[d] == ql[d]
+            return (ql[d], arrivals + u[d], ql[d])
         if not a2_of_d.get(d) and not a0_of_d.get(d):
             return pyo.Constraint.Infeasible if ql[d] > 0 else pyo.Constraint.Skip
-        return arrivals == ql[d]
+        return (ql[d], arrivals, ql[d])
 
     m.demand = pyo.Constraint(market_rows, rule=demand_rule)
     Ql = Q.tolist()
-    m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: sum(x1[a] for a in a1_of_j[j])
-                                <= sum(Ql[i] * y[i] for i in mods_of.get(j, [])))
+    m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: (None, sum(x1[a] for a in a1_of_j[j])
+                                - sum(Ql[i] * y[i] for i in mods_of.get(j, [])), 0.0))
     linking = {True: "all", False: "none"}.get(opt.strong_linking, opt.strong_linking)
     if linking != "none":
         open_expr = {j: (y[ms[0]] if len(ms) == 1 else sum(y[i] for i in ms)) for j, ms in mods_of.items()}
@@ -233,11 +233,11 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
                 list(range(len(pair_in))),
                 rule=_pair_rule(x1, list(pair_in.values()), u1, qmax, a1_jl, open_expr))
         else:
-            m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: x2[a] <= u2[a] * open_expr[a2_jl[a]])
+            m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: (None, x2[a] - u2[a] * open_expr[a2_jl[a]], 0.0))
         if linking == "all":
             u1 = np.minimum(P[a1_s], qmax[a1_j]).tolist()
             a1_jl = a1_j.tolist()
-            m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: x1[a] <= u1[a] * open_expr[a1_jl[a]])
+            m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: (None, x1[a] - u1[a] * open_expr[a1_jl[a]], 0.0))
     if len(dirc) == 0 and not slack_rows and market_rows:
         m.total_capacity = pyo.Constraint(expr=sum(Ql[i] * y[i] for i in m.M) >= float(q[market_rows].sum()))
     if opt.p is not None:

@@ -40,7 +40,8 @@ class NetworkResult:
 
 
 def _vals(var) -> np.ndarray:
-    return np.array([pyo.value(var[i], exception=False) or 0.0 for i in var], dtype=float) if len(var) else np.zeros(0)
+    """Values of an indexed variable in index order (0 where the solver gave none)."""
+    return np.array([v.value or 0.0 for v in var.values()], dtype=float) if len(var) else np.zeros(0)
 
 
 def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, build_seconds: float) -> NetworkResult:
@@ -98,14 +99,16 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     dem = pb.demands.reset_index(drop=True)
     arrive = np.zeros(len(dem))
     via = np.zeros(len(dem))
-    drow = {(d, k): i for i, (d, k) in enumerate(zip(dem["demand_id"], dem["commodity"], strict=True))}
+    drow = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
     for table, x, is_centre in ((pb.outbound, x2, True), (pb.direct, x0, False)):
-        for (d, k, loss), t in zip(zip(table["demand_id"], table["commodity"], table["loss"], strict=True), x,
-                                   strict=True):
-            got = t * (1 - loss)
-            arrive[drow[(d, k)]] += got
-            if is_centre:
-                via[drow[(d, k)]] += got
+        if not len(table):
+            continue
+        rows = np.array([drow[dk] for dk in zip(table["demand_id"].tolist(), table["commodity"].tolist(),
+                                                strict=True)], dtype=int)
+        got = x * (1 - table["loss"].to_numpy(float))
+        np.add.at(arrive, rows, got)
+        if is_centre:
+            np.add.at(via, rows, got)
     unmet = np.where(dem["is_exit"].fillna(False), 0.0, np.maximum(dem["quantity_t"].to_numpy(float) - arrive, 0))
     res.service = dem[["demand_id", "commodity", "quantity_t", "is_exit"]].assign(
         delivered_t=arrive, via_centres_t=via, unmet_t=unmet)
