@@ -211,7 +211,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     options = Options(p=obj.p, budget=None if obj.budget_mrub is None else obj.budget_mrub * 1e6,
                       force_existing=obj.force_existing, min_per_group=dict(obj.min_per_region),
                       max_per_group=dict(obj.max_per_region),
-                      min_share_through_centres=obj.min_share_through_centres, objective=obj.type)
+                      min_share_through_centres=obj.min_share_through_centres, objective=obj.type,
+                      strong_linking=scenario.solver.linking)
     known = set(dataset.regions["region_id"]) | set(dataset.regions["federal_district"].dropna())
     for rid in list(obj.min_per_region) + list(obj.max_per_region):
         if rid not in known:

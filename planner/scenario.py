@@ -117,13 +117,17 @@ class ObjectiveSettings(BaseModel):
 
 
 class SolverSettings(BaseModel):
-    """HiGHS settings: time limit (seconds), relative gap, threads."""
+    """HiGHS settings: time limit (seconds), relative gap, threads, and which linking rows the model carries."""
 
     model_config = ConfigDict(extra="forbid")
 
     time_limit_s: float | None = Field(120.0, gt=0)
     gap: float = Field(0.005, ge=0, le=1)
     threads: int | None = Field(None, ge=1)
+    linking: Literal["all", "pairs", "outbound", "none"] = Field(
+        "all", description="strong linking rows x ≤ U·y: on every arc (all), one per place pair summed over "
+                           "commodity groups (pairs), centre → market only (outbound), or only the aggregated "
+                           "capacity rows (none: smallest model, weakest bound; see docs/model.md)")
 
 
 class Scenario(BaseModel):

@@ -169,3 +169,20 @@ def test_an_infeasible_scenario_exits_non_zero_with_the_reason(tmp_path):
     res = CliRunner().invoke(app, ["run", str(bad)])
     assert res.exit_code == 2
     assert "infeasible" in res.output and "forced sites" in res.output and "Traceback" not in res.output
+
+
+def test_solver_linking_changes_rows_not_the_optimum(dataset):
+    """The scenario's solver.linking picks the linking rows; solved to a zero gap, every choice gives the same
+    optimum (they are formulations of the same problem), and a wrong choice is refused naming the field."""
+    base = {"name": "x", "commodities": ["vegetables", "fruit_berries"], "objective": {"p": 5}}
+    objectives = {}
+    for linking in ("all", "pairs", "none"):
+        sc = parse_scenario({**base, "solver": {"gap": 0.0, "linking": linking}})
+        planned, result = run_scenario(sc, dataset)
+        assert planned.problem.options.strong_linking == linking
+        assert result.status == "optimal"
+        objectives[linking] = result.objective
+    assert objectives["pairs"] == pytest.approx(objectives["all"], rel=1e-6)
+    assert objectives["none"] == pytest.approx(objectives["all"], rel=1e-6)
+    with pytest.raises(ScenarioError, match="linking"):
+        parse_scenario({**base, "solver": {"linking": "tight"}})
