@@ -55,7 +55,8 @@ def _instances(sets: list[str]) -> list[tuple[str, str, dict, float]]:
     return out
 
 
-def run_orlib(sets: list[str], time_limit: float, only: set[str] | None) -> list[dict]:
+def run_orlib(sets: list[str], time_limit: float, only: set[str] | None, baseline: bool = True) -> list[dict]:
+    """Each instance through ``optimize`` and (unless ``baseline`` is off) the highspy array build."""
     rows = []
     for name, path, kw, known in _instances(sets):
         if only and name not in only:
@@ -64,14 +65,16 @@ def run_orlib(sets: list[str], time_limit: float, only: set[str] | None) -> list
         t = time.perf_counter()
         res = optimize(pb, SolverOptions(rel_gap=0.0, time_limit=time_limit))
         pyomo_s = time.perf_counter() - t
-        base = build_and_solve(pb, rel_gap=0.0, time_limit=time_limit)
+        base = (build_and_solve(pb, rel_gap=0.0, time_limit=time_limit) if baseline else
+                {"build_seconds": float("nan"), "solve_seconds": float("nan"), "objective": None, "nonzeros": None})
         base_s = base["build_seconds"] + base["solve_seconds"]
         row = dict(instance=name, known_optimum=known, objective=res.objective, status=res.status,
                    gap=res.gap, reached=res.objective is not None and abs(res.objective - known) <= 1e-6 * known,
                    pyomo_build_s=round(res.build_seconds, 3), pyomo_solve_s=round(res.solve_seconds, 3),
                    pyomo_total_s=round(pyomo_s, 3), highspy_total_s=round(base_s, 3),
                    highspy_objective=base["objective"], ratio=round(pyomo_s / base_s, 2) if base_s > 0 else None,
-                   overhead_ms=round((pyomo_s - base_s) * 1000, 1), nonzeros=base["nonzeros"])
+                   overhead_ms=round((pyomo_s - base_s) * 1000, 1) if baseline else None,
+                   nonzeros=base["nonzeros"])
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -273,6 +276,7 @@ def main() -> None:
     o.add_argument("--only", default="")
     o.add_argument("--tag", default=None)
     o.add_argument("--from-log", default=None, help="render the doc section from the JSON lines of an earlier run")
+    o.add_argument("--no-baseline", action="store_true", help="skip the highspy side-by-side run")
     lk = sub.add_parser("linking")
     lk.add_argument("--instances", default="cap41,cap71,cap101,cap131,cap131-u,capb-u,pmed1,pmed5")
     lk.add_argument("--time-limit", type=float, default=120.0)
@@ -299,7 +303,8 @@ def main() -> None:
             rows = [json.loads(line) for line in Path(args.from_log).read_text().splitlines()
                     if line.startswith("{")]
         else:
-            rows = run_orlib(sets, args.time_limit, set(filter(None, args.only.split(","))) or None)
+            rows = run_orlib(sets, args.time_limit, set(filter(None, args.only.split(","))) or None,
+                             baseline=not args.no_baseline)
         write_orlib_doc(rows, args.time_limit, args.tag or "orlib-" + "-".join(sets))
     else:
         row = run_national(args.sites, args.markets, args.commodities, args.time_limit, args.linking,
