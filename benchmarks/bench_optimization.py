@@ -251,9 +251,11 @@ def write_orlib_doc(rows: list[dict], time_limit: float, tag: str) -> None:
     for r in rows:
         gap = "—" if r["gap"] is None else f"{r['gap']:.2e}"
         reached = "yes" if r["reached"] else "no"
+        base = r["highspy_total_s"]
+        no_base = base is None or base != base
         lines.append(f"| {r['instance']} | {r['known_optimum']:,.3f} | {r['status']} | {reached} | {gap} "
-                     f"| {r['pyomo_total_s']} ({r['pyomo_build_s']}) | {r['highspy_total_s']} | {r['ratio']} "
-                     f"| {r['overhead_ms']} |")
+                     f"| {r['pyomo_total_s']} ({r['pyomo_build_s']}) | {'—' if no_base else base} "
+                     f"| {'—' if no_base else r['ratio']} | {'—' if no_base else r['overhead_ms']} |")
     big = [r for r in rows if r["highspy_total_s"] >= 1.0]
     small = [r for r in rows if r["highspy_total_s"] < 1.0]
     if big:
