@@ -59,6 +59,19 @@ def _service_arcs(pb: NetworkProblem):
     return jj[ok], dd[ok], total[ok], base, weight, use[ok], sites
 
 
+def _buckets(keys: np.ndarray, n: int, within: np.ndarray | None = None) -> list[np.ndarray]:
+    """Positions of ``keys`` grouped by key value 0..n-1, each group ordered by ``within`` (ascending) if given."""
+    order = np.lexsort((keys,) if within is None else (within, keys))
+    cut = np.searchsorted(keys[order], np.arange(n + 1))
+    return [order[cut[i]:cut[i + 1]] for i in range(n)]
+
+
+def _fitting_module(ms: np.ndarray, mcap: np.ndarray, tonnes: float) -> int:
+    """The smallest of a site's modules ``ms`` (sorted by capacity) that carries ``tonnes``, else the largest."""
+    fits = ms[mcap[ms] >= tonnes - 1e-9]
+    return int(fits[0] if len(fits) else ms[-1])
+
+
 def _served(open_: np.ndarray, jj, dd, cc, base) -> np.ndarray:
     served = base.copy()
     on = open_[jj]
@@ -99,13 +112,8 @@ def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str,
     mj = mods["site_id"].map(site_row).to_numpy(int)
     mcap = mods["capacity_t"].to_numpy(float)
     mfix = mods["fixed_cost"].to_numpy(float)
-    order = np.argsort(mj, kind="stable")
-    cut = np.searchsorted(mj[order], np.arange(J + 1))
-    mods_of = [order[cut[j]:cut[j + 1]] for j in range(J)]
-    mods_of = [m[np.argsort(mcap[m], kind="stable")] for m in mods_of]
-    arc_order = np.argsort(jj, kind="stable")
-    arc_bounds = np.searchsorted(jj[arc_order], np.arange(J + 1))
-    arcs_of = [arc_order[arc_bounds[j]:arc_bounds[j + 1]] for j in range(J)]
+    mods_of = _buckets(mj, J, within=mcap)
+    arcs_of = _buckets(jj, J)
     existing = pb.sites["existing"].fillna(False).to_numpy(bool) & pb.options.force_existing
     p = pb.options.p
     served = base.copy()
@@ -175,9 +183,7 @@ def greedy_sites(pb: NetworkProblem, max_rounds: int | None = None) -> dict[str,
         _drop_capacitated(open_, existing, owner, load, served, mods_of, mcap, mfix, jj, dd, cc, base, w, use)
     chosen: dict[str, str] = {}
     for j in np.flatnonzero(open_):
-        ms = mods_of[j]
-        fits = ms[mcap[ms] >= load[j] - 1e-9]
-        chosen[sites[j]] = str(mods.at[int(fits[0] if len(fits) else ms[-1]), "module_id"])
+        chosen[sites[j]] = str(mods.at[_fitting_module(mods_of[j], mcap, load[j]), "module_id"])
     return chosen
 
 
@@ -186,14 +192,8 @@ def _drop_capacitated(open_, keep, owner, load, served, mods_of, mcap, mfix, jj,
     """Close open sites (not in ``keep``), least used first, whenever moving their demand rows to the cheapest
     open sites with room left (or to the baseline) costs less than the fixed cost saved. Updates ``open_``,
     ``owner`` (serving arc of each demand row, -1 = baseline), ``load`` and ``served`` in place."""
-    order = np.lexsort((cc, dd))
-    cut = np.searchsorted(dd[order], np.arange(len(w) + 1))
+    arcs_by_cost = _buckets(dd, len(w), within=cc)
     cap_max = np.array([mcap[m].max() if len(m) else 0.0 for m in mods_of])
-
-    def fixed_for(j: int, tonnes: float) -> float:
-        ms = mods_of[j]
-        fits = ms[mcap[ms] >= tonnes - 1e-9]
-        return float(mfix[fits[0] if len(fits) else ms[-1]])
 
     for _ in range(passes):
         changed = False
@@ -209,7 +209,7 @@ def _drop_capacitated(open_, keep, owner, load, served, mods_of, mcap, mfix, jj,
                 if a_old < 0 or jj[a_old] != j:
                     continue
                 new_arc, new_cost = -1, base[d]
-                for a in order[cut[d]:cut[d + 1]]:
+                for a in arcs_by_cost[d]:
                     if cc[a] >= base[d]:
                         break
                     k = jj[a]
@@ -220,7 +220,7 @@ def _drop_capacitated(open_, keep, owner, load, served, mods_of, mcap, mfix, jj,
                     spare[jj[new_arc]] -= w[d] * use[new_arc]
                 increase += w[d] * (new_cost - cc[a_old])
                 moves.append((d, new_arc, new_cost))
-            if fixed_for(j, load[j]) <= increase:
+            if mfix[_fitting_module(mods_of[j], mcap, load[j])] <= increase:
                 continue
             open_[j] = False
             load[j] = 0.0

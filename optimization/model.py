@@ -221,13 +221,13 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         big_d = np.where(is_exit[a2_d], np.inf, q[a2_d] / np.maximum(1 - l2, 1e-9))
         u2 = np.minimum(big_d, qmax[a2_j]).tolist()
         a2_jl = a2_j.tolist()
+        a1_jl = a1_j.tolist()
+        u1 = np.minimum(P[a1_s], qmax[a1_j]).tolist()
         if linking == "pairs":
             pair_out = _groups(zip(a2_jl, outb["demand_id"].tolist(), strict=True))
             m.link_out = pyo.Constraint(
                 list(range(len(pair_out))),
                 rule=_pair_rule(x2, list(pair_out.values()), u2, qmax, a2_jl, open_expr))
-            a1_jl = a1_j.tolist()
-            u1 = np.minimum(P[a1_s], qmax[a1_j]).tolist()
             pair_in = _groups(zip(inb["supply_id"].tolist(), a1_jl, strict=True))
             m.link_in = pyo.Constraint(
                 list(range(len(pair_in))),
@@ -235,8 +235,6 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         else:
             m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: (None, x2[a] - u2[a] * open_expr[a2_jl[a]], 0.0))
         if linking == "all":
-            u1 = np.minimum(P[a1_s], qmax[a1_j]).tolist()
-            a1_jl = a1_j.tolist()
             m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: (None, x1[a] - u1[a] * open_expr[a1_jl[a]], 0.0))
     if len(dirc) == 0 and not slack_rows and market_rows:
         m.total_capacity = pyo.Constraint(expr=sum(Ql[i] * y[i] for i in m.M) >= float(q[market_rows].sum()))

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import highspy
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
@@ -110,8 +112,6 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
                 cols.append(opt._pyomo_var_to_solver_var_map[id(var)])
                 vals.append(float(value))
         if cols:
-            import numpy as np
-
             highs.setSolution(len(cols), np.array(cols, dtype=np.int32), np.array(vals, dtype=np.float64))
     if options.on_progress is not None or options.should_stop is not None:
         _attach_callbacks(highs, options)
@@ -148,8 +148,6 @@ def compile_model(model: pyo.ConcreteModel):
     """Translate a linear Pyomo model into a loaded ``highspy.Highs`` through Pyomo's
     ``LinearStandardFormCompiler``; returns (highs, columns) with ``columns`` the Pyomo variables in column
     order. Fixed variables are folded into the constants; variables in no row nor the objective are left out."""
-    import highspy
-    import numpy as np
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
@@ -187,8 +185,6 @@ def compile_model(model: pyo.ConcreteModel):
 
 def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveResult:
     """The ``compiled`` path of :func:`solve_model`."""
-    import numpy as np
-
     highs, cols = compile_model(model)
     lines: list[str] = []
 
@@ -256,8 +252,6 @@ def _complete_start(highs, idx, vals, threads: int | None):
     about 9 s here. Small models (below ``COMPLETE_START_COLUMNS`` columns) are left to HiGHS. Returns the column
     values, or None when the fixed LP has no optimal solution (HiGHS then gets the partial start). Its time
     counts against the solve's time limit."""
-    import highspy
-    import numpy as np
 
     lp = highs.getLp()
     if lp.num_col_ < COMPLETE_START_COLUMNS:
