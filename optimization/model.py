@@ -81,6 +81,33 @@ def _pair_rule(x, groups: list[list[int]], bound: list[float], qmax: np.ndarray,
     return rule
 
 
+def _link_bounds(P, q, is_exit, l2, qmax, a1_s, a1_j, a2_d, a2_j) -> tuple[np.ndarray, np.ndarray]:
+    """U of the linking rows x_a ≤ U_a·Σ y (tonnes a year): inbound, the farm's production capped by the site's
+    largest module; outbound, the tonnes that must leave to meet the market's demand (unbounded for an exit)
+    capped the same way."""
+    u1 = np.minimum(P[a1_s], qmax[a1_j])
+    u2 = np.minimum(np.where(is_exit[a2_d], np.inf, q[a2_d] / np.maximum(1 - l2, 1e-9)), qmax[a2_j])
+    return u1, u2
+
+
+def link_bounds(pb: NetworkProblem) -> dict[str, np.ndarray]:
+    """The linking rows' data per arc, aligned with ``pb.inbound`` / ``pb.outbound``: ``u1``/``u2`` the bounds U
+    (t/yr, see :func:`_link_bounds`) and ``site1``/``site2`` the site's row in ``pb.sites``."""
+    sup, dem, mods = pb.supplies, pb.demands, pb.modules
+    sup_row = {sk: i for i, sk in enumerate(zip(sup["supply_id"].tolist(), sup["commodity"].tolist(), strict=True))}
+    dem_row = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
+    site_row = {s: i for i, s in enumerate(pb.sites["site_id"])}
+    qmax = np.zeros(len(site_row))
+    np.maximum.at(qmax, mods["site_id"].map(site_row).to_numpy(int), mods["capacity_t"].to_numpy(float))
+    a1_j = pb.inbound["site_id"].map(site_row).to_numpy(int)
+    a2_j = pb.outbound["site_id"].map(site_row).to_numpy(int)
+    u1, u2 = _link_bounds(sup["quantity_t"].to_numpy(float), dem["quantity_t"].to_numpy(float),
+                          dem["is_exit"].fillna(False).to_numpy(bool), pb.outbound["loss"].to_numpy(float), qmax,
+                          _rows(sup_row, pb.inbound, "supply_id"), a1_j, _rows(dem_row, pb.outbound, "demand_id"),
+                          a2_j)
+    return {"u1": u1, "u2": u2, "site1": a1_j, "site2": a2_j}
+
+
 def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float]]]:
     """Per-variable coefficients (lists aligned with the problem's tables) of the cost objective's parts and of
     tonnes lost: ``cost`` (transport + handling + value lost; unsold storage loss; unmet penalty; minus exit
@@ -218,11 +245,9 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     linking = {True: "all", False: "none"}.get(opt.strong_linking, opt.strong_linking)
     if linking != "none":
         open_expr = {j: (y[ms[0]] if len(ms) == 1 else sum(y[i] for i in ms)) for j, ms in mods_of.items()}
-        big_d = np.where(is_exit[a2_d], np.inf, q[a2_d] / np.maximum(1 - l2, 1e-9))
-        u2 = np.minimum(big_d, qmax[a2_j]).tolist()
+        u1, u2 = (u.tolist() for u in _link_bounds(P, q, is_exit, l2, qmax, a1_s, a1_j, a2_d, a2_j))
         a2_jl = a2_j.tolist()
         a1_jl = a1_j.tolist()
-        u1 = np.minimum(P[a1_s], qmax[a1_j]).tolist()
         if linking == "pairs":
             pair_out = _groups(zip(a2_jl, outb["demand_id"].tolist(), strict=True))
             m.link_out = pyo.Constraint(

@@ -32,6 +32,7 @@ class NetworkResult:
     service: pd.DataFrame = field(default_factory=pd.DataFrame)
     unsold: pd.DataFrame = field(default_factory=pd.DataFrame)
     diagnosis: list[str] = field(default_factory=list)
+    start: dict = field(default_factory=dict)
 
     @property
     def open_sites(self) -> list[str]:

@@ -8,20 +8,53 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from pyomo.common.gc_manager import PauseGC
+
+from optimization.dive import dive_sites, worth_diving
 from optimization.heuristic import greedy_sites, warm_start_values
 from optimization.model import build_model
 from optimization.problem import NetworkProblem
 from optimization.results import NetworkResult, extract
-from optimization.solve import SolverOptions, solve_model
+from optimization.solve import STARTS, SolverOptions, solve_model
+
+DIVE_SHARE = 0.3
+DIVE_SECONDS_WITHOUT_LIMIT = 300.0
 
 
-def optimize(pb: NetworkProblem, options: SolverOptions | None = None, warm_start: bool = True) -> NetworkResult:
-    """Build, warm-start (greedy add/drop), solve with HiGHS and return tidy results with timings (seconds)."""
+def optimize(pb: NetworkProblem, options: SolverOptions | None = None) -> NetworkResult:
+    """Build, warm-start (``options.start``: greedy add/drop, or the LP dive on the merged problem for large
+    multi-commodity models), solve with HiGHS and return tidy results with timings (seconds). The dive's time
+    (at most 30% of the time limit) counts against the limit; what the start did is in ``result.start``."""
     options = options or SolverOptions()
+    if options.start not in STARTS:
+        raise ValueError(f"SolverOptions.start: one of {', '.join(STARTS)}, got {options.start!r}")
     t = time.perf_counter()
     model = build_model(pb)
     build_seconds = time.perf_counter() - t
-    if warm_start and options.warm_start is None and len(pb.modules):
-        options = replace(options, warm_start=warm_start_values(pb, greedy_sites(pb)))
+    start: dict = {"method": "none"}
+    if options.start != "none" and options.warm_start is None and len(pb.modules):
+        t = time.perf_counter()
+        with PauseGC():
+            chosen = greedy_sites(pb)
+        start = {"method": "greedy", "greedy_seconds": round(time.perf_counter() - t, 2)}
+        if options.start == "dive" or (options.start == "auto" and worth_diving(pb)):
+            limit = options.time_limit
+            seconds = DIVE_SECONDS_WITHOUT_LIMIT if limit is None else DIVE_SHARE * limit
+            t = time.perf_counter()
+            with PauseGC():
+                dove, report = dive_sites(pb, chosen, seconds=seconds, threads=options.threads)
+            spent = time.perf_counter() - t
+            if dove is not None:
+                chosen = dove
+                start.update(report, method=report["chosen"])
+            else:
+                start.update(dive=f"no result ({report['reason']}); greedy kept", dive_seconds=report.get("seconds"))
+            if options.log is not None:
+                options.log(f"start: {start}")
+            if limit is not None:
+                options = replace(options, time_limit=max(limit - spent, 1.0))
+        options = replace(options, warm_start=warm_start_values(pb, chosen))
     solved = solve_model(model, options)
-    return extract(model, pb, solved, build_seconds)
+    result = extract(model, pb, solved, build_seconds)
+    result.start = start
+    return result

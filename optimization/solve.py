@@ -41,7 +41,10 @@ from pyomo.contrib.solver.solvers.highs import Highs
 class SolverOptions:
     """Time limit (seconds), relative MIP gap, threads, warm start (variable name → value); callbacks for
     progress and stopping; ``extra``: further HiGHS options by name (e.g. ``{"mip_lp_solver": "ipm"}``);
-    ``interface``: ``compiled`` or ``persistent`` (see the module docstring)."""
+    ``interface``: ``compiled`` or ``persistent`` (see the module docstring); ``start``: the warm start
+    :func:`optimization.run.optimize` builds when ``warm_start`` is not given — ``greedy``, ``dive`` (the LP
+    dive of :mod:`optimization.dive`, which falls back to the greedy), ``auto`` (the dive for large
+    multi-commodity models, else the greedy) or ``none``."""
 
     time_limit: float | None = None
     rel_gap: float = 1e-4
@@ -52,6 +55,10 @@ class SolverOptions:
     log: Callable[[str], None] | None = None
     extra: dict = field(default_factory=dict)
     interface: str = "compiled"
+    start: str = "auto"
+
+
+STARTS = ("auto", "greedy", "dive", "none")
 
 
 @dataclass

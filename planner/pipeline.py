@@ -230,5 +230,5 @@ def run_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=
     planned = build_problem(scenario, dataset)
     s = scenario.solver
     result = optimize(planned.problem, SolverOptions(time_limit=s.time_limit_s, rel_gap=s.gap, threads=s.threads,
-                                                     log=on_log, on_progress=on_progress))
+                                                     log=on_log, on_progress=on_progress, start=s.start))
     return planned, result

@@ -117,7 +117,8 @@ class ObjectiveSettings(BaseModel):
 
 
 class SolverSettings(BaseModel):
-    """HiGHS settings: time limit (seconds), relative gap, threads, and which linking rows the model carries."""
+    """HiGHS settings: time limit (seconds), relative gap, threads, which linking rows the model carries, and
+    the warm start."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +129,10 @@ class SolverSettings(BaseModel):
         "all", description="strong linking rows x ≤ U·y: on every arc (all), one per place pair summed over "
                            "commodity groups (pairs), centre → market only (outbound), or only the aggregated "
                            "capacity rows (none: smallest model, weakest bound; see docs/model.md)")
+    start: Literal["auto", "greedy", "dive", "none"] = Field(
+        "auto", description="warm start handed to HiGHS: the greedy add/drop (greedy), an LP dive on the model "
+                            "with commodity groups merged (dive; for large multi-commodity networks), auto (the "
+                            "dive from 50,000 arcs with several groups, else the greedy) or none; see docs/model.md")
 
 
 class Scenario(BaseModel):
