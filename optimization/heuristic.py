@@ -20,6 +20,7 @@ import heapq
 import numpy as np
 import pandas as pd
 
+from optimization.model import row_numbers
 from optimization.problem import NetworkProblem
 
 
@@ -44,7 +45,7 @@ def _service_arcs(pb: NetworkProblem):
     key = pd.MultiIndex.from_arrays([out["site_id"], out["commodity"]])
     total = out_cost.to_numpy() + best_in.reindex(key).to_numpy()
     jj = out["site_id"].map(srow).to_numpy(int)
-    dd = np.array([drow[(d, k)] for d, k in zip(out["demand_id"], out["commodity"], strict=True)], dtype=int)
+    dd = row_numbers(drow, out, "demand_id")
     use = 1 / ((1 - out["loss"].to_numpy(float)) * worst_keep.reindex(key).to_numpy())
     ok = np.isfinite(total) & np.isfinite(use)
     must = 100 * (float(np.nanmax(total[ok])) if ok.any() else 1.0) + 1.0
@@ -52,7 +53,7 @@ def _service_arcs(pb: NetworkProblem):
     if len(pb.direct):
         dr = pb.direct
         dcost = (dr["cost_per_t"] + dr["loss"] * dr["commodity"].map(value).fillna(0)) / (1 - dr["loss"])
-        di = np.array([drow[(d, k)] for d, k in zip(dr["demand_id"], dr["commodity"], strict=True)], dtype=int)
+        di = row_numbers(drow, dr, "demand_id")
         np.minimum.at(base, di, dcost.to_numpy())
     exit_mask = dem["is_exit"].fillna(False).to_numpy(bool)
     weight = np.where(exit_mask, 0.0, dem["quantity_t"].to_numpy(float))

@@ -163,7 +163,7 @@ def compile_model(model: pyo.ConcreteModel):
     cols = repn.columns
     n = len(cols)
     inf = highspy.kHighsInf
-    bounds = [v.bounds for v in cols]
+    bounds, integer = _column_bounds(cols)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, repn.A.shape[0]
     lp.col_cost_ = (np.asarray(repn.c.todense()).ravel() if repn.c.shape[0] else np.zeros(n)).astype(float)
@@ -176,7 +176,6 @@ def compile_model(model: pyo.ConcreteModel):
     A = repn.A.tocsc()
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-    integer = [not v.is_continuous() for v in cols]
     if any(integer):
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                            for i in integer]
@@ -188,6 +187,26 @@ def compile_model(model: pyo.ConcreteModel):
     highs.setOptionValue("output_flag", False)
     highs.passModel(lp)
     return highs, cols
+
+
+def _column_bounds(cols) -> tuple[list[tuple], list[bool]]:
+    """(lower, upper) bounds (None = unbounded) and integrality of each column. Variables without bounds of
+    their own share their domain's answer, looked up once per domain: ``VarData.bounds`` costs about 2 µs a
+    variable, 0.6 s on a 250,000-column p-median model. Reads the private ``_lb``/``_ub`` slots of
+    ``VarData`` (stable since Pyomo 6.0) and falls back to the public properties without them."""
+    cache: dict[int, tuple] = {}
+    bounds, integer = [], []
+    for v in cols:
+        if getattr(v, "_lb", 0) is None and getattr(v, "_ub", 0) is None:
+            key = id(v.domain)
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = (v.bounds, not v.is_continuous())
+        else:
+            hit = (v.bounds, not v.is_continuous())
+        bounds.append(hit[0])
+        integer.append(hit[1])
+    return bounds, integer
 
 
 def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveResult:
