@@ -113,12 +113,12 @@ class _MergedLP:
                            np.array(value, dtype=np.float64))
         self.added[arcs] = True
 
-    def fix(self, modules: np.ndarray, values: np.ndarray) -> None:
-        """Fix module variables (indices into ``pb.modules``) to 0/1 values."""
+    def bound(self, modules: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Set the bounds of module variables (indices into ``pb.modules``)."""
         keep = self.ycol[modules] >= 0
         cols = self.ycol[modules][keep].astype(np.int32)
-        v = values[keep].astype(np.float64)
-        self.highs.changeColsBounds(len(cols), cols, v, v)
+        self.highs.changeColsBounds(len(cols), cols, lower[keep].astype(np.float64),
+                                    upper[keep].astype(np.float64))
 
     def why(self, deadline: float) -> str:
         """Why :meth:`solve` gave no solution."""
@@ -128,6 +128,23 @@ class _MergedLP:
 
     def objective(self) -> float:
         return float(self.highs.getInfo().objective_function_value)
+
+
+def _step(lp: _MergedLP, lo: np.ndarray, hi: np.ndarray, one: np.ndarray, zero: np.ndarray, deadline: float):
+    """Fix ``one`` modules to 1 (the other modules of their sites to 0) and ``zero`` modules to 0, and re-solve;
+    the column values, or None with the bounds restored when the LP is not optimal (fixing several modules at
+    once may break a row such as p or the budget that the single best one would not)."""
+    decided = np.isin(lp.site_of_module, lp.site_of_module[one]) | one | zero
+    changed = np.flatnonzero(decided)
+    before = lo[changed].copy(), hi[changed].copy()
+    lo[decided], hi[decided] = 0.0, 0.0
+    lo[one], hi[one] = 1.0, 1.0
+    lp.bound(changed, lo[changed], hi[changed])
+    x = lp.solve(deadline)
+    if x is None:
+        lo[changed], hi[changed] = before
+        lp.bound(changed, lo[changed], hi[changed])
+    return x
 
 
 def _highest_per_site(y: np.ndarray, mask: np.ndarray, site: np.ndarray) -> np.ndarray:
@@ -172,14 +189,11 @@ def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds
             cand = np.flatnonzero(frac)
             one[cand[np.argsort(-y[cand], kind="stable")[:max(1, int(len(cand) * STEP))]]] = True
         one &= _highest_per_site(y, one, lp.site_of_module)
-        zero = frac & (y <= FIX_ZERO) & ~one
-        decided = np.isin(lp.site_of_module, lp.site_of_module[one])
-        lo[decided], hi[decided] = 0.0, 0.0
-        lo[one], hi[one] = 1.0, 1.0
-        hi[zero] = 0.0
-        changed = np.flatnonzero(one | zero | decided)
-        lp.fix(changed, lo[changed])
-        x = lp.solve(deadline)
+        x = _step(lp, lo, hi, one, frac & (y <= FIX_ZERO) & ~one, deadline)
+        if x is None and time.perf_counter() < deadline and one.sum() > 1:
+            best = np.zeros(n, bool)
+            best[np.flatnonzero(one)[np.argmax(y[one])]] = True
+            x = _step(lp, lo, hi, best, np.zeros(n, bool), deadline)
         steps += 1
         if x is None:
             return None, {"reason": lp.why(deadline), "steps": steps, "seconds": round(time.perf_counter() - start, 2)}
@@ -191,7 +205,7 @@ def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds
     if greedy is not None:
         gy = np.array([1.0 if greedy.get(s) == str(m) else 0.0 for s, m in zip(mods["site_id"], mods["module_id"],
                                                                                   strict=True)])
-        lp.fix(np.arange(n), gy)
+        lp.bound(np.arange(n), gy, gy)
         if lp.solve(deadline) is not None:
             report["merged_cost_greedy"] = lp.objective()
             if lp.objective() < dive_cost:

@@ -51,7 +51,7 @@ def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult
     out: dict = {"scenario": scenario.name, "status": result.status, "message": result.message,
                  "objective": result.objective, "bound": result.bound, "gap": result.gap,
                  "build_seconds": round(result.build_seconds, 3), "solve_seconds": round(result.solve_seconds, 3),
-                 "problem_size": planned.problem.size()}
+                 "problem_size": planned.problem.size(), "warm_start": result.start}
     if result.objective is None:
         return out
     out["centres"] = centres_table(planned, result).to_dict("records")

@@ -80,6 +80,17 @@ def test_the_dive_gives_one_module_per_site_and_honours_p(seed, n_sites, n_marke
         assert (choice == greedy) if expected == "greedy" else True
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_dive_with_many_sites_and_a_small_p_still_gives_p_sites(seed):
+    """With p = 2 and a dozen sites the LP spreads y thinly; fixing the top tenth at once can exceed p, and
+    the dive then retries with the single best module instead of giving up."""
+    pb = make_problem(seed, 12, 4)
+    pb.options.p = 2
+    choice, report = dive_sites(pb)
+    assert choice is not None, report
+    assert len(choice) == 2
+
+
 @pytest.mark.parametrize("seed", [2, 7])
 def test_a_dive_start_reaches_the_same_optimum_as_the_greedy_start(seed):
     pb = make_problem(seed, 5, 4)

@@ -186,3 +186,21 @@ def test_solver_linking_changes_rows_not_the_optimum(dataset):
     assert objectives["none"] == pytest.approx(objectives["all"], rel=1e-6)
     with pytest.raises(ScenarioError, match="linking"):
         parse_scenario({**base, "solver": {"linking": "tight"}})
+
+
+def test_solver_start_reaches_the_same_optimum_and_is_reported(dataset):
+    """The scenario's solver.start picks the warm start; the optimum does not depend on it, the result says which
+    start HiGHS got, and a wrong choice is refused naming the field."""
+    base = {"name": "x", "commodities": ["vegetables", "fruit_berries"], "objective": {"p": 5}}
+    results = {}
+    for start in ("greedy", "dive", "none"):
+        _, result = run_scenario(parse_scenario({**base, "solver": {"gap": 0.0, "start": start}}), dataset)
+        assert result.status == "optimal"
+        results[start] = result
+    assert results["greedy"].start["method"] == "greedy"
+    assert results["dive"].start["method"] in ("dive", "greedy") and "merged_cost_dive" in results["dive"].start
+    assert results["none"].start["method"] == "none"
+    for start in ("dive", "none"):
+        assert results[start].objective == pytest.approx(results["greedy"].objective, rel=1e-6)
+    with pytest.raises(ScenarioError, match="start"):
+        parse_scenario({**base, "solver": {"start": "random"}})
