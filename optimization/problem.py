@@ -123,7 +123,7 @@ def check_problem(pb: NetworkProblem) -> None:
                               ("outbound", "demand_id", set(pb.demands["demand_id"])),
                               ("direct", "demand_id", set(pb.demands["demand_id"]))):
         frame = getattr(pb, table)
-        unknown = sorted(set(frame[col]) - known)
+        unknown = sorted(set(frame.loc[~frame[col].isin(known), col].tolist()))
         if unknown:
             raise ProblemError(f"{table}.{col}: unknown id(s) {unknown[:5]}")
     if pb.options.p is not None and pb.options.p < 0:
