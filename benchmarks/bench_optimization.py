@@ -132,11 +132,11 @@ def national_instance(n_sites: int, n_markets: int, n_commodities: int, seed: in
 
 
 def run_national(n_sites: int, n_markets: int, n_commodities: int, time_limit: float, linking: str,
-                 extra: dict | None = None, start: str = "auto") -> dict:
+                 extra: dict | None = None, start: str = "auto", seed: int = 11) -> dict:
     """Generate, build, warm-start and solve the national instance to a 1% gap; the first time each gap level
     (5%, 2%, 1%) was reached is read off the progress callback (seconds from the start of the solve)."""
     t = time.perf_counter()
-    pb = national_instance(n_sites, n_markets, n_commodities)
+    pb = national_instance(n_sites, n_markets, n_commodities, seed=seed)
     pb.options.strong_linking = linking
     gen = time.perf_counter() - t
     reached: dict[str, float] = {}
@@ -155,7 +155,7 @@ def run_national(n_sites: int, n_markets: int, n_commodities: int, time_limit: f
         if res.gap is not None and res.gap <= level and f"{level:.0%}" not in reached:
             reached[f"{level:.0%}"] = round(total, 1)  # reached by the end, with no progress event on the way
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = dict(instance=pb.name, strong_linking=linking, highs_options=extra or {}, time_limit_s=time_limit,
+    row = dict(instance=pb.name, seed=seed, strong_linking=linking, highs_options=extra or {}, time_limit_s=time_limit,
                size=pb.size(), generate_s=round(gen, 1), build_s=round(res.build_seconds, 1),
                solve_s=round(res.solve_seconds, 1), end_to_end_s=round(total, 1), status=res.status,
                objective=res.objective, bound=res.bound, gap=res.gap, gap_reached_at_s=reached,

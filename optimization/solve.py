@@ -44,7 +44,9 @@ class SolverOptions:
     ``interface``: ``compiled`` or ``persistent`` (see the module docstring); ``start``: the warm start
     :func:`optimization.run.optimize` builds when ``warm_start`` is not given — ``greedy``, ``dive`` (the LP
     dive of :mod:`optimization.dive`, which falls back to the greedy), ``auto`` (the dive for large
-    multi-commodity models, else the greedy) or ``none``."""
+    multi-commodity models, else the greedy) or ``none``; ``alternative_starts``: further candidate starts
+    (same form as ``warm_start``), each completed and priced in the model with the first on the compiled
+    path when start completion applies (the cheapest goes to HiGHS), ignored otherwise."""
 
     time_limit: float | None = None
     rel_gap: float = 1e-4
@@ -56,6 +58,7 @@ class SolverOptions:
     extra: dict = field(default_factory=dict)
     interface: str = "compiled"
     start: str = "auto"
+    alternative_starts: list[dict[str, float]] = field(default_factory=list)
 
 
 STARTS = ("auto", "greedy", "dive", "none")
@@ -72,6 +75,8 @@ class SolveResult:
     gap: float | None
     solve_seconds: float
     log: str
+    start_costs: list[float | None] = field(default_factory=list)
+    start_used: int | None = None
 
 
 class _LogStream(io.TextIOBase):
@@ -232,22 +237,40 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     highs.setOptionValue("mip_rel_gap", float(options.rel_gap))
     for key, value in options.extra.items():
         highs.setOptionValue(key, value)
+    start_costs: list[float | None] = []
+    start_used = None
     if options.warm_start:
         index = {id(v): i for i, v in enumerate(cols)}
-        pairs = [(index[id(var)], float(value)) for name, value in options.warm_start.items()
-                 if (var := model.find_component(name)) is not None and id(var) in index]
-        if pairs:
-            idx, vals = zip(*pairs, strict=True)
-            idx, vals = np.array(idx, dtype=np.int32), np.array(vals, dtype=np.float64)
-            started = time.perf_counter()
+        started = time.perf_counter()
+        best, col_cost = None, None
+        for k, start in enumerate([options.warm_start, *options.alternative_starts]):
+            pairs = [(index[id(var)], float(value)) for name, value in start.items()
+                     if (var := model.find_component(name)) is not None and id(var) in index]
+            if not pairs:
+                start_costs.append(None)
+                continue
+            idx, vals = (np.array(a, dtype=t) for a, t in zip(zip(*pairs, strict=True), (np.int32, np.float64),
+                                                                strict=True))
             full = _complete_start(highs, idx, vals, options.threads)
-            if options.time_limit is not None:
-                spent = time.perf_counter() - started
-                highs.setOptionValue("time_limit", max(float(options.time_limit) - spent, 1.0))
-            if full is not None:
-                highs.setSolution(len(full), np.arange(len(full), dtype=np.int32), full)
+            if full is None and k == 0:
+                best = (None, idx, vals, 0)
+                start_costs.append(None)
+                break
+            if full is not None and col_cost is None:
+                col_cost = np.asarray(highs.getLp().col_cost_)
+            cost = None if full is None else float(np.dot(col_cost, full))
+            start_costs.append(cost)
+            if cost is not None and (best is None or best[0] is None or cost < best[0]):
+                best = (cost, full, None, k)
+        if options.time_limit is not None:
+            spent = time.perf_counter() - started
+            highs.setOptionValue("time_limit", max(float(options.time_limit) - spent, 1.0))
+        if best is not None:
+            start_used = best[3]
+            if best[0] is not None:
+                highs.setSolution(len(best[1]), np.arange(len(best[1]), dtype=np.int32), best[1])
             else:
-                highs.setSolution(len(idx), idx, vals)
+                highs.setSolution(len(best[1]), best[1], best[2])
     if options.on_progress is not None or options.should_stop is not None:
         _attach_callbacks(highs, options)
     start = time.perf_counter()
@@ -265,7 +288,9 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
         values = highs.getSolution().col_value
         for v, x in zip(cols, values, strict=True):
             v.set_value(x, skip_validation=True)
-    return _result(tc, has_solution, objective, bound, seconds, "\n".join(lines), options)
+    result = _result(tc, has_solution, objective, bound, seconds, "\n".join(lines), options)
+    result.start_costs, result.start_used = start_costs, start_used
+    return result
 
 
 COMPLETE_START_COLUMNS = 50_000
