@@ -129,3 +129,23 @@ def test_highest_module_per_site():
     site = np.array([0, 0, 1, 1])
     out = dive._highest_per_site(y, np.array([True, True, True, False]), site)
     assert out.tolist() == [False, True, True, False]
+
+
+def test_the_cheaper_of_two_starts_priced_in_the_model_goes_to_highs(monkeypatch):
+    """With start completion on, every candidate start is completed and priced in the original model; HiGHS
+    gets the cheapest, whatever order the starts come in."""
+    import optimization.solve as solve
+    from optimization.heuristic import warm_start_values
+    from optimization.model import build_model
+
+    monkeypatch.setattr(solve, "COMPLETE_START_COLUMNS", 0)
+    pb = make_problem(6, 4, 3)
+    good = warm_start_values(pb, greedy_sites(pb))
+    bad = warm_start_values(pb, {s: "large" for s in pb.sites["site_id"]})
+    assert good != bad
+    first = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=bad, alternative_starts=[good]))
+    assert len(first.start_costs) == 2 and first.start_costs[1] < first.start_costs[0]
+    assert first.start_used == 1
+    second = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=good, alternative_starts=[bad]))
+    assert second.start_used == 0
+    assert second.objective == pytest.approx(first.objective, rel=1e-6)
