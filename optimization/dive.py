@@ -159,11 +159,12 @@ def _highest_per_site(y: np.ndarray, mask: np.ndarray, site: np.ndarray) -> np.n
 
 def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds: float = 60.0,
                threads: int | None = None) -> tuple[dict[str, str] | None, dict]:
-    """Site id → module id chosen by the LP dive of the module docstring, or the ``greedy`` choice when that
-    costs less on the merged problem; with a report (``merged_cost`` of both, ``lp_bound`` of the merged strong
-    LP, ``steps``, ``linking_rows``, ``seconds``). The choice is None, with the ``reason`` in the report, when the
+    """Site id → module id (as :func:`optimization.heuristic.greedy_sites` gives them) chosen by the LP dive of
+    the module docstring, or the ``greedy`` choice when that costs less on the merged problem; with a report:
+    ``merged_cost_dive``, ``merged_cost_greedy``, ``merged_lp_bound`` (the merged strong LP), ``chosen``,
+    ``steps``, ``linking_rows``, ``seconds``. The choice is None, with the ``reason`` in the report, when the
     merged problem cannot be formed, an LP is not optimal, or ``seconds`` pass first (the caller then keeps the
-    greedy)."""
+    greedy). ``seconds`` is checked before each LP solve: building the merged model is not interrupted."""
     start = time.perf_counter()
     deadline = start + seconds
     merged = aggregate_commodities(pb) if len(pb.commodities) > 1 else pb
@@ -189,8 +190,9 @@ def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds
             cand = np.flatnonzero(frac)
             one[cand[np.argsort(-y[cand], kind="stable")[:max(1, int(len(cand) * STEP))]]] = True
         one &= _highest_per_site(y, one, lp.site_of_module)
-        x = _step(lp, lo, hi, one, frac & (y <= FIX_ZERO) & ~one, deadline)
-        if x is None and time.perf_counter() < deadline and one.sum() > 1:
+        zero = frac & (y <= FIX_ZERO) & ~one
+        x = _step(lp, lo, hi, one, zero, deadline)
+        if x is None and time.perf_counter() < deadline and (one.sum() > 1 or zero.any()):
             best = np.zeros(n, bool)
             best[np.flatnonzero(one)[np.argmax(y[one])]] = True
             x = _step(lp, lo, hi, best, np.zeros(n, bool), deadline)
@@ -201,7 +203,7 @@ def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds
     dive_cost = lp.objective()
     report = {"merged_cost_dive": dive_cost, "merged_lp_bound": bound, "steps": steps,
               "linking_rows": int((lp.added & (lp.xcol >= 0)).sum())}
-    chosen = {str(s): str(m) for s, m, v in zip(mods["site_id"], mods["module_id"], chosen_y, strict=True) if v > 0.5}
+    chosen = {s: str(m) for s, m, v in zip(mods["site_id"], mods["module_id"], chosen_y, strict=True) if v > 0.5}
     if greedy is not None:
         gy = np.array([1.0 if greedy.get(s) == str(m) else 0.0 for s, m in zip(mods["site_id"], mods["module_id"],
                                                                                   strict=True)])

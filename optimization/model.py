@@ -261,7 +261,7 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
                    [y[i] for i in mods_of.get(j, [])]), 0.0))
     linking = {True: "all", False: "none"}.get(opt.strong_linking, opt.strong_linking)
     if linking != "none":
-        open_ys = {j: [y[i] for i in ms] for j, ms in mods_of.items()}
+        open_ys = defaultdict(list, {j: [y[i] for i in ms] for j, ms in mods_of.items()})
         u1, u2 = (u.tolist() for u in _link_bounds(P, q, is_exit, l2, qmax, a1_s, a1_j, a2_d, a2_j))
         a2_jl = a2_j.tolist()
         a1_jl = a1_j.tolist()

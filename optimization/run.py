@@ -5,6 +5,7 @@ Both ``planner run`` (scenarios) and ``planner solve-orlib`` (OR-Library instanc
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from optimization.heuristic import greedy_sites, warm_start_values
 from optimization.model import build_model
 from optimization.problem import NetworkProblem
 from optimization.results import NetworkResult, extract
-from optimization.solve import STARTS, SolverOptions, solve_model
+from optimization.solve import STARTS, SolverOptions, remaining_limit, solve_model
 
 DIVE_SHARE = 0.3
 DIVE_SECONDS_WITHOUT_LIMIT = 300.0
@@ -51,16 +52,18 @@ def _optimize(pb: NetworkProblem, options: SolverOptions) -> NetworkResult:
             seconds = DIVE_SECONDS_WITHOUT_LIMIT if limit is None else DIVE_SHARE * limit
             t = time.perf_counter()
             dove, report = dive_sites(pb, chosen, seconds=seconds, threads=options.threads)
+            gc.collect()  # the merged model's Pyomo objects hold reference cycles: free them before the MIP
             spent = time.perf_counter() - t
+            dive_seconds = report.pop("seconds", None)
             if dove is not None:
                 chosen = dove
-                start.update(report, method=report["chosen"])
+                start.update(report, method=report["chosen"], dive_seconds=dive_seconds)
             else:
-                start.update(dive=f"no result ({report['reason']}); greedy kept", dive_seconds=report.get("seconds"))
+                start.update(dive=f"no result ({report['reason']}); greedy kept", dive_seconds=dive_seconds)
             if options.log is not None:
                 options.log(f"start: {start}")
             if limit is not None:
-                options = replace(options, time_limit=max(limit - spent, 1.0))
+                options = replace(options, time_limit=remaining_limit(limit, spent))
         options = replace(options, warm_start=warm_start_values(pb, chosen))
         if greedy != chosen:
             options = replace(options, alternative_starts=[warm_start_values(pb, greedy)])

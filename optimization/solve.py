@@ -45,8 +45,9 @@ class SolverOptions:
     :func:`optimization.run.optimize` builds when ``warm_start`` is not given — ``greedy``, ``dive`` (the LP
     dive of :mod:`optimization.dive`, which falls back to the greedy), ``auto`` (the dive for large
     multi-commodity models, else the greedy) or ``none``; ``alternative_starts``: further candidate starts
-    (same form as ``warm_start``), each completed and priced in the model with the first on the compiled
-    path when start completion applies (the cheapest goes to HiGHS), ignored otherwise."""
+    (same form as ``warm_start``). On the compiled path, where start completion applies, ``warm_start`` and
+    each alternative are completed and priced in the model and HiGHS gets the cheapest that completes (the
+    partial ``warm_start`` when none does); elsewhere the alternatives are ignored."""
 
     time_limit: float | None = None
     rel_gap: float = 1e-4
@@ -91,6 +92,12 @@ class _LogStream(io.TextIOBase):
                 if line.strip():
                     self.sink(line)
         return len(s)
+
+
+def remaining_limit(limit: float, spent: float) -> float:
+    """What is left of a time limit (seconds) after ``spent`` seconds of preparation, never below a second (or
+    the whole limit, if that is shorter) so that HiGHS can still return a solution it is given."""
+    return max(limit - spent, min(limit, 1.0))
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
@@ -242,7 +249,7 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     if options.warm_start:
         index = {id(v): i for i, v in enumerate(cols)}
         started = time.perf_counter()
-        best, col_cost = None, None
+        best, col_cost, partial = None, None, None
         for k, start in enumerate([options.warm_start, *options.alternative_starts]):
             pairs = [(index[id(var)], float(value)) for name, value in start.items()
                      if (var := model.find_component(name)) is not None and id(var) in index]
@@ -251,20 +258,20 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
                 continue
             idx, vals = (np.array(a, dtype=t) for a, t in zip(zip(*pairs, strict=True), (np.int32, np.float64),
                                                                 strict=True))
+            if k == 0:
+                partial = (None, idx, vals, 0)
             full = _complete_start(highs, idx, vals, options.threads)
-            if full is None and k == 0:
-                best = (None, idx, vals, 0)
-                start_costs.append(None)
-                break
             if full is not None and col_cost is None:
                 col_cost = np.asarray(highs.getLp().col_cost_)
             cost = None if full is None else float(np.dot(col_cost, full))
             start_costs.append(cost)
-            if cost is not None and (best is None or best[0] is None or cost < best[0]):
+            if cost is not None and (best is None or cost < best[0]):
                 best = (cost, full, None, k)
+        if best is None:
+            best = partial
         if options.time_limit is not None:
             spent = time.perf_counter() - started
-            highs.setOptionValue("time_limit", max(float(options.time_limit) - spent, 1.0))
+            highs.setOptionValue("time_limit", remaining_limit(float(options.time_limit), spent))
         if best is not None:
             start_used = best[3]
             if best[0] is not None:

@@ -111,12 +111,23 @@ def test_auto_dives_only_on_large_multi_commodity_models(monkeypatch):
     assert "merged_cost_dive" not in optimize(one_group(pb, "vegetables"), EXACT).start
 
 
-def test_dive_time_runs_out_cleanly():
+def test_dive_time_runs_out_cleanly(monkeypatch):
+    import optimization.run as run
+
     pb = make_problem(4, 3, 3)
     choice, report = dive_sites(pb, greedy_sites(pb), seconds=0.0)
     assert choice is None and "time" in report["reason"]
-    res = optimize(pb, SolverOptions(rel_gap=0.0, start="dive", time_limit=1e-9))
-    assert res.objective is not None and "greedy kept" in res.start.get("dive", "")
+    monkeypatch.setattr(run, "DIVE_SHARE", 0.0)
+    res = optimize(pb, SolverOptions(rel_gap=0.0, start="dive", time_limit=30.0))
+    assert res.status == "optimal" and "greedy kept" in res.start.get("dive", "")
+
+
+def test_a_time_limit_below_a_second_is_not_raised_to_one():
+    from optimization.solve import remaining_limit
+
+    assert remaining_limit(120.0, 20.0) == 100.0
+    assert remaining_limit(120.0, 130.0) == 1.0
+    assert remaining_limit(0.2, 0.5) == 0.2
 
 
 def test_unknown_start_is_refused():
@@ -149,3 +160,31 @@ def test_the_cheaper_of_two_starts_priced_in_the_model_goes_to_highs(monkeypatch
     second = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=good, alternative_starts=[bad]))
     assert second.start_used == 0
     assert second.objective == pytest.approx(first.objective, rel=1e-6)
+    none_open = {name: 0.0 for name in good}
+    third = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=none_open,
+                                                             alternative_starts=[good]))
+    assert third.start_costs[1] is not None and third.start_used == 1
+    assert third.objective == pytest.approx(first.objective, rel=1e-6)
+
+
+def test_the_dive_keys_sites_as_the_greedy_does():
+    """Site ids keep their type (here integers), so the warm start finds the dive's modules."""
+    from optimization.heuristic import warm_start_values
+
+    pb = make_problem(8, 4, 3)
+    ids = {s: i for i, s in enumerate(pb.sites["site_id"])}
+    for table in ("sites", "modules", "inbound", "outbound"):
+        getattr(pb, table)["site_id"] = getattr(pb, table)["site_id"].map(ids)
+    choice, _ = dive_sites(pb, greedy_sites(pb))
+    assert choice and all(isinstance(s, int) for s in choice)
+    assert sum(warm_start_values(pb, choice).values()) == len(choice)
+
+
+def test_a_site_with_arcs_but_no_modules_carries_nothing():
+    """A site listed with arcs but no size modules cannot open: its linking rows read x ≤ 0."""
+    pb = make_problem(3, 3, 2)
+    pb.modules = pb.modules[pb.modules["site_id"] != "j0"].reset_index(drop=True)
+    res = optimize(pb, EXACT)
+    assert res.status == "optimal"
+    assert res.flows[(res.flows["kind"] != "direct") & ((res.flows["from_id"] == "j0") | (res.flows["to_id"] == "j0"))
+                     ]["tonnes"].sum() == 0
