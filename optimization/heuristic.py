@@ -20,7 +20,7 @@ import heapq
 import numpy as np
 import pandas as pd
 
-from optimization.model import row_numbers
+from optimization.model import row_index, row_numbers
 from optimization.problem import NetworkProblem
 
 
@@ -32,7 +32,7 @@ def _service_arcs(pb: NetworkProblem):
     sites = list(pb.sites["site_id"])
     srow = {s: i for i, s in enumerate(sites)}
     dem = pb.demands.reset_index(drop=True)
-    drow = {(d, k): i for i, (d, k) in enumerate(zip(dem["demand_id"], dem["commodity"], strict=True))}
+    drow = row_index(dem, "demand_id")
     inb = pb.inbound
     in_cost = (inb["cost_per_t"] + inb["loss"] * inb["commodity"].map(value).fillna(0)) / (1 - inb["loss"])
     best_in = pd.Series(in_cost.to_numpy(), index=pd.MultiIndex.from_arrays([inb["site_id"], inb["commodity"]]))

@@ -101,8 +101,8 @@ def link_bounds(pb: NetworkProblem) -> dict[str, np.ndarray]:
     """The linking rows' data per arc, aligned with ``pb.inbound`` / ``pb.outbound``: ``u1``/``u2`` the bounds U
     (t/yr, see :func:`_link_bounds`) and ``site1``/``site2`` the site's row in ``pb.sites``."""
     sup, dem, mods = pb.supplies, pb.demands, pb.modules
-    sup_row = {sk: i for i, sk in enumerate(zip(sup["supply_id"].tolist(), sup["commodity"].tolist(), strict=True))}
-    dem_row = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
+    sup_row = row_index(sup, "supply_id")
+    dem_row = row_index(dem, "demand_id")
     site_row = {s: i for i, s in enumerate(pb.sites["site_id"])}
     qmax = np.zeros(len(site_row))
     np.maximum.at(qmax, mods["site_id"].map(site_row).to_numpy(int), mods["capacity_t"].to_numpy(float))
@@ -123,7 +123,7 @@ def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float
     dem = pb.demands
     is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
     price = np.where(is_exit, dem["price_per_t"].fillna(0).to_numpy(float), 0.0)
-    drow = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
+    drow = row_index(dem, "demand_id")
     parts: dict[str, dict[str, np.ndarray]] = {"transport": {}, "loss_value": {}, "exit_revenue": {}, "loss_t": {}}
     for name, t, to_demand in (("x1", pb.inbound, False), ("x2", pb.outbound, True), ("x0", pb.direct, True)):
         loss = t["loss"].to_numpy(float)
@@ -150,6 +150,11 @@ def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float
             "parts": {k: {n: v.tolist() for n, v in d.items()} for k, d in parts.items()}}
 
 
+def row_index(table, id_col: str) -> dict:
+    """(id, commodity) → row number of a supply or demand table."""
+    return {key: i for i, key in enumerate(zip(table[id_col].tolist(), table["commodity"].tolist(), strict=True))}
+
+
 def row_numbers(index: dict, table, id_col: str) -> np.ndarray:
     """Row numbers (in ``index``, keyed by (id, commodity)) of each row of an arc table, as an int array."""
     keys = zip(table[id_col].tolist(), table["commodity"].tolist(), strict=True)
@@ -171,8 +176,8 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     sup, dem, mods, sites = pb.supplies, pb.demands, pb.modules, pb.sites
     inb, outb, dirc = pb.inbound, pb.outbound, pb.direct
 
-    sup_row = {sk: i for i, sk in enumerate(zip(sup["supply_id"].tolist(), sup["commodity"].tolist(), strict=True))}
-    dem_row = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
+    sup_row = row_index(sup, "supply_id")
+    dem_row = row_index(dem, "demand_id")
     site_ids = list(sites["site_id"])
     site_row = {s: i for i, s in enumerate(site_ids)}
     a1_s = row_numbers(sup_row, inb, "supply_id")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimization.model import objective_coefficients
+from optimization.model import objective_coefficients, row_index, row_numbers
 from optimization.problem import NetworkProblem
 from optimization.solve import SolveResult
 
@@ -100,12 +100,11 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     dem = pb.demands.reset_index(drop=True)
     arrive = np.zeros(len(dem))
     via = np.zeros(len(dem))
-    drow = {dk: i for i, dk in enumerate(zip(dem["demand_id"].tolist(), dem["commodity"].tolist(), strict=True))}
+    drow = row_index(dem, "demand_id")
     for table, x, is_centre in ((pb.outbound, x2, True), (pb.direct, x0, False)):
         if not len(table):
             continue
-        rows = np.array([drow[dk] for dk in zip(table["demand_id"].tolist(), table["commodity"].tolist(),
-                                                strict=True)], dtype=int)
+        rows = row_numbers(drow, table, "demand_id")
         got = x * (1 - table["loss"].to_numpy(float))
         np.add.at(arrive, rows, got)
         if is_centre:
