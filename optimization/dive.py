@@ -29,6 +29,7 @@ import highspy
 import numpy as np
 
 from optimization.aggregate import aggregate_commodities
+from optimization.heuristic import module_choice
 from optimization.model import build_model, link_bounds
 from optimization.problem import NetworkProblem
 from optimization.solve import compile_model
@@ -50,7 +51,6 @@ class _MergedLP:
     """The merged problem's LP relaxation in HiGHS, with its pool of linking rows not yet added."""
 
     def __init__(self, pb: NetworkProblem, threads: int | None):
-        self.pb = pb
         model = build_model(pb)
         self.highs, cols = compile_model(model)
         pos = {id(v): i for i, v in enumerate(cols)}
@@ -73,10 +73,14 @@ class _MergedLP:
         self.U = np.concatenate([lb["u1"], lb["u2"]])
         self.added = (xcol < 0) | ~np.isfinite(self.U)
 
+    def module_values(self, col_value: np.ndarray) -> np.ndarray:
+        """y_m per module (rows of ``pb.modules``) from a column vector; 0 for a module not in the model."""
+        return np.where(self.ycol >= 0, col_value[np.maximum(self.ycol, 0)], 0.0)
+
     def site_open(self, col_value: np.ndarray) -> np.ndarray:
         """Σ_m y_m per site from a column vector."""
-        y = np.where(self.ycol >= 0, col_value[np.maximum(self.ycol, 0)], 0.0)
-        return np.bincount(self.site_of_module, weights=y, minlength=len(self.mod_start) - 1)
+        return np.bincount(self.site_of_module, weights=self.module_values(col_value),
+                           minlength=len(self.mod_start) - 1)
 
     def solve(self, deadline: float) -> np.ndarray | None:
         """Solve, adding violated linking rows until none is left; the column values, or None when the LP is
@@ -181,7 +185,7 @@ def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds
     bound = lp.objective()
     steps = 0
     while True:
-        y = np.where(lp.ycol >= 0, x[np.maximum(lp.ycol, 0)], 0.0)
+        y = lp.module_values(x)
         frac = (y > 1e-6) & (y < 1 - 1e-6) & (hi > lo)
         if not frac.any():
             break
@@ -199,14 +203,13 @@ def dive_sites(pb: NetworkProblem, greedy: dict[str, str] | None = None, seconds
         steps += 1
         if x is None:
             return None, {"reason": lp.why(deadline), "steps": steps, "seconds": round(time.perf_counter() - start, 2)}
-    chosen_y = np.round(np.where(lp.ycol >= 0, x[np.maximum(lp.ycol, 0)], 0.0))
+    chosen_y = np.round(lp.module_values(x))
     dive_cost = lp.objective()
     report = {"merged_cost_dive": dive_cost, "merged_lp_bound": bound, "steps": steps,
               "linking_rows": int((lp.added & (lp.xcol >= 0)).sum())}
     chosen = {s: str(m) for s, m, v in zip(mods["site_id"], mods["module_id"], chosen_y, strict=True) if v > 0.5}
     if greedy is not None:
-        gy = np.array([1.0 if greedy.get(s) == str(m) else 0.0 for s, m in zip(mods["site_id"], mods["module_id"],
-                                                                                  strict=True)])
+        gy = module_choice(mods, greedy)
         lp.bound(np.arange(n), gy, gy)
         if lp.solve(deadline) is not None:
             report["merged_cost_greedy"] = lp.objective()

@@ -249,9 +249,12 @@ def _loads(open_: np.ndarray, jj, dd, cc, base, w, use, J: int) -> np.ndarray:
     return load
 
 
+def module_choice(modules, chosen: dict[str, str]) -> np.ndarray:
+    """1.0 for each row of a modules table that a site → module choice opens, else 0.0."""
+    return np.array([1.0 if chosen.get(s) == str(mod) else 0.0
+                     for s, mod in zip(modules["site_id"], modules["module_id"], strict=True)])
+
+
 def warm_start_values(pb: NetworkProblem, chosen: dict[str, str]) -> dict[str, float]:
     """Values of the model's ``y`` variables (by component name) for a site → module choice."""
-    values = {}
-    for i, (s, mod) in enumerate(zip(pb.modules["site_id"], pb.modules["module_id"], strict=True)):
-        values[f"y[{i}]"] = 1.0 if chosen.get(s) == str(mod) else 0.0
-    return values
+    return {f"y[{i}]": float(v) for i, v in enumerate(module_choice(pb.modules, chosen))}
