@@ -247,37 +247,11 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     start_costs: list[float | None] = []
     start_used = None
     if options.warm_start:
-        index = {id(v): i for i, v in enumerate(cols)}
         started = time.perf_counter()
-        best, col_cost, partial = None, None, None
-        for k, start in enumerate([options.warm_start, *options.alternative_starts]):
-            pairs = [(index[id(var)], float(value)) for name, value in start.items()
-                     if (var := model.find_component(name)) is not None and id(var) in index]
-            if not pairs:
-                start_costs.append(None)
-                continue
-            idx, vals = (np.array(a, dtype=t) for a, t in zip(zip(*pairs, strict=True), (np.int32, np.float64),
-                                                                strict=True))
-            if k == 0:
-                partial = (None, idx, vals, 0)
-            full = _complete_start(highs, idx, vals, options.threads)
-            if full is not None and col_cost is None:
-                col_cost = np.asarray(highs.getLp().col_cost_)
-            cost = None if full is None else float(np.dot(col_cost, full))
-            start_costs.append(cost)
-            if cost is not None and (best is None or cost < best[0]):
-                best = (cost, full, None, k)
-        if best is None:
-            best = partial
+        start_costs, start_used = _set_start(highs, model, cols, options)
         if options.time_limit is not None:
             spent = time.perf_counter() - started
             highs.setOptionValue("time_limit", remaining_limit(float(options.time_limit), spent))
-        if best is not None:
-            start_used = best[3]
-            if best[0] is not None:
-                highs.setSolution(len(best[1]), np.arange(len(best[1]), dtype=np.int32), best[1])
-            else:
-                highs.setSolution(len(best[1]), best[1], best[2])
     if options.on_progress is not None or options.should_stop is not None:
         _attach_callbacks(highs, options)
     start = time.perf_counter()
@@ -303,33 +277,67 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
 COMPLETE_START_COLUMNS = 50_000
 
 
-def _complete_start(highs, idx, vals, threads: int | None):
-    """A full MIP start from a partial one (the binaries): the LP with those columns fixed, solved with the
-    interior-point solver and crossover on a copy of the model. HiGHS would complete a partial start itself with
-    dual simplex inside the MIP solver, which on the national instance (459 k columns) took over 90 s against
-    about 9 s here. Small models (below ``COMPLETE_START_COLUMNS`` columns) are left to HiGHS. Returns the column
-    values, or None when the fixed LP has no optimal solution (HiGHS then gets the partial start). Its time
-    counts against the solve's time limit."""
+def _set_start(highs, model: pyo.ConcreteModel, cols, options: SolverOptions) -> tuple[list[float | None], int | None]:
+    """Give HiGHS the cheapest of ``options.warm_start`` and ``options.alternative_starts`` once completed (see
+    :func:`_complete_starts`), or the partial ``warm_start`` when none completes; returns each start's cost in
+    the model (None where it did not complete) and the position of the start HiGHS got."""
+    index = {id(v): i for i, v in enumerate(cols)}
+    partial = []
+    for start in [options.warm_start, *options.alternative_starts]:
+        pairs = [(index[id(var)], float(value)) for name, value in start.items()
+                 if (var := model.find_component(name)) is not None and id(var) in index]
+        partial.append((np.array([p[0] for p in pairs], dtype=np.int32),
+                        np.array([p[1] for p in pairs], dtype=np.float64)))
+    completed = _complete_starts(highs, partial, options.threads)
+    costs = [None if c is None else c[1] for c in completed]
+    done = [k for k, c in enumerate(costs) if c is not None]
+    if done:
+        k = min(done, key=lambda i: costs[i])
+        values = completed[k][0]
+        highs.setSolution(len(values), np.arange(len(values), dtype=np.int32), values)
+        return costs, k
+    idx, vals = partial[0]
+    if not len(idx):
+        return costs, None
+    highs.setSolution(len(idx), idx, vals)
+    return costs, 0
 
+
+def _complete_starts(highs, starts: list[tuple[np.ndarray, np.ndarray]], threads: int | None) -> list:
+    """Full MIP starts from partial ones (column indices and values of the binaries): for each, the LP with those
+    columns fixed, solved with the interior-point solver and crossover on one relaxed copy of the model. HiGHS
+    would complete a partial start itself with dual simplex inside the MIP solver, which on the national instance
+    (459 k columns) took over 90 s against about 9 s here. Small models (below ``COMPLETE_START_COLUMNS``
+    columns) are left to HiGHS. Returns, per start, (column values, cost in the model) or None when it is empty
+    or its fixed LP has no optimal solution. Its time counts against the solve's time limit."""
+    if highs.getNumCol() < COMPLETE_START_COLUMNS:
+        return [None] * len(starts)
     lp = highs.getLp()
-    if lp.num_col_ < COMPLETE_START_COLUMNS:
-        return None
+    n = lp.num_col_
+    lower, upper, cost = (np.asarray(a, dtype=np.float64) for a in (lp.col_lower_, lp.col_upper_, lp.col_cost_))
     fixed = highspy.Highs()
     fixed.setOptionValue("output_flag", False)
     fixed.passModel(lp)
-    n = lp.num_col_
     fixed.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
                                 np.full(n, highspy.HighsVarType.kContinuous))
-    fixed.changeColsBounds(len(idx), idx, vals, vals)
     fixed.setOptionValue("solver", "ipx")
     if threads is not None:
         fixed.setOptionValue("threads", int(threads))
-    fixed.run()
-    if fixed.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    values = np.array(fixed.getSolution().col_value, dtype=np.float64)
-    values[idx] = vals
-    return values
+    out = []
+    for idx, vals in starts:
+        if not len(idx):
+            out.append(None)
+            continue
+        fixed.changeColsBounds(len(idx), idx, vals, vals)
+        fixed.run()
+        if fixed.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            values = np.array(fixed.getSolution().col_value, dtype=np.float64)
+            values[idx] = vals
+            out.append((values, float(np.dot(cost, values))))
+        else:
+            out.append(None)
+        fixed.changeColsBounds(len(idx), idx, lower[idx], upper[idx])
+    return out
 
 
 def _result(tc, has_solution: bool, objective, bound, seconds: float, log: str, options: SolverOptions) -> SolveResult:
