@@ -32,7 +32,7 @@ from optimization.aggregate import aggregate_commodities
 from optimization.heuristic import module_choice
 from optimization.model import build_model, link_bounds
 from optimization.problem import NetworkProblem
-from optimization.solve import compile_model
+from optimization.translate import compile_model
 
 FIX_ONE = 0.9
 FIX_ZERO = 0.02

@@ -2,11 +2,12 @@
 
 Two translations of the Pyomo model into HiGHS, chosen by :attr:`SolverOptions.interface`:
 
-- ``compiled`` (default for the network model): Pyomo's ``LinearStandardFormCompiler`` turns the model into
-  sparse arrays in one pass, and they go to ``highspy.Highs.passModel`` at once. This is the design of Pyomo's
-  own ``gurobi_direct`` solver; it translates the network model 2-4× faster than the persistent interface
-  (which walks every constraint's expression and adds rows in Python), measured in ``docs/benchmarks.md``.
-  Linear models only.
+- ``compiled`` (default for the network model): :mod:`optimization.translate` turns the model into sparse
+  arrays in one pass, as Pyomo's ``LinearStandardFormCompiler`` does (with a fast path for rows that are already
+  ``LinearExpression`` objects), and they go to ``highspy.Highs.passModel`` at once. This is the design of
+  Pyomo's own ``gurobi_direct`` solver; it translates the network model several times faster than the persistent
+  interface (which walks every constraint's expression and adds rows in Python), measured in
+  ``docs/benchmarks.md``. Linear models only.
 - ``persistent``: Pyomo's ``highs`` interface (``pyomo.contrib.solver.solvers.highs.Highs``), which also
   handles the QPs of the price model; kept selectable and tested to give the same optimum.
 
@@ -30,11 +31,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
+
+from optimization.completion import complete_starts
+from optimization.translate import compile_model
 
 
 @dataclass
@@ -163,64 +166,6 @@ _HIGHS_STATUS = {
 }
 
 
-def compile_model(model: pyo.ConcreteModel):
-    """Translate a linear Pyomo model into a loaded ``highspy.Highs`` through Pyomo's
-    ``LinearStandardFormCompiler``; returns (highs, columns) with ``columns`` the Pyomo variables in column
-    order. Fixed variables are folded into the constants; variables in no row nor the objective are left out."""
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
-    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    if len(repn.objectives) > 1:
-        raise ValueError(f"model {model.name!r}: one objective expected, found {len(repn.objectives)}")
-    cols = repn.columns
-    n = len(cols)
-    inf = highspy.kHighsInf
-    bounds, integer = _column_bounds(cols)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, repn.A.shape[0]
-    lp.col_cost_ = (np.asarray(repn.c.todense()).ravel() if repn.c.shape[0] else np.zeros(n)).astype(float)
-    lp.col_lower_ = np.array([-inf if b[0] is None else b[0] for b in bounds], dtype=float)
-    lp.col_upper_ = np.array([inf if b[1] is None else b[1] for b in bounds], dtype=float)
-    kind = np.array([row[1] for row in repn.rows], dtype=int)
-    rhs = np.asarray(repn.rhs, dtype=float)
-    lp.row_lower_ = np.where(kind <= 0, rhs, -inf)
-    lp.row_upper_ = np.where(kind >= 0, rhs, inf)
-    A = repn.A.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-    if any(integer):
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-                           for i in integer]
-    if repn.objectives:
-        lp.offset_ = float(repn.c_offset[0])
-        if repn.objectives[0].sense == pyo.maximize:
-            lp.sense_ = highspy.ObjSense.kMaximize
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.passModel(lp)
-    return highs, cols
-
-
-def _column_bounds(cols) -> tuple[list[tuple], list[bool]]:
-    """(lower, upper) bounds (None = unbounded) and integrality of each column. Variables without bounds of
-    their own share their domain's answer, looked up once per domain: ``VarData.bounds`` costs about 2 µs a
-    variable, 0.6 s on a 250,000-column p-median model. Reads the private ``_lb``/``_ub`` slots of
-    ``VarData`` (stable since Pyomo 6.0) and falls back to the public properties without them."""
-    cache: dict[int, tuple] = {}
-    bounds, integer = [], []
-    for v in cols:
-        if getattr(v, "_lb", 0) is None and getattr(v, "_ub", 0) is None:
-            key = id(v.domain)
-            hit = cache.get(key)
-            if hit is None:
-                hit = cache[key] = (v.bounds, not v.is_continuous())
-        else:
-            hit = (v.bounds, not v.is_continuous())
-        bounds.append(hit[0])
-        integer.append(hit[1])
-    return bounds, integer
-
-
 def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveResult:
     """The ``compiled`` path of :func:`solve_model`."""
     highs, cols = compile_model(model)
@@ -274,13 +219,10 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     return result
 
 
-COMPLETE_START_COLUMNS = 50_000
-
-
 def _set_start(highs, model: pyo.ConcreteModel, cols, options: SolverOptions) -> tuple[list[float | None], int | None]:
     """Give HiGHS the cheapest of ``options.warm_start`` and ``options.alternative_starts`` once completed (see
-    :func:`_complete_starts`), or the partial ``warm_start`` when none completes; returns each start's cost in
-    the model (None where it did not complete) and the position of the start HiGHS got."""
+    :func:`optimization.completion.complete_starts`), or the partial ``warm_start`` when none completes; returns
+    each start's cost in the model (None where it did not complete) and the position of the start HiGHS got."""
     index = {id(v): i for i, v in enumerate(cols)}
     partial = []
     for start in [options.warm_start, *options.alternative_starts]:
@@ -288,7 +230,7 @@ def _set_start(highs, model: pyo.ConcreteModel, cols, options: SolverOptions) ->
                  if (var := model.find_component(name)) is not None and id(var) in index]
         partial.append((np.array([p[0] for p in pairs], dtype=np.int32),
                         np.array([p[1] for p in pairs], dtype=np.float64)))
-    completed = _complete_starts(highs, partial, options.threads)
+    completed = complete_starts(highs, partial, options.threads)
     costs = [None if c is None else c[1] for c in completed]
     done = [k for k, c in enumerate(costs) if c is not None]
     if done:
@@ -301,43 +243,6 @@ def _set_start(highs, model: pyo.ConcreteModel, cols, options: SolverOptions) ->
         return costs, None
     highs.setSolution(len(idx), idx, vals)
     return costs, 0
-
-
-def _complete_starts(highs, starts: list[tuple[np.ndarray, np.ndarray]], threads: int | None) -> list:
-    """Full MIP starts from partial ones (column indices and values of the binaries): for each, the LP with those
-    columns fixed, solved with the interior-point solver and crossover on one relaxed copy of the model. HiGHS
-    would complete a partial start itself with dual simplex inside the MIP solver, which on the national instance
-    (459 k columns) took over 90 s against about 9 s here. Small models (below ``COMPLETE_START_COLUMNS``
-    columns) are left to HiGHS. Returns, per start, (column values, cost in the model) or None when it is empty
-    or its fixed LP has no optimal solution. Its time counts against the solve's time limit."""
-    if highs.getNumCol() < COMPLETE_START_COLUMNS:
-        return [None] * len(starts)
-    lp = highs.getLp()
-    n = lp.num_col_
-    lower, upper, cost = (np.asarray(a, dtype=np.float64) for a in (lp.col_lower_, lp.col_upper_, lp.col_cost_))
-    fixed = highspy.Highs()
-    fixed.setOptionValue("output_flag", False)
-    fixed.passModel(lp)
-    fixed.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
-                                np.full(n, highspy.HighsVarType.kContinuous))
-    fixed.setOptionValue("solver", "ipx")
-    if threads is not None:
-        fixed.setOptionValue("threads", int(threads))
-    out = []
-    for idx, vals in starts:
-        if not len(idx):
-            out.append(None)
-            continue
-        fixed.changeColsBounds(len(idx), idx, vals, vals)
-        fixed.run()
-        if fixed.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            values = np.array(fixed.getSolution().col_value, dtype=np.float64)
-            values[idx] = vals
-            out.append((values, float(np.dot(cost, values))))
-        else:
-            out.append(None)
-        fixed.changeColsBounds(len(idx), idx, lower[idx], upper[idx])
-    return out
 
 
 def _result(tc, has_solution: bool, objective, bound, seconds: float, log: str, options: SolverOptions) -> SolveResult:

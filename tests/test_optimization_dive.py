@@ -145,11 +145,12 @@ def test_highest_module_per_site():
 def test_the_cheaper_of_two_starts_priced_in_the_model_goes_to_highs(monkeypatch):
     """With start completion on, every candidate start is completed and priced in the original model; HiGHS
     gets the cheapest, whatever order the starts come in."""
+    import optimization.completion as completion
     import optimization.solve as solve
     from optimization.heuristic import warm_start_values
     from optimization.model import build_model
 
-    monkeypatch.setattr(solve, "COMPLETE_START_COLUMNS", 0)
+    monkeypatch.setattr(completion, "COMPLETE_START_COLUMNS", 0)
     pb = make_problem(6, 4, 3)
     good = warm_start_values(pb, greedy_sites(pb))
     bad = warm_start_values(pb, {s: "large" for s in pb.sites["site_id"]})

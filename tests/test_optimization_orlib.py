@@ -124,9 +124,9 @@ def test_solver_log_streams_line_by_line_and_options_stay_untouched():
 def test_a_completed_warm_start_reaches_highs_as_a_feasible_full_solution(monkeypatch):
     """Large models get their greedy start completed by a fixed-binaries LP before the MIP: HiGHS must accept it
     as feasible and the optimum must not change."""
-    import optimization.solve as solve
+    import optimization.completion as completion
 
-    monkeypatch.setattr(solve, "COMPLETE_START_COLUMNS", 0)
+    monkeypatch.setattr(completion, "COMPLETE_START_COLUMNS", 0)
     lines: list[str] = []
     res = optimize(read_cflp(ORLIB / "cflp" / "cap131.txt"), SolverOptions(rel_gap=0.0, log=lines.append))
     assert res.status == "optimal" and res.objective == pytest.approx(CFLP_OPT["cap131"], rel=1e-6)
