@@ -18,6 +18,9 @@ columns, 100 of 300 sites open) 0.18 s instead of 0.28 s, a third of the columns
 
 from __future__ import annotations
 
+import threading
+import time
+
 import highspy
 import numpy as np
 from scipy.sparse import csc_array
@@ -56,42 +59,131 @@ def forced_zeros(A, col_lower: np.ndarray, row_lower: np.ndarray, row_upper: np.
     return zero & ~known
 
 
+class _Model:
+    """The arrays of the model loaded in a ``highspy.Highs`` that completion needs (copied once, in the thread
+    that owns the solver)."""
+
+    def __init__(self, highs: highspy.Highs):
+        lp = highs.getLp()
+        n, m = lp.num_col_, lp.num_row_
+        self.n = n
+        self.lower, self.upper, self.cost = (np.asarray(v, dtype=np.float64)
+                                             for v in (lp.col_lower_, lp.col_upper_, lp.col_cost_))
+        self.offset = float(lp.offset_)
+        self.row_lower, self.row_upper = (np.asarray(v, dtype=np.float64) for v in (lp.row_lower_, lp.row_upper_))
+        self.A = csc_array((np.asarray(lp.a_matrix_.value_, dtype=np.float64), np.asarray(lp.a_matrix_.index_),
+                            np.asarray(lp.a_matrix_.start_)), shape=(m, n))
+
+
+def _complete(model: _Model, idx: np.ndarray, vals: np.ndarray, threads: int | None,
+              should_stop=None) -> tuple[np.ndarray, float] | None:
+    """One partial start completed: (column values, cost c·x in the model) or None (see
+    :func:`complete_starts`); ``should_stop`` (a callable) interrupts the LP."""
+    if not len(idx):
+        return None
+    known = np.zeros(model.n, dtype=bool)
+    known[idx] = True
+    x = np.zeros(model.n)
+    x[idx] = vals
+    zero = forced_zeros(model.A, model.lower, model.row_lower, model.row_upper, known, x)
+    solved = _solve_rest(model, known | zero, x, threads, should_stop)
+    return None if solved is None else (solved, float(np.dot(model.cost, solved)))
+
+
 def complete_starts(highs: highspy.Highs, starts: list[tuple[np.ndarray, np.ndarray]],
                     threads: int | None) -> list:
     """Full MIP starts from partial ones (column indices and values of the binaries) for the model loaded in
     ``highs``: per start, (column values, cost c·x in the model) or None when it is empty, its fixed part
     breaks a row, or the LP of the rest has no optimal solution. Models below ``COMPLETE_START_COLUMNS``
-    columns are left to HiGHS (all None). Its time counts against the solve's time limit."""
+    columns are left to HiGHS (all None)."""
     if highs.getNumCol() < COMPLETE_START_COLUMNS:
         return [None] * len(starts)
-    lp = highs.getLp()
-    n, m = lp.num_col_, lp.num_row_
-    lower, upper, cost = (np.asarray(v, dtype=np.float64) for v in (lp.col_lower_, lp.col_upper_, lp.col_cost_))
-    row_lower, row_upper = (np.asarray(v, dtype=np.float64) for v in (lp.row_lower_, lp.row_upper_))
-    A = csc_array((np.asarray(lp.a_matrix_.value_, dtype=np.float64), np.asarray(lp.a_matrix_.index_),
-                   np.asarray(lp.a_matrix_.start_)), shape=(m, n))
-    out = []
-    for idx, vals in starts:
-        if not len(idx):
-            out.append(None)
-            continue
-        known = np.zeros(n, dtype=bool)
-        known[idx] = True
-        x = np.zeros(n)
-        x[idx] = vals
-        zero = forced_zeros(A, lower, row_lower, row_upper, known, x)
-        solved = _solve_rest(A, lower, upper, cost, row_lower, row_upper, known | zero, x, threads)
-        if solved is None:
-            out.append(None)
-            continue
-        out.append((solved, float(np.dot(cost, solved))))
-    return out
+    model = _Model(highs)
+    return [_complete(model, idx, vals, threads) for idx, vals in starts]
 
 
-def _solve_rest(A: csc_array, lower, upper, cost, row_lower, row_upper, settled: np.ndarray, x: np.ndarray,
-                threads: int | None) -> np.ndarray | None:
+class BackgroundCompletion:
+    """Completes partial starts in worker threads (one a start) while HiGHS sets up the MIP, and hands the
+    cheapest finished one to HiGHS through its user-solution callback (``cbMipUserSolution``: after setup,
+    during the root node, before each dive). HiGHS releases the GIL while it solves, so the completion overlaps
+    HiGHS's presolve and setup, and several starts are completed side by side; a start not finished when the
+    MIP ends is interrupted and reported as None.
+
+    ``wait``: seconds the first callback (after HiGHS's setup, before its root LP) waits for the workers, None
+    for as long as they take (within ``limit``, the solve's time limit in seconds). Waiting matters: on the
+    national instance a start that reaches HiGHS after its root node left it 30 s slower to a 1% gap."""
+
+    def __init__(self, highs: highspy.Highs, starts: list[tuple[np.ndarray, np.ndarray]], threads: int | None,
+                 wait: float | None = None, limit: float | None = None):
+        self.model = _Model(highs)
+        self.starts = starts
+        self.threads = threads
+        self.wait = wait
+        self.limit = limit
+        self.done: list[tuple[np.ndarray, float] | None] = [None] * len(starts)
+        self.left = len(starts)
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+        if not starts:
+            self.finished.set()
+        self.stopping = threading.Event()
+        self.offered: list[int] = []
+        self.calls = 0
+        self.began = 0.0
+        self.workers = [threading.Thread(target=self._work, args=(k,), name=f"start-completion-{k}", daemon=True)
+                        for k in range(len(starts))]
+
+    def _work(self, k: int) -> None:
+        try:
+            if not self.stopping.is_set():
+                idx, vals = self.starts[k]
+                self.done[k] = _complete(self.model, idx, vals, self.threads, self.stopping.is_set)
+        finally:
+            with self.lock:
+                self.left -= 1
+                if self.left == 0:
+                    self.finished.set()
+
+    def attach(self, highs: highspy.Highs) -> None:
+        """Subscribe to ``highs``'s user-solution callback and start the workers."""
+        highs.cbMipUserSolution.subscribe(self._offer)
+        self.began = time.perf_counter()
+        for worker in self.workers:
+            worker.start()
+
+    def _offer(self, e) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            timeouts = [t for t in (self.wait, None if self.limit is None else
+                                    self.limit - (time.perf_counter() - self.began)) if t is not None]
+            self.finished.wait(max(0.0, min(timeouts)) if timeouts else None)
+        ready = [k for k, c in enumerate(self.done) if c is not None and k not in self.offered]
+        if not ready:
+            return
+        k = min(ready, key=lambda i: self.done[i][1])
+        if self.offered and self.done[k][1] >= min(self.done[i][1] for i in self.offered):
+            return
+        self.offered.append(k)
+        e.data_in.setSolution(self.done[k][0])
+
+    def close(self) -> tuple[list[float | None], int | None]:
+        """Stop the workers (after the MIP) and report each start's cost (None where it did not complete) and
+        the position of the cheapest start HiGHS was given (None if none reached it)."""
+        self.stopping.set()
+        for worker in self.workers:
+            worker.join()
+        costs = [None if c is None else c[1] for c in self.done]
+        used = min(self.offered, key=lambda i: costs[i]) if self.offered else None
+        return costs, used
+
+
+def _solve_rest(model: _Model, settled: np.ndarray, x: np.ndarray, threads: int | None,
+                should_stop=None) -> np.ndarray | None:
     """The LP over the columns not ``settled`` (those keep their value in ``x``) as a continuous problem; the
-    full column vector, or None when the settled part breaks a row or the LP has no optimal solution."""
+    full column vector, or None when the settled part breaks a row, the LP has no optimal solution, or
+    ``should_stop()`` interrupted it."""
+    A, cost, lower, upper = model.A, model.cost, model.lower, model.upper
+    row_lower, row_upper = model.row_lower, model.row_upper
     keep = np.flatnonzero(~settled)
     fixed_part = A @ np.where(settled, x, 0.0)
     sub = A[:, keep].tocsr()
@@ -116,6 +208,13 @@ def _solve_rest(A: csc_array, lower, upper, cost, row_lower, row_upper, settled:
         h.setOptionValue("threads", int(threads))
     h.setOptionValue("solver", "ipx")
     h.passModel(rest)
+    if should_stop is not None:
+        def interrupt(e) -> None:
+            if should_stop():
+                e.interrupt()
+
+        h.cbIpmInterrupt.subscribe(interrupt)
+        h.cbSimplexInterrupt.subscribe(interrupt)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

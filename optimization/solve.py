@@ -36,7 +36,7 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from optimization.completion import complete_starts
+from optimization import completion
 from optimization.translate import compile_model
 
 
@@ -48,9 +48,15 @@ class SolverOptions:
     :func:`optimization.run.optimize` builds when ``warm_start`` is not given — ``greedy``, ``dive`` (the LP
     dive of :mod:`optimization.dive`, which falls back to the greedy), ``auto`` (the dive for large
     multi-commodity models, else the greedy) or ``none``; ``alternative_starts``: further candidate starts
-    (same form as ``warm_start``). On the compiled path, where start completion applies, ``warm_start`` and
-    each alternative are completed and priced in the model and HiGHS gets the cheapest that completes (the
-    partial ``warm_start`` when none does); elsewhere the alternatives are ignored."""
+    (same form as ``warm_start``). On the compiled path, where start completion applies (models of at least
+    ``optimization.completion.COMPLETE_START_COLUMNS`` columns), ``warm_start`` and each alternative are
+    completed and priced in the model and HiGHS gets the cheapest that completes; elsewhere the partial
+    ``warm_start`` goes to HiGHS and the alternatives are ignored. ``start_completion``: ``background`` (the
+    starts are completed in worker threads while HiGHS sets up the MIP and reach it through its user-solution
+    callback, :class:`optimization.completion.BackgroundCompletion`; ``start_wait`` is how many seconds HiGHS
+    waits for them after its setup, None for as long as they take within the time limit) or ``before``
+    (completed one after another before HiGHS starts, the time counted against the limit; the partial
+    ``warm_start`` goes to HiGHS when none completes)."""
 
     time_limit: float | None = None
     rel_gap: float = 1e-4
@@ -63,9 +69,12 @@ class SolverOptions:
     interface: str = "compiled"
     start: str = "auto"
     alternative_starts: list[dict[str, float]] = field(default_factory=list)
+    start_completion: str = "background"
+    start_wait: float | None = None
 
 
 STARTS = ("auto", "greedy", "dive", "none")
+START_COMPLETIONS = ("background", "before")
 
 
 @dataclass
@@ -115,6 +124,8 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
     options = options or SolverOptions()
     if options.interface not in ("compiled", "persistent"):
         raise ValueError(f"SolverOptions.interface: 'compiled' or 'persistent', got {options.interface!r}")
+    if options.start_completion not in START_COMPLETIONS:
+        raise ValueError(f"SolverOptions.start_completion: 'background' or 'before', got {options.start_completion!r}")
     if options.interface == "compiled":
         return _solve_compiled(model, options)
     opt = Highs()
@@ -191,16 +202,27 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
         highs.setOptionValue(key, value)
     start_costs: list[float | None] = []
     start_used = None
+    background = None
     if options.warm_start:
-        started = time.perf_counter()
-        start_costs, start_used = _set_start(highs, model, cols, options)
-        if options.time_limit is not None:
-            spent = time.perf_counter() - started
-            highs.setOptionValue("time_limit", remaining_limit(float(options.time_limit), spent))
+        partial = _partial_starts(model, cols, options)
+        if options.start_completion == "background" and highs.getNumCol() >= completion.COMPLETE_START_COLUMNS:
+            background = completion.BackgroundCompletion(highs, partial, options.threads, options.start_wait,
+                                                         options.time_limit)
+            background.attach(highs)
+        else:
+            started = time.perf_counter()
+            start_costs, start_used = _set_start(highs, partial, options)
+            if options.time_limit is not None:
+                spent = time.perf_counter() - started
+                highs.setOptionValue("time_limit", remaining_limit(float(options.time_limit), spent))
     if options.on_progress is not None or options.should_stop is not None:
         _attach_callbacks(highs, options)
     start = time.perf_counter()
-    highs.run()
+    try:
+        highs.run()
+    finally:
+        if background is not None:
+            start_costs, start_used = background.close()
     seconds = time.perf_counter() - start
     status = highs.getModelStatus()
     tc = _HIGHS_STATUS.get(status.name, TerminationCondition.error)
@@ -219,10 +241,8 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     return result
 
 
-def _set_start(highs, model: pyo.ConcreteModel, cols, options: SolverOptions) -> tuple[list[float | None], int | None]:
-    """Give HiGHS the cheapest of ``options.warm_start`` and ``options.alternative_starts`` once completed (see
-    :func:`optimization.completion.complete_starts`), or the partial ``warm_start`` when none completes; returns
-    each start's cost in the model (None where it did not complete) and the position of the start HiGHS got."""
+def _partial_starts(model: pyo.ConcreteModel, cols, options: SolverOptions) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``options.warm_start`` and ``options.alternative_starts`` as (column indices, values) in ``cols``."""
     index = {id(v): i for i, v in enumerate(cols)}
     partial = []
     for start in [options.warm_start, *options.alternative_starts]:
@@ -230,7 +250,15 @@ def _set_start(highs, model: pyo.ConcreteModel, cols, options: SolverOptions) ->
                  if (var := model.find_component(name)) is not None and id(var) in index]
         partial.append((np.array([p[0] for p in pairs], dtype=np.int32),
                         np.array([p[1] for p in pairs], dtype=np.float64)))
-    completed = complete_starts(highs, partial, options.threads)
+    return partial
+
+
+def _set_start(highs, partial: list[tuple[np.ndarray, np.ndarray]],
+               options: SolverOptions) -> tuple[list[float | None], int | None]:
+    """Give HiGHS, before it starts, the cheapest of the partial starts once completed (see
+    :func:`optimization.completion.complete_starts`), or the first partial start when none completes; returns
+    each start's cost in the model (None where it did not complete) and the position of the start HiGHS got."""
+    completed = completion.complete_starts(highs, partial, options.threads)
     costs = [None if c is None else c[1] for c in completed]
     done = [k for k, c in enumerate(costs) if c is not None]
     if done:

@@ -162,7 +162,7 @@ def standard_form(model: pyo.ConcreteModel) -> StandardForm:
         if lb is None and ub is None:
             continue
         cols, coefs, constant = reader.read(body, con)
-        if not cols:
+        if not cols or not any(coefs):
             if (lb is None or lb <= constant) and (ub is None or ub >= constant):
                 continue
             raise InfeasibleConstraintException(f"model contains a trivially infeasible constraint, '{con.name}'")

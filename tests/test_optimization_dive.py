@@ -155,16 +155,23 @@ def test_the_cheaper_of_two_starts_priced_in_the_model_goes_to_highs(monkeypatch
     good = warm_start_values(pb, greedy_sites(pb))
     bad = warm_start_values(pb, {s: "large" for s in pb.sites["site_id"]})
     assert good != bad
-    first = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=bad, alternative_starts=[good]))
+    before = {"start_completion": "before"}
+    first = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=bad, alternative_starts=[good],
+                                                             **before))
     assert len(first.start_costs) == 2 and first.start_costs[1] < first.start_costs[0]
     assert first.start_used == 1
-    second = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=good, alternative_starts=[bad]))
+    second = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=good, alternative_starts=[bad],
+                                                              **before))
     assert second.start_used == 0
     assert second.objective == pytest.approx(first.objective, rel=1e-6)
     none_open = {name: 0.0 for name in good}
     third = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=none_open,
-                                                             alternative_starts=[good]))
+                                                             alternative_starts=[good], **before))
     assert third.start_costs[1] is not None and third.start_used == 1
+    beside = solve.solve_model(build_model(pb), SolverOptions(rel_gap=0.0, warm_start=bad, alternative_starts=[good],
+                                                              start_completion="background", start_wait=60.0))
+    assert beside.start_costs == pytest.approx(first.start_costs) and beside.start_used == 1
+    assert beside.objective == pytest.approx(first.objective, rel=1e-6)
     assert third.objective == pytest.approx(first.objective, rel=1e-6)
 
 

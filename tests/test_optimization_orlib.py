@@ -121,13 +121,33 @@ def test_solver_log_streams_line_by_line_and_options_stay_untouched():
     assert options.warm_start is None  # the greedy warm start is not written into the caller's options
 
 
-def test_a_completed_warm_start_reaches_highs_as_a_feasible_full_solution(monkeypatch):
-    """Large models get their greedy start completed by a fixed-binaries LP before the MIP: HiGHS must accept it
-    as feasible and the optimum must not change."""
+@pytest.mark.parametrize("mode", ["before", "background"])
+def test_a_completed_warm_start_reaches_highs_as_a_feasible_full_solution(monkeypatch, mode):
+    """Large models get their greedy start completed by a fixed-binaries LP, before the MIP or beside it in a
+    worker thread: HiGHS must accept it as feasible (before: its start check; background: a user solution,
+    marked X in its log) and the optimum must not change."""
     import optimization.completion as completion
+    from optimization.heuristic import greedy_sites, warm_start_values
+    from optimization.model import build_model
+    from optimization.solve import solve_model
 
     monkeypatch.setattr(completion, "COMPLETE_START_COLUMNS", 0)
+    pb = read_cflp(ORLIB / "cflp" / "cap131.txt")
     lines: list[str] = []
-    res = optimize(read_cflp(ORLIB / "cflp" / "cap131.txt"), SolverOptions(rel_gap=0.0, log=lines.append))
+    res = solve_model(build_model(pb), SolverOptions(rel_gap=0.0, log=lines.append, start_completion=mode,
+                                                     start_wait=60.0,
+                                                     warm_start=warm_start_values(pb, greedy_sites(pb))))
     assert res.status == "optimal" and res.objective == pytest.approx(CFLP_OPT["cap131"], rel=1e-6)
-    assert any("Assessing feasibility of MIP solution" in line and line.endswith("feasible") for line in lines)
+    assert res.start_used == 0 and res.start_costs[0] >= res.objective - 1e-6
+    if mode == "before":
+        assert any("Assessing feasibility of MIP solution" in line and line.endswith("feasible") for line in lines)
+    else:
+        assert any(line.lstrip().startswith("X ") for line in lines)
+
+
+def test_a_start_completion_mode_that_does_not_exist_is_refused():
+    from optimization.model import build_model
+    from optimization.solve import solve_model
+
+    with pytest.raises(ValueError, match="start_completion"):
+        solve_model(build_model(read_cflp(ORLIB / "cflp" / "cap41.txt")), SolverOptions(start_completion="later"))
