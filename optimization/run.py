@@ -71,6 +71,8 @@ def _optimize(pb: NetworkProblem, options: SolverOptions) -> NetworkResult:
     result = extract(model, pb, solved, build_seconds)
     if solved.start_costs and len(solved.start_costs) > 1:
         start["model_cost_dive"], start["model_cost_greedy"] = solved.start_costs[:2]
-        start["method"] = "greedy" if solved.start_used == 1 else "dive"
+        start["method"] = {0: "dive", 1: "greedy"}.get(solved.start_used, start["method"])
+    if start["method"] != "none":
+        start["reached_highs"] = solved.start_used is not None
     result.start = start
     return result

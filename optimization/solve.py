@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
@@ -126,6 +127,9 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
         raise ValueError(f"SolverOptions.interface: 'compiled' or 'persistent', got {options.interface!r}")
     if options.start_completion not in START_COMPLETIONS:
         raise ValueError(f"SolverOptions.start_completion: 'background' or 'before', got {options.start_completion!r}")
+    wait = options.start_wait
+    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0):
+        raise ValueError(f"SolverOptions.start_wait: seconds (a number >= 0) or None, got {wait!r}")
     if options.interface == "compiled":
         return _solve_compiled(model, options)
     opt = Highs()
@@ -206,9 +210,8 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     if options.warm_start:
         partial = _partial_starts(model, cols, options)
         if options.start_completion == "background" and highs.getNumCol() >= completion.COMPLETE_START_COLUMNS:
-            background = completion.BackgroundCompletion(highs, partial, options.threads, options.start_wait,
-                                                         options.time_limit)
-            background.attach(highs)
+            background = completion.BackgroundCompletion(highs, partial, options.start_wait, options.time_limit,
+                                                         options.should_stop, options.log)
         else:
             started = time.perf_counter()
             start_costs, start_used = _set_start(highs, partial, options)
@@ -219,6 +222,8 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
         _attach_callbacks(highs, options)
     start = time.perf_counter()
     try:
+        if background is not None:
+            background.attach(highs)
         highs.run()
     finally:
         if background is not None:
@@ -258,19 +263,18 @@ def _set_start(highs, partial: list[tuple[np.ndarray, np.ndarray]],
     """Give HiGHS, before it starts, the cheapest of the partial starts once completed (see
     :func:`optimization.completion.complete_starts`), or the first partial start when none completes; returns
     each start's cost in the model (None where it did not complete) and the position of the start HiGHS got."""
-    completed = completion.complete_starts(highs, partial, options.threads)
+    completed, sense = completion.complete_starts(highs, partial, options.threads)
     costs = [None if c is None else c[1] for c in completed]
-    done = [k for k, c in enumerate(costs) if c is not None]
-    if done:
-        k = min(done, key=lambda i: costs[i])
+    k = completion.best(costs, sense)
+    if k is not None:
         values = completed[k][0]
-        highs.setSolution(len(values), np.arange(len(values), dtype=np.int32), values)
-        return costs, k
+        status = highs.setSolution(len(values), np.arange(len(values), dtype=np.int32), values)
+        return costs, k if status == highspy.HighsStatus.kOk else None
     idx, vals = partial[0]
     if not len(idx):
         return costs, None
-    highs.setSolution(len(idx), idx, vals)
-    return costs, 0
+    status = highs.setSolution(len(idx), idx, vals)
+    return costs, 0 if status == highspy.HighsStatus.kOk else None
 
 
 def _result(tc, has_solution: bool, objective, bound, seconds: float, log: str, options: SolverOptions) -> SolveResult:

@@ -24,16 +24,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import islice
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.errors import InfeasibleConstraintException, InvalidConstraintError
+from pyomo.common.errors import InfeasibleConstraintException, InvalidConstraintError, InvalidExpressionError
 from pyomo.common.numeric_types import native_numeric_types
+from pyomo.core.base import Block, Constraint, Expression, ExternalFunction, Param, RangeSet, Set, Suffix, Var
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.network import Port
 from pyomo.repn.linear import LinearRepnVisitor
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-from pyomo.repn.util import FileDeterminism_to_SortComponents, VarRecorder, ordered_active_constraints
+from pyomo.repn.util import (
+    FileDeterminism_to_SortComponents,
+    VarRecorder,
+    categorize_valid_components,
+    ordered_active_constraints,
+)
 from scipy.sparse import csr_array
 
 _NUMBERS = frozenset(native_numeric_types)
@@ -70,7 +78,7 @@ class _Reader:
     def _sync(self) -> None:
         if len(self.col_of) < len(self.var_map):
             col_of = self.col_of
-            for key in list(self.var_map)[len(col_of):]:
+            for key in islice(self.var_map, len(col_of), None):
                 col_of[key] = len(col_of)
 
     def _column(self, var) -> int | None:
@@ -101,7 +109,8 @@ class _Reader:
             return [], [], float(body)
         repn = self.visitor.walk_expression(body)
         if repn.nonlinear is not None:
-            raise InvalidConstraintError(f"{owner.name!r} contains nonlinear terms: a linear model is expected")
+            error = InvalidExpressionError if owner.ctype is pyo.Objective else InvalidConstraintError
+            raise error(f"{owner.name!r} contains nonlinear terms: a linear model is expected")
         self._sync()
         col_of = self.col_of
         return [col_of[k] for k in repn.linear], [float(v) for v in repn.linear.values()], float(pyo.value(
@@ -134,6 +143,8 @@ class _Reader:
                     return None
                 col = self._column(var)
                 if col is None:
+                    if var.value is None:
+                        return None  # the visitor names the variable without a value
                     constant += coef * var.value
                     continue
             cols.append(col)
@@ -141,10 +152,20 @@ class _Reader:
         return cols, coefs, constant
 
 
+_VALID = {Block, Constraint, Var, Param, Expression, ExternalFunction, Set, RangeSet, Port}
+
+
 def standard_form(model: pyo.ConcreteModel) -> StandardForm:
-    """The arrays of a linear Pyomo model with at most one active objective (see the module docstring)."""
+    """The arrays of a linear Pyomo model with at most one active objective (see the module docstring). Active
+    components the translation cannot represent (SOS constraints, disjunctions, logical constraints) are refused
+    by name, as Pyomo's compiler refuses them, rather than dropped."""
     reader = _Reader(model)
     sorter = FileDeterminism_to_SortComponents(reader.config.file_determinism)
+    _, unknown = categorize_valid_components(model, active=True, sort=sorter, valid=_VALID,
+                                             targets={Suffix, pyo.Objective})
+    if unknown:
+        names = "; ".join(f"{k.__name__}: {', '.join(c.name for c in v)}" for k, v in unknown.items())
+        raise ValueError(f"model {model.name!r} has active components a linear model cannot hold ({names})")
     objectives = list(model.component_data_objects(pyo.Objective, active=True, sort=sorter))
     if len(objectives) > 1:
         raise ValueError(f"model {model.name!r}: one objective expected, found {len(objectives)}")
@@ -159,13 +180,12 @@ def standard_form(model: pyo.ConcreteModel) -> StandardForm:
     lower, upper, constraints = [], [], []
     for con in ordered_active_constraints(model, reader.config):
         lb, body, ub = con.to_bounded_expression(True)
+        cols, coefs, constant = reader.read(body, con)
         if lb is None and ub is None:
             continue
-        cols, coefs, constant = reader.read(body, con)
-        if not cols or not any(coefs):
-            if (lb is None or lb <= constant) and (ub is None or ub >= constant):
-                continue
-            raise InfeasibleConstraintException(f"model contains a trivially infeasible constraint, '{con.name}'")
+        if not cols:
+            _check_constant(con, lb, ub, constant)
+            continue
         indices += cols
         data += coefs
         indptr.append(len(indices))
@@ -177,6 +197,15 @@ def standard_form(model: pyo.ConcreteModel) -> StandardForm:
                    np.asarray(indptr, dtype=np.int64)), shape=(len(lower), n))
     A.sum_duplicates()
     A.eliminate_zeros()
+    row_lower, row_upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    emptied = np.flatnonzero(np.diff(A.indptr) == 0)
+    if len(emptied):
+        for r in emptied:
+            _check_constant(constraints[r], None if math.isinf(row_lower[r]) else row_lower[r],
+                            None if math.isinf(row_upper[r]) else row_upper[r], 0.0)
+        kept = np.setdiff1d(np.arange(A.shape[0]), emptied)
+        A, row_lower, row_upper = csr_array(A[kept]), row_lower[kept], row_upper[kept]
+        constraints = [constraints[r] for r in kept]
     cost = np.zeros(n)
     np.add.at(cost, np.asarray(obj_cols, dtype=np.int64), np.asarray(obj_coefs, dtype=float))
     used = (np.bincount(A.indices, minlength=n) > 0) | (cost != 0)
@@ -184,8 +213,15 @@ def standard_form(model: pyo.ConcreteModel) -> StandardForm:
     if not used.all():
         columns = [v for v, keep in zip(columns, used, strict=True) if keep]
         A, cost = A[:, used], cost[used]
-    return StandardForm(columns, cost, float(offset), sense, csr_array(A), np.asarray(lower, dtype=float),
-                        np.asarray(upper, dtype=float), constraints)
+    return StandardForm(columns, cost, float(offset), sense, csr_array(A), row_lower, row_upper, constraints)
+
+
+def _check_constant(con, lb: float | None, ub: float | None, constant: float) -> None:
+    """A row without variables (after fixed ones are folded and cancelling terms summed): nothing if
+    ``lb ≤ constant ≤ ub``, else ``InfeasibleConstraintException`` naming the constraint."""
+    if (lb is None or lb <= constant) and (ub is None or ub >= constant):
+        return
+    raise InfeasibleConstraintException(f"model contains a trivially infeasible constraint, '{con.name}'")
 
 
 def compile_model(model: pyo.ConcreteModel):

@@ -153,7 +153,7 @@ def _fixed_lp_cost(highs: highspy.Highs, idx: np.ndarray, vals: np.ndarray) -> f
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
-    return float(np.dot(np.asarray(lp.col_cost_), np.asarray(h.getSolution().col_value)))
+    return float(np.dot(np.asarray(lp.col_cost_), np.asarray(h.getSolution().col_value))) + lp.offset_
 
 
 def _start(pb, model, cols, choice) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +179,8 @@ def test_completion_finds_the_fixed_lp_optimum(monkeypatch, case):
     model = build_model(pb)
     highs, cols = compile_model(model)
     idx, vals = _start(pb, model, cols, greedy_sites(pb))
-    [done] = completion.complete_starts(highs, [(idx, vals)], None)
+    [done], sense = completion.complete_starts(highs, [(idx, vals)], None)
+    assert sense == 1.0
     assert done is not None
     values, cost = done
     assert cost == pytest.approx(_fixed_lp_cost(highs, idx, vals), rel=1e-7)
@@ -202,7 +203,7 @@ def test_completion_refuses_a_start_that_breaks_a_row(monkeypatch):
     model = build_model(pb)
     highs, cols = compile_model(model)
     idx, vals = _start(pb, model, cols, {s: "small" for s in pb.sites["site_id"]})
-    assert completion.complete_starts(highs, [(idx, vals)], None) == [None]
+    assert completion.complete_starts(highs, [(idx, vals)], None)[0] == [None]
 
 
 def test_forced_zeros_follow_closed_sites_through_balance_rows_only():
@@ -220,3 +221,76 @@ def test_forced_zeros_follow_closed_sites_through_balance_rows_only():
     shifted = completion.forced_zeros(A, np.array([0.0, -1.0, 0.0, 0.0]), np.array([-np.inf, 0.0, -3.0]),
                                       np.array([0.0, 0.0, np.inf]), known, np.zeros(4))
     assert not shifted.any()  # x_in may be negative: the row does not force it
+
+
+def test_forced_zeros_leave_a_column_with_room_to_move():
+    """1e6·y + 1e-6·x <= 1e6 + 5e-4 with y = 1 leaves x up to 500: a tolerance on the row's scale alone would
+    force x to 0 and lose a feasible completion."""
+    A = csr_array(np.array([[1e6, 1e-6]]))
+    zero = completion.forced_zeros(A, np.zeros(2), np.array([-np.inf]), np.array([1e6 + 5e-4]),
+                                   np.array([True, False]), np.array([1.0, 0.0]))
+    assert not zero.any()
+
+
+def _tiny_max_model(sense=pyo.maximize) -> pyo.ConcreteModel:
+    m = pyo.ConcreteModel()
+    m.y = pyo.Var(domain=pyo.Binary)
+    m.x = pyo.Var(bounds=(0, 10))
+    m.link = pyo.Constraint(expr=m.x - 5 * m.y <= 0)
+    m.obj = pyo.Objective(expr=m.x - 2 * m.y + 1, sense=sense)
+    return m
+
+
+def test_completion_follows_the_objective_sense_and_handles_nothing_left_to_solve(monkeypatch):
+    monkeypatch.setattr(completion, "COMPLETE_START_COLUMNS", 0)
+    highs, cols = compile_model(_tiny_max_model())
+    y = next(i for i, v in enumerate(cols) if v.name == "y")
+    x = 1 - y
+    [done], sense = completion.complete_starts(highs, [(np.array([y], dtype=np.int32), np.array([1.0]))], None)
+    assert sense == -1.0 and done[0][x] == pytest.approx(5.0) and done[1] == pytest.approx(4.0)
+    assert completion.best([3.0, None, 4.0], sense) == 2 and completion.best([3.0, None, 4.0], 1.0) == 0
+    everything = (np.array([y, x], dtype=np.int32), np.array([1.0, 2.0]))
+    [done], _ = completion.complete_starts(highs, [everything], None)
+    assert done is not None and done[1] == pytest.approx(1.0)  # all columns known: no LP, still a start
+    broken = (np.array([y, x], dtype=np.int32), np.array([0.0, 2.0]))
+    assert completion.complete_starts(highs, [broken], None)[0] == [None]
+
+
+def test_components_a_linear_model_cannot_hold_are_refused_by_name():
+    m = _tiny_max_model()
+    m.z = pyo.Var([1, 2], bounds=(0, 1))
+    m.sos = pyo.SOSConstraint(var=m.z, sos=1)
+    with pytest.raises(ValueError, match="sos"):
+        standard_form(m)
+
+
+def test_terms_that_cancel_leave_a_constant_row():
+    m = _tiny_max_model()
+    m.fine = pyo.Constraint(expr=m.x - m.x <= 1)
+    assert m.fine not in set(standard_form(m).constraints)
+    m.bad = pyo.Constraint(expr=m.x - m.x >= 1)
+    with pytest.raises(InfeasibleConstraintException, match="bad"):
+        standard_form(m)
+
+
+def test_start_wait_must_be_seconds_or_none():
+    from optimization.solve import SolverOptions, solve_model
+
+    with pytest.raises(ValueError, match="start_wait"):
+        solve_model(_tiny_max_model(), SolverOptions(start_wait="10"))
+
+
+def test_an_error_while_handing_over_a_start_is_raised_not_hidden(monkeypatch):
+    """An exception in HiGHS's user-solution callback would only end the solve with status error; it must
+    surface as itself once the solve returns."""
+    from optimization.solve import SolverOptions, solve_model
+
+    monkeypatch.setattr(completion, "COMPLETE_START_COLUMNS", 0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("handing over failed")
+
+    monkeypatch.setattr(completion, "best", broken)
+    pb = read_cflp(ORLIB / "cflp" / "cap131.txt")
+    with pytest.raises(RuntimeError, match="handing over failed"):
+        solve_model(build_model(pb), SolverOptions(warm_start=warm_start_values(pb, greedy_sites(pb))))
