@@ -14,7 +14,10 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyomo.common.errors import InfeasibleConstraintException, InvalidConstraintError
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy.sparse import csr_array
 from test_optimization_properties import make_problem
@@ -46,9 +49,17 @@ def _pyomo_rows(model) -> tuple[list, dict]:
     return repn, rows
 
 
+def _empty_rows_hold(theirs: dict) -> bool:
+    """Whether Pyomo's rows left without entries (a row of fixed variables only: Pyomo keeps it, the
+    translation drops it or refuses it by name) all hold."""
+    return all(lo <= 1e-9 and up >= -1e-9 for lo, up, entries in theirs.values() if not entries)
+
+
 def assert_same_as_pyomo(model) -> None:
     sf = standard_form(model)
     repn, theirs = _pyomo_rows(model)
+    assert _empty_rows_hold(theirs)
+    theirs = {con: row for con, row in theirs.items() if row[2]}
     assert [id(v) for v in sf.columns] == [id(v) for v in repn.columns]
     assert np.allclose(sf.cost, np.asarray(repn.c.todense()).ravel() if repn.c.shape[0] else 0.0)
     assert sf.offset == pytest.approx(float(repn.c_offset[0]) if len(repn.c_offset) else 0.0)
@@ -294,3 +305,48 @@ def test_an_error_while_handing_over_a_start_is_raised_not_hidden(monkeypatch):
     pb = read_cflp(ORLIB / "cflp" / "cap131.txt")
     with pytest.raises(RuntimeError, match="handing over failed"):
         solve_model(build_model(pb), SolverOptions(warm_start=warm_start_values(pb, greedy_sites(pb))))
+
+
+@st.composite
+def linear_models(draw) -> pyo.ConcreteModel:
+    """Random linear models: two indexed variables (some members fixed), rows of variables, monomials, numbers
+    and repeated variables with every kind of bound, and an objective of either sense."""
+    m = pyo.ConcreteModel()
+    m.a = pyo.Var(range(draw(st.integers(1, 4))), bounds=(0, 5))
+    m.b = pyo.Var(range(draw(st.integers(1, 4))), domain=pyo.Binary)
+    members = [*m.a.values(), *m.b.values()]
+    for v in members:
+        if draw(st.booleans()) and draw(st.booleans()):
+            v.fix(draw(st.integers(0, 1)))
+    coef = st.sampled_from([0.0, 1.0, -1.0, 2.5, -3.0, 7.0])
+
+    def term():
+        v = draw(st.sampled_from(members))
+        kind = draw(st.sampled_from(["var", "mono", "number"]))
+        return v if kind == "var" else (MonomialTermExpression((draw(coef), v)) if kind == "mono" else
+                                        draw(st.sampled_from([1.0, -2.0])))
+
+    m.rows = pyo.ConstraintList()
+    for _ in range(draw(st.integers(1, 6))):
+        body = LinearExpression([term() for _ in range(draw(st.integers(1, 5)))])
+        lo, up = draw(st.sampled_from([(None, 4.0), (-4.0, None), (1.0, 1.0), (-3.0, 6.0)]))
+        m.rows.add((lo, body, up) if lo != up else (body, lo))
+    m.obj = pyo.Objective(expr=LinearExpression([term() for _ in range(draw(st.integers(1, 4)))]),
+                          sense=draw(st.sampled_from([pyo.minimize, pyo.maximize])))
+    return m
+
+
+@settings(max_examples=60, deadline=None)
+@given(linear_models())
+def test_random_linear_models_translate_as_pyomo_compiles_them(m):
+    """The same problem as Pyomo's compiler: where Pyomo keeps a row of fixed variables that cannot hold (or
+    refuses the model), the translation refuses it by name."""
+    try:
+        _, theirs = _pyomo_rows(m)
+    except InfeasibleConstraintException:
+        theirs = None
+    if theirs is None or not _empty_rows_hold(theirs):
+        with pytest.raises(InfeasibleConstraintException):
+            standard_form(m)
+        return
+    assert_same_as_pyomo(m)
