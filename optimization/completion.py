@@ -135,8 +135,9 @@ class BackgroundCompletion:
     ``wait``: seconds the first callback (after HiGHS's setup, before its root LP) waits for the workers, None
     for as long as they take (within ``limit``, the solve's time limit in seconds). Waiting matters: on the
     national instance a start that reaches HiGHS after its root node left it 30 s slower to a 1% gap. The wait
-    ends early when ``should_stop()`` says so. ``log`` receives a line for each start whose completion failed
-    with an error."""
+    ends early when ``should_stop()`` says so (the workers go on: a solve interrupted before HiGHS has a
+    solution returns the best completed start, see :meth:`close` and :meth:`best_start`). ``log`` receives a
+    line for each start whose completion failed with an error."""
 
     def __init__(self, highs: highspy.Highs, starts: list[tuple[np.ndarray, np.ndarray]], wait: float | None = None,
                  limit: float | None = None, should_stop=None, log=None):
@@ -165,9 +166,9 @@ class BackgroundCompletion:
 
     def _work(self, k: int) -> None:
         try:
-            if not self._should_stop():
+            if not self.stopping.is_set():
                 idx, vals = self.starts[k]
-                self.done[k] = _complete(self.model, idx, vals, 1, self._should_stop)
+                self.done[k] = _complete(self.model, idx, vals, 1, self.stopping.is_set)
         except Exception as exc:  # a failed start is reported, the MIP goes on without it
             if self.log is not None:
                 self.log(f"start {k}: completion failed ({exc!r}); HiGHS goes on without it")
@@ -212,17 +213,25 @@ class BackgroundCompletion:
             self.error = self.error or exc
             self.stopping.set()
 
-    def close(self) -> tuple[list[float | None], int | None]:
-        """Stop the workers (after the MIP) and report each start's objective value in the model (None where
-        it did not complete) and the position of the best start HiGHS was given (None if none reached it);
-        raises what the callback raised (a KeyboardInterrupt while it waited, say)."""
-        self.stopping.set()
+    def close(self, finish: bool = False) -> tuple[list[float | None], int | None]:
+        """Stop the workers (after the MIP; with ``finish``, let them complete their starts first) and report
+        each start's objective value in the model (None where it did not complete) and the position of the
+        best start HiGHS was given (None if none reached it); raises what the callback raised (a
+        KeyboardInterrupt while it waited, say)."""
+        if not finish:
+            self.stopping.set()
         for worker in self.workers:
             worker.join()
+        self.stopping.set()
         costs = [None if c is None else c[1] for c in self.done]
         if self.error is not None:
             raise self.error
         return costs, best(costs, self.model.sense, self.offered)
+
+    def best_start(self) -> tuple[np.ndarray, float] | None:
+        """The best completed start (column values, objective value), after :meth:`close`; None if none."""
+        k = best([None if c is None else c[1] for c in self.done], self.model.sense)
+        return None if k is None else self.done[k]
 
 
 def _solve_rest(model: _Model, settled: np.ndarray, x: np.ndarray, threads: int | None,

@@ -221,14 +221,15 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     if options.on_progress is not None or options.should_stop is not None:
         _attach_callbacks(highs, options)
     start = time.perf_counter()
+    ran = False
     try:
         if background is not None:
             background.attach(highs)
         highs.run()
+        ran = True
     finally:
-        if background is not None:
-            start_costs, start_used = background.close()
-    seconds = time.perf_counter() - start
+        if background is not None and not ran:
+            background.close()
     status = highs.getModelStatus()
     tc = _HIGHS_STATUS.get(status.name, TerminationCondition.error)
     info = highs.getInfo()
@@ -237,8 +238,18 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     is_mip = info.mip_node_count >= 0
     bound = info.mip_dual_bound if is_mip else (objective if tc == TerminationCondition.convergenceCriteriaSatisfied
                                                 else None)
+    values = highs.getSolution().col_value if has_solution else None
+    if background is not None:
+        # Interrupted before HiGHS had a solution: the completed start is the incumbent the caller keeps (as
+        # when the start went to HiGHS before the solve), so the workers are let finish.
+        interrupted = options.should_stop is not None and bool(options.should_stop())
+        start_costs, start_used = background.close(finish=interrupted and not has_solution)
+        fallback = None if has_solution else background.best_start()
+        if fallback is not None:
+            values, objective = fallback
+            has_solution = True
+    seconds = time.perf_counter() - start
     if has_solution:
-        values = highs.getSolution().col_value
         for v, x in zip(cols, values, strict=True):
             v.set_value(x, skip_validation=True)
     result = _result(tc, has_solution, objective, bound, seconds, "\n".join(lines), options)
