@@ -55,9 +55,11 @@ class SolverOptions:
     ``warm_start`` goes to HiGHS and the alternatives are ignored. ``start_completion``: ``background`` (the
     starts are completed in worker threads while HiGHS sets up the MIP and reach it through its user-solution
     callback, :class:`optimization.completion.BackgroundCompletion`; ``start_wait`` is how many seconds HiGHS
-    waits for them after its setup, None for as long as they take within the time limit) or ``before``
-    (completed one after another before HiGHS starts, the time counted against the limit; the partial
-    ``warm_start`` goes to HiGHS when none completes)."""
+    waits for them after its setup, None for as long as they take within the time limit; the solve time then
+    includes that wait, and ``SolveResult.start_used`` is the best start HiGHS was given, so a start finished
+    after HiGHS's last callback is priced but unused) or ``before`` (completed one after another before HiGHS
+    starts, the time counted against the limit; the partial ``warm_start`` goes to HiGHS when none
+    completes)."""
 
     time_limit: float | None = None
     rel_gap: float = 1e-4
