@@ -24,7 +24,7 @@ import time
 
 import highspy
 import numpy as np
-from scipy.sparse import csc_array
+from scipy.sparse import csc_array, csr_array
 
 COMPLETE_START_COLUMNS = 50_000
 TOLERANCE = 1e-9
@@ -38,7 +38,7 @@ def forced_zeros(A, col_lower: np.ndarray, row_lower: np.ndarray, row_upper: np.
     sides. A row forces its free columns only when the room left to its bound would move none of them by more
     than ``TOLERANCE`` (room / smallest free coefficient), so the propagation never forces a column that a
     feasible completion needs. Returns a boolean mask over the columns."""
-    A = csc_array(A).tocsr()
+    A = csr_array(A)
     n_rows, n = A.shape
     rows = np.repeat(np.arange(n_rows), np.diff(A.indptr))
     cols, a = A.indices, A.data
@@ -89,6 +89,7 @@ class _Model:
         self.row_lower, self.row_upper = (np.asarray(v, dtype=np.float64) for v in (lp.row_lower_, lp.row_upper_))
         self.A = csc_array((np.asarray(lp.a_matrix_.value_, dtype=np.float64), np.asarray(lp.a_matrix_.index_),
                             np.asarray(lp.a_matrix_.start_)), shape=(m, n))
+        self.A_rows = self.A.tocsr()
 
 
 def _complete(model: _Model, idx: np.ndarray, vals: np.ndarray, threads: int | None,
@@ -101,9 +102,14 @@ def _complete(model: _Model, idx: np.ndarray, vals: np.ndarray, threads: int | N
     known[idx] = True
     x = np.zeros(model.n)
     x[idx] = vals
-    zero = forced_zeros(model.A, model.lower, model.row_lower, model.row_upper, known, x)
+    zero = forced_zeros(model.A_rows, model.lower, model.row_lower, model.row_upper, known, x)
     solved = _solve_rest(model, known | zero, x, threads, should_stop)
     return None if solved is None else (solved, float(np.dot(model.cost, solved)) + model.offset)
+
+
+def costs_of(completed: list[tuple[np.ndarray, float] | None]) -> list[float | None]:
+    """The objective value of each completed start (None where it did not complete)."""
+    return [None if c is None else c[1] for c in completed]
 
 
 def best(costs: list[float | None], sense: float, among=None) -> int | None:
@@ -200,7 +206,7 @@ class BackgroundCompletion:
             self.calls += 1
             if self.calls == 1:
                 self._wait_for_workers()
-            costs = [None if c is None else c[1] for c in self.done]
+            costs = costs_of(self.done)
             k = best(costs, self.model.sense, [i for i in range(len(costs)) if i not in self.offered])
             if k is None:
                 return
@@ -222,15 +228,14 @@ class BackgroundCompletion:
             self.stopping.set()
         for worker in self.workers:
             worker.join()
-        self.stopping.set()
-        costs = [None if c is None else c[1] for c in self.done]
+        costs = costs_of(self.done)
         if self.error is not None:
             raise self.error
         return costs, best(costs, self.model.sense, self.offered)
 
     def best_start(self) -> tuple[np.ndarray, float] | None:
         """The best completed start (column values, objective value), after :meth:`close`; None if none."""
-        k = best([None if c is None else c[1] for c in self.done], self.model.sense)
+        k = best(costs_of(self.done), self.model.sense)
         return None if k is None else self.done[k]
 
 

@@ -277,7 +277,7 @@ def _set_start(highs, partial: list[tuple[np.ndarray, np.ndarray]],
     :func:`optimization.completion.complete_starts`), or the first partial start when none completes; returns
     each start's cost in the model (None where it did not complete) and the position of the start HiGHS got."""
     completed, sense = completion.complete_starts(highs, partial, options.threads)
-    costs = [None if c is None else c[1] for c in completed]
+    costs = completion.costs_of(completed)
     k = completion.best(costs, sense)
     if k is not None:
         values = completed[k][0]

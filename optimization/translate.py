@@ -71,7 +71,8 @@ class _Reader:
         self.config = config
         self.var_map: dict[int, object] = {}
         self.col_of: dict[int, int] = {}
-        self.recorder = VarRecorder(self.var_map, FileDeterminism_to_SortComponents(config.file_determinism))
+        self.sorter = FileDeterminism_to_SortComponents(config.file_determinism)
+        self.recorder = VarRecorder(self.var_map, self.sorter)
         self.visitor = LinearRepnVisitor({}, var_recorder=self.recorder)
         self.is_var: dict[type, bool] = {}
 
@@ -160,7 +161,7 @@ def standard_form(model: pyo.ConcreteModel) -> StandardForm:
     components the translation cannot represent (SOS constraints, disjunctions, logical constraints) are refused
     by name, as Pyomo's compiler refuses them, rather than dropped."""
     reader = _Reader(model)
-    sorter = FileDeterminism_to_SortComponents(reader.config.file_determinism)
+    sorter = reader.sorter
     _, unknown = categorize_valid_components(model, active=True, sort=sorter, valid=_VALID,
                                              targets={Suffix, pyo.Objective})
     if unknown:
