@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## set up, then run the default scenario on the embedded dataset
 	$(BIN)/planner run scenarios/ncfd_expansion.yaml
 
-test: $(STAMP)  ## set up, then lint and run every test suite
+test: $(STAMP)  ## set up, then lint (ruff, import-linter's layer contracts) and run every test suite
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-fast: $(STAMP)  ## the suites without the `slow` marker

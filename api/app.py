@@ -219,12 +219,12 @@ def regions(_: Annotated[str, Depends(require("viewer"))]) -> dict:
 def corridors(_: Annotated[str, Depends(require("viewer"))]) -> dict:
     """The embedded road and rail corridors as GeoJSON lines (EPSG:4326)."""
     from geo.export import corridors_geojson
-    from geo.network import build_corridor_graph
     from planner.data.loader import load_dataset
+    from planner.network import corridor_graph
     from planner.parameters import ParameterSet
 
     ds = load_dataset()
-    return corridors_geojson(build_corridor_graph(ds, ParameterSet(ds.loss_rates)))
+    return corridors_geojson(corridor_graph(ds, ParameterSet(ds.loss_rates)))
 
 
 @app.post("/scenarios", status_code=201, tags=["scenarios"], response_model=StoredScenario)

@@ -23,8 +23,8 @@ import networkx as nx
 import numpy as np
 
 from geo.matrix import graph_arrays, od_matrix
-from geo.network import build_corridor_graph
 from planner.data.loader import load_dataset
+from planner.network import corridor_graph
 from planner.parameters import ParameterSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ def bench_generated(n_nodes: int, n_origins: int, sample: int) -> dict:
 def bench_embedded() -> dict:
     ds = load_dataset()
     params = ParameterSet(ds.loss_rates)
-    G = build_corridor_graph(ds, params)
+    G = corridor_graph(ds, params)
     nodes = list(G.nodes)
     t = time.perf_counter()
     od_matrix(G, nodes, nodes, metric="cost", params=params, commodity="vegetables")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geo.orlib import pmedian_distances
 from optimization.orlib import read_cflp, read_optima, read_pmedian
 from optimization.problem import NetworkProblem, Options
 from optimization.run import optimize
@@ -61,7 +62,7 @@ def run_orlib(sets: list[str], time_limit: float, only: set[str] | None, baselin
     for name, path, kw, known in _instances(sets):
         if only and name not in only:
             continue
-        pb = read_pmedian(path) if kw.pop("pmedian", False) else read_cflp(path, **kw)
+        pb = read_pmedian(path, pmedian_distances(path)) if kw.pop("pmedian", False) else read_cflp(path, **kw)
         t = time.perf_counter()
         res = optimize(pb, SolverOptions(rel_gap=0.0, time_limit=time_limit))
         pyomo_s = time.perf_counter() - t
@@ -211,7 +212,7 @@ def run_linking(names: list[str], time_limit: float) -> list[dict]:
             path, kw, known = next((p, k, v) for n, p, k, v in _instances(["cflp", "uflp", "pmed", "capabc"])
                                    if n == name)
             kw = dict(kw)
-            pb = read_pmedian(path) if kw.pop("pmedian", False) else read_cflp(path, **kw)
+            pb = read_pmedian(path, pmedian_distances(path)) if kw.pop("pmedian", False) else read_cflp(path, **kw)
             pb.options.strong_linking = mode
             t = time.perf_counter()
             res = optimize(pb, SolverOptions(rel_gap=0.0, time_limit=time_limit))

@@ -1,4 +1,4 @@
-"""Candidate sites for wholesale distribution centres: generated along the corridors or loaded from a file.
+"""Candidate sites for wholesale distribution centres: generated along the corridors, or a user's sites snapped to it.
 
 Generated candidates are the network's towns in the scenario's regions (border checkpoints excluded) that a
 centre can serve from: the
@@ -6,22 +6,24 @@ existing centres (always kept), corridor junctions, rail stations with road acce
 towns, then (when ``nearby_km`` > 0) cities off the network within ``nearby_km`` of a road node, taken in that
 order of priority (then by population) and kept only if they lie at least
 ``min_spacing_km`` from every candidate already kept and their region holds fewer than ``max_per_region``
-new candidates. Existing centres are snapped to their nearest network node.
+new candidates. Existing centres are snapped to their nearest network node. Spacing is geodesic km (WGS84).
+
+The caller gives the tables (the dataset's ``cities`` and ``existing_centres``, a user's candidates table);
+reading a user's file belongs to the planner (:func:`planner.candidates.load_candidates`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
+from geo.geodesy import geodesic_km
 from geo.network import NetworkError
 from geo.snap import nearest_nodes
-from planner.data.loader import Dataset, read_table
-from planner.geodesy import haversine_km
 
 PRIORITY = {"existing": 0, "junction": 1, "rail_station": 2, "town": 3, "nearby_city": 4}
 
@@ -49,10 +51,9 @@ COLUMNS = ["candidate_id", "name_ru", "name_en", "node", "lat", "lon", "region_i
            "corridors", "road_access", "rail_access", "existing", "population"]
 
 
-def _town_nodes(G: nx.MultiDiGraph, dataset: Dataset) -> pd.DataFrame:
+def _town_nodes(G: nx.MultiDiGraph, cities: pd.DataFrame) -> pd.DataFrame:
     """One row per town on the network (road node preferred), with its access and junction status."""
-    pop = {(c, n): p for c, n, p in zip(dataset.cities["country_id"], dataset.cities["name_ru"],
-                                        dataset.cities["population"], strict=True)}
+    pop = {(c, n): p for c, n, p in zip(cities["country_id"], cities["name_ru"], cities["population"], strict=True)}
     towns: dict[tuple[str, str], dict] = {}
     for n, d in G.nodes(data=True):
         key = (d.get("country"), d.get("name_ru"))
@@ -75,11 +76,11 @@ def _town_nodes(G: nx.MultiDiGraph, dataset: Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _nearby_cities(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[str], rules: CandidateRules,
+def _nearby_cities(G: nx.MultiDiGraph, cities: pd.DataFrame, region_ids: list[str], rules: CandidateRules,
                    on_network: set[str]) -> pd.DataFrame:
     """Cities of at least ``nearby_min_population`` off the network but within ``nearby_km`` of a road node,
     snapped to it (a centre there reaches the corridor by a short access road)."""
-    c = dataset.cities
+    c = cities
     c = c[c["region_id"].isin(region_ids) & (c["population"] >= rules.nearby_min_population)
           & ~c["name_ru"].isin(on_network)]
     road = G.subgraph([n for n, d in G.nodes(data=True) if d.get("mode", "road") == "road"])
@@ -98,18 +99,19 @@ def _nearby_cities(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[str], 
     return pd.DataFrame(rows)
 
 
-def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[str],
-                        rules: CandidateRules | None = None) -> pd.DataFrame:
-    """Candidate sites in ``region_ids`` on network ``G`` following ``rules`` (see the module docstring)."""
+def generate_candidates(G: nx.MultiDiGraph, cities: pd.DataFrame, existing_centres: pd.DataFrame,
+                        region_ids: list[str], rules: CandidateRules | None = None) -> pd.DataFrame:
+    """Candidate sites in ``region_ids`` on network ``G`` following ``rules`` (see the module docstring), from the
+    dataset's ``cities`` (population, nearby cities) and ``existing_centres`` tables."""
     rules = rules or CandidateRules()
-    towns = _town_nodes(G, dataset)
+    towns = _town_nodes(G, cities)
     border_towns = {G.nodes[n].get("name_ru") for u, v, d in G.edges(data=True) if d.get("crossing_id")
                     for n in (u, v)}
     towns = towns[towns["region_id"].isin(region_ids) & ~towns["name_ru"].isin(border_towns)].copy()
     towns["existing"] = False
     pool = []
     if rules.include_existing:
-        ex = dataset.existing_centres[dataset.existing_centres["region_id"].isin(region_ids)]
+        ex = existing_centres[existing_centres["region_id"].isin(region_ids)]
         if not ex.empty:
             nodes, km = nearest_nodes(G, ex["lat"].to_numpy(), ex["lon"].to_numpy())
             for (_, c), node, dist in zip(ex.iterrows(), nodes, km, strict=True):
@@ -126,7 +128,7 @@ def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[s
                "town": rules.include_towns}
     towns = towns[towns["kind"].map(allowed)]
     if rules.nearby_km > 0:
-        towns = pd.concat([towns, _nearby_cities(G, dataset, region_ids, rules, set(towns["name_ru"]))],
+        towns = pd.concat([towns, _nearby_cities(G, cities, region_ids, rules, set(towns["name_ru"]))],
                           ignore_index=True)
     towns = towns.assign(_p=towns["kind"].map(PRIORITY)).sort_values(["_p", "population"], ascending=[True, False])
     pool.extend(towns.drop(columns="_p").to_dict("records"))
@@ -135,7 +137,7 @@ def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[s
     per_region: dict[str, int] = {}
     for c in pool:
         if kept:
-            d = haversine_km(c["lat"], c["lon"], np.array([k["lat"] for k in kept]), np.array([k["lon"] for k in kept]))
+            d = geodesic_km(c["lat"], c["lon"], np.array([k["lat"] for k in kept]), np.array([k["lon"] for k in kept]))
             if not c["existing"] and d.min() < rules.min_spacing_km:
                 continue
         if not c["existing"]:
@@ -149,14 +151,16 @@ def generate_candidates(G: nx.MultiDiGraph, dataset: Dataset, region_ids: list[s
     return out[COLUMNS].reset_index(drop=True)
 
 
-def load_candidates(path: str | Path, G: nx.MultiDiGraph, dataset: Dataset, max_snap_km: float = 30.0) -> pd.DataFrame:
-    """Candidates from a user's CSV/GeoJSON (``candidate_id, name_ru, name_en, lat, lon`` and optional
-    ``region_id``), validated, snapped to the network and given region, corridors and access."""
-    frame = read_table("candidates", Path(path))
+def snap_candidates(frame: pd.DataFrame, G: nx.MultiDiGraph, known_regions: Collection[str],
+                    max_snap_km: float = 30.0, source: str = "candidates") -> pd.DataFrame:
+    """A user's candidates (a validated ``candidates`` table: ``candidate_id, name_ru, name_en, lat, lon, region_id,
+    existing``) snapped to the network and given region, corridors and access; a site farther than
+    ``max_snap_km`` from the network or in a region outside ``known_regions`` raises NetworkError prefixed
+    with ``source`` (the file's name)."""
     nodes, km = nearest_nodes(G, frame["lat"].to_numpy(), frame["lon"].to_numpy())
     far = [f"{cid} ({d:.0f} km)" for cid, d in zip(frame["candidate_id"], km, strict=True) if d > max_snap_km]
     if far:
-        raise NetworkError(f"{path}: candidates farther than {max_snap_km} km from the network: {', '.join(far)}")
+        raise NetworkError(f"{source}: candidates farther than {max_snap_km} km from the network: {', '.join(far)}")
     rows = []
     for (_, c), node in zip(frame.iterrows(), nodes, strict=True):
         nd = G.nodes[node]
@@ -166,8 +170,8 @@ def load_candidates(path: str | Path, G: nx.MultiDiGraph, dataset: Dataset, max_
                          road_access=nd.get("mode") == "road",
                          rail_access=bool(nd.get("station")) or nd.get("mode") == "rail",
                          existing=bool(c["existing"]), population=0))
-    known = set(dataset.regions["region_id"])
+    known = set(known_regions)
     bad = [r["candidate_id"] for r in rows if r["region_id"] not in known]
     if bad:
-        raise NetworkError(f"{path}: candidates in unknown regions: {bad}")
+        raise NetworkError(f"{source}: candidates in unknown regions: {bad}")
     return pd.DataFrame(rows, columns=COLUMNS)

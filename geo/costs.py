@@ -8,32 +8,41 @@ For a commodity group *c* on an edge *e* of mode *m*::
 
 in RUB per tonne. ``tariff_m`` is ``road_tariff_rub_per_tkm`` or ``rail_tariff_rub_per_tkm``; transfer edges
 have no length and carry the transshipment cost and hours; ``value_c`` is ``value_rub_per_t_<c>`` and
-``transit_loss_c`` is ``transit_loss_pct_per_day_<c>`` (zero for grain). All come from the parameter registry.
+``transit_loss_c`` is ``transit_loss_pct_per_day_<c>`` (zero for grain). All come from the caller's parameters
+(:class:`geo.params.Params`; the planner passes its parameter registry's values).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from planner.parameters import ParameterSet
-from planner.settings import COMMODITY_BY_KEY
+from geo.params import Params
 
 MODE_CODES = {"road": 0, "rail": 1, "transfer": 2}
 
 
-def tariffs(params: ParameterSet) -> np.ndarray:
+def tariffs(params: Params) -> np.ndarray:
     """RUB per tonne-km indexed by mode code (road, rail, transfer)."""
     return np.array([params["road_tariff_rub_per_tkm"], params["rail_tariff_rub_per_tkm"], 0.0])
 
 
-def time_cost_rub_per_t_hour(params: ParameterSet, commodity: str) -> float:
-    """Value of produce lost per tonne per hour in transit, RUB per tonne-hour."""
-    if commodity not in COMMODITY_BY_KEY:
-        raise KeyError(f"unknown commodity group {commodity!r}; known: {list(COMMODITY_BY_KEY)}")
-    return params[f"value_rub_per_t_{commodity}"] * params[f"transit_loss_pct_per_day_{commodity}"] / 100.0 / 24.0
+def time_cost_rub_per_t_hour(params: Params, commodity: str) -> float:
+    """Value of produce lost per tonne per hour in transit, RUB per tonne-hour.
+
+    A commodity group without ``value_rub_per_t_<c>`` or ``transit_loss_pct_per_day_<c>`` in ``params`` raises
+    KeyError naming the group and the missing parameter.
+    """
+    values = []
+    for name in (f"value_rub_per_t_{commodity}", f"transit_loss_pct_per_day_{commodity}"):
+        try:
+            values.append(params[name])
+        except KeyError:
+            raise KeyError(f"unknown commodity group {commodity!r}: no parameter {name!r}") from None
+    value, transit_loss = values
+    return value * transit_loss / 100.0 / 24.0
 
 
 def edge_costs(length_km: np.ndarray, hours: np.ndarray, mode_code: np.ndarray, fee: np.ndarray,
-               params: ParameterSet, commodity: str) -> np.ndarray:
+               params: Params, commodity: str) -> np.ndarray:
     """Generalised cost per tonne of every edge (RUB per tonne), vectorised over edge arrays."""
     return length_km * tariffs(params)[mode_code] + hours * time_cost_rub_per_t_hour(params, commodity) + fee

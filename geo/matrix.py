@@ -20,7 +20,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from geo.costs import MODE_CODES, edge_costs, tariffs
-from planner.parameters import ParameterSet
+from geo.params import Params
 
 ZERO_WEIGHT = 1e-9
 """Stand-in for zero-weight edges (transfers have no length): a sparse matrix cannot hold an explicit zero edge."""
@@ -91,7 +91,7 @@ def graph_hash(G: nx.MultiDiGraph) -> str:
     return graph_arrays(G).digest
 
 
-def edge_weights(arrays: GraphArrays, metric: str, params: ParameterSet | None = None,
+def edge_weights(arrays: GraphArrays, metric: str, params: Params | None = None,
                  commodity: str | None = None) -> np.ndarray:
     """Per-edge weights: km (``distance``), hours (``time``), RUB per tonne (``cost``, needs params and a commodity),
     or RUB per tonne without the time term (``freight``: tariff × km + fees; for models that count transit losses
@@ -139,7 +139,7 @@ class ODResult:
 
 
 def od_matrix(G: nx.MultiDiGraph, origins: Sequence[Hashable], destinations: Sequence[Hashable] | None = None,
-              metric: str = "distance", params: ParameterSet | None = None, commodity: str | None = None,
+              metric: str = "distance", params: Params | None = None, commodity: str | None = None,
               return_paths: bool = False) -> ODResult:
     """Shortest-path matrix from every origin to every destination (all nodes when ``destinations`` is None).
 
@@ -174,7 +174,7 @@ def _walk(pred_row: np.ndarray, source: int, target: int) -> list[int]:
     return path[::-1]
 
 
-def path_totals(G: nx.MultiDiGraph, path: Sequence[Hashable], params: ParameterSet | None = None,
+def path_totals(G: nx.MultiDiGraph, path: Sequence[Hashable], params: Params | None = None,
                 commodity: str | None = None, metric: str = "cost") -> dict[str, float | list]:
     """Distance (km), hours, cost per tonne and crossings along a node path, taking on each hop the parallel edge
     that is best for ``metric`` (as the matrix did)."""

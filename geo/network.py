@@ -7,7 +7,7 @@ carries ``crs``; every edge carries ``length`` in metres. On top of those, every
 - ``hours``: travel time, including a border crossing's delay;
 - ``fee_rub_per_t``: fixed charge per tonne on the edge (transshipment cost, border fee);
 - ``crossing_id`` on edges that cross a border (``None`` elsewhere);
-- ``length_source``: ``published`` or ``estimate`` (great-circle × circuity factor).
+- ``length_source``: ``published`` or ``estimate`` (geodesic km × circuity factor).
 
 Nodes carry ``name_ru``, ``name_en``, ``country``, ``region_id`` and ``mode``. Node ids are
 ``"<mode>:<country>:<town_ru>"``, so the same town on several corridors of one mode is one node: that is how
@@ -24,9 +24,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from planner.data.loader import Dataset
-from planner.geodesy import haversine_km
-from planner.parameters import ParameterSet
+from geo.geodesy import geodesic_km
+from geo.params import Params
 
 CRS = "EPSG:4326"
 
@@ -49,9 +48,8 @@ def node_id(mode: str, country: str, town_ru: str) -> str:
     return f"{mode}:{country}:{town_ru}"
 
 
-def _region_lookup(dataset: Dataset):
+def _region_lookup(cities: pd.DataFrame):
     """Function (country, town_ru, lat, lon) -> region_id: by city name, else the nearest city of the country."""
-    cities = dataset.cities
     by_name = {(c, n): r for c, n, r in zip(cities["country_id"], cities["name_ru"], cities["region_id"], strict=True)}
 
     def lookup(country: str, town_ru: str, lat: float, lon: float) -> str | None:
@@ -60,7 +58,7 @@ def _region_lookup(dataset: Dataset):
         same = cities[cities["country_id"] == country]
         if same.empty:
             return None
-        d = haversine_km(lat, lon, same["lat"].to_numpy(), same["lon"].to_numpy())
+        d = geodesic_km(lat, lon, same["lat"].to_numpy(), same["lon"].to_numpy())
         return str(same["region_id"].iloc[int(np.argmin(d))])
 
     return lookup
@@ -74,29 +72,32 @@ def _match_crossing(crossings: pd.DataFrame, mode: str, a: dict, b: dict) -> pd.
     if cand.empty:
         return None
     lat, lon = cand["lat"].to_numpy(), cand["lon"].to_numpy()
-    d = np.minimum(haversine_km(a["lat"], a["lon"], lat, lon), haversine_km(b["lat"], b["lon"], lat, lon))
+    d = np.minimum(geodesic_km(a["lat"], a["lon"], lat, lon), geodesic_km(b["lat"], b["lon"], lat, lon))
     return cand.iloc[int(np.argmin(d))]
 
 
-def build_corridor_graph(dataset: Dataset, params: ParameterSet,
+def build_corridor_graph(corridors: pd.DataFrame, crossings: pd.DataFrame, countries: pd.DataFrame,
+                         cities: pd.DataFrame, params: Params,
                          borders: Mapping[str, BorderState] | None = None) -> nx.MultiDiGraph:
-    """Build the embedded road and rail corridor network with transshipment and border-crossing edges.
+    """Build the road and rail corridor network with transshipment and border-crossing edges.
 
+    The tables are the dataset's ``corridors``, ``border_crossings``, ``countries`` (its ``eaeu_member`` flag
+    picks the border fee) and ``cities`` (a town's region: by name, else the nearest city of its country);
+    ``params`` gives speeds, fees, transshipment and ``road_circuity_factor``.
     ``borders`` maps crossing ids to a scenario's :class:`BorderState`; a closed crossing's edges are left out
     and listed in ``G.graph["closed_crossings"]``. Segment length is the published km where the corridor table
-    gives it, else great-circle km × ``road_circuity_factor`` (flagged ``length_source="estimate"``).
+    gives it, else geodesic km × ``road_circuity_factor`` (flagged ``length_source="estimate"``).
     """
     borders = dict(borders or {})
-    crossings = dataset.border_crossings
     unknown = sorted(set(borders) - set(crossings["crossing_id"]))
     if unknown:
         raise NetworkError(f"borders: unknown crossing id(s) {unknown}; known: {sorted(crossings['crossing_id'])}")
-    eaeu = set(dataset.countries.loc[dataset.countries["eaeu_member"], "country_id"])
-    region_of = _region_lookup(dataset)
+    eaeu = set(countries.loc[countries["eaeu_member"], "country_id"])
+    region_of = _region_lookup(cities)
     speed = {"road": params["road_speed_kmh"], "rail": params["rail_speed_kmh"]}
 
     G = nx.MultiDiGraph(crs=CRS, name="embedded corridors", closed_crossings=[])
-    cor = dataset.corridors.sort_values(["corridor_id", "seq"])
+    cor = corridors.sort_values(["corridor_id", "seq"])
     for cid, g in cor.groupby("corridor_id", sort=False):
         towns = g.to_dict("records")
         for t in towns:
@@ -108,7 +109,7 @@ def build_corridor_graph(dataset: Dataset, params: ParameterSet,
             G.nodes[nid]["corridors"].append(cid)
         for a, b in zip(towns[:-1], towns[1:], strict=True):
             mode = a["mode"]
-            straight = float(haversine_km(a["lat"], a["lon"], b["lat"], b["lon"]))
+            straight = float(geodesic_km(a["lat"], a["lon"], b["lat"], b["lon"]))
             if pd.notna(b["km_from_prev"]) and "estimate" not in str(b["km_source"] or "estimate").lower():
                 km, source = float(b["km_from_prev"]), "published"
             elif pd.notna(b["km_from_prev"]):
@@ -162,9 +163,3 @@ def mode_subgraph(G: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
     H = G.edge_subgraph([(u, v, k) for u, v, k, m in G.edges(keys=True, data="mode") if m == mode]).copy()
     H.graph.update(G.graph)
     return H
-
-
-def scenario_network(scenario, dataset: Dataset) -> nx.MultiDiGraph:
-    """The embedded network with a scenario's parameters and border states (a :class:`planner.scenario.Scenario`)."""
-    borders = {cid: BorderState(b.open, b.extra_delay_h, b.fee_rub_per_t) for cid, b in scenario.borders.items()}
-    return build_corridor_graph(dataset, scenario.parameter_set(dataset), borders)

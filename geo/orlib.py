@@ -1,11 +1,18 @@
 """OR-Library p-median graphs (Beasley) as networks: ``nodes edges p`` then ``u v length`` lines, 1-based,
-undirected; a repeated edge replaces the earlier one, as in the original definition."""
+undirected; a repeated edge replaces the earlier one, as in the original definition.
+
+:func:`pmedian_distances` is the instance's shortest-path matrix, which the caller hands to
+:func:`optimization.orlib.read_pmedian` (the optimization layer does not read graphs).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import networkx as nx
+import pandas as pd
+
+from geo.matrix import od_matrix
 
 
 def read_pmedian_graph(path: str | Path) -> tuple[nx.MultiDiGraph, int]:
@@ -23,3 +30,11 @@ def read_pmedian_graph(path: str | Path) -> tuple[nx.MultiDiGraph, int]:
         G.add_edge(u, v, length=w * 1000.0, mode="road")
         G.add_edge(v, u, length=w * 1000.0, mode="road")
     return G, p
+
+
+def pmedian_distances(path: str | Path) -> pd.DataFrame:
+    """Shortest-path distances (instance units) between every pair of nodes of a p-median graph; rows and
+    columns are the node numbers in order (``inf`` where the graph is not connected)."""
+    G, _ = read_pmedian_graph(path)
+    nodes = sorted(G.nodes)
+    return od_matrix(G, nodes, nodes, metric="distance").values

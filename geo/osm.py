@@ -7,10 +7,10 @@ from pathlib import Path
 import networkx as nx
 import osmnx as ox
 
-from planner.parameters import ParameterSet
+from geo.params import Params
 
 
-def _to_planner_conventions(G: nx.MultiDiGraph, params: ParameterSet, country: str | None) -> nx.MultiDiGraph:
+def _to_planner_conventions(G: nx.MultiDiGraph, params: Params, country: str | None) -> nx.MultiDiGraph:
     """Add the attributes the planner's code reads: mode, hours, fee, crossing id; node names and country."""
     speed = params["road_speed_kmh"]
     for _, _, d in G.edges(data=True):
@@ -28,7 +28,7 @@ def _to_planner_conventions(G: nx.MultiDiGraph, params: ParameterSet, country: s
     return G
 
 
-def graph_from_osm_file(path: str | Path, params: ParameterSet, country: str | None = None,
+def graph_from_osm_file(path: str | Path, params: Params, country: str | None = None,
                         simplify: bool = True) -> nx.MultiDiGraph:
     """Load a user's OpenStreetMap XML extract (``.osm``) with osmnx ``graph_from_xml``."""
     path = Path(path)
@@ -38,7 +38,7 @@ def graph_from_osm_file(path: str | Path, params: ParameterSet, country: str | N
     return _to_planner_conventions(G, params, country)
 
 
-def graph_from_place(place: str, params: ParameterSet, network_type: str = "drive",
+def graph_from_place(place: str, params: Params, network_type: str = "drive",
                      country: str | None = None) -> nx.MultiDiGraph:  # pragma: no cover - needs the internet
     """Download a road graph from OpenStreetMap with osmnx (online only)."""
     G = ox.graph_from_place(place, network_type=network_type)

@@ -10,7 +10,7 @@ import networkx as nx
 
 from geo.matrix import od_matrix, path_totals
 from geo.network import NetworkError, mode_subgraph
-from planner.parameters import ParameterSet
+from geo.params import Params
 
 
 @dataclass
@@ -49,7 +49,7 @@ def resolve_place(G: nx.MultiDiGraph, name: str, prefer_mode: str = "road") -> H
     raise NetworkError(f"unknown place {name!r} on the network{hint}")
 
 
-def route(G: nx.MultiDiGraph, origin: str, destination: str, params: ParameterSet, commodity: str = "vegetables",
+def route(G: nx.MultiDiGraph, origin: str, destination: str, params: Params, commodity: str = "vegetables",
           mode: str = "any") -> Route:
     """Cheapest route per tonne of ``commodity`` between two places, on one mode or multimodal (``any``)."""
     H = mode_subgraph(G, mode)

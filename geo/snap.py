@@ -9,12 +9,12 @@ import numpy as np
 import osmnx as ox
 import pandas as pd
 
-from planner.geodesy import haversine_km
+from geo.geodesy import geodesic_km
 
 
 def nearest_nodes(G: nx.MultiDiGraph, lat: Sequence[float], lon: Sequence[float]) -> tuple[list[Hashable], np.ndarray]:
     """Nearest node of ``G`` to each point (osmnx ``nearest_nodes``, BallTree on unprojected graphs) and the
-    great-circle distance to it in km."""
+    geodesic distance to it in km (WGS84)."""
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
     if lat.size == 0:
@@ -22,7 +22,7 @@ def nearest_nodes(G: nx.MultiDiGraph, lat: Sequence[float], lon: Sequence[float]
     nodes = list(ox.distance.nearest_nodes(G, X=lon, Y=lat))
     nx_ = np.array([G.nodes[n]["x"] for n in nodes])
     ny_ = np.array([G.nodes[n]["y"] for n in nodes])
-    return nodes, haversine_km(lat, lon, ny_, nx_)
+    return nodes, geodesic_km(lat, lon, ny_, nx_)
 
 
 def snap_frame(G: nx.MultiDiGraph, frame: pd.DataFrame, lat: str = "lat", lon: str = "lon") -> pd.DataFrame:

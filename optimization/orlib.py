@@ -5,8 +5,9 @@ Formats (Beasley's OR-Library; see ``../shared/README.md``):
 - CFLP/UFLP (``cap41`` … ``capc``): ``n m``; n lines ``capacity fixed_cost`` (``capa``-``capc`` carry the word
   ``capacity``, replaced by a number); per customer ``demand`` then n numbers, the cost of serving **all** of
   that customer's demand from each site. Customers may be split between sites.
-- p-median (``pmed1`` … ``pmed40``): a graph (see :func:`geo.orlib.read_pmedian_graph`); each node is a
-  customer of weight 1 and a free candidate site; exactly p sites open; costs are shortest-path distances.
+- p-median (``pmed1`` … ``pmed40``): a graph (``nodes edges p`` then the edges); each node is a customer of
+  weight 1 and a free candidate site; exactly p sites open; costs are shortest-path distances, which the caller
+  computes from the graph and passes in (:func:`geo.orlib.pmedian_distances`): this layer reads no graphs.
 
 The mapping onto the general model: one commodity; one supply row holding all demand with zero-cost inbound
 arcs to every site; one size module per site (its capacity and fixed cost); outbound arcs with the per-tonne
@@ -81,17 +82,20 @@ def read_cflp(path: str | Path, capacity: float | None = None, uncapacitated: bo
                           Options(), name=name)
 
 
-def read_pmedian(path: str | Path) -> NetworkProblem:
-    """A p-median instance: distances from the geo layer's shortest paths, exactly p free sites."""
-    from geo.matrix import od_matrix
-    from geo.orlib import read_pmedian_graph
-
-    G, p = read_pmedian_graph(path)
-    nodes = sorted(G.nodes)
-    dist = od_matrix(G, nodes, nodes, metric="distance").values.to_numpy()
+def read_pmedian(path: str | Path, dist: pd.DataFrame | np.ndarray) -> NetworkProblem:
+    """A p-median instance: p from the file's header, exactly p free sites, and the caller's square matrix of
+    shortest-path distances between the graph's nodes (e.g. :func:`geo.orlib.pmedian_distances`; a DataFrame's
+    index names the nodes, an array's rows are nodes 1..n)."""
+    path = Path(path)
+    tokens = path.read_text().split(maxsplit=3)
+    n, p = int(tokens[0]), int(tokens[2])
+    nodes = list(dist.index) if isinstance(dist, pd.DataFrame) else None
+    dist = np.asarray(dist, dtype=float)
+    if dist.shape != (n, n):
+        raise ProblemError(f"{path.name}: the distance matrix has shape {dist.shape}; the graph has {n} nodes")
     if not np.isfinite(dist).all():
-        raise ProblemError(f"{Path(path).name}: the graph is not connected")
-    return pmedian_problem(dist, p, Path(path).stem, nodes)
+        raise ProblemError(f"{path.name}: the graph is not connected")
+    return pmedian_problem(dist, p, path.stem, nodes)
 
 
 def pmedian_problem(dist: np.ndarray, p: int, name: str, nodes: list | None = None) -> NetworkProblem:

@@ -58,7 +58,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("road_circuity_factor", "ratio", 1.25,
               "range 1.2-1.4 for road networks reported by Ballou, Rahardja & Sakai (2002), Transportation "
               "Research A 36(9); 1.25 chosen by the project",
-              "road km per great-circle km where a segment's road length is not published", 1.0, 3.0),
+              "road km per geodesic (straight-line) km where a segment's road length is not published", 1.0, 3.0),
     Parameter("grain_per_flour_equivalent", "t grain / t flour", 1.0 / 0.73,
               "flour extraction rate about 0.72-0.75 (milling practice); 0.73 used, flagged approximate",
               "converts the bread-products norm (flour equivalent) into grain", 1.0, 2.0),

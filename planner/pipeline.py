@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from geo.matrix import od_matrix
-from geo.network import NetworkError, scenario_network
+from geo.network import NetworkError
 from geo.route import resolve_place
 from geo.snap import nearest_nodes
 from optimization.problem import NetworkProblem, Options
@@ -35,7 +35,9 @@ from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
 from planner.balance import demand_kt_per_capita, regional_population, regional_production
+from planner.candidates import candidate_sites
 from planner.data.loader import Dataset
+from planner.network import scenario_network
 from planner.parameters import ParameterSet
 from planner.scenario import Scenario, ScenarioError
 
@@ -76,8 +78,6 @@ class PlannedProblem:
 
 def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     """Assemble the optimization problem of a scenario (see the module docstring for every modelling choice)."""
-    from planner.cli_geo import candidate_sites
-
     params = scenario.parameter_set(dataset)
     region_ids = scenario.region_ids(dataset)
     G = scenario_network(scenario, dataset)

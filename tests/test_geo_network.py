@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from geo.candidates import CandidateRules, generate_candidates, load_candidates
+from geo.candidates import CandidateRules, generate_candidates
+from geo.costs import time_cost_rub_per_t_hour
 from geo.export import candidates_geojson, corridors_geojson
+from geo.geodesy import geodesic_km
 from geo.matrix import od_matrix
-from geo.network import BorderState, NetworkError, build_corridor_graph, mode_subgraph
+from geo.network import BorderState, NetworkError, mode_subgraph
 from geo.route import resolve_place, route
+from planner.candidates import load_candidates
 from planner.cli import app
-from planner.geodesy import haversine_km
+from planner.network import corridor_graph
 from planner.parameters import ParameterSet
 from planner.settings import NCFD_REGIONS
 
@@ -27,7 +30,12 @@ def params(dataset):
 
 @pytest.fixture(scope="module")
 def G(dataset, params):
-    return build_corridor_graph(dataset, params)
+    return corridor_graph(dataset, params)
+
+
+def _ncfd_candidates(G, dataset, rules=None):
+    """Candidates generated in the NCFD regions from the dataset's cities and existing centres."""
+    return generate_candidates(G, dataset.cities, dataset.existing_centres, sorted(NCFD_REGIONS), rules)
 
 
 def test_osmnx_conventions_and_layers(G):
@@ -38,7 +46,7 @@ def test_osmnx_conventions_and_layers(G):
     for u, v, d in G.edges(data=True):
         assert d["length"] >= 0 and d["hours"] >= 0
         if d["mode"] != "transfer":
-            straight = haversine_km(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"])
+            straight = geodesic_km(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"])
             assert d["length"] / 1000 >= 0.98 * straight
     assert nx.is_strongly_connected(G)
 
@@ -63,7 +71,7 @@ def test_route_rostov_makhachkala_is_plausible(G, params):
 def test_route_to_yerevan_crosses_upper_lars_and_closing_it_disconnects(dataset, params, G):
     r = route(G, "Владикавказ", "Yerevan", params, "fruit_berries", "road")
     assert "ru_ge_upper_lars" in r.crossings
-    closed = build_corridor_graph(dataset, params, {"ru_ge_upper_lars": BorderState(open=False)})
+    closed = corridor_graph(dataset, params, {"ru_ge_upper_lars": BorderState(open=False)})
     assert closed.graph["closed_crossings"] == ["ru_ge_upper_lars"]
     with pytest.raises(NetworkError, match="ru_ge_upper_lars"):
         route(closed, "Владикавказ", "Yerevan", params, "fruit_berries", "road")
@@ -71,7 +79,7 @@ def test_route_to_yerevan_crosses_upper_lars_and_closing_it_disconnects(dataset,
 
 def test_border_delay_and_fee_raise_the_cost(dataset, params, G):
     base = route(G, "Астрахань", "Atyrau", params, "vegetables", "road")
-    slow = build_corridor_graph(dataset, params, {c: BorderState(extra_delay_h=48) for c in base.crossings})
+    slow = corridor_graph(dataset, params, {c: BorderState(extra_delay_h=48) for c in base.crossings})
     later = route(slow, "Астрахань", "Atyrau", params, "vegetables", "road")
     assert later.hours >= base.hours + 48 - 1e-9 or later.crossings != base.crossings
     assert later.cost_per_t > base.cost_per_t
@@ -89,6 +97,16 @@ def test_cost_matrix_prices_time_for_perishables_only(G, params):
     assert (grain[off] <= road_km[off] * params["road_tariff_rub_per_tkm"] + 1e-6).all()
 
 
+def test_geo_takes_plain_parameters_and_names_an_unknown_commodity(G, params):
+    towns = [resolve_place(G, t) for t in ("Ставрополь", "Нальчик", "Махачкала")]
+    plain = dict(params.values)  # geo reads params[name] only: a plain mapping does as well as a ParameterSet
+    want = od_matrix(G, towns, towns, metric="cost", params=params, commodity="vegetables").values
+    got = od_matrix(G, towns, towns, metric="cost", params=plain, commodity="vegetables").values
+    assert got.equals(want)
+    with pytest.raises(KeyError, match="'wine'.*value_rub_per_t_wine"):
+        time_cost_rub_per_t_hour(plain, "wine")
+
+
 def test_unknown_place_suggests_names(G):
     with pytest.raises(NetworkError, match="Махачкала"):
         resolve_place(G, "Махачкал")
@@ -96,31 +114,30 @@ def test_unknown_place_suggests_names(G):
 
 def test_candidates_honour_spacing_caps_and_keep_existing(G, dataset):
     rules = CandidateRules(min_spacing_km=40, max_per_region=2)
-    c = generate_candidates(G, dataset, sorted(NCFD_REGIONS), rules)
+    c = _ncfd_candidates(G, dataset, rules)
     assert set(c["region_id"]) <= NCFD_REGIONS
     ex = c[c["existing"]]
     assert set(ex["region_id"]) == {"RU-IN", "RU-KB", "RU-STA", "RU-DA", "RU-KC"}
     assert (c[~c["existing"]].groupby("region_id").size() <= 2).all()
     new = c[~c["existing"]]
     for i, a in new.iterrows():
-        d = haversine_km(a["lat"], a["lon"], c.drop(index=i)["lat"].to_numpy(), c.drop(index=i)["lon"].to_numpy())
+        d = geodesic_km(a["lat"], a["lon"], c.drop(index=i)["lat"].to_numpy(), c.drop(index=i)["lon"].to_numpy())
         assert d.min() >= 40
     assert c["node"].isin(list(G.nodes)).all()
     assert (c["road_access"] | c["rail_access"]).all()
-    fewer = generate_candidates(G, dataset, sorted(NCFD_REGIONS), CandidateRules(min_spacing_km=150))
+    fewer = _ncfd_candidates(G, dataset, CandidateRules(min_spacing_km=150))
     assert len(fewer) < len(c) + 5 and len(fewer[~fewer["existing"]]) <= len(new) + 7
 
 
 def test_nearby_cities_join_the_candidates(G, dataset):
-    base = generate_candidates(G, dataset, sorted(NCFD_REGIONS), CandidateRules(min_spacing_km=10, max_per_region=50))
-    more = generate_candidates(G, dataset, sorted(NCFD_REGIONS),
-                               CandidateRules(min_spacing_km=10, max_per_region=50, nearby_km=25))
+    base = _ncfd_candidates(G, dataset, CandidateRules(min_spacing_km=10, max_per_region=50))
+    more = _ncfd_candidates(G, dataset, CandidateRules(min_spacing_km=10, max_per_region=50, nearby_km=25))
     near = more[more["kind"] == "nearby_city"]
     assert len(near) > 0 and len(more) > len(base)
     assert (near["population"] >= 20_000).all()
     road = G.subgraph([n for n, d in G.nodes(data=True) if d["mode"] == "road"])
     for r in near.itertuples():
-        assert haversine_km(r.lat, r.lon, road.nodes[r.node]["y"], road.nodes[r.node]["x"]) <= 25
+        assert geodesic_km(r.lat, r.lon, road.nodes[r.node]["y"], road.nodes[r.node]["x"]) <= 25
 
 
 def test_candidates_from_a_user_file(G, dataset, tmp_path):
@@ -139,7 +156,7 @@ def test_geojson_export_is_epsg4326(G, dataset):
     doc = corridors_geojson(G)
     assert doc["crs"]["properties"]["name"].endswith("4326")
     assert {f["properties"]["mode"] for f in doc["features"]} == {"road", "rail"}
-    c = generate_candidates(G, dataset, sorted(NCFD_REGIONS))
+    c = _ncfd_candidates(G, dataset)
     json.dumps(candidates_geojson(c))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from geo.orlib import pmedian_distances
 from optimization.orlib import read_cflp, read_optima, read_pmedian
 from optimization.run import optimize
 from optimization.solve import SolverOptions
@@ -20,6 +21,12 @@ CFLP_OPT = read_optima(ORLIB / "cflp" / "opt.txt") if ORLIB.is_dir() else {}
 UFLP_OPT = read_optima(ORLIB / "uflp" / "opt.txt") if ORLIB.is_dir() else {}
 PMED_OPT = read_optima(ORLIB / "pmedian" / "opt.txt") if ORLIB.is_dir() else {}
 EXACT = SolverOptions(rel_gap=0.0)
+
+
+def _pmedian(name: str):
+    """An OR-Library p-median instance, its shortest-path matrix from the geo layer."""
+    path = ORLIB / "pmedian" / f"{name}.txt"
+    return read_pmedian(path, pmedian_distances(path))
 
 
 def test_opt_file_lists_the_37_cflp_instances():
@@ -51,7 +58,7 @@ def test_uflp_optimum_large(name):
 
 @pytest.mark.parametrize("name", ["pmed1", "pmed2"])
 def test_pmedian_optimum_small(name):
-    res = optimize(read_pmedian(ORLIB / "pmedian" / f"{name}.txt"), EXACT)
+    res = optimize(_pmedian(name), EXACT)
     assert res.objective == pytest.approx(PMED_OPT[name], rel=1e-9)
     assert len(res.open_sites) == int((ORLIB / "pmedian" / f"{name}.txt").read_text().split()[2])
 
@@ -59,7 +66,7 @@ def test_pmedian_optimum_small(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["pmed3", "pmed4", "pmed5", "pmed6"])
 def test_pmedian_optimum_more(name):
-    res = optimize(read_pmedian(ORLIB / "pmedian" / f"{name}.txt"), EXACT)
+    res = optimize(_pmedian(name), EXACT)
     assert res.objective == pytest.approx(PMED_OPT[name], rel=1e-9)
 
 

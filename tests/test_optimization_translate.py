@@ -22,6 +22,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy.sparse import csr_array
 from test_optimization_properties import make_problem
 
+from geo.orlib import pmedian_distances
 from optimization import completion
 from optimization.heuristic import greedy_sites, warm_start_values
 from optimization.model import build_model
@@ -29,6 +30,12 @@ from optimization.orlib import read_cflp, read_pmedian
 from optimization.translate import compile_model, standard_form
 
 ORLIB = Path(__file__).resolve().parents[2] / "shared" / "data" / "orlib"
+
+
+def _pmedian(name: str):
+    """An OR-Library p-median instance, its shortest-path matrix from the geo layer."""
+    path = ORLIB / "pmedian" / f"{name}.txt"
+    return read_pmedian(path, pmedian_distances(path))
 
 
 def _pyomo_rows(model) -> tuple[list, dict]:
@@ -87,7 +94,7 @@ def test_the_network_model_translates_as_pyomo_compiles_it(linking):
 
 @pytest.mark.parametrize("name", ["cap41", "pmed1"])
 def test_orlib_models_translate_as_pyomo_compiles_them(name):
-    pb = read_pmedian(ORLIB / "pmedian" / f"{name}.txt") if name.startswith("pmed") else read_cflp(
+    pb = _pmedian(name) if name.startswith("pmed") else read_cflp(
         ORLIB / "cflp" / f"{name}.txt")
     assert_same_as_pyomo(build_model(pb))
 
@@ -186,7 +193,7 @@ def test_completion_finds_the_fixed_lp_optimum(monkeypatch, case):
     elif case == "cap131":
         pb = read_cflp(ORLIB / "cflp" / "cap131.txt")
     else:
-        pb = read_pmedian(ORLIB / "pmedian" / "pmed5.txt")
+        pb = _pmedian("pmed5")
     model = build_model(pb)
     highs, cols = compile_model(model)
     idx, vals = _start(pb, model, cols, greedy_sites(pb))

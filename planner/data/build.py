@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import mapping
 
-from planner.geodesy import haversine_km
+from geo.geodesy import geodesic_km
 from planner.settings import COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
@@ -280,7 +280,7 @@ def build_cities(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
     for _, r in hf.iterrows():
         name_ru = r["city"] or r["settlement"] or r["area"] or r["region"]
         lat, lon = float(r["geo_lat"]), float(r["geo_lon"])
-        d = haversine_km(lat, lon, gn_lat, gn_lon)
+        d = geodesic_km(lat, lon, gn_lat, gn_lon)
         translit = transliterate(name_ru)
         name_en, en_src = translit, "transliterated"
         near = np.flatnonzero(d <= 15)
@@ -310,7 +310,7 @@ def build_cities(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
 
     def nearest_label(v):
         mask = lab_country == v["countrycode"]
-        d = haversine_km(v["latitude"], v["longitude"], lab_lat[mask], lab_lon[mask])
+        d = geodesic_km(v["latitude"], v["longitude"], lab_lat[mask], lab_lon[mask])
         return lab_id[mask][int(np.argmin(d))]
 
     for v in gn:
@@ -345,7 +345,7 @@ def _drop_city_districts(cities: list[dict]) -> list[dict]:
     popn = np.array([v["population"] for v in cities])
     keep = []
     for v in cities:
-        d = haversine_km(v["latitude"], v["longitude"], lat, lon)
+        d = geodesic_km(v["latitude"], v["longitude"], lat, lon)
         if not np.any((d < 15) & (popn >= 3 * v["population"])):
             keep.append(v)
     return keep

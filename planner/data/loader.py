@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
+from geo.geodesy import geodesic_km
 from planner.data.schema import TABLES, USER_TABLES, Row
-from planner.geodesy import haversine_km
 from planner.settings import COMMODITIES, COMMODITY_KEYS, EMBEDDED_DATA_DIR, NCFD_REGIONS
 
 MAX_PROBLEMS = 200
@@ -230,7 +230,7 @@ def check_integrity(tables: Mapping[str, pd.DataFrame]) -> list[Problem]:
 
 
 CIRCUITY_TOLERANCE = 0.98
-"""A segment's published km may not fall below 98% of the great-circle distance (coordinates are town centres)."""
+"""A segment's published km may not fall below 98% of the geodesic distance (coordinates are town centres)."""
 
 
 def _check_corridors(cor: pd.DataFrame, countries: set[str]) -> list[Problem]:
@@ -245,7 +245,7 @@ def _check_corridors(cor: pd.DataFrame, countries: set[str]) -> list[Problem]:
             problems.append(Problem(file, None, "seq", f"corridor {cid!r}: positions must run 0..{len(g) - 1} "
                                                        f"without gaps, got {list(g['seq'])}"))
             continue
-        gc = haversine_km(g["lat"].to_numpy()[:-1], g["lon"].to_numpy()[:-1],
+        gc = geodesic_km(g["lat"].to_numpy()[:-1], g["lon"].to_numpy()[:-1],
                           g["lat"].to_numpy()[1:], g["lon"].to_numpy()[1:])
         for (i, km), straight in zip(g["km_from_prev"].iloc[1:].items(), gc, strict=True):
             if pd.notna(km) and km < CIRCUITY_TOLERANCE * straight:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from geo.network import NetworkError
 from optimization.problem import ProblemError
-from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
+from planner.cli.common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
 from planner.economics import estimate_loss_reduction, estimate_price_impact
 from planner.economics.equilibrium import EquilibriumError
 from planner.scenario import ScenarioError

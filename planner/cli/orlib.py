@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
+from geo.orlib import pmedian_distances
 from optimization.orlib import read_cflp, read_pmedian
 from optimization.problem import ProblemError
 from optimization.run import optimize
 from optimization.solve import SolverOptions
-from planner.cli_common import console, fail
+from planner.cli.common import console, fail
 
 
 def solve_orlib(
@@ -31,7 +32,10 @@ def solve_orlib(
     if capacity is not None and capacity <= 0:
         raise fail(f"--capacity: must be > 0, got {capacity}")
     try:
-        pb = read_pmedian(file) if pmedian else read_cflp(file, capacity=capacity, uncapacitated=uncapacitated)
+        if pmedian:
+            pb = read_pmedian(file, pmedian_distances(file))
+        else:
+            pb = read_cflp(file, capacity=capacity, uncapacitated=uncapacitated)
     except ProblemError as exc:
         raise fail(str(exc)) from None
     res = optimize(pb, SolverOptions(time_limit=time_limit, rel_gap=gap, threads=threads))

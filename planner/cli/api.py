@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli_common import console, fail
+from planner.cli.common import console, fail
 
 keys_app = typer.Typer(help="API keys: create (printed once), list, revoke. Stored hashed.", no_args_is_help=True)
 

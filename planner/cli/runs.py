@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from planner.cli_common import console, fail, load_data, scenario_or_fail
+from planner.cli.common import console, fail, load_data, scenario_or_fail
 from planner.outputs import OutputError, prepare_folder
 from planner.sweep import SweepError, aggregate, draw_samples, parse_vary, run_sweep
 

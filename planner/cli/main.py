@@ -13,18 +13,20 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from geo.network import NetworkError, scenario_network
+from geo.network import NetworkError
 from optimization.problem import ProblemError
 from planner.balance import regional_balance
-from planner.cli_api import keys_app, serve
-from planner.cli_common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
-from planner.cli_estimate import estimate_app, print_losses, print_prices
-from planner.cli_geo import candidate_sites, geo_app
-from planner.cli_orlib import solve_orlib
-from planner.cli_runs import compare, sweep
+from planner.candidates import candidate_sites
+from planner.cli.api import keys_app, serve
+from planner.cli.common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
+from planner.cli.estimate import estimate_app, print_losses, print_prices
+from planner.cli.geo import geo_app
+from planner.cli.orlib import solve_orlib
+from planner.cli.runs import compare, sweep
 from planner.data.loader import Dataset
 from planner.economics.equilibrium import EquilibriumError
 from planner.execute import execute_scenario
+from planner.network import scenario_network
 from planner.outputs import OutputError, prepare_folder, write_outputs
 from planner.scenario import ScenarioError
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
@@ -261,7 +263,7 @@ def print_summary(s: dict) -> None:
 
 
 def main() -> None:  # pragma: no cover
-    """Entry point for ``python -m planner.cli``."""
+    """Entry point for ``python -m planner.cli`` (see ``planner/cli/__main__.py``)."""
     app()
 
 
