@@ -122,8 +122,12 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("centre_loss_factor", "ratio", 0.5, ASSUMPTION,
               "share of the FAO post-harvest and distribution losses that remains in the centre channel "
               "(cold storage, sorting, quicker sale)", 0, 1),
-    Parameter("unmet_penalty_factor", "× value per tonne", 2.0, ASSUMPTION,
-              "penalty per tonne of unmet demand, as a multiple of the commodity's value", 0, 1000),
+    Parameter("unmet_penalty_factor", "× value per tonne", 10.0,
+              "project assumption: above any import parity the outside markets offer (at most "
+              "outside_purchase_price_cap × their reference price plus freight), so demand goes unmet only where no "
+              "route or no supply is left; the sensitivity table shows the answer does not follow it",
+              "penalty per tonne of unmet demand (the choke price of a market cut off), as a multiple of the "
+              "commodity's value", 0, 1000),
     Parameter("outside_elasticity_partner", "ratio (absolute)", 2.0,
               "project assumption of the order of Armington trade elasticities for farm products (about 1-4 in "
               "the GTAP literature, e.g. Hertel et al. 2007, 'How confident can we be of CGE-based assessments of "
@@ -134,11 +138,13 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "project assumption: the national market is several times the scope, so its excess demand for the "
               "scope's produce is more elastic than a partner's",
               "elasticity of the rest of Russia's net excess demand for the scope's produce", 0.1, 50),
-    Parameter("outside_curve_range", "× reference trade volume", 1.0, ASSUMPTION,
-              "how far either side of the reference trade the outside curves run; beyond it a market takes or "
-              "gives nothing more", 0.1, 10),
-    Parameter("outside_steps", "steps", 4.0, ASSUMPTION,
-              "steps of each outside curve on each side of the reference (a finer curve, a larger model)", 1, 50),
+    Parameter("outside_step_pct", "% of the reference price", 2.5,
+              "numerical setting: the smallest step at which halving it moves no library objective by 1% "
+              "(docs/model.md, sensitivity table)",
+              "price span of one step of an outside market's curve (finer steps, a larger model)", 0.1, 50),
+    Parameter("outside_purchase_price_cap", "× reference price", 3.0, ASSUMPTION,
+              "highest price, relative to its reference, at which an outside market still sells to the scope",
+              1.1, 100),
     Parameter("outside_unrecorded_trade_kt", "thousand tonnes a year", 10.0, ASSUMPTION,
               "trade volume an outside market's curve is scaled on where no trade of the group is recorded", 0,
               10_000),

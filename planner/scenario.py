@@ -112,7 +112,7 @@ class NetworkSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    k_nearest: int = Field(8, ge=1, le=1000, description="arcs from each place to its k cheapest partners of each "
+    k_nearest: int = Field(12, ge=1, le=1000, description="arcs from each place to its k cheapest partners of each "
                                                          "kind (the same k for every channel)")
     traditional_to_exits: bool = Field(True, description="traditional traders may also haul farm produce to the "
                                                          "outside markets (false: only centres reach them)")

@@ -10,10 +10,9 @@ through the reference point :math:`(N_o, P_o)`: :math:`N_o` = recorded exports �
 exports + imports (the volume the curve is scaled on, at least ``outside_unrecorded_trade_kt``; for the rest of
 Russia :math:`N_o` is the scope's own surplus and :math:`T_o` at least ``rest_of_russia_min_trade_pct`` of the
 scope's demand), :math:`\\varepsilon_o` the elasticity of the market's excess demand
-(``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``). The curve runs over
-:math:`N \\in [N_o - R, N_o + R]`, :math:`R` = ``outside_curve_range`` × :math:`T_o`, beyond which the market takes
-or gives nothing more; it is cut into ``outside_steps`` steps on each side of the reference, priced at their
-midpoints. Steps where :math:`N > 0` are sales (an exit's demand steps, the market's duty on them deducted:
+(``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``). The curve runs its natural course: the
+market buys until its price falls to zero and sells until its price reaches ``outside_purchase_price_cap`` ×
+:math:`P_o`; it is cut into steps of ``outside_step_pct`` % of :math:`P_o` in price, each priced at its midpoint. Steps where :math:`N > 0` are sales (an exit's demand steps, the market's duty on them deducted:
 :math:`p/(1+\\tau^x_o)`); steps where :math:`N < 0` are purchases (an outside supplier's steps, the scope's duty
 added: :math:`p(1+\\tau^m_o)`). One curve for both directions means the scope can never buy from and sell to the
 same market at a profit.
@@ -100,31 +99,40 @@ def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, res
     return out
 
 
-def curve_steps(N0: float, T0: float, P0: float, elasticity: float, range_factor: float,
-                steps: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+def curve_steps(N0: float, T0: float, P0: float, elasticity: float, step_pct: float,
+                price_cap: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """Sales steps and purchase steps, each a list of (width t, price RUB/t at the market) in the order the
-    optimum fills them (sales: falling prices; purchases: rising prices). See the module docstring."""
-    if T0 <= 0 or P0 <= 0:
+    optimum fills them (sales: falling prices; purchases: rising prices). The curve runs its natural course: sales
+    until the price falls to zero, purchases until it reaches ``price_cap`` × P0; each step spans ``step_pct`` % of
+    P0 in price and is priced at its midpoint (see the module docstring)."""
+    if T0 <= 0 or P0 <= 0 or elasticity <= 0:
         return [], []
-    R = range_factor * T0
-    edges = np.linspace(N0 - R, N0 + R, 2 * steps + 1)
-    edges = np.unique(np.concatenate([edges, [0.0]]) if edges[0] < 0 < edges[-1] else edges)
+    slope = elasticity * T0 / P0  # tonnes per RUB
+
+    def n_at(price: float) -> float:
+        return N0 + slope * (P0 - price)
 
     def price(n: float) -> float:
-        return P0 * (1 - (n - N0) / (elasticity * T0))
+        return P0 - (n - N0) / slope
 
+    width = step_pct / 100.0 * P0 * slope
     sales, purchases = [], []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        mid, width = (a + b) / 2, b - a
-        p = price(mid)
-        if width <= 0 or p <= 0:
-            continue
-        if mid > 0:
-            sales.append((width, p))
-        else:
-            purchases.append((width, p))
-    sales.sort(key=lambda s: -s[1])
-    purchases.sort(key=lambda s: s[1])
+    top = n_at(0.0)
+    lo = 0.0
+    while lo < top - 1e-9:
+        hi = min(lo + width, top)
+        p = price((lo + hi) / 2)
+        if p > 0:
+            sales.append((hi - lo, p))
+        lo = hi
+    bottom = n_at(price_cap * P0)
+    hi = 0.0
+    while hi > bottom + 1e-9:
+        lo = max(hi - width, bottom)
+        p = price((lo + hi) / 2)
+        if p > 0:
+            purchases.append((hi - lo, p))
+        hi = lo
     return sales, purchases
 
 
@@ -165,7 +173,7 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
             else:
                 P0 = np.nan
             sales, purchases = ([], []) if not np.isfinite(P0) else curve_steps(
-                N0, T0, P0, eps, params["outside_curve_range"], int(params["outside_steps"]))
+                N0, T0, P0, eps, params["outside_step_pct"], params["outside_purchase_price_cap"])
             rows.append({"market_id": o.market_id, "commodity": k, "N0_t": N0, "T0_t": T0, "P0_rub_per_t": P0,
                          "elasticity": eps, "recorded": recorded, "delivered_rub_per_t": d,
                          "tariff_export_pct": o.tariff_export_pct, "tariff_import_pct": o.tariff_import_pct,
