@@ -7,8 +7,9 @@ Each place keeps its identity; what is merged is the commodity dimension:
 - a demand row per market or exit with its total demand; penalty and exit price are demand-weighted means (a
   market where any group must be met keeps "must be met");
 - an arc per place pair, with cost and loss share weighted by the quantities of the groups it carries (demand
-  for arcs into a market, production for arcs out of a farm); the value of the tonnes an arc loses is folded
-  into its cost, so the merged group's value per tonne is 0.
+  for arcs into a market, production for arcs out of a farm) — a lost tonne is charged through the balances,
+  as in the original model;
+- the steps of outside markets' curves, all kept, under the merged group.
 
 What is lost is the match between groups: a farm's grain may meet a market's vegetable demand. The merged
 problem is therefore an approximation (not a bound) of the original, with one sixth of the arcs when there are
@@ -64,14 +65,14 @@ def aggregate_commodities(pb: NetworkProblem) -> NetworkProblem | None:
     dem_q = pd.Series(q, index=pd.MultiIndex.from_frame(dem[["demand_id", "commodity"]]))
 
     def arcs(table: pd.DataFrame, keys: list[str], quantity: pd.Series, by: str) -> pd.DataFrame:
-        t = table.assign(cost_per_t=table["cost_per_t"].to_numpy(float) + table["loss"].to_numpy(float)
-                         * table["commodity"].map(pb.value_per_t).fillna(0.0).to_numpy(float))
+        t = table
         weight = quantity.reindex(pd.MultiIndex.from_arrays([t[by], t["commodity"]])).to_numpy()
         out = _weighted(t, keys, ["cost_per_t", "loss"], weight)
         out["commodity"] = MERGED
         return out
 
-    return replace(pb, commodities=[MERGED], supplies=s2, demands=d2,
+    tiers = pb.tiers.assign(commodity=MERGED) if pb.tiers is not None and len(pb.tiers) else pb.tiers
+    return replace(pb, commodities=[MERGED], supplies=s2, demands=d2, tiers=tiers,
                    inbound=arcs(pb.inbound, ["supply_id", "site_id"], sup_q, "supply_id"),
                    outbound=arcs(pb.outbound, ["site_id", "demand_id"], dem_q, "demand_id"),
                    direct=arcs(pb.direct, ["supply_id", "demand_id"], dem_q, "demand_id"),

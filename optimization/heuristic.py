@@ -34,7 +34,9 @@ def _service_arcs(pb: NetworkProblem):
     dem = pb.demands.reset_index(drop=True)
     drow = row_index(dem, "demand_id")
     inb = pb.inbound
-    in_cost = (inb["cost_per_t"] + inb["loss"] * inb["commodity"].map(value).fillna(0)) / (1 - inb["loss"])
+    buy = _cheapest_step(pb)
+    in_cost = (inb["cost_per_t"] + _step_price(inb, buy) + inb["loss"] * inb["commodity"].map(value).fillna(0)) / (
+        1 - inb["loss"])
     best_in = pd.Series(in_cost.to_numpy(), index=pd.MultiIndex.from_arrays([inb["site_id"], inb["commodity"]]))
     best_in = best_in.groupby(level=[0, 1]).min()
     worst_keep = pd.Series(1 - inb["loss"].to_numpy(float),
@@ -52,12 +54,30 @@ def _service_arcs(pb: NetworkProblem):
     base = np.where(dem["penalty_per_t"].notna(), dem["penalty_per_t"].fillna(0).to_numpy(float), must)
     if len(pb.direct):
         dr = pb.direct
-        dcost = (dr["cost_per_t"] + dr["loss"] * dr["commodity"].map(value).fillna(0)) / (1 - dr["loss"])
+        dcost = (dr["cost_per_t"] + _step_price(dr, buy) + dr["loss"] * dr["commodity"].map(value).fillna(0)) / (
+            1 - dr["loss"])
         di = row_numbers(drow, dr, "demand_id")
         np.minimum.at(base, di, dcost.to_numpy())
     exit_mask = dem["is_exit"].fillna(False).to_numpy(bool)
     weight = np.where(exit_mask, 0.0, dem["quantity_t"].to_numpy(float))
     return jj[ok], dd[ok], total[ok], base, weight, use[ok], sites
+
+
+def _cheapest_step(pb: NetworkProblem) -> pd.Series:
+    """Price of the cheapest step of each outside supplier, keyed by (supply id, commodity)."""
+    t = pb.tiers
+    if t is None or not len(t):
+        return pd.Series(dtype=float)
+    sel = t[t["row_kind"] == "supply"]
+    return sel.groupby(["row_id", "commodity"])["price_per_t"].min()
+
+
+def _step_price(arcs: pd.DataFrame, buy: pd.Series) -> np.ndarray:
+    """Per arc, the purchase price of its outside supplier's cheapest step (0 for a farm)."""
+    if buy.empty or not len(arcs):
+        return np.zeros(len(arcs))
+    key = pd.MultiIndex.from_arrays([arcs["supply_id"], arcs["commodity"]])
+    return buy.reindex(key).fillna(0.0).to_numpy(float)
 
 
 def _buckets(keys: np.ndarray, n: int, within: np.ndarray | None = None) -> list[np.ndarray]:

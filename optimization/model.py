@@ -18,18 +18,34 @@ Parameters
 
 Variables
     :math:`y_m \in \{0,1\}` module *m* open; :math:`x_a \ge 0` tonnes shipped on arc *a*;
-    :math:`u_d \ge 0` unmet demand; :math:`w_s \ge 0` production left unsold (in farm storage).
+    :math:`u_d \ge 0` unmet demand; :math:`w_s \ge 0` production left unsold (in farm storage);
+    :math:`v_{st}, z_{dt} \ge 0` tonnes on the steps of outside supply and demand curves.
 
 Objective (``cost``)
-    .. math:: \min \sum_m F_m y_m + \sum_{a} c_a x_a + \sum_a v_{k(a)} \ell_a x_a
-              + \sum_s v_{k(s)} \sigma_s w_s + \sum_d \pi_d u_d - \sum_{d \in E} r_d \sum_{a \to d} (1-\ell_a) x_a
+    .. math:: \min \sum_m F_m y_m + \sum_{a} c_a x_a + \sum_d \pi_d u_d
+              + \sum_{(s,t)} \rho_{st} v_{st} - \sum_{(d,t)} r_{dt} z_{dt}
+              - \sum_{d \in E^0} r_d \sum_{a \to d} (1-\ell_a) x_a
+
+    A lost tonne is charged once, through the balances: a tonne lost on the way to a market must be replaced
+    (shipped from a farm whose produce could have been sold elsewhere, or imported at :math:`\rho`), a tonne lost
+    on the way to an exit does not earn :math:`r`. Its price is therefore the shadow price of the produce where
+    it was lost, not a fixed value; produce no outlet pays for is worth nothing at the margin. (Before 2026-12 the
+    objective also charged :math:`v_k \ell_a x_a` and :math:`v_k \sigma_s w_s`, valuing a lost tonne twice.)
+    :math:`v_k` now only reports the value of lost produce at the reference price.
 
     (``loss``: minimise tonnes lost :math:`\sum_a \ell_a x_a + \sum_s \sigma_s w_s + \sum_d u_d` within the
     budget.)
 
+    Outside markets: :math:`v_{st} \in [0, W_{st}]` the tonnes bought on step *t* of outside supplier *s*'s
+    upward-sloping supply curve at price :math:`\rho_{st}`; :math:`z_{dt} \in [0, W_{dt}]` the tonnes sold on step
+    *t* of exit *d*'s downward-sloping demand at price :math:`r_{dt}`. Exits without steps (:math:`E^0`) take any
+    quantity at :math:`r_d`.
+
 Constraints
     - one size per site: :math:`\sum_{m \in M_j} y_m \le 1` (:math:`= 1` for existing sites kept open);
-    - supply: :math:`\sum_{a \in A^1(s)} x_a + \sum_{a \in A^0(s)} x_a + w_s = P_s`;
+    - supply: :math:`\sum_{a \in A^1(s)} x_a + \sum_{a \in A^0(s)} x_a + w_s = P_s`; for an outside supplier
+      :math:`\sum_{a \in A^1(s)} x_a + \sum_{a \in A^0(s)} x_a = \sum_t v_{st}`;
+    - exit with steps: :math:`\sum_{a \to d} (1-\ell_a) x_a = \sum_t z_{dt}`;
     - centre balance per site and group: :math:`\sum_{a \in A^1(j,k)} (1-\ell_a) x_a = \sum_{a \in A^2(j,k)} x_a`;
     - demand (markets, not exits): :math:`\sum_{a \to d} (1-\ell_a) x_a + u_d = q_d` (no :math:`u_d` where the
       penalty is undefined: demand must be met);
@@ -109,6 +125,20 @@ def _link_bounds(P, q, is_exit, l2, qmax, a1_s, a1_j, a2_d, a2_j) -> tuple[np.nd
     return u1, u2
 
 
+def supply_quantities(pb: NetworkProblem) -> np.ndarray:
+    """Tonnes each supply row can ship: its production, or for an outside supplier the sum of its steps."""
+    P = pb.supplies["quantity_t"].to_numpy(float).copy()
+    t = pb.tiers
+    if t is not None and len(t):
+        sel = t[t["row_kind"] == "supply"]
+        if len(sel):
+            rows = row_numbers(row_index(pb.supplies, "supply_id"), sel.rename(columns={"row_id": "supply_id"}),
+                               "supply_id")
+            P[np.unique(rows)] = 0.0
+            np.add.at(P, rows, sel["width_t"].to_numpy(float))
+    return P
+
+
 def link_bounds(pb: NetworkProblem) -> dict[str, np.ndarray]:
     """The linking rows' data per arc, aligned with ``pb.inbound`` / ``pb.outbound``: ``u1``/``u2`` the bounds U
     (t/yr, see :func:`_link_bounds`) and ``site1``/``site2`` the site's row in ``pb.sites``."""
@@ -120,7 +150,7 @@ def link_bounds(pb: NetworkProblem) -> dict[str, np.ndarray]:
     np.maximum.at(qmax, mods["site_id"].map(site_row).to_numpy(int), mods["capacity_t"].to_numpy(float))
     a1_j = pb.inbound["site_id"].map(site_row).to_numpy(int)
     a2_j = pb.outbound["site_id"].map(site_row).to_numpy(int)
-    u1, u2 = _link_bounds(sup["quantity_t"].to_numpy(float), dem["quantity_t"].to_numpy(float),
+    u1, u2 = _link_bounds(supply_quantities(pb), dem["quantity_t"].to_numpy(float),
                           dem["is_exit"].fillna(False).to_numpy(bool), pb.outbound["loss"].to_numpy(float), qmax,
                           row_numbers(sup_row, pb.inbound, "supply_id"), a1_j,
                           row_numbers(dem_row, pb.outbound, "demand_id"), a2_j)
@@ -129,12 +159,17 @@ def link_bounds(pb: NetworkProblem) -> dict[str, np.ndarray]:
 
 def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float]]]:
     """Per-variable coefficients (lists aligned with the problem's tables) of the cost objective's parts and of
-    tonnes lost: ``cost`` (transport + handling + value lost; unsold storage loss; unmet penalty; minus exit
-    revenue) and ``loss_t`` (tonnes lost on arcs and in storage, unmet tonnes)."""
+    tonnes lost: ``cost`` (transport + handling; unmet penalty; minus revenue at exits without steps; outside
+    purchases and sales on the steps ``v``/``z``) and ``loss_t`` (tonnes lost on arcs and in storage, unmet
+    tonnes). ``parts`` also carries ``loss_value`` (tonnes lost × reference value), which is reported but is not
+    in the objective: the balances already charge a lost tonne (see the module docstring)."""
     value = {k: pb.value_per_t.get(k, 0.0) for k in pb.commodities}
     dem = pb.demands
     is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
-    price = np.where(is_exit, dem["price_per_t"].fillna(0).to_numpy(float), 0.0)
+    stepped = pb.tiered("demand")
+    flat_exit = is_exit & ~np.array([k in stepped for k in zip(dem["demand_id"], dem["commodity"], strict=True)],
+                                    dtype=bool)
+    price = np.where(flat_exit, dem["price_per_t"].fillna(0).to_numpy(float), 0.0)
     drow = row_index(dem, "demand_id")
     parts: dict[str, dict[str, np.ndarray]] = {"transport": {}, "loss_value": {}, "exit_revenue": {}, "loss_t": {}}
     for name, t, to_demand in (("x1", pb.inbound, False), ("x2", pb.outbound, True), ("x0", pb.direct, True)):
@@ -150,16 +185,21 @@ def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float
     sup = pb.supplies
     storage = sup["storage_loss"].to_numpy(float)
     slack = [d for d in range(len(dem)) if not is_exit[d] and np.isfinite(dem["penalty_per_t"].iat[d])]
-    cost = {n: (parts["transport"][n] + parts["loss_value"][n] - parts["exit_revenue"][n]).tolist()
-            for n in ("x1", "x2", "x0")}
-    cost["w"] = (sup["value_per_t"].to_numpy(float) * storage).tolist()
+    cost = {n: (parts["transport"][n] - parts["exit_revenue"][n]).tolist() for n in ("x1", "x2", "x0")}
+    cost["w"] = [0.0] * len(sup)
     penalty = dem["penalty_per_t"].to_numpy(float)
     cost["u"] = {d: float(penalty[d]) for d in slack}
+    tiers = pb.tiers if pb.tiers is not None else None
+    tier_price = tiers["price_per_t"].to_numpy(float) if tiers is not None and len(tiers) else np.zeros(0)
+    sign = np.where(tiers["row_kind"].to_numpy() == "supply", 1.0, -1.0) if len(tier_price) else np.zeros(0)
+    cost["tier"] = (sign * tier_price).tolist()
     loss_t = {n: parts["loss_t"][n].tolist() for n in ("x1", "x2", "x0")}
     loss_t["w"] = storage.tolist()
     loss_t["u"] = {d: 1.0 for d in slack}
-    return {"cost": cost, "loss_t": loss_t,
-            "parts": {k: {n: v.tolist() for n, v in d.items()} for k, d in parts.items()}}
+    loss_t["tier"] = [0.0] * len(tier_price)
+    out_parts = {k: {n: v.tolist() for n, v in d.items()} for k, d in parts.items()}
+    out_parts["loss_value"]["w"] = (sup["value_per_t"].to_numpy(float) * storage).tolist()
+    return {"cost": cost, "loss_t": loss_t, "parts": out_parts}
 
 
 def row_index(table, id_col: str) -> dict:
@@ -200,7 +240,7 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     a0_d = row_numbers(dem_row, dirc, "demand_id")
     m_j = mods["site_id"].map(site_row).to_numpy(int)
 
-    P = sup["quantity_t"].to_numpy(float)
+    P = supply_quantities(pb)
     q = dem["quantity_t"].to_numpy(float)
     Pl, ql = P.tolist(), q.tolist()
     is_exit = dem["is_exit"].fillna(False).to_numpy(bool)
@@ -234,8 +274,23 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     m.x0 = pyo.Var(m.A0, domain=pyo.NonNegativeReals)
     m.w = pyo.Var(m.S, domain=pyo.NonNegativeReals)
     m.u = pyo.Var(m.U, domain=pyo.NonNegativeReals)
-    y, x1, x2, x0, w = (list(v.values()) for v in (m.y, m.x1, m.x2, m.x0, m.w))
+    tiers = pb.tiers if pb.tiers is not None and len(pb.tiers) else None
+    n_tiers = 0 if tiers is None else len(tiers)
+    m.T = pyo.RangeSet(0, n_tiers - 1) if n_tiers else pyo.Set(initialize=[])
+    width = [] if tiers is None else tiers["width_t"].astype(float).tolist()
+    m.v = pyo.Var(m.T, domain=pyo.NonNegativeReals, bounds=lambda m, t: (0.0, width[t]))
+    y, x1, x2, x0, w, v = (list(var.values()) for var in (m.y, m.x1, m.x2, m.x0, m.w, m.v))
     u = {d: m.u[d] for d in slack_rows}
+    steps_of_s: dict[int, list[int]] = defaultdict(list)
+    steps_of_d: dict[int, list[int]] = defaultdict(list)
+    if tiers is not None:
+        for t, (kind, rid, k) in enumerate(zip(tiers["row_kind"], tiers["row_id"], tiers["commodity"], strict=True)):
+            if kind == "supply":
+                steps_of_s[sup_row[(rid, k)]].append(t)
+            else:
+                steps_of_d[dem_row[(rid, k)]].append(t)
+    for s_ in steps_of_s:
+        w[s_].fix(0.0)
 
     existing = dict(zip(sites["site_id"], sites["existing"].fillna(False).astype(bool), strict=True))
 
@@ -244,8 +299,14 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         return _eq(lhs, 1) if existing[site_ids[j]] and opt.force_existing else _le(lhs, 1)
 
     m.one_size = pyo.Constraint(sorted(mods_of), rule=one_size)
-    m.supply = pyo.Constraint(m.S, rule=lambda m, s: _eq(_lin([*(x1[a] for a in a1_of_s.get(s, [])),
-                                                               *(x0[a] for a in a0_of_s.get(s, [])), w[s]]), Pl[s]))
+    def supply_rule(m, s):
+        shipped = [*(x1[a] for a in a1_of_s.get(s, [])), *(x0[a] for a in a0_of_s.get(s, []))]
+        if s in steps_of_s:
+            steps = steps_of_s[s]
+            return _eq(_lin(shipped, [-1.0] * len(steps), [v[t] for t in steps]), 0.0)
+        return _eq(_lin([*shipped, w[s]]), Pl[s])
+
+    m.supply = pyo.Constraint(m.S, rule=supply_rule)
     def _balance(arcs_in, arcs_out):
         return _lin([], [*(keep1[a] for a in arcs_in), *([-1.0] * len(arcs_out))],
                     [*(x1[a] for a in arcs_in), *(x2[a] for a in arcs_out)])
@@ -271,6 +332,14 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         return _eq(arrivals, ql[d])
 
     m.demand = pyo.Constraint(market_rows, rule=demand_rule)
+
+    def exit_rule(m, d):
+        in2, in0 = a2_of_d.get(d, []), a0_of_d.get(d, [])
+        steps = steps_of_d[d]
+        return _eq(_lin([], [*(keep2[a] for a in in2), *(keep0[a] for a in in0), *([-1.0] * len(steps))],
+                        [*(x2[a] for a in in2), *(x0[a] for a in in0), *(v[t] for t in steps)]), 0.0)
+
+    m.exit_steps = pyo.Constraint(sorted(steps_of_d), rule=exit_rule)
     Ql = Q.tolist()
     m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: _le(
         _lin([x1[a] for a in a1_of_j[j]], [-Ql[i] for i in mods_of.get(j, [])], [y[i] for i in mods_of.get(j, [])]),
@@ -315,14 +384,14 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
 
     coef = objective_coefficients(pb)
     if opt.objective == "loss":
-        k1, k2, k0, kw, ku = (coef["loss_t"][t] for t in ("x1", "x2", "x0", "w", "u"))
+        k1, k2, k0, kw, ku, kt = (coef["loss_t"][t] for t in ("x1", "x2", "x0", "w", "u", "tier"))
         k_y = [0.0] * len(mods)
     else:
-        k1, k2, k0, kw, ku = (coef["cost"][t] for t in ("x1", "x2", "x0", "w", "u"))
+        k1, k2, k0, kw, ku, kt = (coef["cost"][t] for t in ("x1", "x2", "x0", "w", "u", "tier"))
         k_y = mods["fixed_cost"].astype(float).tolist()
     m.obj = pyo.Objective(
-        expr=_lin((), [*k_y, *k1, *k2, *k0, *kw, *(ku[d] for d in slack_rows)],
-                  [*y, *x1, *x2, *x0, *w, *(u[d] for d in slack_rows)]),
+        expr=_lin((), [*k_y, *k1, *k2, *k0, *kw, *(ku[d] for d in slack_rows), *kt],
+                  [*y, *x1, *x2, *x0, *w, *(u[d] for d in slack_rows), *v]),
         sense=pyo.minimize)
     m._problem = pb
     return m

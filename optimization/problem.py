@@ -58,7 +58,13 @@ class NetworkProblem:
       is_exit (bool: an outlet that takes any quantity at ``price_per_t``), price_per_t;
     - ``inbound``: supply_id, site_id, commodity, cost_per_t, loss (farm → centre);
     - ``outbound``: site_id, demand_id, commodity, cost_per_t, loss (centre → market);
-    - ``direct``: supply_id, demand_id, commodity, cost_per_t, loss (farm → market, bypassing centres).
+    - ``direct``: supply_id, demand_id, commodity, cost_per_t, loss (farm → market, bypassing centres);
+    - ``tiers`` (optional): row_kind (``supply`` or ``demand``), row_id, commodity, width_t, price_per_t — the
+      steps of an outside market's curve. A supply row with tiers is an outside supplier: it ships at most
+      Σ width_t, paying ``price_per_t`` on the tonnes of each step (its ``quantity_t`` and ``storage_loss`` are
+      ignored, nothing is "unsold"). An exit row with tiers buys at most Σ width_t arriving tonnes, paying
+      ``price_per_t`` for each step (its ``price_per_t`` column is then ignored). Steps of a downward-sloping
+      demand have falling prices, of an upward-sloping supply rising prices, so the optimum fills them in order.
 
     A flow's cost is per tonne shipped; a share ``loss`` of it does not arrive.
     """
@@ -74,14 +80,24 @@ class NetworkProblem:
     options: Options = field(default_factory=Options)
     name: str = "problem"
     value_per_t: dict[str, float] = field(default_factory=dict)
+    tiers: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TIER_COLUMNS))
 
     def size(self) -> dict[str, int]:
         """Counts of the model's main index sets (sites, modules, arcs by kind)."""
         return {"sites": len(self.sites), "modules": len(self.modules), "supplies": len(self.supplies),
                 "demands": len(self.demands), "inbound": len(self.inbound), "outbound": len(self.outbound),
-                "direct": len(self.direct)}
+                "direct": len(self.direct), "tiers": len(self.tiers)}
+
+    def tiered(self, kind: str) -> set[tuple[str, str]]:
+        """(row id, commodity) of the supply (``kind="supply"``) or demand rows that carry tiers."""
+        t = self.tiers
+        if t is None or t.empty:
+            return set()
+        sel = t[t["row_kind"] == kind]
+        return set(zip(sel["row_id"].tolist(), sel["commodity"].tolist(), strict=True))
 
 
+TIER_COLUMNS = ["row_kind", "row_id", "commodity", "width_t", "price_per_t"]
 COLUMNS = {
     "supplies": ["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"],
     "sites": ["site_id", "existing", "group"],
@@ -126,6 +142,29 @@ def check_problem(pb: NetworkProblem) -> None:
         unknown = sorted(set(frame.loc[~frame[col].isin(known), col].tolist()))
         if unknown:
             raise ProblemError(f"{table}.{col}: unknown id(s) {unknown[:5]}")
+    tiers = pb.tiers if pb.tiers is not None else pd.DataFrame(columns=TIER_COLUMNS)
+    missing = [c for c in TIER_COLUMNS if c not in tiers.columns]
+    if missing:
+        raise ProblemError(f"tiers: missing column(s) {missing}")
+    if len(tiers):
+        bad_kind = tiers.index[~tiers["row_kind"].isin(["supply", "demand"])]
+        if len(bad_kind):
+            raise ProblemError(f"tiers.row_kind: 'supply' or 'demand'; row {bad_kind[0]} has "
+                               f"{tiers.at[bad_kind[0], 'row_kind']!r}")
+        for col in ("width_t", "price_per_t"):
+            values = pd.to_numeric(tiers[col], errors="coerce")
+            bad = tiers.index[~(np.isfinite(values) & (values >= 0))]
+            if len(bad):
+                raise ProblemError(f"tiers.{col}: must be a finite number ≥ 0; row {bad[0]} has "
+                                   f"{tiers.at[bad[0], col]!r}")
+        keys = {"supply": set(zip(pb.supplies["supply_id"], pb.supplies["commodity"], strict=True)),
+                "demand": set(zip(pb.demands.loc[pb.demands["is_exit"].fillna(False).astype(bool), "demand_id"],
+                                  pb.demands.loc[pb.demands["is_exit"].fillna(False).astype(bool), "commodity"],
+                                  strict=True))}
+        for r in tiers.itertuples():
+            if (r.row_id, r.commodity) not in keys[r.row_kind]:
+                what = "supply row" if r.row_kind == "supply" else "exit (is_exit) demand row"
+                raise ProblemError(f"tiers: ({r.row_id!r}, {r.commodity!r}) is not a {what}")
     if pb.options.p is not None and pb.options.p < 0:
         raise ProblemError(f"options.p: must be ≥ 0, got {pb.options.p}")
     if pb.options.strong_linking not in (True, False, "all", "outbound", "pairs", "none"):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from optimization.model import objective_coefficients, row_index, row_numbers
+from optimization.model import objective_coefficients, row_index, row_numbers, supply_quantities
 from optimization.problem import NetworkProblem
 from optimization.solve import SolveResult
 
@@ -31,7 +31,9 @@ class NetworkResult:
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     service: pd.DataFrame = field(default_factory=pd.DataFrame)
     unsold: pd.DataFrame = field(default_factory=pd.DataFrame)
-    diagnosis: list[str] = field(default_factory=list)
+    diagnosis: list[dict] = field(default_factory=list)
+    trade: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lost_value: float = 0.0
     start: dict = field(default_factory=dict)
 
     @property
@@ -87,15 +89,25 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
         return float(sum(np.dot(coef[part][n], xs[n]) for n in xs))
 
     sup = pb.supplies
-    storage_value = float(np.dot(sup["value_per_t"].to_numpy(float) * sup["storage_loss"].to_numpy(float), w))
+    v = _vals(model.v)
+    res.lost_value = dot("loss_value") + float(np.dot(coef["loss_value"]["w"], w))
     u = {d: pyo.value(model.u[d], exception=False) or 0.0 for d in model.U}
     penalty = pb.demands["penalty_per_t"].to_numpy(float)
+    tiers = pb.tiers if pb.tiers is not None else pd.DataFrame(columns=["row_kind", "row_id", "commodity",
+                                                                         "width_t", "price_per_t"])
+    money = v * tiers["price_per_t"].to_numpy(float) if len(tiers) else np.zeros(0)
+    bought = tiers["row_kind"].to_numpy() == "supply" if len(tiers) else np.zeros(0, dtype=bool)
     comp = {"fixed (capital + operating)": float(np.dot(pb.modules["fixed_cost"].to_numpy(float), y)),
             "transport and handling": dot("transport"),
-            "value of lost produce": dot("loss_value") + storage_value,
-            "unmet demand penalty": float(sum(penalty[d] * v for d, v in u.items())),
-            "exit revenue (negative cost)": -dot("exit_revenue")}
+            "imports (purchases)": float(money[bought].sum()),
+            "unmet demand penalty": float(sum(penalty[d] * val for d, val in u.items())),
+            "export revenue (negative cost)": -dot("exit_revenue") - float(money[~bought].sum())}
     res.costs = pd.DataFrame({"component": list(comp), "value": list(comp.values())})
+    if len(tiers):
+        res.trade = (tiers.assign(tonnes=v, value=money)
+                     .groupby(["row_kind", "row_id", "commodity"], as_index=False, sort=False)
+                     .agg(tonnes=("tonnes", "sum"), value=("value", "sum"), capacity_t=("width_t", "sum")))
+        res.trade["direction"] = res.trade["row_kind"].map({"supply": "import", "demand": "export"})
 
     dem = pb.demands.reset_index(drop=True)
     arrive = np.zeros(len(dem))
@@ -117,27 +129,61 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     return res
 
 
-def diagnose(pb: NetworkProblem, res: NetworkResult) -> list[str]:
-    """Why demand went unmet: no arc reaches it, or the centres that reach it are closed or full."""
-    notes = []
+UNMET_CAUSES = {
+    "no_route": "no arc reaches it (no road or rail path, or every path crosses a closed border)",
+    "no_supply": "no production of this commodity in scope and no outside supplier of it",
+    "centres_closed": "only centres can reach it and none of them is open",
+    "centres_full": "the centres that reach it are at capacity",
+    "supply_exhausted": "every source that reaches it is used up: production shipped and outside suppliers at "
+                        "their limits",
+    "costlier_than_penalty": "supplying it costs more than the unmet-demand penalty",
+}
+"""Codes for why demand went unmet, with the message printed beside each."""
+
+
+def diagnose(pb: NetworkProblem, res: NetworkResult) -> list[dict]:
+    """Why demand went unmet, per market and group: a cause code from :data:`UNMET_CAUSES` with its message."""
+    notes: list[dict] = []
     short = res.service[res.service["unmet_t"] > TOL]
     if short.empty:
         return notes
     open_sites = set(res.open_sites)
     util = res.sites.set_index("site_id")["utilisation"]
+    cap = pd.Series(supply_quantities(pb), index=pd.MultiIndex.from_frame(pb.supplies[["supply_id", "commodity"]]))
+    shipped = _shipped_by_supply(res)
     for r in short.itertuples():
         direct = pb.direct[(pb.direct["demand_id"] == r.demand_id) & (pb.direct["commodity"] == r.commodity)]
         outb = pb.outbound[(pb.outbound["demand_id"] == r.demand_id) & (pb.outbound["commodity"] == r.commodity)]
-        supply = pb.supplies.loc[pb.supplies["commodity"] == r.commodity, "quantity_t"].sum()
+        supply = cap.xs(r.commodity, level=1).sum() if r.commodity in cap.index.get_level_values(1) else 0.0
+        sources = set(direct["supply_id"])
+        if not outb.empty:
+            via = pb.inbound[pb.inbound["site_id"].isin(outb["site_id"]) & (pb.inbound["commodity"] == r.commodity)]
+            sources |= set(via["supply_id"])
+        spare = sum(max(float(cap.get((s_, r.commodity), 0.0)) - shipped.get((s_, r.commodity), 0.0), 0.0)
+                    for s_ in sources)
         if direct.empty and outb.empty:
-            why = "no arc reaches it (beyond the service distance, or cut off by a closed border)"
+            code = "no_route"
         elif supply <= TOL:
-            why = "no production of this commodity in scope"
+            code = "no_supply"
         elif not (set(outb["site_id"]) & open_sites) and direct.empty:
-            why = "only centres can reach it and none of them is open"
-        elif all(util.get(s, 0) >= 1 - 1e-6 for s in set(outb["site_id"]) & open_sites) and direct.empty:
-            why = "the centres that reach it are at capacity"
+            code = "centres_closed"
+        elif all(util.get(s_, 0) >= 1 - 1e-6 for s_ in set(outb["site_id"]) & open_sites) and direct.empty:
+            code = "centres_full"
+        elif spare <= TOL * max(1.0, r.quantity_t):
+            code = "supply_exhausted"
         else:
-            why = "supplying it costs more than the unmet-demand penalty"
-        notes.append(f"{r.demand_id} / {r.commodity}: {r.unmet_t:,.0f} t unmet of {r.quantity_t:,.0f} t — {why}")
+            code = "costlier_than_penalty"
+        notes.append({"demand_id": r.demand_id, "commodity": r.commodity, "unmet_t": float(r.unmet_t),
+                      "demand_t": float(r.quantity_t), "cause": code,
+                      "message": f"{r.demand_id} / {r.commodity}: {r.unmet_t:,.0f} t unmet of {r.quantity_t:,.0f} t"
+                                 f" — {UNMET_CAUSES[code]}"})
     return notes
+
+
+def _shipped_by_supply(res: NetworkResult) -> dict[tuple[str, str], float]:
+    """Tonnes shipped out of each (supply row, commodity), on inbound and direct arcs."""
+    f = res.flows
+    if f.empty:
+        return {}
+    out = f[f["kind"] != "outbound"].groupby(["from_id", "commodity"])["tonnes"].sum()
+    return {k: float(v) for k, v in out.items()}

@@ -39,8 +39,8 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
     summary = summarize(scenario, planned, result)
     losses = prices = investor = None
     if economics and result.objective is not None:
-        losses = estimate_loss_reduction(scenario, dataset, result, "traditional")
-        prices = estimate_price_impact(scenario, dataset, result, "traditional")
+        losses = estimate_loss_reduction(scenario, dataset, result, "traditional", planned=planned)
+        prices = estimate_price_impact(scenario, dataset, result, "traditional", planned=planned)
         investor = investor_view(planned, result)
         s = losses.summary.set_index("commodity")
         summary["loss_tonnes_baseline"] = s["baseline_t"].to_dict()

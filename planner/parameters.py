@@ -122,10 +122,35 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("centre_loss_factor", "ratio", 0.5, ASSUMPTION,
               "share of the FAO post-harvest and distribution losses that remains in the centre channel "
               "(cold storage, sorting, quicker sale)", 0, 1),
-    Parameter("unmet_penalty_factor", "× value per tonne", 2.0, ASSUMPTION,
-              "penalty per tonne of unmet demand, as a multiple of the commodity's value", 0, 1000),
-    Parameter("exit_price_pct_of_value", "% of value", 100.0, ASSUMPTION,
-              "price per tonne at exits (rest of Russia, ports, borders) as % of the farm-gate value", 0, 1000),
+    Parameter("unmet_penalty_factor", "× value per tonne", 10.0,
+              "project assumption: above any import parity the outside markets offer (at most "
+              "outside_purchase_price_cap × their reference price plus freight), so demand goes unmet only where no "
+              "route or no supply is left; the sensitivity table shows the answer does not follow it",
+              "penalty per tonne of unmet demand (the choke price of a market cut off), as a multiple of the "
+              "commodity's value", 0, 1000),
+    Parameter("outside_elasticity_partner", "ratio (absolute)", 2.0,
+              "project assumption of the order of Armington trade elasticities for farm products (about 1-4 in "
+              "the GTAP literature, e.g. Hertel et al. 2007, 'How confident can we be of CGE-based assessments of "
+              "Free Trade Agreements?', Economic Modelling 24(4); not checked for these partners)",
+              "elasticity of a partner market's net excess demand for the scope's produce at its reference "
+              "(docs/economics.md, outside markets)", 0.1, 50),
+    Parameter("outside_elasticity_rest_of_russia", "ratio (absolute)", 5.0,
+              "project assumption: the national market is several times the scope, so its excess demand for the "
+              "scope's produce is more elastic than a partner's",
+              "elasticity of the rest of Russia's net excess demand for the scope's produce", 0.1, 50),
+    Parameter("outside_step_pct", "% of the reference price", 2.5,
+              "numerical setting: the smallest step at which halving it moves no library objective by 1% "
+              "(docs/model.md, sensitivity table)",
+              "price span of one step of an outside market's curve (finer steps, a larger model)", 0.1, 50),
+    Parameter("outside_purchase_price_cap", "× reference price", 3.0, ASSUMPTION,
+              "highest price, relative to its reference, at which an outside market still sells to the scope",
+              1.1, 100),
+    Parameter("outside_unrecorded_trade_kt", "thousand tonnes a year", 10.0, ASSUMPTION,
+              "trade volume an outside market's curve is scaled on where no trade of the group is recorded", 0,
+              10_000),
+    Parameter("rest_of_russia_min_trade_pct", "% of the scope's demand", 5.0, ASSUMPTION,
+              "smallest volume the rest of Russia's curve is scaled on (where the scope's own balance is near "
+              "zero)", 0, 100),
 )
 ELASTICITY = ("project assumption of the order reported for food demand in Russia and the CIS (own-price "
               "elasticities of roughly -0.2 to -0.8 for staples, fruit and vegetables); no single cited estimate — "
@@ -140,8 +165,6 @@ ECONOMICS_PARAMETERS: tuple[Parameter, ...] = (
       for c in ("grain", "potatoes", "vegetables", "fruit_berries", "milk", "meat")),
     Parameter("price_pass_through", "ratio", 0.7, ASSUMPTION,
               "share of a chain-cost saving that reaches prices (1 = perfect competition)", 0, 1),
-    Parameter("tariff_pct_non_eaeu", "% of value", 0.0, ASSUMPTION,
-              "import tariff on trade between a union member and a non-member (none inside the EAEU)", 0, 500),
     Parameter("centre_tariff_rub_per_t", "RUB per tonne", 2_000.0, ASSUMPTION,
               "handling tariff a centre charges per tonne (its revenue)", 0, 100_000),
     Parameter("public_cofinancing_pct", "% of capital cost", 50.0,

@@ -3,24 +3,29 @@
 :func:`build_problem` turns a scenario into the model's data (:class:`optimization.problem.NetworkProblem`):
 
 - **supply** — each region in scope produces its Rosstat quantity of each commodity group (tonnes a year) at
-  the network node nearest its centroid; what stays unsold loses the FAO post-harvest storage share;
-- **demand** — each region's population × consumption norm, spread over its cities (snapped to network nodes)
-  in proportion to their population; **exits** (rest of Russia, ports, borders) take any quantity at
-  ``exit_price_pct_of_value`` of the farm-gate value;
+  the network node of its own region nearest its centroid; what stays unsold loses the FAO post-harvest storage
+  share (tonnes reported; no cost: produce no outlet pays for is worth nothing at the margin);
+- **demand** — each region's population × per-capita consumption (``demand_basis``: Rosstat's actual
+  consumption or the Ministry of Health norm), spread over its cities in proportion to their population, each
+  city snapped to a road node of its own region;
+- **outside markets** (:mod:`planner.trade`) — the rest of Russia, partner countries and ports, each buying and
+  selling along its own curve, calibrated on recorded trade, with the duties of the agreement in force: sales are
+  exit rows with demand steps, purchases outside-supplier rows with supply steps, so a market short of local
+  supply imports at import parity instead of going "unmet";
 - **sites** — the scenario's candidates (generated along the corridors or from its file), each with three size
   modules whose capital is annualised over ``centre_lifetime_years`` at ``discount_rate_pct`` plus
   ``centre_fixed_opex_pct`` a year;
-- **arcs** — farm → centre and centre → market within ``network.service_km`` (and to the ``k_nearest`` sites at
-  least), centre → exit always, farm → market (traditional channel) within ``network.direct_km`` and farm →
-  exit when ``network.traditional_to_exits`` (long-haul traders). Arc cost =
+- **arcs** — every channel has the same reach: a farm, a site and a market each keep arcs to their
+  ``network.k_nearest`` cheapest partners of each kind (farm → market, farm → site, site → market; a pair is kept
+  when either end lists the other), and every farm, site and market reaches every outside market. Arc cost =
   freight (tariff × km + border and transshipment fees) + handling; arc loss = transit loss (per-day share ×
-  fastest hours) combined with the FAO post-harvest and distribution shares (the centre channel keeps
+  hours) combined with the FAO post-harvest and distribution shares (the centre channel keeps
   ``centre_loss_factor`` of them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -30,7 +35,7 @@ from geo.matrix import od_matrix
 from geo.network import NetworkError
 from geo.route import resolve_place
 from geo.snap import nearest_nodes
-from optimization.problem import NetworkProblem, Options
+from optimization.problem import TIER_COLUMNS, NetworkProblem, Options
 from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
@@ -40,6 +45,7 @@ from planner.data.loader import Dataset
 from planner.network import scenario_network
 from planner.parameters import ParameterSet
 from planner.scenario import Scenario, ScenarioError
+from planner.trade import OutsideMarket, market_curves, resolve_markets
 
 SIZES = ("small", "medium", "large")
 
@@ -74,6 +80,62 @@ class PlannedProblem:
     candidates: pd.DataFrame
     nodes: dict[str, str]
     params: ParameterSet
+    outside: list[OutsideMarket] = field(default_factory=list)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+
+
+def _snap_to_own(road: nx.MultiDiGraph, frame: pd.DataFrame, region_col: str, country_col: str) -> tuple[list, list]:
+    """Nearest road node of each row's own region (else of its own country, else any), and the rows that had to
+    fall back (region ids)."""
+    by_region: dict = {}
+    by_country: dict = {}
+    for n, d in road.nodes(data=True):
+        by_region.setdefault(d.get("region_id"), []).append(n)
+        by_country.setdefault(d.get("country"), []).append(n)
+    nodes = pd.Series(index=frame.index, dtype=object)
+    fallback = []
+    for (rid, cid), g in frame.groupby([region_col, country_col], sort=False):
+        pool = by_region.get(rid) or by_country.get(cid) or list(road.nodes)
+        if not by_region.get(rid):
+            fallback.append(rid)
+        got, _ = nearest_nodes(road.subgraph(pool), g["lat"].to_numpy(float), g["lon"].to_numpy(float))
+        nodes.loc[g.index] = got
+    return nodes.tolist(), fallback
+
+
+def trip_metrics(G: nx.MultiDiGraph, origins: list, targets: list, params: ParameterSet) -> tuple[pd.DataFrame, ...]:
+    """Freight (RUB per tonne), km and hours from every origin to every target node."""
+    freight = od_matrix(G, origins, targets, metric="freight", params=params).values
+    km = od_matrix(G, origins, targets, metric="distance").values
+    hours = od_matrix(G, origins, targets, metric="time").values
+    return freight, km, hours
+
+
+def nearest_pairs(cost: np.ndarray, k: int) -> np.ndarray:
+    """Boolean matrix of the pairs kept: each row's ``k`` cheapest finite columns and each column's ``k`` cheapest
+    finite rows (ties broken by position)."""
+    keep = np.zeros(cost.shape, dtype=bool)
+    if cost.size == 0:
+        return keep
+    c = np.where(np.isfinite(cost), cost, np.inf)
+    kr = min(k, c.shape[1])
+    kc = min(k, c.shape[0])
+    rows = np.argsort(c, axis=1, kind="stable")[:, :kr]
+    np.put_along_axis(keep, rows, True, axis=1)
+    cols = np.argsort(c, axis=0, kind="stable")[:kc, :]
+    np.put_along_axis(keep, cols, True, axis=0)
+    return keep & np.isfinite(c)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    ok = np.isfinite(values) & (weights > 0)
+    if not ok.any():
+        return float("nan")
+    v, w = values[ok], weights[ok]
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
 def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
@@ -85,13 +147,15 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     commodities = list(scenario.commodities)
     regions = dataset.regions.set_index("region_id").loc[region_ids].copy()
     regions["population"] = regional_population(dataset).reindex(regions.index)
+    scope_country = regions["country_id"].mode().iat[0]
 
     prod = regional_production(dataset, region_ids, commodities)
     if prod.empty:
         raise ScenarioError("scope: no regional production data for the scenario's regions and commodities")
     sup_regions = sorted(set(prod["area_id"]))
-    sup_nodes, _ = nearest_nodes(road, regions.loc[sup_regions, "lat"], regions.loc[sup_regions, "lon"])
-    supply_node = dict(zip([f"farm:{r}" for r in sup_regions], sup_nodes, strict=True))
+    farm_frame = regions.loc[sup_regions, ["lat", "lon", "country_id"]].reset_index()
+    farm_nodes, farm_fallback = _snap_to_own(road, farm_frame, "region_id", "country_id")
+    supply_node = dict(zip([f"farm:{r}" for r in sup_regions], farm_nodes, strict=True))
     value = {c: params[f"value_rub_per_t_{c}"] for c in commodities}
     storage = {c: params.loss_pct(c, "postharvest_handling_storage") / 100 for c in commodities}
     supplies = pd.DataFrame({"supply_id": "farm:" + prod["area_id"], "commodity": prod["commodity"],
@@ -102,12 +166,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     cities = dataset.cities[dataset.cities["region_id"].isin(region_ids)]
     if cities.empty:
         raise ScenarioError("scope: the scenario's regions have no cities to carry demand")
-    c_nodes = pd.Series(index=cities.index, dtype=object)
-    for country, group in cities.groupby("country_id"):
-        own = road.subgraph([n for n, d in road.nodes(data=True) if d.get("country") == country])
-        nodes, _ = nearest_nodes(own if len(own) else road, group["lat"], group["lon"])
-        c_nodes.loc[group.index] = nodes
-    cities = cities.assign(node=c_nodes)  # each city to the nearest road node of its own country
+    c_nodes, city_fallback = _snap_to_own(road, cities, "region_id", "country_id")
+    cities = cities.assign(node=c_nodes)  # each city to the nearest road node of its own region
     share = cities.groupby(["region_id", "node"])["population"].sum()
     share = share / share.groupby(level=0).transform("sum")
     per_capita_t = {c: v * 1000.0 for c, v in demand_kt_per_capita(dataset, params).items()}
@@ -126,18 +186,15 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     demands["price_per_t"] = np.nan
     market_node = {d: d.removeprefix("market:") for d in demands["demand_id"]}
 
-    exit_rows, exit_node = [], {}
-    for e in scenario.exits:
+    def resolve(town: str, i: int) -> str:
         try:
-            node = resolve_place(G, e.town, "road")
+            return resolve_place(G, town, "road")
         except NetworkError as exc:
-            raise ScenarioError(f"exits: {exc}") from None
-        pct = params["exit_price_pct_of_value"] if e.price_pct_of_value is None else e.price_pct_of_value
-        eid = f"exit:{e.kind}:{G.nodes[node]['name_en']}"
-        exit_node[eid] = node
-        for c in commodities:
-            exit_rows.append((eid, c, 0.0, np.nan, True, value[c] * pct / 100.0))
-    demands = pd.concat([demands, pd.DataFrame(exit_rows, columns=demands.columns)], ignore_index=True)
+            raise ScenarioError(f"exits[{i}]: {exc}") from None
+
+    outside = resolve_markets(list(scenario.exits), dataset, scope_country, resolve)
+    exit_node = {f"exit:{o.market_id}": o.node for o in outside}
+    import_node = {f"import:{o.market_id}": o.node for o in outside}
 
     cands = candidate_sites(scenario, dataset, G)
     if cands.empty:
@@ -155,30 +212,56 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                              annual_fixed_cost(capital, params), capital))
     modules = pd.DataFrame(mod_rows, columns=["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost"])
 
-    origins = sorted(set(supply_node.values()) | set(site_node.values()))
+    origins = sorted(set(supply_node.values()) | set(site_node.values()) | set(import_node.values()))
     targets = sorted(set(site_node.values()) | set(market_node.values()) | set(exit_node.values()))
-    km = od_matrix(G, origins, targets, metric="distance").values
-    freight = od_matrix(G, origins, targets, metric="freight", params=params).values
-    hours = od_matrix(G, origins, targets, metric="time").values
+    freight, km, hours = trip_metrics(G, origins, targets, params)
+    trad_h = params["traditional_handling_rub_per_t"]
+
+    # outside markets: reference trade, prices and steps (planner.trade)
+    prod_t = supplies.groupby("commodity")["quantity_t"].sum()
+    dem_t = demands.groupby("commodity")["quantity_t"].sum()
+    balance = {k: float(prod_t.get(k, 0.0) - dem_t.get(k, 0.0)) for k in commodities}
+    delivered = {}
+    for o in outside:
+        for k in commodities:
+            sk = supplies[supplies["commodity"] == k]
+            d = np.array([freight.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
+            delivered[(o.market_id, k)] = _weighted_median(d + trad_h, sk["quantity_t"].to_numpy(float))
+    curves = market_curves(outside, commodities, params, balance, dem_t.to_dict(), delivered)
+    tier_rows, exit_rows, import_rows = [], [], []
+    for r in curves.itertuples():
+        tx, tm = 1 + r.tariff_export_pct / 100.0, 1 + r.tariff_import_pct / 100.0
+        for w, p in r.sales:
+            tier_rows.append(("demand", f"exit:{r.market_id}", r.commodity, w, p / tx))
+        for w, p in r.purchases:
+            tier_rows.append(("supply", f"import:{r.market_id}", r.commodity, w, p * tm))
+        if r.sales:
+            exit_rows.append((f"exit:{r.market_id}", r.commodity, 0.0, np.nan, True, np.nan))
+        if r.purchases:
+            import_rows.append((f"import:{r.market_id}", r.commodity, float(sum(w for w, _ in r.purchases)), 0.0,
+                                value[r.commodity]))
+    tiers = pd.DataFrame(tier_rows, columns=TIER_COLUMNS)
+    demands = pd.concat([demands, pd.DataFrame(exit_rows, columns=demands.columns)], ignore_index=True)
+    supplies = pd.concat([supplies, pd.DataFrame(import_rows, columns=supplies.columns)], ignore_index=True)
+    import_node = {i: n for i, n in import_node.items() if i in set(supplies["supply_id"])}
+    exit_node = {e: n for e, n in exit_node.items() if e in set(demands["demand_id"])}
+
     net = scenario.network
     transit = {c: params[f"transit_loss_pct_per_day_{c}"] / 100.0 for c in commodities}
     post = {c: params.loss_pct(c, "postharvest_handling_storage") / 100 for c in commodities}
     dist = {c: params.loss_pct(c, "distribution") / 100 for c in commodities}
     factor = params["centre_loss_factor"]
 
-    def arcs(src: dict[str, str], dst: dict[str, str], limit: float, k_min: int, always: bool = False):
-        out = []
-        for sid, sn in src.items():
-            d = km.loc[sn, [dst[t] for t in dst]].to_numpy()
-            ok = np.isfinite(d) & (d <= limit)
-            if k_min and np.isfinite(d).any():
-                ok |= np.isfinite(d) & (d <= np.sort(d[np.isfinite(d)])[min(k_min, np.isfinite(d).sum()) - 1])
-            if always:
-                ok |= np.isfinite(d)
-            for t, take in zip(dst, ok, strict=True):
-                if take:
-                    out.append((sid, t, float(freight.at[sn, dst[t]]), float(hours.at[sn, dst[t]])))
-        return out
+    def arcs(src: dict[str, str], dst: dict[str, str], k: int | None):
+        """(source id, target id, freight, hours) of the pairs kept: k-nearest both ways, or every finite pair."""
+        if not src or not dst:
+            return []
+        s_ids, d_ids = list(src), list(dst)
+        f = freight.loc[[src[i] for i in s_ids], [dst[j] for j in d_ids]].to_numpy(float)
+        h = hours.loc[[src[i] for i in s_ids], [dst[j] for j in d_ids]].to_numpy(float)
+        keep = nearest_pairs(f, k) if k is not None else np.isfinite(f)
+        ii, jj = np.nonzero(keep)
+        return [(s_ids[i], d_ids[j], float(f[i, j]), float(h[i, j])) for i, j in zip(ii, jj, strict=True)]
 
     def frame(rows, a, b, commodity_rows, storage: dict, distribution: dict, extra_cost: float):
         """Arcs × commodities with cost and loss; the loss split by stage (transit, storage, distribution)."""
@@ -192,20 +275,23 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                                           "loss_distribution"])
 
     have = set(zip(supplies["supply_id"], supplies["commodity"], strict=True))
+    wants = set(zip(demands["demand_id"], demands["commodity"], strict=True))
     sup_k = lambda s, _t: [c for c in commodities if (s, c) in have]  # noqa: E731
-    all_k = lambda _s, _t: commodities  # noqa: E731
+    dem_k = lambda _s, t: [c for c in commodities if (t, c) in wants]  # noqa: E731
+    both_k = lambda s, t: [c for c in commodities if (s, c) in have and (t, c) in wants]  # noqa: E731
     none = dict.fromkeys(commodities, 0.0)
     post_centre = {c: post[c] * factor for c in commodities}
     dist_centre = {c: dist[c] * factor for c in commodities}
-    inbound = frame(arcs(supply_node, site_node, net.service_km, net.k_nearest), "supply_id", "site_id", sup_k,
-                    post_centre, none, params["centre_handling_rub_per_t"])
-    to_markets = arcs(site_node, {d: n for d, n in market_node.items()}, net.service_km, net.k_nearest)
-    to_exits = arcs(site_node, exit_node, np.inf, 0, always=True)
-    outbound = frame(to_markets + to_exits, "site_id", "demand_id", all_k, none, dist_centre, 0.0)
-    direct_rows = arcs(supply_node, market_node, net.direct_km, 0)
+    k = net.k_nearest
+    inbound_rows = arcs(supply_node, site_node, k) + arcs(import_node, site_node, None)
+    inbound = frame(inbound_rows, "supply_id", "site_id", sup_k, post_centre, none,
+                    params["centre_handling_rub_per_t"])
+    outbound_rows = arcs(site_node, market_node, k) + arcs(site_node, exit_node, None)
+    outbound = frame(outbound_rows, "site_id", "demand_id", dem_k, none, dist_centre, 0.0)
+    direct_rows = arcs(supply_node, market_node, k) + arcs(import_node, market_node, None)
     if net.traditional_to_exits:
-        direct_rows += arcs(supply_node, exit_node, np.inf, 0, always=True)
-    direct = frame(direct_rows, "supply_id", "demand_id", sup_k, post, dist, params["traditional_handling_rub_per_t"])
+        direct_rows += arcs(supply_node, exit_node, None)
+    direct = frame(direct_rows, "supply_id", "demand_id", both_k, post, dist, trad_h)
 
     obj = scenario.objective
     options = Options(p=obj.p, budget=None if obj.budget_mrub is None else obj.budget_mrub * 1e6,
@@ -219,9 +305,11 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
             raise ScenarioError(f"objective: unknown region or federal district {rid!r} in "
                                 "min_per_region/max_per_region")
     pb = NetworkProblem(commodities, supplies.reset_index(drop=True), sites, modules, demands, inbound, outbound,
-                        direct, options, name=scenario.name, value_per_t=value)
-    nodes = {**supply_node, **site_node, **market_node, **exit_node}
-    return PlannedProblem(pb, G, cands, nodes, params)
+                        direct, options, name=scenario.name, value_per_t=value, tiers=tiers)
+    nodes = {**supply_node, **site_node, **market_node, **exit_node, **import_node}
+    notes = [f"region {r} has no network node of its own: snapped to the nearest node of its country"
+             for r in sorted(set(farm_fallback) | set(city_fallback))]
+    return PlannedProblem(pb, G, cands, nodes, params, outside, curves, notes)
 
 
 def run_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None) -> tuple[PlannedProblem,

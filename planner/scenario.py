@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from planner.data.loader import Dataset
 from planner.data.schema import TABLES, CommodityKey
@@ -73,29 +73,59 @@ class CandidateSettings(BaseModel):
 
 
 class Exit(BaseModel):
-    """An outlet for surplus: the rest of Russia, a port or a border town, priced as a share of value."""
+    """An outside market the scope trades with: the rest of Russia, a port or a partner country, named by its id
+    in the ``outside_markets`` table (``market``) or by a network town. Its price, duties and recorded trade come
+    from the dataset (docs/economics.md); the fields below override them for this scenario."""
 
     model_config = ConfigDict(extra="forbid")
 
-    town: str = Field(description="town on the network (Russian or English name)", examples=["Москва"])
+    market: str | None = Field(None, description="id in the outside_markets table", examples=["az_baku"])
+    town: str | None = Field(None, description="town on the network (Russian or English name); defaults to the "
+                                               "market's town", examples=["Москва"])
     kind: Literal["rest_of_russia", "port", "border"] = "rest_of_russia"
-    price_pct_of_value: float | None = Field(None, ge=0, description="% of farm-gate value; registry default if empty")
+    price_pct_of_value: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False,
+                                             description="reference price at the market, % of farm-gate value "
+                                                         "(empty: calibrated, docs/economics.md)")
+    tariff_export_pct: float | None = Field(None, ge=0, le=500, allow_inf_nan=False,
+                                            description="duty the market levies on the scope's produce, % ad "
+                                                        "valorem (empty: the agreement in force)")
+    tariff_import_pct: float | None = Field(None, ge=0, le=500, allow_inf_nan=False,
+                                            description="duty on the market's produce entering the scope, % ad "
+                                                        "valorem (empty: the agreement in force)")
+
+    @model_validator(mode="after")
+    def _named(self) -> Exit:
+        if self.market is None and self.town is None:
+            raise ValueError("give the outside market's id (market) or a network town (town)")
+        return self
 
 
-DEFAULT_EXITS = [Exit(town="Москва", kind="rest_of_russia"), Exit(town="Новороссийск", kind="port"),
-                 Exit(town="Махачкала", kind="port"), Exit(town="Астрахань", kind="port")]
+DEFAULT_EXITS = [Exit(market="ru_rest"), Exit(market="port_novorossiysk"), Exit(market="port_makhachkala"),
+                 Exit(market="port_astrakhan")]
 
 
 class NetworkSettings(BaseModel):
-    """Which arcs the model gets: service distances in km (the model is sparse by construction)."""
+    """Which arcs the model gets. Every channel has the same reach: a place keeps arcs to its ``k_nearest``
+    partners of each kind by delivered cost (farm → market, farm → centre, centre → market, in both directions of
+    each list); outside markets reach every farm, centre and market. No distance cut-off differs between the
+    traditional channel and the centres (docs/model.md, sensitivity table)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    service_km: float = Field(400.0, gt=0, description="longest farm→centre and centre→market arc, km")
-    direct_km: float = Field(250.0, ge=0, description="longest traditional farm→market arc, km")
-    k_nearest: int = Field(3, ge=1, description="arcs to at least this many nearest sites, beyond service_km")
+    k_nearest: int = Field(12, ge=1, le=1000, description="arcs from each place to its k cheapest partners of each "
+                                                         "kind (the same k for every channel)")
     traditional_to_exits: bool = Field(True, description="traditional traders may also haul farm produce to the "
-                                                         "exits (false: only centres reach them)")
+                                                         "outside markets (false: only centres reach them)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("service_km", "direct_km"):
+                if key in data:
+                    raise ValueError(f"network.{key} was removed: every channel now has the same reach, set by "
+                                     "network.k_nearest; delete the key")
+        return data
 
 
 class ObjectiveSettings(BaseModel):

@@ -65,6 +65,33 @@ def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult
     unsold = result.unsold.assign(lost=lambda d: d["unsold_t"] * planned.problem.supplies["storage_loss"])
     lost = lost.add(unsold.groupby("commodity")["lost"].sum(), fill_value=0.0)
     out["loss_tonnes"] = lost.to_dict()
-    out["unmet_t"] = float(result.service["unmet_t"].sum())
-    out["diagnosis"] = result.diagnosis
+    out.update(trade_summary(planned, result))
+    out["lost_value_rub"] = result.lost_value
+    out["diagnosis"] = [d["message"] for d in result.diagnosis]
+    out["notes"] = list(planned.notes)
     return out
+
+
+def trade_summary(planned: PlannedProblem, result: NetworkResult) -> dict:
+    """Imports, exports and unmet demand by commodity group (tonnes a year), trade by outside market and group,
+    and the cause of any unmet demand (a code from ``optimization.results.UNMET_CAUSES`` with its message)."""
+    groups = list(planned.problem.commodities)
+    t = result.trade
+    by_market: dict[str, dict[str, dict[str, float]]] = {"import": {}, "export": {}}
+    totals = {"import": dict.fromkeys(groups, 0.0), "export": dict.fromkeys(groups, 0.0)}
+    if t is not None and not t.empty:
+        for r in t.itertuples():
+            market = str(r.row_id).split(":", 1)[1]
+            by_market[r.direction].setdefault(market, {})[r.commodity] = float(r.tonnes)
+            totals[r.direction][r.commodity] += float(r.tonnes)
+    svc = result.service[~result.service["is_exit"].astype(bool)]
+    unmet = svc.groupby("commodity")["unmet_t"].sum()
+    return {"imports_t": totals["import"], "exports_t": totals["export"],
+            "unmet_t": {k: float(unmet.get(k, 0.0)) for k in groups},
+            "imports_by_exit_t": by_market["import"], "exports_by_exit_t": by_market["export"],
+            "unmet_causes": [{k: d[k] for k in ("demand_id", "commodity", "unmet_t", "cause", "message")}
+                             for d in result.diagnosis],
+            "outside_markets": [{"id": o.market_id, "name_ru": o.name_ru, "name_en": o.name_en,
+                                 "country": o.country_id, "kind": o.kind,
+                                 "tariff_export_pct": o.tariff_export_pct, "tariff_import_pct": o.tariff_import_pct}
+                                for o in planned.outside]}

@@ -172,6 +172,6 @@ def test_kazakhstan_pilots_cut_losses_and_report_flows(dataset):
     prices = estimate_price_impact(sc, dataset, pilots, "traditional")
     assert (prices.summary["consumer_price_change_pct"] <= 1e-6).all()
     d = prices.as_dict()
-    assert set(d) == {"centres", "summary", "regions", "trade_flows"}
+    assert set(d) == {"centres", "summary", "regions", "trade_flows", "outside"}
     assert {r["region_id"] for r in d["regions"]} <= set(dataset.regions.loc[dataset.regions["country_id"] == "KZ",
                                                                           "region_id"])

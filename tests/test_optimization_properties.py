@@ -137,7 +137,8 @@ def test_infeasible_status_and_unmet_diagnosis():
     pb.options.p = 0
     res = optimize(pb, EXACT)
     assert res.status == "optimal"
-    assert res.diagnosis and all("none of them is open" in d for d in res.diagnosis)
+    assert res.diagnosis and all(d["cause"] == "centres_closed" and "none of them is open" in d["message"]
+                                 for d in res.diagnosis)
 
 
 def test_time_limit_returns_the_warm_start_or_better():

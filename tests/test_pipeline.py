@@ -44,8 +44,10 @@ def test_per_region_and_district_limits(dataset):
 def test_default_scenario_balances_tonnes(default_run, dataset):
     _, planned, result = default_run
     pb = planned.problem
-    produced = pb.supplies["quantity_t"].sum()
-    shipped = result.flows.loc[result.flows["kind"] != "outbound", "tonnes"].sum()
+    farms = pb.supplies["supply_id"].str.startswith("farm:")
+    produced = pb.supplies.loc[farms, "quantity_t"].sum()
+    f = result.flows
+    shipped = f.loc[(f["kind"] != "outbound") & f["from_id"].str.startswith("farm:"), "tonnes"].sum()
     assert shipped + result.unsold["unsold_t"].sum() == pytest.approx(produced, rel=1e-6)
     markets = result.service[~result.service["is_exit"]]
     assert (markets["delivered_t"] + markets["unmet_t"]).sum() == pytest.approx(markets["quantity_t"].sum(), rel=1e-6)

@@ -250,8 +250,11 @@ def print_summary(s: dict) -> None:
         f.add_row(c, f"{s['shipped_t'].get(f'through centres/{c}', 0) / 1000:,.1f}",
                   f"{s['shipped_t'].get(f'traditional/{c}', 0) / 1000:,.1f}", f"{s['loss_tonnes'][c] / 1000:,.1f}")
     console.print(f)
-    for note in s["diagnosis"]:
-        console.print(f"[yellow]unmet:[/yellow] {note}")
+    print_trade(s)
+    for cause in s.get("unmet_causes", []):
+        console.print(f"[yellow]unmet ({cause['cause']}):[/yellow] {cause['message']}")
+    for note in s.get("notes", []):
+        console.print(f"[yellow]note:[/yellow] {note}")
     if "losses" in s:
         print_losses(s["losses"])
         print_prices(s["prices"])
@@ -260,6 +263,29 @@ def print_summary(s: dict) -> None:
                       f"co-financing {tot['public_cofinancing_pct']:.0f}%, NPV at {tot['discount_rate_pct']:g}% "
                       f"{tot['npv_new_rub'] / 1e6:+,.0f} mln RUB; network operating result "
                       f"{tot['operating_result_rub'] / 1e6:+,.0f} mln RUB a year.")
+
+
+def print_trade(s: dict) -> None:
+    """Imports, exports and unmet demand by group, and trade by outside market (thousand tonnes a year)."""
+    groups = list(s.get("unmet_t", {}))
+    if not groups:
+        return
+    t = Table(title="Trade with outside markets and unmet demand, thousand tonnes a year / "
+                    "Торговля с внешними рынками и неудовлетворённый спрос, тыс. т в год")
+    t.add_column("market / рынок")
+    for k in groups:
+        t.add_column(f"{k}: sold / bought", justify="right")
+    names = {m["id"]: f"{m['name_ru']} / {m['name_en']}" for m in s.get("outside_markets", [])}
+    for mid in names:
+        sold = s["exports_by_exit_t"].get(mid, {})
+        bought = s["imports_by_exit_t"].get(mid, {})
+        if not sold and not bought:
+            continue
+        t.add_row(names[mid], *(f"{sold.get(k, 0) / 1000:,.1f} / {bought.get(k, 0) / 1000:,.1f}" for k in groups))
+    t.add_row("[bold]total / всего[/bold]",
+              *(f"{s['exports_t'][k] / 1000:,.1f} / {s['imports_t'][k] / 1000:,.1f}" for k in groups))
+    t.add_row("unmet / не удовлетворено", *(f"{s['unmet_t'][k] / 1000:,.1f}" for k in groups))
+    console.print(t)
 
 
 def main() -> None:  # pragma: no cover

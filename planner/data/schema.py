@@ -175,6 +175,41 @@ class CrossingRow(Row):
         return v
 
 
+class OutsideMarketRow(Row):
+    """An outside market the scope trades with: the rest of the country, a partner country or a port."""
+
+    market_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name_ru: str
+    name_en: str
+    country_id: str = Field(pattern=r"^[A-Z]{2}$", description="the market's country (RU for the rest of Russia "
+                                                                  "and Russian ports)")
+    kind: Literal["rest_of_russia", "port", "border"]
+    town_ru: str = Field(description="the network town where the market is reached")
+    tariff_export_pct: float = Field(ge=0, le=500, description="duty the market levies on the scope's produce, "
+                                                               "% ad valorem")
+    tariff_import_pct: float = Field(ge=0, le=500, description="duty levied on the market's produce entering the "
+                                                               "scope, % ad valorem")
+    tariff_basis: str = Field(min_length=3, description="the agreement or tariff schedule in force")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
+class OutsideTradeRow(Row):
+    """Recorded trade of a scope country with an outside market in one commodity group (reference quantities)."""
+
+    market_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    scope_country: str = Field(pattern=r"^[A-Z]{2}$", description="the country whose trade this is")
+    commodity: CommodityKey
+    export_kt: float = Field(ge=0, description="the scope country's sales to the market, thousand tonnes a year")
+    import_kt: float = Field(ge=0, description="the scope country's purchases from the market, thousand tonnes a "
+                                               "year")
+    period: str
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
 class LossRateRow(Row):
     """Share of food lost at one supply-chain stage (FAO 2011)."""
 
@@ -217,6 +252,8 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "border_crossings": (CrossingRow, ("crossing_id",)),
     "loss_rates": (LossRateRow, ("fao_region", "fao_group", "stage")),
     "corridors": (CorridorRow, ("corridor_id", "seq")),
+    "outside_markets": (OutsideMarketRow, ("market_id",)),
+    "outside_trade": (OutsideTradeRow, ("market_id", "scope_country", "commodity")),
 }
 """Every table of the dataset: its row model and the columns that must be unique together."""
 

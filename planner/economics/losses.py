@@ -136,11 +136,12 @@ def _region_map(planned: PlannedProblem, dataset: Dataset) -> dict[str, str]:
 
 
 def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Iterable[str] | NetworkResult | None = None,
-                            baseline: str = "traditional", solver: SolverOptions | None = None) -> LossReport:
+                            baseline: str = "traditional", solver: SolverOptions | None = None,
+                            planned: PlannedProblem | None = None) -> LossReport:
     """Tonnes lost with a network of centres against a baseline (``traditional``: no centres; ``existing``: only
     the existing centres). ``centres`` is a list of candidate ids, a solved :class:`NetworkResult`, or None (the
-    scenario's existing centres)."""
-    planned = build_problem(scenario, dataset)
+    scenario's existing centres). ``planned`` is the run's problem when the caller has it (not rebuilt)."""
+    planned = planned or build_problem(scenario, dataset)
     pb = planned.problem
     open_ids, ref_ids = resolve_centres(planned, centres, baseline)
     solver = solver or SolverOptions(time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap)

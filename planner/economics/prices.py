@@ -1,28 +1,34 @@
 """Price impact of a network of centres: the spatial price equilibrium with and without it, per commodity group.
 
-Markets are the scenario's regions with population. For group *k* in region *i*:
+Markets are the scenario's regions with population, and its outside markets (:mod:`planner.trade`). For group
+*k* in region *i*:
 
-- reference quantities — supply :math:`S_0` = regional production, demand :math:`D_0` = population × norm;
+- reference quantities — supply :math:`S_0` = regional production, demand :math:`D_0` = population ×
+  per-capita consumption (the scenario's ``demand_basis``);
 - reference prices — farm gate :math:`p^s_0` = ``value_rub_per_t_<k>``; consumer :math:`p^d_0 = p^s_0 + m_i`,
   the traditional chain's local margin (``traditional_handling_rub_per_t`` plus the value of the FAO
   post-harvest and distribution losses);
 - elasticities ``supply_elasticity_<k>``, ``demand_elasticity_<k>``.
 
-Trade costs per tonne from i's farms to j's consumers, traditional channel: freight on the network (tariff × km +
-border and transshipment fees) + traditional handling + value × (transit, post-harvest and distribution losses)
-+ ``tariff_pct_non_eaeu`` of value between a union member and a non-member. Through a centre *c*: freight i → c
-→ j + ``centre_handling_rub_per_t`` + value × (transit and the FAO shares × ``centre_loss_factor``). With the
-network, an arc costs the traditional cost minus ``price_pass_through`` × the saving of the cheapest open centre
-(imperfect competition keeps part of the saving as margin) × the share of the group's shipments the centres
-carry when flows are routed at fixed sites (:func:`centre_shares`: the centres' capacity limits how much of the
-chain their saving reaches). The scenario's exits are an outside market buying and selling at
-``exit_price_pct_of_value`` of value.
+An outside market *o* is a market of its own, with the same reference point and elasticity as in the siting
+model: its net excess demand for the scope's produce passes through (N0, P0) with elasticity ε at volume T0,
+written as demand :math:`D_0 = T_0 + N_0/2` and supply :math:`S_0 = T_0 - N_0/2` at price :math:`P_0`, each with
+half the slope. It trades with the scope's regions only.
+
+Trade costs per tonne from i to j, traditional channel: freight on the network (tariff × km + border and
+transshipment fees) + traditional handling + value × (transit, post-harvest and distribution losses); into an
+outside market + its duty on the exporter's price (``tariff_export_pct`` × P0 / (1 + the duty in force)); out of
+it + the scope's duty (``tariff_import_pct`` × P0). Through a centre *c*: freight i → c → j +
+``centre_handling_rub_per_t`` + value × (transit and the FAO shares × ``centre_loss_factor``). With the network, an
+arc costs the traditional cost minus ``price_pass_through`` × the saving of the cheapest open centre (imperfect
+competition keeps part of the saving as margin) × the share of the group's shipments the centres carry when flows
+are routed at fixed sites (:func:`centre_shares`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -44,6 +50,7 @@ class PriceReport:
     regions: pd.DataFrame
     summary: pd.DataFrame
     equilibria: dict[str, tuple[Equilibrium, Equilibrium]]
+    outside: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def trade_flows(self, min_tonnes: float = 1.0) -> pd.DataFrame:
         """Inter-regional flows (tonnes a year) with and without the network, per commodity."""
@@ -57,7 +64,23 @@ class PriceReport:
     def as_dict(self) -> dict:
         """JSON-ready form (RUB per tonne, tonnes, RUB)."""
         return {"centres": self.centres, "summary": self.summary.to_dict("records"),
+                "outside": self.outside.to_dict("records"),
                 "regions": self.regions.to_dict("records"), "trade_flows": self.trade_flows().to_dict("records")}
+
+
+def _outside_markets(planned: PlannedProblem, commodity: str) -> pd.DataFrame:
+    """The outside markets of a run as equilibrium markets (see the module docstring): reference net sales N0
+    split as demand D0 = T0 + N0/2 and supply S0 = T0 − N0/2 at the reference price P0, with slopes that give the
+    market's excess demand the elasticity ``ε`` at its reference volume T0."""
+    c = planned.curves
+    if c is None or c.empty:
+        return pd.DataFrame(columns=["market", "S0", "D0", "ps0", "pd0", "eps_s", "eps_d"])
+    c = c[(c["commodity"] == commodity) & np.isfinite(c["P0_rub_per_t"]) & (c["T0_t"] > 0)]
+    T0, N0, eps = c["T0_t"].to_numpy(float), c["N0_t"].to_numpy(float), c["elasticity"].to_numpy(float)
+    D0, S0 = T0 + N0 / 2, T0 - N0 / 2
+    return pd.DataFrame({"market": "outside:" + c["market_id"], "S0": S0, "D0": D0,
+                         "ps0": c["P0_rub_per_t"].to_numpy(float), "pd0": c["P0_rub_per_t"].to_numpy(float),
+                         "eps_s": eps * T0 / (2 * S0), "eps_d": -eps * T0 / (2 * D0)})
 
 
 def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scenario, commodity: str,
@@ -86,38 +109,43 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
         "D0": [float(regions.at[r, "population"]) * per_capita_t for r in ids],
         "ps0": value, "pd0": value + local_margin,
         "eps_s": params[f"supply_elasticity_{commodity}"], "eps_d": params[f"demand_elasticity_{commodity}"]})
+    outside = _outside_markets(planned, commodity)
+    by_id = {o.market_id: o for o in planned.outside}
+    out_node = {m: by_id[m.removeprefix("outside:")].node for m in outside["market"]}
+    markets = pd.concat([markets, outside], ignore_index=True)
     site_node = dict(zip(planned.candidates["candidate_id"], planned.candidates["node"], strict=True))
     centre_nodes = [site_node[s] for s in open_sites]
-    exit_nodes = [n for k, n in planned.nodes.items() if k.startswith("exit:")]
-    nodes = sorted({supply_node[r] for r in ids} | set(centre_nodes) | set(exit_nodes))
+    place = {**{r: supply_node[r] for r in ids}, **out_node}
+    nodes = sorted(set(place.values()) | set(centre_nodes))
     freight = od_matrix(G, nodes, nodes, metric="freight", params=params).values
     hours = od_matrix(G, nodes, nodes, metric="time").values
-    country = regions["country_id"]
-    eaeu = set(dataset.countries.loc[dataset.countries["eaeu_member"], "country_id"])
-    tariff = params["tariff_pct_non_eaeu"] / 100 * value
+    curves = planned.curves.set_index(["market_id", "commodity"]) if len(planned.curves) else None
     rows = []
-    for i in ids:
-        for j in ids:
-            a, b = supply_node[i], supply_node[j]
+    for i in place:
+        for j in place:
+            if i.startswith("outside:") and j.startswith("outside:") and i != j:
+                continue  # outside markets trade with the scope, not with each other through it
+            if i == j and i.startswith("outside:"):
+                rows.append((i, j, 0.0, 0.0))  # the outside market's own supply meeting its own demand
+                continue
+            a, b = place[i], place[j]
             fr = float(freight.at[a, b])
             if not np.isfinite(fr):
                 continue
             trad = fr + trad_h + value * combine_shares(transit * float(hours.at[a, b]), post, dist)
-            if i != j and (country[i] in eaeu) != (country[j] in eaeu):
-                trad += tariff
+            if j.startswith("outside:"):  # the scope sells: the market's duty on the exporter's price
+                o = by_id[j.removeprefix("outside:")]
+                p0 = float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
+                trad += o.tariff_export_pct / 100 * p0 / (1 + o.base_tariff_export_pct / 100)
+            if i.startswith("outside:"):  # the scope buys: its duty on the market's price
+                o = by_id[i.removeprefix("outside:")]
+                trad += o.tariff_import_pct / 100 * float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
             via = [float(freight.at[a, c] + freight.at[c, b]) + centre_h + value * combine_shares(
                 transit * float(hours.at[a, c] + hours.at[c, b]), post * f, dist * f) for c in centre_nodes]
             best = min([v for v in via if np.isfinite(v)], default=np.inf)
             rows.append((i, j, trad, max(0.0, trad - best)))
     arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving"])
-    out_cost = {}
-    for i in ids:
-        a = supply_node[i]
-        c = [float(freight.at[a, e]) + trad_h + value * combine_shares(transit * float(hours.at[a, e]), post, dist)
-             for e in exit_nodes]
-        out_cost[i] = min(c, default=np.inf)
-    outside = value * params["exit_price_pct_of_value"] / 100.0
-    return markets, arcs, outside, pd.Series(out_cost)
+    return markets, arcs
 
 
 def centre_shares(planned: PlannedProblem, open_ids: list[str], scenario: Scenario) -> dict[str, float]:
@@ -140,29 +168,33 @@ def centre_shares(planned: PlannedProblem, open_ids: list[str], scenario: Scenar
 
 
 def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterable[str] | NetworkResult | None = None,
-                          baseline: str = "traditional") -> PriceReport:
+                          baseline: str = "traditional", planned: PlannedProblem | None = None) -> PriceReport:
     """Equilibrium prices with the network of ``centres`` (ids, a solved result, or None = the existing ones)
-    against the baseline (``traditional``: no centres; ``existing``: the existing centres)."""
+    against the baseline (``traditional``: no centres; ``existing``: the existing centres). ``planned`` is the run's
+    problem when the caller has it (not rebuilt)."""
     from planner.economics.losses import resolve_centres
 
-    planned = build_problem(scenario, dataset)
+    planned = planned or build_problem(scenario, dataset)
     open_ids, ref_sites = resolve_centres(planned, centres, baseline)
     theta = planned.params["price_pass_through"]
     share_net = centre_shares(planned, open_ids, scenario)
     share_ref = centre_shares(planned, ref_sites, scenario) if ref_sites else {}
-    rows, summary, eqs = [], [], {}
+    rows, summary, eqs, trade = [], [], {}, []
     for k in scenario.commodities:
-        markets, arcs, outside, out_cost = _markets_and_costs(planned, dataset, scenario, k, open_ids)
+        markets, arcs = _markets_and_costs(planned, dataset, scenario, k, open_ids)
         if ref_sites:
-            _, ref_arcs, _, _ = _markets_and_costs(planned, dataset, scenario, k, ref_sites)
+            _, ref_arcs = _markets_and_costs(planned, dataset, scenario, k, ref_sites)
             base_cost = ref_arcs["traditional"] - theta * share_ref.get(k, 0.0) * ref_arcs["saving"]
         else:
             base_cost = arcs["traditional"]
-        e0 = solve_equilibrium(markets, arcs.assign(cost=base_cost), outside, out_cost)
+        e0 = solve_equilibrium(markets, arcs.assign(cost=base_cost))
         net_cost = arcs["traditional"] - theta * share_net.get(k, 0.0) * arcs["saving"]
-        e1 = solve_equilibrium(markets, arcs.assign(cost=net_cost), outside, out_cost)
+        e1 = solve_equilibrium(markets, arcs.assign(cost=net_cost))
         eqs[k] = (e0, e1)
-        a, b = e0.markets.set_index("market"), e1.markets.set_index("market")
+        trade.append(_outside_trade(k, e0, e1))
+        scope0 = ~e0.markets["market"].str.startswith("outside:")
+        e0s, e1s = e0.markets[scope0], e1.markets[scope0]
+        a, b = e0s.set_index("market"), e1s.set_index("market")
         dp_d = b["demand_price"] - a["demand_price"]
         dp_s = b["supply_price"] - a["supply_price"]
         reg = pd.DataFrame({
@@ -182,4 +214,25 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
             "consumer_surplus_change_rub": float(reg["consumer_surplus_change_rub"].sum()),
             "producer_surplus_change_rub": float(reg["producer_surplus_change_rub"].sum()),
             "welfare_change_rub": e1.welfare - e0.welfare})
-    return PriceReport(open_ids, pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs)
+    return PriceReport(open_ids, pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs,
+                       pd.concat(trade, ignore_index=True) if trade else pd.DataFrame())
+
+
+def _outside_trade(commodity: str, e0: Equilibrium, e1: Equilibrium) -> pd.DataFrame:
+    """Per outside market: the scope's net sales to it (t a year; negative = purchases) and its price (RUB/t),
+    without and with the network."""
+    def net(e: Equilibrium) -> pd.Series:
+        f = e.flows
+        f = f[f["from"] != f["to"]]
+        out = f[f["to"].str.startswith("outside:")].groupby("to")["tonnes"].sum()
+        inn = f[f["from"].str.startswith("outside:")].groupby("from")["tonnes"].sum()
+        return out.sub(inn, fill_value=0.0)
+
+    m0 = e0.markets[e0.markets["market"].str.startswith("outside:")].set_index("market")
+    if m0.empty:
+        return pd.DataFrame()
+    m1 = e1.markets.set_index("market").loc[m0.index]
+    n0, n1 = net(e0).reindex(m0.index).fillna(0.0), net(e1).reindex(m0.index).fillna(0.0)
+    return pd.DataFrame({"commodity": commodity, "market_id": m0.index.str.removeprefix("outside:"),
+                         "net_sales_base_t": n0.to_numpy(), "net_sales_network_t": n1.to_numpy(),
+                         "price_base": m0["demand_price"].to_numpy(), "price_network": m1["demand_price"].to_numpy()})

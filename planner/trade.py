@@ -1,0 +1,181 @@
+"""Outside markets: the rest of the country, partner countries and ports, each with its own price, duties and a
+net excess-demand curve for the scope's produce, calibrated on recorded trade.
+
+For outside market *o* and commodity group *k* the scope's net sales :math:`N` (tonnes a year; negative = the
+scope buys) face the linear inverse curve
+
+.. math:: p_o(N) = P_o \\left(1 - \\frac{N - N_o}{\\varepsilon_o T_o}\\right)
+
+through the reference point :math:`(N_o, P_o)`: :math:`N_o` = recorded exports − imports, :math:`T_o` = recorded
+exports + imports (the volume the curve is scaled on, at least ``outside_unrecorded_trade_kt``; for the rest of
+Russia :math:`N_o` is the scope's own surplus and :math:`T_o` at least ``rest_of_russia_min_trade_pct`` of the
+scope's demand), :math:`\\varepsilon_o` the elasticity of the market's excess demand
+(``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``). The curve runs its natural course: the
+market buys until its price falls to zero and sells until its price reaches ``outside_purchase_price_cap`` ×
+:math:`P_o`; it is cut into steps of ``outside_step_pct`` % of :math:`P_o` in price, each priced at its midpoint. Steps where :math:`N > 0` are sales (an exit's demand steps, the market's duty on them deducted:
+:math:`p/(1+\\tau^x_o)`); steps where :math:`N < 0` are purchases (an outside supplier's steps, the scope's duty
+added: :math:`p(1+\\tau^m_o)`). One curve for both directions means the scope can never buy from and sell to the
+same market at a profit.
+
+Reference price (spatial arbitrage at the reference, Samuelson 1952): where the scope sells (:math:`N_o \\ge 0`),
+:math:`P_o/(1+\\tau^x_o) = v_k + d_o`; where it buys, :math:`P_o(1+\\tau^m_o) = v_k - d_o` (at least 10% of
+:math:`v_k`), with :math:`v_k` the reference farm-gate value and :math:`d_o` the production-weighted median
+delivered cost (freight + traditional handling) from the scope's farms to the market's node. The duties in the
+calibration are the dataset's (the agreements in force); a scenario's own duties then move prices from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.data.loader import Dataset
+from planner.parameters import ParameterSet
+from planner.scenario import Exit, ScenarioError
+
+
+@dataclass
+class OutsideMarket:
+    """One outside market as a run uses it: identity, node, duties (dataset and scenario) and reference trade."""
+
+    market_id: str
+    name_ru: str
+    name_en: str
+    country_id: str
+    kind: str
+    node: str
+    tariff_export_pct: float
+    tariff_import_pct: float
+    base_tariff_export_pct: float
+    base_tariff_import_pct: float
+    price_pct_of_value: float | None
+    recorded: dict[str, tuple[float, float]]
+
+    @property
+    def label(self) -> str:
+        """The row id of this market in the model: ``exit:<id>`` for sales, ``import:<id>`` for purchases."""
+        return self.market_id
+
+
+def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, resolve_node) -> list[OutsideMarket]:
+    """The scenario's outside markets with their data: an exit names a ``market`` of the ``outside_markets`` table
+    or a ``town`` (matched to the table's town, else a market of its own with no recorded trade and no duties).
+    ``resolve_node(town)`` returns the network node of a town or raises ScenarioError."""
+    table = dataset.outside_markets.set_index("market_id")
+    trade = dataset.outside_trade
+    trade = trade[trade["scope_country"] == scope_country]
+    by_town = {str(t).casefold(): m for m, t in table["town_ru"].items()}
+    out, seen = [], set()
+    for i, e in enumerate(exits):
+        mid = e.market
+        if mid is None and e.town is not None:
+            mid = by_town.get(e.town.casefold())
+        if mid is not None and mid not in table.index:
+            from planner.parameters import suggest
+
+            raise ScenarioError(f"exits[{i}].market: unknown outside market {mid!r}."
+                                f"{suggest(mid, list(table.index))}")
+        if mid is not None:
+            row = table.loc[mid]
+            town = e.town or row["town_ru"]
+            name_ru, name_en, country, kind = row["name_ru"], row["name_en"], row["country_id"], row["kind"]
+            tx, tm = float(row["tariff_export_pct"]), float(row["tariff_import_pct"])
+        else:
+            town = e.town
+            mid = f"town_{len(out)}"
+            name_ru = name_en = town
+            country, kind, tx, tm = scope_country, e.kind, 0.0, 0.0
+        if mid in seen:
+            raise ScenarioError(f"exits[{i}]: outside market {mid!r} listed twice")
+        seen.add(mid)
+        node = resolve_node(town, i)
+        rec = {r.commodity: (float(r.export_kt) * 1000.0, float(r.import_kt) * 1000.0)
+               for r in trade[trade["market_id"] == mid].itertuples()}
+        out.append(OutsideMarket(mid, name_ru, name_en, country, kind, node,
+            tx if e.tariff_export_pct is None else e.tariff_export_pct,
+            tm if e.tariff_import_pct is None else e.tariff_import_pct, tx, tm, e.price_pct_of_value, rec))
+    return out
+
+
+def curve_steps(N0: float, T0: float, P0: float, elasticity: float, step_pct: float,
+                price_cap: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Sales steps and purchase steps, each a list of (width t, price RUB/t at the market) in the order the
+    optimum fills them (sales: falling prices; purchases: rising prices). The curve runs its natural course: sales
+    until the price falls to zero, purchases until it reaches ``price_cap`` × P0; each step spans ``step_pct`` % of
+    P0 in price and is priced at its midpoint (see the module docstring)."""
+    if T0 <= 0 or P0 <= 0 or elasticity <= 0:
+        return [], []
+    slope = elasticity * T0 / P0  # tonnes per RUB
+
+    def n_at(price: float) -> float:
+        return N0 + slope * (P0 - price)
+
+    def price(n: float) -> float:
+        return P0 - (n - N0) / slope
+
+    width = step_pct / 100.0 * P0 * slope
+    sales, purchases = [], []
+    top = n_at(0.0)
+    lo = 0.0
+    while lo < top - 1e-9:
+        hi = min(lo + width, top)
+        p = price((lo + hi) / 2)
+        if p > 0:
+            sales.append((hi - lo, p))
+        lo = hi
+    bottom = n_at(price_cap * P0)
+    hi = 0.0
+    while hi > bottom + 1e-9:
+        lo = max(hi - width, bottom)
+        p = price((lo + hi) / 2)
+        if p > 0:
+            purchases.append((hi - lo, p))
+        hi = lo
+    return sales, purchases
+
+
+def reference_price(value: float, delivered: float, net: float, tariff_export_pct: float,
+                    tariff_import_pct: float) -> float:
+    """P_o at the market's node (RUB per tonne): see the module docstring."""
+    if net >= 0:
+        return (value + delivered) * (1 + tariff_export_pct / 100.0)
+    return max(value - delivered, 0.1 * value) / (1 + tariff_import_pct / 100.0)
+
+
+def market_curves(markets: list[OutsideMarket], commodities: list[str], params: ParameterSet,
+                  balance_t: dict[str, float], demand_t: dict[str, float],
+                  delivered: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Per market and group: reference net sales N0 and volume T0 (t a year), reference price P0 (RUB/t), the
+    elasticity, and the steps (lists). ``balance_t`` is the scope's production − demand per group,
+    ``demand_t`` its demand, ``delivered[(market, group)]`` the median delivered cost to the market."""
+    floor_t = params["outside_unrecorded_trade_kt"] * 1000.0
+    rows = []
+    for o in markets:
+        for k in commodities:
+            value = params[f"value_rub_per_t_{k}"]
+            if o.kind == "rest_of_russia":
+                N0 = balance_t.get(k, 0.0)
+                T0 = max(abs(N0), params["rest_of_russia_min_trade_pct"] / 100.0 * demand_t.get(k, 0.0))
+                eps = params["outside_elasticity_rest_of_russia"]
+                recorded = False
+            else:
+                x, m = o.recorded.get(k, (0.0, 0.0))
+                recorded = (x + m) > 0
+                N0, T0 = x - m, max(x + m, floor_t)
+                eps = params["outside_elasticity_partner"]
+            d = delivered.get((o.market_id, k), np.nan)
+            if o.price_pct_of_value is not None:
+                P0 = value * o.price_pct_of_value / 100.0
+            elif np.isfinite(d):
+                P0 = reference_price(value, d, N0, o.base_tariff_export_pct, o.base_tariff_import_pct)
+            else:
+                P0 = np.nan
+            sales, purchases = ([], []) if not np.isfinite(P0) else curve_steps(
+                N0, T0, P0, eps, params["outside_step_pct"], params["outside_purchase_price_cap"])
+            rows.append({"market_id": o.market_id, "commodity": k, "N0_t": N0, "T0_t": T0, "P0_rub_per_t": P0,
+                         "elasticity": eps, "recorded": recorded, "delivered_rub_per_t": d,
+                         "tariff_export_pct": o.tariff_export_pct, "tariff_import_pct": o.tariff_import_pct,
+                         "sales": sales, "purchases": purchases})
+    return pd.DataFrame(rows)

@@ -1,0 +1,111 @@
+"""The model's economics on cases small enough to derive by hand: a lost tonne is charged once, outside
+markets buy and sell along their steps, and unmet demand carries the cause that produced it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimization.model import build_model, objective_coefficients
+from optimization.problem import TIER_COLUMNS, NetworkProblem, Options, ProblemError
+from optimization.run import optimize
+from optimization.solve import SolverOptions
+
+EXACT = SolverOptions(rel_gap=0.0)
+K = "vegetables"
+V = 30_000.0  # reference value, RUB per tonne
+
+
+def two_nodes(supply_t: float = 100.0, demand_t: float = 60.0, exit_price: float = 20_000.0,
+              market_loss: float = 0.1, exit_loss: float = 0.2, tiers: pd.DataFrame | None = None,
+              extra_supplies: list | None = None, extra_direct: list | None = None) -> NetworkProblem:
+    """A farm, a market and an exit, joined by direct arcs only (no sites)."""
+    supplies = pd.DataFrame([("farm", K, supply_t, 0.05, V), *(extra_supplies or [])],
+                            columns=["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"])
+    demands = pd.DataFrame([("market", K, demand_t, 5 * V, False, np.nan), ("exit", K, 0.0, np.nan, True, exit_price)],
+                           columns=["demand_id", "commodity", "quantity_t", "penalty_per_t", "is_exit", "price_per_t"])
+    sites = pd.DataFrame(columns=["site_id", "existing", "group"])
+    mods = pd.DataFrame(columns=["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost"])
+    arcs_in = pd.DataFrame(columns=["supply_id", "site_id", "commodity", "cost_per_t", "loss"])
+    arcs_out = pd.DataFrame(columns=["site_id", "demand_id", "commodity", "cost_per_t", "loss"])
+    direct = pd.DataFrame([("farm", "market", K, 1_000.0, market_loss), ("farm", "exit", K, 3_000.0, exit_loss),
+                           *(extra_direct or [])],
+                          columns=["supply_id", "demand_id", "commodity", "cost_per_t", "loss"])
+    return NetworkProblem([K], supplies, sites, mods, demands, arcs_in, arcs_out, direct, Options(),
+                          value_per_t={K: V}, tiers=tiers if tiers is not None else pd.DataFrame(columns=TIER_COLUMNS))
+
+
+def test_each_arc_coefficient_charges_a_lost_tonne_once():
+    pb = two_nodes()
+    cost = objective_coefficients(pb)["cost"]
+    # market arc: freight only — the demand row makes a lost tonne be shipped again
+    # exit arc: freight minus the price of the tonnes that arrive: c − r(1 − ℓ) = 3,000 − 20,000 × 0.8
+    assert cost["x0"] == pytest.approx([1_000.0, 3_000.0 - 20_000.0 * 0.8])
+    assert cost["w"] == [0.0]  # produce no outlet pays for is worth nothing at the margin
+    res = optimize(pb, EXACT)
+    # by hand: ship 60/0.9 = 66.67 t to the market (66,667 RUB), the remaining 33.33 t to the exit, which pays
+    # 33.33 × (3,000 − 16,000) = −433,333; objective = 66,667 − 433,333
+    to_market = 60 / 0.9
+    assert res.objective == pytest.approx(to_market * 1_000 + (100 - to_market) * (3_000 - 16_000), rel=1e-9)
+    # the value of lost produce is reported at the reference value, once
+    lost = to_market * 0.1 + (100 - to_market) * 0.2
+    assert res.lost_value == pytest.approx(lost * V, rel=1e-9)
+    assert sum(res.costs["value"]) == pytest.approx(res.objective, rel=1e-9)
+
+
+def test_losses_cost_what_the_lost_tonne_could_have_earned():
+    """With the exit open, a market arc that loses 10 % more costs 10 % more tonnes of exit revenue forgone;
+    without a paying outlet (a glut), it costs only the freight of the extra tonnes."""
+    a = optimize(two_nodes(market_loss=0.1), EXACT).objective
+    b = optimize(two_nodes(market_loss=0.2), EXACT).objective
+    extra = 60 / 0.8 - 60 / 0.9  # tonnes shipped extra
+    assert b - a == pytest.approx(extra * (1_000 - (3_000 - 16_000)), rel=1e-9)
+    a = optimize(two_nodes(market_loss=0.1, exit_price=0.0), EXACT).objective
+    b = optimize(two_nodes(market_loss=0.2, exit_price=0.0), EXACT).objective
+    assert b - a == pytest.approx(extra * 1_000, rel=1e-9)
+
+
+def _steps(kind: str, row: str, widths, prices) -> pd.DataFrame:
+    return pd.DataFrame({"row_kind": kind, "row_id": row, "commodity": K, "width_t": widths, "price_per_t": prices})
+
+
+def test_an_exit_with_steps_buys_at_most_its_steps_in_price_order():
+    tiers = _steps("demand", "exit", [10.0, 10.0, 10.0], [30_000.0, 20_000.0, 2_000.0])
+    res = optimize(two_nodes(tiers=tiers), EXACT)
+    t = res.trade.set_index("row_id")
+    # arriving at the exit: 30 t at most; the third step (2,000) does not pay the freight (3,000/0.8 per t)
+    assert t.at["exit", "tonnes"] == pytest.approx(20.0)
+    assert t.at["exit", "direction"] == "export"
+    assert res.unsold["unsold_t"].sum() == pytest.approx(100 - 60 / 0.9 - 20 / 0.8)
+
+
+def test_an_outside_supplier_imports_only_what_local_supply_cannot_cover():
+    imp = ("import:border", K, 0.0, 0.0, V)
+    arc = ("import:border", "market", K, 500.0, 0.0)
+    tiers = _steps("supply", "import:border", [20.0, 20.0], [25_000.0, 40_000.0])
+    # local supply short by 60 − 45 × 0.9 = 19.5 t: bought on the first step
+    res = optimize(two_nodes(supply_t=45.0, tiers=tiers, extra_supplies=[imp], extra_direct=[arc]), EXACT)
+    got = res.trade.set_index("row_id")
+    assert got.at["import:border", "tonnes"] == pytest.approx(60 - 45 * 0.9)
+    assert got.at["import:border", "direction"] == "import"
+    assert res.service.set_index("demand_id").at["market", "unmet_t"] == pytest.approx(0.0, abs=1e-6)
+    # with no farm at all and steps too small, the rest is unmet and the cause says the sources are used up
+    res = optimize(two_nodes(supply_t=0.0, tiers=tiers, extra_supplies=[imp], extra_direct=[arc]), EXACT)
+    assert res.trade["tonnes"].sum() == pytest.approx(40.0)
+    [d] = res.diagnosis
+    assert d["cause"] == "supply_exhausted" and d["unmet_t"] == pytest.approx(20.0)
+
+
+def test_no_route_is_named():
+    pb = two_nodes()
+    pb.direct = pb.direct[pb.direct["demand_id"] != "market"].reset_index(drop=True)
+    [d] = optimize(pb, EXACT).diagnosis
+    assert d["cause"] == "no_route" and "no arc reaches it" in d["message"]
+
+
+def test_steps_must_name_an_outside_row():
+    with pytest.raises(ProblemError, match="not a exit|not a supply row|exit"):
+        build_model(two_nodes(tiers=_steps("demand", "market", [1.0], [1.0])))
+    with pytest.raises(ProblemError, match=r"tiers\.width_t"):
+        build_model(two_nodes(tiers=_steps("demand", "exit", [np.inf], [1.0])))
