@@ -88,7 +88,6 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     def dot(part: str) -> float:
         return float(sum(np.dot(coef[part][n], xs[n]) for n in xs))
 
-    sup = pb.supplies
     v = _vals(model.v)
     res.lost_value = dot("loss_value") + float(np.dot(coef["loss_value"]["w"], w))
     u = {d: pyo.value(model.u[d], exception=False) or 0.0 for d in model.U}

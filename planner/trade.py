@@ -12,7 +12,8 @@ Russia :math:`N_o` is the scope's own surplus and :math:`T_o` at least ``rest_of
 scope's demand), :math:`\\varepsilon_o` the elasticity of the market's excess demand
 (``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``). The curve runs its natural course: the
 market buys until its price falls to zero and sells until its price reaches ``outside_purchase_price_cap`` ×
-:math:`P_o`; it is cut into steps of ``outside_step_pct`` % of :math:`P_o` in price, each priced at its midpoint. Steps where :math:`N > 0` are sales (an exit's demand steps, the market's duty on them deducted:
+:math:`P_o`; it is cut into steps of ``outside_step_pct`` % of :math:`P_o` in price, each priced at its
+midpoint. Steps where :math:`N > 0` are sales (an exit's demand steps, the market's duty on them deducted:
 :math:`p/(1+\\tau^x_o)`); steps where :math:`N < 0` are purchases (an outside supplier's steps, the scope's duty
 added: :math:`p(1+\\tau^m_o)`). One curve for both directions means the scope can never buy from and sell to the
 same market at a profit.
