@@ -1,8 +1,15 @@
 """Regional supply-demand balance: production against consumption, per region and commodity group.
 
-Demand is resident population × per-capita consumption norm (grain: the bread-products norm, in flour
-equivalent, converted to grain with the registry's ``grain_per_flour_equivalent``). The balance is what the
-optimizer later routes: a surplus region ships out, a deficit region draws in.
+Demand is resident population × per-capita consumption on one of two bases (the scenario's ``demand_basis``):
+
+- ``actual`` (the default): Rosstat's actual consumption from its food resource balances (table
+  ``consumption_actual``): the region's own figure, else its federal district's, else Russia's (the latest year
+  at each level; a fallback is flagged approximate). Vegetables exclude food melons, as the production table
+  does. Groups without an actual figure (grain, milk, meat in the shipped table) use the norm, flagged.
+- ``norm``: the Ministry of Health rational norm (order № 614; table ``consumption_norms``) — grain: the
+  bread-products norm, in flour equivalent, converted to grain with the registry's ``grain_per_flour_equivalent``.
+
+The balance is what the optimizer later routes: a surplus region ships out, a deficit region draws in.
 """
 
 from __future__ import annotations
@@ -11,13 +18,70 @@ import pandas as pd
 
 from planner.data.loader import Dataset
 from planner.parameters import ParameterSet
+from planner.settings import COMMODITY_KEYS
+
+DEMAND_BASES: tuple[str, ...] = ("actual", "norm")
+"""The bases of per-capita demand: Rosstat's actual consumption, or the Ministry of Health norm."""
+
+DEMAND_BASIS_TEXT = {
+    "actual": "Demand = resident population × Rosstat's actual per-capita consumption (resource balances: the "
+              "region's figure, else its federal district's, else Russia's; vegetables exclude melons; groups "
+              "without a figure use the Ministry of Health norm).",
+    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614).",
+}
+"""One line per basis saying what demand rests on (printed under the balance)."""
 
 
-def demand_kt_per_capita(dataset: Dataset, params: ParameterSet) -> dict[str, float]:
-    """Consumption per person by commodity group, in thousand tonnes per person per year."""
+def _norm_kt(dataset: Dataset, params: ParameterSet) -> dict[str, float]:
+    """The Ministry of Health norm per commodity group, thousand tonnes per person per year (grain as grain)."""
     norms = dataset.consumption_norms.set_index("commodity")["kg_per_capita_year"].to_dict()
     norms["grain"] = norms["grain"] * params["grain_per_flour_equivalent"]
     return {c: kg / 1e6 for c, kg in norms.items()}
+
+
+def demand_kt_per_capita(dataset: Dataset, params: ParameterSet, region_ids: list[str] | None = None,
+                         basis: str = "actual") -> pd.DataFrame:
+    """Consumption per person by region and commodity group, in thousand tonnes per person per year.
+
+    Indexed by (``region_id``, ``commodity``) over ``region_ids`` (every region when None) and every group;
+    columns ``kt_per_capita``, ``level`` (where the figure comes from: region / federal_district / national /
+    norm), ``area_id``, ``year``, ``approximate`` (the figure is flagged in its table, or a coarser level or the
+    norm stands in for an actual figure) and ``source``. ``basis`` is ``actual`` or ``norm`` (see the module
+    docstring); regions outside Russia take Russia's figures, flagged.
+    """
+    if basis not in DEMAND_BASES:
+        raise ValueError(f"demand_basis: expected one of {list(DEMAND_BASES)}, got {basis!r}")
+    reg = dataset.regions.set_index("region_id")
+    ids = list(reg.index) if region_ids is None else list(region_ids)
+    norm = _norm_kt(dataset, params)
+    norm_rows = dataset.consumption_norms.set_index("commodity")
+    actual = pd.DataFrame(columns=["area_id", "commodity", "year", "kg_per_capita", "approximate", "source"])
+    if basis == "actual":
+        a = dataset.consumption_actual
+        a = a[a["basis"] == "resource_balance"].sort_values("year")
+        actual = a.groupby(["area_id", "commodity"], as_index=False).tail(1)
+    latest = actual.set_index(["area_id", "commodity"])
+    rows = []
+    for r in ids:
+        russian = r in reg.index and reg.at[r, "country_id"] == "RU"
+        fd = reg.at[r, "federal_district"] if russian else None
+        chain = [(r, "region"), (fd, "federal_district"), ("RU", "national")] if russian else [("RU", "national")]
+        for c in COMMODITY_KEYS:
+            hit = next(((area, level) for area, level in chain if (area, c) in latest.index), None)
+            if hit is None:
+                n = norm_rows.loc[c] if c in norm_rows.index else None
+                rows.append(dict(region_id=r, commodity=c, kt_per_capita=norm.get(c, float("nan")), level="norm",
+                                 area_id="RU", year=None,
+                                 approximate=basis == "actual" or (n is not None and bool(n["approximate"])),
+                                 source=n["source"] if n is not None else ""))
+                continue
+            area, level = hit
+            f = latest.loc[(area, c)]
+            rows.append(dict(region_id=r, commodity=c, kt_per_capita=float(f["kg_per_capita"]) / 1e6, level=level,
+                             area_id=area, year=int(f["year"]),
+                             approximate=bool(f["approximate"]) or level != "region" or not russian,
+                             source=f["source"]))
+    return pd.DataFrame(rows).set_index(["region_id", "commodity"])
 
 
 def regional_population(dataset: Dataset) -> pd.Series:
@@ -59,16 +123,18 @@ def regional_production(dataset: Dataset, region_ids: list[str], commodities: li
 
 
 def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[str],
-                     params: ParameterSet) -> pd.DataFrame:
+                     params: ParameterSet, basis: str = "actual") -> pd.DataFrame:
     """Production, demand and surplus (thousand tonnes a year) per region and commodity group.
 
-    ``approximate`` is true where the production figure or the population is flagged approximate;
-    ``production_kt`` is NaN where the dataset has no regional figure.
+    Demand is on ``basis`` (``actual`` or ``norm``, :func:`demand_kt_per_capita`). ``approximate`` is true where
+    the production figure or the population is flagged approximate; ``demand_approximate`` where the per-capita
+    figure is (``demand_level`` says where it came from); ``production_kt`` is NaN where the dataset has no
+    regional figure.
     """
     regions = dataset.regions.set_index("region_id").loc[region_ids].copy()
     regions["population"] = regional_population(dataset).reindex(regions.index)
     latest = regional_production(dataset, region_ids, commodities).set_index(["area_id", "commodity"])
-    per_capita = demand_kt_per_capita(dataset, params)
+    per_capita = demand_kt_per_capita(dataset, params, region_ids, basis)
     rows = []
     for rid, reg in regions.iterrows():
         pop = reg["population"]
@@ -77,12 +143,14 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
         for c in commodities:
             have = (rid, c) in latest.index
             p = latest.loc[(rid, c)] if have else None
-            demand = float(pop) * per_capita[c] if pd.notna(pop) else float("nan")
+            pc = per_capita.loc[(rid, c)]
+            demand = float(pop) * pc["kt_per_capita"] if pd.notna(pop) else float("nan")
             production = float(p["quantity_kt"]) if have else float("nan")
             rows.append(dict(
                 region_id=rid, name_ru=reg["name_ru"], name_en=reg["name_en"],
                 federal_district=reg["federal_district"], commodity=c,
                 production_kt=production, demand_kt=demand, surplus_kt=production - demand,
                 approximate=(have and bool(p["approximate"])) or pop_approx,
+                demand_basis=basis, demand_level=pc["level"], demand_approximate=bool(pc["approximate"]),
             ))
     return pd.DataFrame(rows)

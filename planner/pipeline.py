@@ -170,7 +170,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     cities = cities.assign(node=c_nodes)  # each city to the nearest road node of its own region
     share = cities.groupby(["region_id", "node"])["population"].sum()
     share = share / share.groupby(level=0).transform("sum")
-    per_capita_t = {c: v * 1000.0 for c, v in demand_kt_per_capita(dataset, params).items()}
+    per_capita = demand_kt_per_capita(dataset, params, region_ids, scenario.demand_basis)
+    per_capita_t = (per_capita["kt_per_capita"] * 1000.0).to_dict()  # (region, group) -> t per person
     growth = 1 + params["demand_growth_pct_per_year"] / 100.0
     rows = []
     for (rid, node), s in share.items():
@@ -178,7 +179,7 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         if pd.isna(pop):
             continue
         for c in commodities:
-            rows.append((f"market:{node}", c, float(pop) * s * per_capita_t[c] * growth))
+            rows.append((f"market:{node}", c, float(pop) * s * per_capita_t[(rid, c)] * growth))
     demands = pd.DataFrame(rows, columns=["demand_id", "commodity", "quantity_t"])
     demands = demands.groupby(["demand_id", "commodity"], as_index=False, sort=False)["quantity_t"].sum()
     demands["penalty_per_t"] = demands["commodity"].map(value) * params["unmet_penalty_factor"]

@@ -179,6 +179,10 @@ class Scenario(BaseModel):
     description: str | None = None
     scope: Scope = Field(default_factory=lambda: Scope(federal_districts=["NCFD"]))
     commodities: list[CommodityKey] = Field(default_factory=lambda: list(COMMODITY_KEYS), min_length=1)
+    demand_basis: Literal["actual", "norm"] = Field(
+        "actual", description="per-capita demand: actual = Rosstat's actual consumption (resource balances; the "
+                              "region's figure, else its federal district's, else Russia's; vegetables exclude "
+                              "melons); norm = the Ministry of Health rational norm (order No 614)")
     parameters: dict[str, float] = Field(default_factory=dict,
                                          description="overrides of the parameter registry, by name")
     losses: dict[str, dict[str, float]] = Field(default_factory=dict,

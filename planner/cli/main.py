@@ -15,7 +15,7 @@ from rich.table import Table
 
 from geo.network import NetworkError
 from optimization.problem import ProblemError
-from planner.balance import regional_balance
+from planner.balance import DEMAND_BASIS_TEXT, regional_balance
 from planner.candidates import candidate_sites
 from planner.cli.api import keys_app, serve
 from planner.cli.common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
@@ -186,7 +186,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
     except (ScenarioError, OutputError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
     console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
-    print_balance(regional_balance(ds, ids, list(sc.commodities), params))
+    print_balance(regional_balance(ds, ids, list(sc.commodities), params, sc.demand_basis), sc.demand_basis)
     try:
         with console.status("building the model ...") as status:
             def on_log(line: str) -> None:
@@ -207,19 +207,21 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
         raise typer.Exit(code=2)
 
 
-def print_balance(bal: pd.DataFrame) -> None:
-    """The scope's production, demand and surplus per commodity group (thousand tonnes a year)."""
+def print_balance(bal: pd.DataFrame, basis: str = "actual") -> None:
+    """The scope's production, demand and surplus per commodity group (thousand tonnes a year), demand on
+    ``basis`` (the scenario's ``demand_basis``)."""
     t = Table(title="Supply-demand balance in scope, thousand tonnes a year (* = approximate input) / "
                     "Баланс производства и потребления, тыс. т в год")
     for col in ("commodity", "production", "demand", "surplus (+) / deficit (−)"):
         t.add_column(col, justify="right" if col != "commodity" else "left")
     for c, g in (bal.groupby("commodity", sort=False) if not bal.empty else []):
         mark = "*" if g["approximate"].any() else ""
+        dmark = "*" if "demand_approximate" in g and g["demand_approximate"].any() else ""
         t.add_row(f"{COMMODITY_BY_KEY[c].name_en} / {COMMODITY_BY_KEY[c].name_ru}",
-                  f"{g['production_kt'].sum():,.0f}{mark}", f"{g['demand_kt'].sum():,.0f}",
+                  f"{g['production_kt'].sum():,.0f}{mark}", f"{g['demand_kt'].sum():,.0f}{dmark}",
                   f"{g['surplus_kt'].sum():+,.0f}")
     console.print(t)
-    console.print("Demand = resident population × Ministry of Health rational norm (order № 614).")
+    console.print(DEMAND_BASIS_TEXT[basis])
 
 
 def print_summary(s: dict) -> None:

@@ -444,8 +444,8 @@ def main() -> None:
     cities.to_csv(out / "cities.csv", index=False)
     build_production(shared).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
-    for name in ("ru_agri_shares", "consumption_norms", "existing_centres", "border_crossings", "corridors",
-                 "outside_markets", "outside_trade"):
+    for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "existing_centres",
+                 "border_crossings", "corridors", "outside_markets", "outside_trade"):
         src = SOURCES_DIR / f"{name}.csv"
         target = {"ru_agri_shares": "agri_shares"}.get(name, name)
         pd.read_csv(src, dtype=str, keep_default_na=False).to_csv(out / f"{target}.csv", index=False)

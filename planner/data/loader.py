@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from geo.geodesy import geodesic_km
 from planner.data.schema import TABLES, USER_TABLES, Row
-from planner.settings import COMMODITIES, COMMODITY_KEYS, EMBEDDED_DATA_DIR, NCFD_REGIONS
+from planner.settings import COMMODITIES, COMMODITY_KEYS, EMBEDDED_DATA_DIR, FEDERAL_DISTRICT_CODES, NCFD_REGIONS
 
 MAX_PROBLEMS = 200
 
@@ -216,6 +216,11 @@ def check_integrity(tables: Mapping[str, pd.DataFrame]) -> list[Problem]:
         if c not in norms:
             problems.append(Problem(tables["consumption_norms"].attrs.get("file", "consumption_norms"), None,
                                     "commodity", f"no consumption norm for commodity group {c!r}"))
+
+    actual = tables["consumption_actual"]
+    areas = {"RU"} | set(FEDERAL_DISTRICT_CODES) | set(reg.loc[reg["country_id"] == "RU", "region_id"])
+    bad(actual, ~actual["area_id"].isin(areas), "area_id",
+        "unknown area {v!r} (expected RU, a federal district code or a Russian region id)")
 
     problems.extend(_check_corridors(tables["corridors"], countries))
 

@@ -118,6 +118,22 @@ class ConsumptionNormRow(Row):
     notes: str | None = None
 
 
+class ConsumptionActualRow(Row):
+    """Actual per-capita consumption of a commodity group (Rosstat) in Russia, a federal district or a region."""
+
+    area_id: str = Field(pattern=r"^(RU(-[A-Z0-9]{1,3})?|[A-Za-z]{1,5}FD)$",
+                         description="RU (Russia), a federal district code (NCFD, SFD, ...) or a Russian region id")
+    commodity: CommodityKey = Field(description="the production table's group; vegetables EXCLUDE food melons")
+    year: int = Field(ge=1990, le=2100)
+    kg_per_capita: float = Field(gt=0, description="kilograms per person per year")
+    basis: Literal["resource_balance", "household_survey"] = Field(
+        description="resource_balance: Rosstat's food balances (used for demand); household_survey: the budget "
+                    "survey (excludes food eaten out; kept for reference, never used for demand)")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
 class AgriShareRow(Row):
     """Agriculture's share of employment and of gross regional product in a Russian region (or RU total)."""
 
@@ -247,6 +263,7 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "cities": (CityRow, ("city_id",)),
     "production": (ProductionRow, ("area_id", "commodity", "year")),
     "consumption_norms": (ConsumptionNormRow, ("commodity",)),
+    "consumption_actual": (ConsumptionActualRow, ("area_id", "commodity", "year", "basis")),
     "agri_shares": (AgriShareRow, ("region_id",)),
     "existing_centres": (CentreRow, ("centre_id",)),
     "border_crossings": (CrossingRow, ("crossing_id",)),

@@ -102,11 +102,12 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     f = params["centre_loss_factor"]
     trad_h, centre_h = params["traditional_handling_rub_per_t"], params["centre_handling_rub_per_t"]
     prod = pb.supplies[pb.supplies["commodity"] == commodity].set_index("supply_id")["quantity_t"]
-    per_capita_t = demand_kt_per_capita(dataset, params)[commodity] * 1000.0
+    per_capita_t = demand_kt_per_capita(dataset, params, ids, scenario.demand_basis)["kt_per_capita"].xs(
+        commodity, level="commodity") * 1000.0  # per region, t per person
     local_margin = trad_h + value * float(combine_shares(post, dist))
     markets = pd.DataFrame({
         "market": ids, "S0": [float(prod.get(f"farm:{r}", 0.0)) for r in ids],
-        "D0": [float(regions.at[r, "population"]) * per_capita_t for r in ids],
+        "D0": [float(regions.at[r, "population"]) * per_capita_t[r] for r in ids],
         "ps0": value, "pd0": value + local_margin,
         "eps_s": params[f"supply_elasticity_{commodity}"], "eps_d": params[f"demand_elasticity_{commodity}"]})
     outside = _outside_markets(planned, commodity)
