@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from geo.costs import MODE_CODES, edge_costs, tariffs
+from geo.costs import MODE_CODES, edge_costs, tariffs, time_cost_rub_per_t_hour
 from geo.params import Params
 
 ZERO_WEIGHT = 1e-9
@@ -176,22 +176,246 @@ def _walk(pred_row: np.ndarray, source: int, target: int) -> list[int]:
 
 def path_totals(G: nx.MultiDiGraph, path: Sequence[Hashable], params: Params | None = None,
                 commodity: str | None = None, metric: str = "cost") -> dict[str, float | list]:
-    """Distance (km), hours, cost per tonne and crossings along a node path, taking on each hop the parallel edge
-    that is best for ``metric`` (as the matrix did)."""
-    km = hours = cost = 0.0
+    """Distance (km), hours, freight and cost per tonne and crossings along a node path, taking on each hop the
+    parallel edge that is best for ``metric`` (as the matrix did; ``cost`` without a commodity is freight).
+
+    ``hours`` is door to door: the edges' hours plus the drivers' rest on the path's road driving hours
+    (:func:`road_rest_hours`), as :func:`trip_matrix` counts it; ``driving_h`` is the road driving alone."""
+    km = hours = cost = freight = driving = 0.0
     crossings: list[str] = []
+    tariff = tariffs(params) if params is not None else None
+    speed = None
+    if params is not None:
+        try:
+            speed = float(params["road_speed_kmh"])
+        except KeyError:
+            speed = None
     for a, b in zip(path[:-1], path[1:], strict=True):
         best = None
         for d in G.get_edge_data(a, b).values():
             lk = float(d.get("length", 0.0)) / 1000.0
             hr = float(d.get("hours", 0.0))
-            c = (edge_costs(np.array([lk]), np.array([hr]), np.array([MODE_CODES.get(d.get("mode", "road"), 0)]),
-                            np.array([float(d.get("fee_rub_per_t") or 0.0)]), params, commodity)[0]
-                 if params is not None and commodity is not None else 0.0)
-            score = {"distance": lk, "time": hr, "cost": c}[metric]
+            mode = MODE_CODES.get(d.get("mode", "road"), 0)
+            fee = float(d.get("fee_rub_per_t") or 0.0)
+            fr = lk * tariff[mode] + fee if tariff is not None else 0.0
+            c = (edge_costs(np.array([lk]), np.array([hr]), np.array([mode]), np.array([fee]), params, commodity)[0]
+                 if params is not None and commodity is not None else fr)
+            dr = (min(hr, lk / speed) if speed else hr) if mode == MODE_CODES["road"] else 0.0
+            score = {"distance": lk, "time": hr, "cost": c, "freight": fr}[metric]
             if best is None or score < best[0]:
-                best = (score, lk, hr, c, d.get("crossing_id"))
+                best = (score, lk, hr, c, d.get("crossing_id"), fr, dr)
         km, hours, cost = km + best[1], hours + best[2], cost + best[3]
+        freight, driving = freight + best[5], driving + best[6]
         if best[4]:
             crossings.append(best[4])
-    return {"distance_km": km, "hours": hours, "cost_per_t": cost, "crossings": crossings}
+    hours += float(road_rest_hours(driving))
+    return {"distance_km": km, "hours": hours, "cost_per_t": cost, "freight_per_t": freight, "driving_h": driving,
+            "crossings": crossings}
+
+
+# --- one path per trip -------------------------------------------------------------------------------------------
+
+DAILY_DRIVING_H = 9.0
+"""Hours of driving a day: Приказ Минтранса России № 424 от 16.10.2020 (Особенности режима рабочего времени и
+времени отдыха, условий труда водителей автомобилей) and the traffic rules as amended by постановление
+Правительства № 1733 от 20.12.2019: at most 9 h of driving a day (10 h at most twice a week)."""
+DAILY_REST_H = 15.0
+"""Hours a truck stands still after each full driving day: 24 h − 9 h of driving, one driving day per day. It
+holds the 45-min break due after 4.5 h of driving, the daily rest of at least 11 h (same rules) and some 3 h of
+other work (fuelling, checks, meals)."""
+BREAK_AFTER_H = 4.5
+"""Hours of driving after which a 45-min break is due (same rules)."""
+BREAK_H = 0.75
+"""The break due after 4.5 h of driving, hours (same rules)."""
+
+
+def road_rest_hours(driving_h: np.ndarray | float) -> np.ndarray:
+    """Hours of rest a trip with ``driving_h`` hours of road driving adds under the drivers' hours rules.
+
+    Path-level, not edge-level: every full 9 h of driving that more driving follows adds the 15-h daily stop
+    (:data:`DAILY_REST_H`); the last day's driving, when longer than 4.5 h, adds the 45-min break. So 9 h of
+    driving adds 0.75 h, 9 h 1 min adds 15 h, 15 h adds 15.75 h (a 1,000 km trip at 65 km/h: 15.4 h driving,
+    31.1 h door to door). Weekly rest (56 h of driving a week at most) is not modelled: no trip on the network is
+    that long.
+    """
+    d = np.asarray(driving_h, dtype=float)
+    rest = np.zeros(d.shape)
+    long = d > BREAK_AFTER_H + 1e-9  # shorter trips need no stop at all
+    dl = d[long]
+    days = np.maximum(np.ceil(dl / DAILY_DRIVING_H - 1e-9) - 1.0, 0.0)  # full driving days before the last one
+    rest[long] = days * DAILY_REST_H + (dl - days * DAILY_DRIVING_H > BREAK_AFTER_H + 1e-9) * BREAK_H
+    return rest
+
+
+def _driving_hours(arrays: GraphArrays, params: Params | None) -> np.ndarray:
+    """Hours of driving on each edge: road edges' hours without a border crossing's waiting (km at
+    ``road_speed_kmh``, the driving speed, where that is less than the edge's hours); 0 on rail and transfers."""
+    road = arrays.mode == MODE_CODES["road"]
+    drive = arrays.hours.copy()
+    speed = None
+    if params is not None:
+        try:
+            speed = float(params["road_speed_kmh"])
+        except KeyError:
+            speed = None
+    if speed:
+        drive = np.minimum(drive, arrays.length_km / speed)
+    return np.where(road, drive, 0.0)
+
+
+def _best_parallel(arrays: GraphArrays, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every (u, v) pair the index of the parallel edge with the least weight (the first on ties, as
+    :func:`path_totals` picks), and the sorted pair keys ``u × n + v``."""
+    n = len(arrays.nodes)
+    keys = arrays.u * n + arrays.v
+    order = np.lexsort((np.arange(len(keys)), weights, keys))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = keys[order][1:] != keys[order][:-1]
+    best = order[first]
+    return best, keys[best]
+
+
+_ROUTE: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, csr_matrix]] = OrderedDict()
+_DENSE_LOOKUP_NODES = 2048
+"""Up to this many nodes the chosen edge of a (u, v) hop is read from a dense n × n table, above by binary search."""
+
+
+def _route_csr(arrays: GraphArrays, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, csr_matrix]:
+    """The chosen parallel edges (a dense u × n + v → edge table for small graphs, else the edges with their sorted
+    pair keys) and the CSR of their weights (cached like :func:`csr_for`)."""
+    key = (arrays.digest, hashlib.blake2b(weights.tobytes(), digest_size=16).hexdigest())
+    hit = _ROUTE.get(key)
+    if hit is not None:
+        return hit
+    n = len(arrays.nodes)
+    best, keys = _best_parallel(arrays, weights)
+    mat = csr_matrix((np.maximum(weights[best], ZERO_WEIGHT), (arrays.u[best], arrays.v[best])), shape=(n, n))
+    if n <= _DENSE_LOOKUP_NODES:
+        table = np.zeros(n * n, dtype=np.int64)
+        table[keys] = best
+        best, keys = table, None
+    _ROUTE[key] = (best, keys, mat)
+    while len(_ROUTE) > _CACHE_SIZE:
+        _ROUTE.popitem(last=False)
+    return best, keys, mat
+
+
+@dataclass
+class TripMatrix:
+    """Trips from origins to targets, each measured along its ONE route (the cheapest for the route weight):
+    ``freight`` (RUB per tonne: tariff × km + transshipment and border fees), ``km``, ``hours`` (door to door:
+    road driving, the drivers' rest on the whole road part of the path, rail, transshipment, border waiting),
+    ``driving_h`` (road driving hours), ``cost`` (the route weight: freight, plus the commodity's time cost on
+    the edges' hours when a commodity is given). ``crossings``: (origin, target) → crossing ids, when asked.
+    ``inf`` = unreachable."""
+
+    freight: pd.DataFrame
+    km: pd.DataFrame
+    hours: pd.DataFrame
+    driving_h: pd.DataFrame
+    cost: pd.DataFrame
+    commodity: str | None = None
+    crossings: dict[tuple[Hashable, Hashable], list[str]] = field(default_factory=dict)
+
+
+def _crossing_codes(G: nx.MultiDiGraph) -> tuple[np.ndarray, list[str]]:
+    ids: dict[str, int] = {}
+    code = np.full(G.number_of_edges(), -1, dtype=np.int64)
+    for i, (_, _, c) in enumerate(G.edges(data="crossing_id")):
+        if c:
+            code[i] = ids.setdefault(str(c), len(ids))
+    return code, list(ids)
+
+
+def trip_matrix(G: nx.MultiDiGraph, origins: Sequence[Hashable], targets: Sequence[Hashable] | None,
+                params: Params, commodity: str | None = None, return_crossings: bool = False,
+                chunk: int = 256) -> TripMatrix:
+    """Freight, km and hours of every origin → target trip along one path: ONE Dijkstra per origin set.
+
+    The route is the cheapest for the generalised cost: freight (tariff × km + fees) and, when ``commodity`` is
+    given, the time cost of :func:`geo.costs.edge_costs` (value × transit loss per hour on the edges' hours).
+    Km, hours and freight are then summed along that route's predecessor tree (pointer doubling, numpy over
+    origins × nodes), on the very parallel edge the CSR minimum chose, transshipment and border edges included.
+    The drivers' rest (:func:`road_rest_hours`) is added once per trip on the path's total road driving hours;
+    it is not an edge weight, so route choice sees driving time only.
+    """
+    arrays = graph_arrays(G)
+    origins = list(origins)
+    dest = list(targets) if targets is not None else list(arrays.nodes)
+    missing = [o for o in origins + dest if o not in arrays.index]
+    if missing:
+        raise KeyError(f"not nodes of the graph: {missing[:5]}")
+    freight_e = edge_weights(arrays, "freight", params)
+    weight_e = freight_e if commodity is None else edge_weights(arrays, "cost", params, commodity)
+    drive_e = _driving_hours(arrays, params)
+    n = len(arrays.nodes)
+    best, keys, mat = _route_csr(arrays, weight_e)
+    o_idx = np.array([arrays.index[o] for o in origins], dtype=np.int64)
+    d_idx = np.array([arrays.index[d] for d in dest], dtype=np.int64)
+    codes, cross_ids = _crossing_codes(G) if return_crossings else (None, [])
+    words = max(1, -(-len(cross_ids) // 63))
+    shape = (len(origins), len(dest))
+    out = {k: np.full(shape, np.inf) for k in ("freight", "km", "hours", "drive", "cost")}
+    masks = np.zeros(shape + (words,), dtype=np.int64) if return_crossings else None
+    tc = 0.0 if commodity is None else time_cost_rub_per_t_hour(params, commodity)
+    per_edge = np.stack([arrays.length_km, arrays.hours, drive_e], axis=0)
+    step = max(1, min(chunk, 4_000_000 // max(n, 1)))  # bounds the (origins × nodes) × 3 work arrays
+    for s in range(0, len(origins), step):
+        rows = o_idx[s:s + step]
+        if len(rows) == 0:
+            break
+        dist, pred = dijkstra(mat, directed=True, indices=rows, return_predecessors=True)
+        m = len(rows)
+        has = pred >= 0
+        itype = np.int32 if m * n < 2**31 else np.int64
+        node = np.arange(n, dtype=itype)
+        hop = np.where(has, pred * n + node, 0) if keys is not None or n * n >= 2**31 else \
+            np.where(has, pred.astype(itype) * itype(n) + node, 0)
+        edge = best[hop] if keys is None else best[np.minimum(np.searchsorted(keys, hop), len(best) - 1)]
+        vals = np.take(per_edge, edge.ravel(), axis=1)  # the edge into each node on its route (origin × node)
+        vals[:, ~has.ravel()] = 0.0
+        base = (np.arange(m, dtype=itype) * itype(n))[:, None]
+        anc = (base + np.where(has, pred.astype(itype), node)).ravel()  # flat index of the predecessor; self at roots
+        bits = None
+        if return_crossings:
+            bits = np.zeros((m * n, words), dtype=np.int64)
+            c = np.where(has, codes[edge], -1).ravel()
+            hit = np.nonzero(c >= 0)[0]
+            bits[hit, c[hit] // 63] = np.int64(1) << (c[hit] % 63)
+        # pointer doubling: vals[v] holds the sums over the route from anc[v] to v; each pass doubles that stretch
+        while True:
+            up = np.take(anc, anc)
+            if np.array_equal(up, anc):  # every stretch starts at its origin (or the node is unreachable)
+                break
+            for row in vals:
+                row += np.take(row, anc)
+            if bits is not None:
+                bits |= np.take(bits, anc, axis=0)
+            anc = up
+        all_nodes = len(dest) == n and bool(np.array_equal(d_idx, np.arange(n)))
+        pick = None if all_nodes else (base + d_idx[None, :].astype(itype)).ravel()
+        sel = (vals if pick is None else np.take(vals, pick, axis=1)).reshape(3, m, len(dest))
+        d = dist if all_nodes else dist[:, d_idx]  # the route weight summed (zero-weight edges nudged by 1e-9)
+        unreached = ~np.isfinite(d)
+        km, hrs, drive = sel[0], sel[1], sel[2]
+        hrs = hrs + road_rest_hours(drive)
+        for a in (km, hrs, drive):
+            a[unreached] = np.inf
+        out["cost"][s:s + m] = d
+        out["freight"][s:s + m] = d if tc == 0.0 else d - tc * sel[1]  # the weight is freight + time cost × hours
+        out["km"][s:s + m] = km
+        out["drive"][s:s + m] = drive
+        out["hours"][s:s + m] = hrs
+        if masks is not None:
+            masks[s:s + m] = bits[pick].reshape(m, len(dest), words)
+    o_index, d_index = pd.Index(origins), pd.Index(dest)
+    frames = {k: pd.DataFrame(v, index=o_index, columns=d_index, copy=False) for k, v in out.items()}
+    result = TripMatrix(frames["freight"], frames["km"], frames["hours"], frames["drive"], frames["cost"], commodity)
+    if masks is not None:
+        lists: dict[tuple[int, int], list[str]] = {}
+        for b, cid in enumerate(cross_ids):
+            for i, j in zip(*np.nonzero(masks[..., b // 63] >> (b % 63) & 1), strict=True):
+                lists.setdefault((int(i), int(j)), []).append(cid)
+        for i, j in zip(*np.nonzero(np.isfinite(out["km"])), strict=True):
+            result.crossings[(origins[i], dest[j])] = lists.get((int(i), int(j)), [])
+    return result

@@ -47,10 +47,14 @@ class Parameter:
 ASSUMPTION = "project assumption (no published figure found); override with the planner's own value"
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("road_speed_kmh", "km/h", 55.0,
-              "project assumption: average commercial truck speed on Russian trunk roads including stops and "
-              "driver rest (order of magnitude; no single published figure)",
-              "average road freight speed used to turn road km into hours", 10, 120),
+    Parameter("road_speed_kmh", "km/h", 65.0,
+              "project assumption: average speed of a laden truck while driving on trunk roads, below the limits "
+              "of ПДД РФ п. 10.3 (trucks over 3.5 t: 70 km/h outside built-up areas, 90 km/h on motorways; "
+              "pdd-check.ru/punkt-10-3) for towns, grades and traffic; with the 9 h a day of driving of Приказ "
+              "Минтранса № 424 от 16.10.2020 it gives about 585 km a day (issue #14 puts a day's run at 550-650 km, "
+              "not checked)",
+              "road DRIVING speed: road km / this = driving hours; the drivers' rest is added per trip on the "
+              "path's driving hours (geo.matrix.road_rest_hours), not in this speed", 10, 120),
     Parameter("rail_speed_kmh", "km/h", 25.0,
               "project assumption: average through-speed of freight wagons including yard time (RZhD reports "
               "a 'wagon route speed' of the same order; figure not checked)",

@@ -31,7 +31,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from geo.matrix import od_matrix
+from geo.matrix import trip_matrix
 from geo.network import NetworkError
 from geo.route import resolve_place
 from geo.snap import nearest_nodes
@@ -105,11 +105,10 @@ def _snap_to_own(road: nx.MultiDiGraph, frame: pd.DataFrame, region_col: str, co
 
 
 def trip_metrics(G: nx.MultiDiGraph, origins: list, targets: list, params: ParameterSet) -> tuple[pd.DataFrame, ...]:
-    """Freight (RUB per tonne), km and hours from every origin to every target node."""
-    freight = od_matrix(G, origins, targets, metric="freight", params=params).values
-    km = od_matrix(G, origins, targets, metric="distance").values
-    hours = od_matrix(G, origins, targets, metric="time").values
-    return freight, km, hours
+    """Freight (RUB per tonne), km and hours from every origin to every target node, all three along the same
+    path: the cheapest in freight (:func:`geo.matrix.trip_matrix`; hours door to door, drivers' rest included)."""
+    trip = trip_matrix(G, origins, targets, params)
+    return trip.freight, trip.km, trip.hours
 
 
 def nearest_pairs(cost: np.ndarray, k: int) -> np.ndarray:
@@ -216,6 +215,11 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     origins = sorted(set(supply_node.values()) | set(site_node.values()) | set(import_node.values()))
     targets = sorted(set(site_node.values()) | set(market_node.values()) | set(exit_node.values()))
     freight, km, hours = trip_metrics(G, origins, targets, params)
+    # each group's arcs take freight and hours along the route cheapest for that group (freight + the time cost of
+    # its transit loss at its value, geo.costs); the freight-only matrices above pick the k nearest partners
+    o_pos, t_pos = {n: i for i, n in enumerate(origins)}, {n: j for j, n in enumerate(targets)}
+    group_trips = {c: trip_matrix(G, origins, targets, params, commodity=c) for c in commodities}
+    group_fh = {c: (t.freight.to_numpy(float), t.hours.to_numpy(float)) for c, t in group_trips.items()}
     trad_h = params["traditional_handling_rub_per_t"]
 
     # outside markets: reference trade, prices and steps (planner.trade)
@@ -267,14 +271,17 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     def frame(rows, a, b, commodity_rows, storage: dict, distribution: dict, extra_cost: float):
         """Arcs × commodities with cost and loss; the loss split by stage (transit, storage, distribution)."""
         rec = []
-        for x, y, f, h in rows:
+        for x, y, _f, _h in rows:
+            i, j = o_pos[node_of[x]], t_pos[node_of[y]]
             for c in commodity_rows(x, y):
+                f, h = group_fh[c][0][i, j], group_fh[c][1][i, j]  # along the group's own route
                 t = transit[c] * h / 24
                 rec.append((x, y, c, f + extra_cost, float(combine_shares(t, storage[c], distribution[c])), t,
                             storage[c], distribution[c]))
         return pd.DataFrame(rec, columns=[a, b, "commodity", "cost_per_t", "loss", "loss_transit", "loss_storage",
                                           "loss_distribution"])
 
+    node_of = {**supply_node, **site_node, **market_node, **exit_node, **import_node}
     have = set(zip(supplies["supply_id"], supplies["commodity"], strict=True))
     wants = set(zip(demands["demand_id"], demands["commodity"], strict=True))
     sup_k = lambda s, _t: [c for c in commodities if (s, c) in have]  # noqa: E731

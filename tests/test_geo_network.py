@@ -13,7 +13,7 @@ from geo.candidates import CandidateRules, generate_candidates
 from geo.costs import time_cost_rub_per_t_hour
 from geo.export import candidates_geojson, corridors_geojson
 from geo.geodesy import geodesic_km
-from geo.matrix import od_matrix
+from geo.matrix import od_matrix, road_rest_hours
 from geo.network import BorderState, NetworkError, mode_subgraph
 from geo.route import resolve_place, route
 from planner.candidates import load_candidates
@@ -65,7 +65,8 @@ def test_route_rostov_makhachkala_is_plausible(G, params):
     assert 750 <= r.distance_km <= 1100  # about 900 km by road via Р-217
     assert r.towns[0] == "Ростов-на-Дону" and r.towns[-1] == "Махачкала"
     assert r.crossings == []
-    assert r.hours == pytest.approx(r.distance_km / params["road_speed_kmh"], rel=1e-9)
+    driving = r.distance_km / params["road_speed_kmh"]
+    assert r.hours == pytest.approx(driving + float(road_rest_hours(driving)), rel=1e-9)  # door to door
 
 
 def test_route_to_yerevan_crosses_upper_lars_and_closing_it_disconnects(dataset, params, G):

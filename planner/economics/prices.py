@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from geo.matrix import od_matrix
+from geo.matrix import trip_matrix
 from optimization.results import NetworkResult
 from planner.balance import demand_kt_per_capita
 from planner.data.loader import Dataset
@@ -118,8 +118,8 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     centre_nodes = [site_node[s] for s in open_sites]
     place = {**{r: supply_node[r] for r in ids}, **out_node}
     nodes = sorted(set(place.values()) | set(centre_nodes))
-    freight = od_matrix(G, nodes, nodes, metric="freight", params=params).values
-    hours = od_matrix(G, nodes, nodes, metric="time").values
+    trip = trip_matrix(G, nodes, nodes, params, commodity=commodity)  # freight and hours along one route per pair
+    freight, hours = trip.freight, trip.hours
     curves = planned.curves.set_index(["market_id", "commodity"]) if len(planned.curves) else None
     rows = []
     for i in place:
