@@ -9,7 +9,8 @@ Each place keeps its identity; what is merged is the commodity dimension:
 - an arc per place pair, with cost and loss share weighted by the quantities of the groups it carries (demand
   for arcs into a market, production for arcs out of a farm) — a lost tonne is charged through the balances,
   as in the original model;
-- the steps of outside markets' curves, all kept, under the merged group.
+- the steps of outside markets' curves, all kept, under the merged group; seasonal storage is left out (the
+  merged problem only chooses sites for the start).
 
 What is lost is the match between groups: a farm's grain may meet a market's vegetable demand. The merged
 problem is therefore an approximation (not a bound) of the original, with one sixth of the arcs when there are
@@ -72,7 +73,10 @@ def aggregate_commodities(pb: NetworkProblem) -> NetworkProblem | None:
         return out
 
     tiers = pb.tiers.assign(commodity=MERGED) if pb.tiers is not None and len(pb.tiers) else pb.tiers
+    if tiers is not None and len(tiers):
+        tiers = tiers[tiers["row_kind"] != "season"].reset_index(drop=True)
     return replace(pb, commodities=[MERGED], supplies=s2, demands=d2, tiers=tiers,
+                   storage=pb.storage.iloc[0:0] if pb.storage is not None else pb.storage,
                    inbound=arcs(pb.inbound, ["supply_id", "site_id"], sup_q, "supply_id"),
                    outbound=arcs(pb.outbound, ["site_id", "demand_id"], dem_q, "demand_id"),
                    direct=arcs(pb.direct, ["supply_id", "demand_id"], dem_q, "demand_id"),

@@ -46,6 +46,11 @@ Constraints
     - supply: :math:`\sum_{a \in A^1(s)} x_a + \sum_{a \in A^0(s)} x_a + w_s = P_s`; for an outside supplier
       :math:`\sum_{a \in A^1(s)} x_a + \sum_{a \in A^0(s)} x_a = \sum_t v_{st}`;
     - exit with steps: :math:`\sum_{a \to d} (1-\ell_a) x_a = \sum_t z_{dt}`;
+    - seasonal storage (groups in the ``storage`` table): the centre balance loses :math:`\lambda_k h_{jk}` of the
+      tonnes :math:`h_{jk}` held for the off-season; :math:`h_{jk} \le \sum_{a \in A^1(j,k)} (1-\ell_a) x_a`;
+      :math:`\sum_k \mu_k h_{jk} \le 12 \sum_m H_m y_m` (tonne-months within the storage :math:`H_m` of the
+      open module, :math:`\mu_k` months stored); :math:`\sum_j h_{jk} = \sum_t z^{season}_{kt}`, the steps of the
+      off-season market (falling net spreads), whose revenue enters the objective like an exit's;
     - centre balance per site and group: :math:`\sum_{a \in A^1(j,k)} (1-\ell_a) x_a = \sum_{a \in A^2(j,k)} x_a`;
     - demand (markets, not exits): :math:`\sum_{a \to d} (1-\ell_a) x_a + u_d = q_d` (no :math:`u_d` where the
       penalty is undefined: demand must be met);
@@ -283,10 +288,13 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     u = {d: m.u[d] for d in slack_rows}
     steps_of_s: dict[int, list[int]] = defaultdict(list)
     steps_of_d: dict[int, list[int]] = defaultdict(list)
+    steps_of_k: dict[str, list[int]] = defaultdict(list)
     if tiers is not None:
         for t, (kind, rid, k) in enumerate(zip(tiers["row_kind"], tiers["row_id"], tiers["commodity"], strict=True)):
             if kind == "supply":
                 steps_of_s[sup_row[(rid, k)]].append(t)
+            elif kind == "season":
+                steps_of_k[k].append(t)
             else:
                 steps_of_d[dem_row[(rid, k)]].append(t)
     for s_ in steps_of_s:
@@ -307,17 +315,37 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         return _eq(_lin([*shipped, w[s]]), Pl[s])
 
     m.supply = pyo.Constraint(m.S, rule=supply_rule)
-    def _balance(arcs_in, arcs_out):
-        return _lin([], [*(keep1[a] for a in arcs_in), *([-1.0] * len(arcs_out))],
-                    [*(x1[a] for a in arcs_in), *(x2[a] for a in arcs_out)])
+    def _balance(arcs_in, arcs_out, held=()):
+        return _lin([], [*(keep1[a] for a in arcs_in), *([-1.0] * len(arcs_out)), *(-lam for lam, _ in held)],
+                    [*(x1[a] for a in arcs_in), *(x2[a] for a in arcs_out), *(h for _, h in held)])
 
     def _link(x, bound, ys):
         return LinearExpression([x, MonomialTermExpression((-bound, ys[0]))] if len(ys) == 1 else
                                 [x, *(MonomialTermExpression((-bound, yy)) for yy in ys)])
 
+    store = pb.storage if pb.storage is not None and len(pb.storage) else None
+    months = {} if store is None else dict(zip(store["commodity"], store["months"].astype(float), strict=True))
+    lam = {} if store is None else dict(zip(store["commodity"], store["loss"].astype(float), strict=True))
+    held_keys = sorted(jk for jk in a1_of_jk if jk[1] in months)
+    m.H = pyo.Set(initialize=held_keys, dimen=2)
+    m.h = pyo.Var(m.H, domain=pyo.NonNegativeReals)
     m.balance = pyo.Constraint(
         sorted(set(a1_of_jk) | set(a2_of_jk)),
-        rule=lambda m, j, k: _eq(_balance(a1_of_jk.get((j, k), []), a2_of_jk.get((j, k), [])), 0.0))
+        rule=lambda m, j, k: _eq(_balance(a1_of_jk.get((j, k), []), a2_of_jk.get((j, k), []),
+                                          [(lam[k], m.h[j, k])] if (j, k) in m.H else []), 0.0))
+    if held_keys:
+        m.store_in = pyo.Constraint(m.H, rule=lambda m, j, k: _le(
+            _lin([m.h[j, k]], [-keep1[a] for a in a1_of_jk[(j, k)]], [x1[a] for a in a1_of_jk[(j, k)]]), 0.0))
+        H_m = (mods["storage_t"].fillna(0.0).astype(float).to_numpy() if "storage_t" in mods.columns
+               else np.zeros(len(mods))).tolist()
+        held_of_j = _groups(j for j, _ in held_keys)
+        m.tonne_months = pyo.Constraint(sorted(held_of_j), rule=lambda m, j: _le(_lin(
+            [], [*(months[held_keys[i][1]] for i in held_of_j[j]), *(-12.0 * H_m[i] for i in mods_of.get(j, []))],
+            [*(m.h[held_keys[i]] for i in held_of_j[j]), *(y[i] for i in mods_of.get(j, []))]), 0.0))
+        held_of_k = _groups(k for _, k in held_keys)
+        m.season = pyo.Constraint(sorted(held_of_k), rule=lambda m, k: _eq(_lin(
+            [m.h[held_keys[i]] for i in held_of_k[k]], [-1.0] * len(steps_of_k.get(k, [])),
+            [v[t] for t in steps_of_k.get(k, [])]), 0.0))
     market_rows = [d for d in range(len(dem)) if not is_exit[d]]
     slack = set(slack_rows)
 

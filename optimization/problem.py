@@ -66,6 +66,13 @@ class NetworkProblem:
       ``price_per_t`` for each step (its ``price_per_t`` column is then ignored). Steps of a downward-sloping
       demand have falling prices, of an upward-sloping supply rising prices, so the optimum fills them in order.
 
+    - ``storage`` (optional): commodity, months, loss — seasonal storage at the centres: a group listed here may
+      be held at a centre for ``months`` (losing the share ``loss`` of what is stored) and sold in the off-season
+      on the steps of the ``tiers`` rows with row_kind ``season`` and row_id ``season`` (width t stored, price
+      RUB per tonne stored: the seasonal spread net of financing and variable storage cost). A module's storage
+      capacity (optional column ``storage_t`` of ``modules``, tonnes held at once) bounds the tonne-months stored:
+      Σ_k months_k · stored_jk ≤ 12 · storage of the open module.
+
     A flow's cost is per tonne shipped; a share ``loss`` of it does not arrive.
     """
 
@@ -81,6 +88,7 @@ class NetworkProblem:
     name: str = "problem"
     value_per_t: dict[str, float] = field(default_factory=dict)
     tiers: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TIER_COLUMNS))
+    storage: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STORAGE_COLUMNS))
 
     def size(self) -> dict[str, int]:
         """Counts of the model's main index sets (sites, modules, arcs by kind)."""
@@ -98,6 +106,7 @@ class NetworkProblem:
 
 
 TIER_COLUMNS = ["row_kind", "row_id", "commodity", "width_t", "price_per_t"]
+STORAGE_COLUMNS = ["commodity", "months", "loss"]
 COLUMNS = {
     "supplies": ["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"],
     "sites": ["site_id", "existing", "group"],
@@ -147,9 +156,9 @@ def check_problem(pb: NetworkProblem) -> None:
     if missing:
         raise ProblemError(f"tiers: missing column(s) {missing}")
     if len(tiers):
-        bad_kind = tiers.index[~tiers["row_kind"].isin(["supply", "demand"])]
+        bad_kind = tiers.index[~tiers["row_kind"].isin(["supply", "demand", "season"])]
         if len(bad_kind):
-            raise ProblemError(f"tiers.row_kind: 'supply' or 'demand'; row {bad_kind[0]} has "
+            raise ProblemError(f"tiers.row_kind: 'supply', 'demand' or 'season'; row {bad_kind[0]} has "
                                f"{tiers.at[bad_kind[0], 'row_kind']!r}")
         for col in ("width_t", "price_per_t"):
             values = pd.to_numeric(tiers[col], errors="coerce")
@@ -157,13 +166,16 @@ def check_problem(pb: NetworkProblem) -> None:
             if len(bad):
                 raise ProblemError(f"tiers.{col}: must be a finite number ≥ 0; row {bad[0]} has "
                                    f"{tiers.at[bad[0], col]!r}")
-        keys = {"supply": set(zip(pb.supplies["supply_id"], pb.supplies["commodity"], strict=True)),
+        stored = set() if pb.storage is None else set(pb.storage["commodity"])
+        keys = {"season": {("season", k) for k in stored},
+                "supply": set(zip(pb.supplies["supply_id"], pb.supplies["commodity"], strict=True)),
                 "demand": set(zip(pb.demands.loc[pb.demands["is_exit"].fillna(False).astype(bool), "demand_id"],
                                   pb.demands.loc[pb.demands["is_exit"].fillna(False).astype(bool), "commodity"],
                                   strict=True))}
         for r in tiers.itertuples():
             if (r.row_id, r.commodity) not in keys[r.row_kind]:
-                what = "supply row" if r.row_kind == "supply" else "exit (is_exit) demand row"
+                what = {"supply": "supply row", "demand": "exit (is_exit) demand row",
+                        "season": "('season', group) of a group in the storage table"}[r.row_kind]
                 raise ProblemError(f"tiers: ({r.row_id!r}, {r.commodity!r}) is not a {what}")
     if pb.options.p is not None and pb.options.p < 0:
         raise ProblemError(f"options.p: must be ≥ 0, got {pb.options.p}")

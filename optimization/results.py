@@ -33,6 +33,8 @@ class NetworkResult:
     unsold: pd.DataFrame = field(default_factory=pd.DataFrame)
     diagnosis: list[dict] = field(default_factory=list)
     trade: pd.DataFrame = field(default_factory=pd.DataFrame)
+    storage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    season_revenue: dict[str, float] = field(default_factory=dict)
     lost_value: float = 0.0
     start: dict = field(default_factory=dict)
 
@@ -95,13 +97,27 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     tiers = pb.tiers if pb.tiers is not None else pd.DataFrame(columns=["row_kind", "row_id", "commodity",
                                                                          "width_t", "price_per_t"])
     money = v * tiers["price_per_t"].to_numpy(float) if len(tiers) else np.zeros(0)
-    bought = tiers["row_kind"].to_numpy() == "supply" if len(tiers) else np.zeros(0, dtype=bool)
+    kind = tiers["row_kind"].to_numpy() if len(tiers) else np.zeros(0, dtype=object)
+    bought, season = kind == "supply", kind == "season"
     comp = {"fixed (capital + operating)": float(np.dot(pb.modules["fixed_cost"].to_numpy(float), y)),
             "transport and handling": dot("transport"),
             "imports (purchases)": float(money[bought].sum()),
             "unmet demand penalty": float(sum(penalty[d] * val for d, val in u.items())),
-            "export revenue (negative cost)": -dot("exit_revenue") - float(money[~bought].sum())}
+            "export revenue (negative cost)": -dot("exit_revenue") - float(money[kind == "demand"].sum())}
+    if season.any():
+        comp["seasonal margin (negative cost)"] = -float(money[season].sum())
+        res.season_revenue = {k: float(m_) for k, m_ in
+                              pd.Series(money[season], index=tiers["commodity"].to_numpy()[season])
+                              .groupby(level=0).sum().items()}
     res.costs = pd.DataFrame({"component": list(comp), "value": list(comp.values())})
+    if len(model.H):
+        res.storage = pd.DataFrame([(j_, k_, float(model.h[j_, k_].value or 0.0)) for j_, k_ in model.H],
+                                   columns=["site", "commodity", "held_t"])
+        res.storage["site_id"] = [pb.sites["site_id"].iat[j_] for j_ in res.storage["site"]]
+        res.storage = res.storage.drop(columns="site")
+    tiers = tiers[tiers["row_kind"] != "season"] if len(tiers) else tiers
+    v = v[~season] if len(season) else v
+    money = money[~season] if len(season) else money
     if len(tiers):
         res.trade = (tiers.assign(tonnes=v, value=money)
                      .groupby(["row_kind", "row_id", "commodity"], as_index=False, sort=False)

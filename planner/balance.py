@@ -18,7 +18,7 @@ import pandas as pd
 
 from planner.data.loader import Dataset
 from planner.parameters import ParameterSet
-from planner.settings import COMMODITY_KEYS
+from planner.settings import CITY_REGIONS, COMMODITY_KEYS
 
 DEMAND_BASES: tuple[str, ...] = ("actual", "norm")
 """The bases of per-capita demand: Rosstat's actual consumption, or the Ministry of Health norm."""
@@ -102,13 +102,15 @@ def regional_population(dataset: Dataset) -> pd.Series:
 def regional_production(dataset: Dataset, region_ids: list[str], commodities: list[str]) -> pd.DataFrame:
     """Latest production per region and commodity (``area_id``, ``commodity``, ``quantity_kt``, ``approximate``):
     regional statistics where the dataset has them; otherwise the country's national total (FAOSTAT) split by
-    the regions' population shares (:func:`regional_population`), flagged approximate."""
+    the regions' population shares (:func:`regional_population`) over the regions that farm — cities of republican
+    or federal status (:data:`planner.settings.CITY_REGIONS`: Astana, Almaty, Shymkent, …) grow next to nothing
+    and get no share — flagged approximate."""
     p = dataset.production[dataset.production["commodity"].isin(commodities)]
     p = p.sort_values("year").groupby(["area_id", "area_level", "commodity"], as_index=False).tail(1)
     regional = p[(p["area_level"] == "region") & p["area_id"].isin(region_ids)]
     have = set(zip(regional["area_id"], regional["commodity"], strict=True))
     reg = dataset.regions.set_index("region_id")
-    pop = regional_population(dataset)
+    pop = regional_population(dataset).where(lambda s: ~s.index.isin(CITY_REGIONS), 0.0)
     share = pop / pop.groupby(reg["country_id"]).transform("sum")
     national = p[p["area_level"] == "country"].set_index(["area_id", "commodity"])["quantity_kt"]
     rows = []

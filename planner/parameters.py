@@ -69,11 +69,16 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("demand_growth_pct_per_year", "% per year", 0.0, ASSUMPTION,
               "growth of per-capita demand applied to every commodity group", -20, 20),
     Parameter("discount_rate_pct", "% per year", 10.0, ASSUMPTION,
-              "real discount rate for annualising capital and for NPV", 0, 50),
+              "the investor's real discount rate for annualising capital and for NPV", 0, 50),
+    Parameter("social_discount_rate_pct", "% per year", 5.0,
+              "project assumption: the order of the social discount rates used in public cost-benefit appraisal "
+              "(3-7% real; e.g. 5% in the European Commission's Guide to Cost-Benefit Analysis of Investment "
+              "Projects, 2014, for cohesion countries), not a Russian rule; replace with the ministry's own",
+              "real discount rate of the public case (net social benefit), separate from the investor's", 0, 50),
     Parameter("public_cofinancing_max_pct", "% of capital cost", 50.0,
-              "the common EU ceiling for investment aid to processing and marketing of farm products (see "
-              "Regulation (EU) 2022/2472, art. 17; intensities vary by region, not checked article by article)",
-              "upper bound of the public share of a centre's capital cost", 0, 100),
+              "scenario switch: the usual cap on all public co-financing of a project in Russian cluster and "
+              "industrial-park support rules (shared/research/centre-economics.md); 100 switches it off",
+              "upper bound of the public share of a centre's capital cost (all instruments together)", 0, 100),
 )
 RECALLED_PRICE = ("approximate: order of Rosstat average producer prices 2023 as recalled, not checked "
                   "against the table; replace with «Средние цены производителей сельхозпродукции»")
@@ -116,6 +121,17 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
     *(Parameter(f"module_{size}_capital_mrub", "million RUB", cap, NEVINNOMYSSK,
                 f"capital cost of a {size} centre (economies of scale assumed)", 0, 1_000_000)
       for size, cap in (("small", 1_500.0), ("medium", 3_500.0), ("large", 6_500.0))),
+    Parameter("centre_storage_turns_per_year", "turns a year", 2.0,
+              "project assumption: long-term stores turn their stock about once a season (potato and cooled "
+              "vegetable stores hold Sep-May, Moscow oblast ministry 2022; CA fruit stores to the next harvest, "
+              "glavagronom.ru 2024) while the sorting and cross-dock part of a centre passes more; no published "
+              "throughput per tonne of storage was found",
+              "annual throughput of a centre per tonne of its storage capacity (turns an existing centre's "
+              "documented storage into throughput)", 1, 12),
+    Parameter("existing_centre_capacity_kt", "thousand tonnes of storage", 10.0,
+              "project assumption for existing centres whose capacity is not published (flagged in the outputs); "
+              "of the order of the documented North Caucasus stores (6.5-30 kt)",
+              "storage capacity taken for an existing centre without a documented figure", 0, 1_000),
     Parameter("centre_lifetime_years", "years", 25.0, ASSUMPTION, "economic life for annualising capital", 1, 100),
     Parameter("centre_fixed_opex_pct", "% of capital a year", 4.0, ASSUMPTION,
               "fixed operating cost of an open centre", 0, 100),
@@ -156,6 +172,49 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "smallest volume the rest of Russia's curve is scaled on (where the scope's own balance is near "
               "zero)", 0, 100),
 )
+STORED = ("potatoes", "vegetables", "fruit_berries")
+SPREAD_SOURCE = {
+    "potatoes": ("Rosstat retail prices via news (RIA, Kommersant): about 30 RUB/kg at the late-September 2023 "
+                 "harvest and 30.98 in April 2024 (+3%, a glut year); 44 at the September 2024 harvest and 85.4 at "
+                 "the end of April 2025 (+94%, a short year)"),
+    "vegetables": ("Rosstat retail prices via forpostsevastopol (2024): December to June carrots +62.8%, beetroot "
+                   "+92.3% (their mean, 77%, for the short end); the glut end (10%) is a project assumption by "
+                   "analogy with potatoes, not a published figure"),
+    "fruit_berries": ("Rosstat retail prices via forpostsevastopol (2024): apples December to June +30% (the high "
+                      "end); the low end (10%) is a project assumption"),
+}
+STORAGE_PARAMETERS: tuple[Parameter, ...] = (
+    *(Parameter(f"storage_months_{c}", "months", v,
+                "modern potato and cooled vegetable stores hold September to May, 8-9 months (Moscow oblast "
+                "ministry 2022; Rosagromarket); CA fruit stores to the next harvest (glavagronom.ru 2024); the "
+                "months here are those from harvest to the spring sale",
+                f"months a stored tonne of {c} is held for the off-season", 1, 12)
+      for c, v in (("potatoes", 8.0), ("vegetables", 7.0), ("fruit_berries", 7.0))),
+    *(Parameter(f"storage_weight_loss_pct_{c}", "% of the stored tonnes", v,
+                "official natural weight-loss norms for a cooled store, September-April: potatoes 5.0%, beetroot "
+                "6.4%, carrots 8.6% (Minpromtorg order No 252 of 01.03.2013); fruit: project assumption of the "
+                "same order. This is the seasonal storage stage; handling losses of every tonne through a centre "
+                "stay in the FAO post-harvest share × centre_loss_factor (docs/economics.md)",
+                f"share of stored {c} lost over the season in a modern store", 0, 100)
+      for c, v in (("potatoes", 5.0), ("vegetables", 7.5), ("fruit_berries", 5.0))),
+    *(Parameter(f"seasonal_spread_low_pct_{c}", "% of the harvest price", lo,
+                SPREAD_SOURCE[c], f"harvest-to-spring price rise of {c} in a glut year", 0, 500)
+      for c, lo in (("potatoes", 3.0), ("vegetables", 10.0), ("fruit_berries", 10.0))),
+    *(Parameter(f"seasonal_spread_high_pct_{c}", "% of the harvest price", hi,
+                SPREAD_SOURCE[c], f"harvest-to-spring price rise of {c} in a short year", 0, 500)
+      for c, hi in (("potatoes", 94.0), ("vegetables", 77.0), ("fruit_berries", 30.0))),
+    Parameter("storage_financing_rate_pct", "% per year", 16.0,
+              "approximate: the cost of financing the stock at today's rates; preferential storage loans subsidise "
+              "half the key rate, the borrower paying up to about 10% at a key rate of 16% (priazovka.ru; "
+              "dairynews.ru 2024; not checked against the Bank of Russia's current rate)",
+              "interest on the value of the stock held for the season", 0, 100),
+    Parameter("storage_variable_cost_rub_per_t_month", "RUB per tonne-month", 150.0, ASSUMPTION,
+              "energy and handling of a stored tonne per month (the store's fixed cost is in the module's opex)",
+              0, 10_000),
+    Parameter("seasonal_steps", "steps", 20.0,
+              "numerical setting: steps of the off-season market's falling net spread (docs/model.md)",
+              "steps of the off-season market's curve", 1, 200),
+)
 ELASTICITY = ("project assumption of the order reported for food demand in Russia and the CIS (own-price "
               "elasticities of roughly -0.2 to -0.8 for staples, fruit and vegetables); no single cited estimate — "
               "replace with the ministry's own")
@@ -171,11 +230,19 @@ ECONOMICS_PARAMETERS: tuple[Parameter, ...] = (
               "share of a chain-cost saving that reaches prices (1 = perfect competition)", 0, 1),
     Parameter("centre_tariff_rub_per_t", "RUB per tonne", 2_000.0, ASSUMPTION,
               "handling tariff a centre charges per tonne (its revenue)", 0, 100_000),
-    Parameter("public_cofinancing_pct", "% of capital cost", 50.0,
-              "the common EU ceiling for investment aid (see public_cofinancing_max_pct); the issue's default",
-              "public share of a centre's capital cost", 0, 100),
+    Parameter("support_compensation_pct", "% of eligible capital cost", 22.5,
+              "federal compensation of part of the direct costs of building or modernising agro-industrial "
+              "storage and wholesale distribution centres: 20-25% of eligible cost (Minselkhoz via 1prime 2022: "
+              "'up to 25%'; Vedomosti 2017: 20-35% by type), Minselkhoz order No 625 of 18.07.2023 (replacing "
+              "No 550 of 29.11.2018); the central value of 20-25%",
+              "share of a new centre's capital the federal compensation pays", 0, 100),
+    Parameter("support_cap_krub_per_t", "thousand RUB per tonne of storage", 84.0,
+              "cap on the compensation per tonne of capacity for fruit and berry stores, Minselkhoz order No 309 "
+              "of 25.05.2022 amending order No 550 (potato stores 21.0; vegetable stores 15-37 by equipment); "
+              "the fruit-store cap is taken for a multi-temperature centre, flagged approximate",
+              "largest compensation per tonne of storage capacity", 0, 10_000),
 )
-PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS + ECONOMICS_PARAMETERS
+PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS + STORAGE_PARAMETERS + ECONOMICS_PARAMETERS
 PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 
 

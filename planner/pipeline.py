@@ -45,6 +45,7 @@ from planner.data.loader import Dataset
 from planner.network import scenario_network
 from planner.parameters import ParameterSet
 from planner.scenario import Scenario, ScenarioError
+from planner.storage import seasonal_storage
 from planner.trade import OutsideMarket, market_curves, resolve_markets
 
 SIZES = ("small", "medium", "large")
@@ -55,12 +56,16 @@ def _road_nodes(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return G.subgraph(keep)
 
 
-def annual_fixed_cost(capital: float, params: ParameterSet) -> float:
-    """Annualised capital (capital recovery factor at the discount rate over the lifetime) plus fixed opex."""
+def capital_recovery_factor(params: ParameterSet) -> float:
+    """Share of capital repaid each year at ``discount_rate_pct`` over ``centre_lifetime_years`` (1/yr)."""
     r = params["discount_rate_pct"] / 100.0
     n = params["centre_lifetime_years"]
-    crf = 1.0 / n if r == 0 else r * (1 + r) ** n / ((1 + r) ** n - 1)
-    return capital * (crf + params["centre_fixed_opex_pct"] / 100.0)
+    return 1.0 / n if r == 0 else r * (1 + r) ** n / ((1 + r) ** n - 1)
+
+
+def annual_fixed_cost(capital: float, params: ParameterSet) -> float:
+    """Annualised capital (capital recovery factor at the discount rate over the lifetime) plus fixed opex."""
+    return capital * (capital_recovery_factor(params) + params["centre_fixed_opex_pct"] / 100.0)
 
 
 def combine_shares(*shares: np.ndarray | float) -> np.ndarray:
@@ -83,6 +88,58 @@ class PlannedProblem:
     outside: list[OutsideMarket] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
+    capacity_status: dict[str, str] = field(default_factory=dict)
+    storage: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def existing_capacity(existing: pd.DataFrame, params: ParameterSet) -> pd.DataFrame:
+    """Per existing centre: storage capacity (t), annual throughput capacity (t a year = storage ×
+    ``centre_storage_turns_per_year``), and whether the storage figure is documented (else
+    ``existing_centre_capacity_kt``, flagged)."""
+    storage_kt = pd.to_numeric(existing["capacity_kt"], errors="coerce")
+    documented = storage_kt.notna()
+    storage_t = storage_kt.fillna(params["existing_centre_capacity_kt"]).to_numpy(float) * 1000.0
+    return pd.DataFrame({"centre_id": existing["centre_id"].to_numpy(), "storage_t": storage_t,
+                         "capacity_t": storage_t * params["centre_storage_turns_per_year"],
+                         "documented": documented.to_numpy(bool)}).set_index("centre_id")
+
+
+def site_modules(sites: pd.DataFrame, existing: pd.DataFrame,
+                 params: ParameterSet) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Size modules of every site (capacity t a year, annual fixed cost RUB, capital RUB, storage t held at once).
+
+    A new site offers ``small``/``medium``/``large`` at their capital, annualised over the lifetime at the
+    discount rate plus fixed opex. An existing centre's capital is sunk: its own module ``existing`` carries its
+    documented throughput (:func:`existing_capacity`) at the fixed opex of what building it would cost today and
+    no capital; ``existing+small`` … add a new module's capacity at that module's (incremental) capital.
+    Returns the modules, notes on existing centres whose capacity is not documented, and each existing centre's
+    capacity status (``documented``, ``approximate``, ``not published: scenario value``)."""
+    cap = existing_capacity(existing, params)
+    unit_capital = params["module_small_capital_mrub"] * 1e6 / (params["module_small_capacity_kt"] * 1000.0)
+    opex_share = params["centre_fixed_opex_pct"] / 100.0
+    rows, notes, status = [], [], {}
+    for sid, is_existing in zip(sites["site_id"], sites["existing"], strict=True):
+        base = (0.0, 0.0, 0.0)
+        if is_existing and sid in cap.index:
+            c = float(cap.at[sid, "capacity_t"])
+            base = (c, opex_share * c * unit_capital, float(cap.at[sid, "storage_t"]))
+            rows.append((sid, "existing", c, base[1], 0.0, base[2]))
+            status[sid] = "documented" if cap.at[sid, "documented"] else "not published: scenario value"
+            if cap.at[sid, "documented"] and str(existing.set_index("centre_id").at[sid, "capacity_approximate"]
+                                                  ).lower() in ("true", "1"):
+                status[sid] = "approximate"
+            if not cap.at[sid, "documented"]:
+                notes.append(f"existing centre {sid}: capacity not published; {cap.at[sid, 'storage_t'] / 1e3:g} kt "
+                             "of storage taken (existing_centre_capacity_kt), flagged")
+        for size in SIZES:
+            capital = params[f"module_{size}_capital_mrub"] * 1e6
+            added = params[f"module_{size}_capacity_kt"] * 1000.0
+            rows.append((sid, size if base[0] == 0.0 else f"existing+{size}", base[0] + added,
+                         base[1] + annual_fixed_cost(capital, params), capital,
+                         base[2] + added / params["centre_storage_turns_per_year"]))
+    modules = pd.DataFrame(rows, columns=["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost",
+                                          "storage_t"])
+    return modules, notes, status
 
 
 def _snap_to_own(road: nx.MultiDiGraph, frame: pd.DataFrame, region_col: str, country_col: str) -> tuple[list, list]:
@@ -204,13 +261,7 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     sites = pd.DataFrame({"site_id": cands["candidate_id"], "existing": cands["existing"].astype(bool),
                           "group": groups})
     site_node = dict(zip(cands["candidate_id"], cands["node"], strict=True))
-    mod_rows = []
-    for sid in sites["site_id"]:
-        for size in SIZES:
-            capital = params[f"module_{size}_capital_mrub"] * 1e6
-            mod_rows.append((sid, size, params[f"module_{size}_capacity_kt"] * 1000.0,
-                             annual_fixed_cost(capital, params), capital))
-    modules = pd.DataFrame(mod_rows, columns=["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost"])
+    modules, capacity_notes, capacity_status = site_modules(sites, dataset.existing_centres, params)
 
     origins = sorted(set(supply_node.values()) | set(site_node.values()) | set(import_node.values()))
     targets = sorted(set(site_node.values()) | set(market_node.values()) | set(exit_node.values()))
@@ -230,9 +281,15 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     for o in outside:
         for k in commodities:
             sk = supplies[supplies["commodity"] == k]
-            d = np.array([freight.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
-            delivered[(o.market_id, k)] = _weighted_median(d + trad_h, sk["quantity_t"].to_numpy(float))
-    curves = market_curves(outside, commodities, params, balance, dem_t.to_dict(), delivered)
+            f = np.array([freight.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
+            h = np.array([hours.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
+            lost = combine_shares(params[f"transit_loss_pct_per_day_{k}"] / 100.0 * h / 24, storage[k],
+                                  params.loss_pct(k, "distribution") / 100)
+            delivered[(o.market_id, k)] = _weighted_median(f + trad_h + value[k] * lost,
+                                                           sk["quantity_t"].to_numpy(float))
+    margin = {k: trad_h + value[k] * float(combine_shares(storage[k], params.loss_pct(k, "distribution") / 100))
+              for k in commodities}
+    curves = market_curves(outside, commodities, params, balance, dem_t.to_dict(), delivered, margin)
     tier_rows, exit_rows, import_rows = [], [], []
     for r in curves.itertuples():
         tx, tm = 1 + r.tariff_export_pct / 100.0, 1 + r.tariff_import_pct / 100.0
@@ -245,7 +302,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         if r.purchases:
             import_rows.append((f"import:{r.market_id}", r.commodity, float(sum(w for w, _ in r.purchases)), 0.0,
                                 value[r.commodity]))
-    tiers = pd.DataFrame(tier_rows, columns=TIER_COLUMNS)
+    storage, season_steps, storage_info = seasonal_storage(commodities, params, dem_t.to_dict())
+    tiers = pd.concat([pd.DataFrame(tier_rows, columns=TIER_COLUMNS), season_steps], ignore_index=True)
     demands = pd.concat([demands, pd.DataFrame(exit_rows, columns=demands.columns)], ignore_index=True)
     supplies = pd.concat([supplies, pd.DataFrame(import_rows, columns=supplies.columns)], ignore_index=True)
     import_node = {i: n for i, n in import_node.items() if i in set(supplies["supply_id"])}
@@ -313,11 +371,14 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
             raise ScenarioError(f"objective: unknown region or federal district {rid!r} in "
                                 "min_per_region/max_per_region")
     pb = NetworkProblem(commodities, supplies.reset_index(drop=True), sites, modules, demands, inbound, outbound,
-                        direct, options, name=scenario.name, value_per_t=value, tiers=tiers)
+                        direct, options, name=scenario.name, value_per_t=value, tiers=tiers, storage=storage)
     nodes = {**supply_node, **site_node, **market_node, **exit_node, **import_node}
     notes = [f"region {r} has no network node of its own: snapped to the nearest node of its country"
-             for r in sorted(set(farm_fallback) | set(city_fallback))]
-    return PlannedProblem(pb, G, cands, nodes, params, outside, curves, notes)
+             for r in sorted(set(farm_fallback) | set(city_fallback))] + capacity_notes
+    cut_off = curves.groupby("market_id")["P0_rub_per_t"].apply(lambda p: not np.isfinite(p).any())
+    notes += [f"outside market {m} cannot be reached from the scope's farms (a closed crossing or no path): it "
+              "trades nothing" for m, cut in cut_off.items() if cut]
+    return PlannedProblem(pb, G, cands, nodes, params, outside, curves, notes, capacity_status, storage_info)
 
 
 def run_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None) -> tuple[PlannedProblem,

@@ -89,6 +89,9 @@ class Exit(BaseModel):
     tariff_export_pct: float | None = Field(None, ge=0, le=500, allow_inf_nan=False,
                                             description="duty the market levies on the scope's produce, % ad "
                                                         "valorem (empty: the agreement in force)")
+    balancing: bool | None = Field(None, description="the wider market that closes the scope's balance: its "
+                                                     "reference trade is the scope's own surplus or deficit "
+                                                     "(empty: true for the rest of Russia, false otherwise)")
     tariff_import_pct: float | None = Field(None, ge=0, le=500, allow_inf_nan=False,
                                             description="duty on the market's produce entering the scope, % ad "
                                                         "valorem (empty: the agreement in force)")

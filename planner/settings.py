@@ -84,3 +84,9 @@ LOSS_STAGES: tuple[str, ...] = (
     "consumption",
 )
 """Supply-chain stages of the FAO 2011 loss table, in chain order."""
+
+
+CITY_REGIONS: frozenset[str] = frozenset({"KZ-71", "KZ-75", "KZ-79", "RU-MOW", "RU-SPE", "RU-SEV", "BY-HM"})
+"""Cities with the status of a region (Kazakhstan's cities of republican status Astana, Almaty and Shymkent;
+Moscow, Saint Petersburg, Sevastopol; Minsk): where production is split from a national total they get no share
+(they farm next to nothing); they keep their demand."""

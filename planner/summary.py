@@ -42,6 +42,7 @@ def centres_table(planned: PlannedProblem, result: NetworkResult) -> pd.DataFram
         "capacity_t": opened["capacity_t"].to_numpy(),
         "throughput_t": opened["throughput_t"].to_numpy(),
         "utilisation": opened["utilisation"].to_numpy(),
+        "capacity_status": [planned.capacity_status.get(i, "new") for i in opened.index],
     })
     return out.reset_index(drop=True)
 

@@ -7,22 +7,28 @@ scope buys) face the linear inverse curve
 .. math:: p_o(N) = P_o \\left(1 - \\frac{N - N_o}{\\varepsilon_o T_o}\\right)
 
 through the reference point :math:`(N_o, P_o)`: :math:`N_o` = recorded exports − imports, :math:`T_o` = recorded
-exports + imports (the volume the curve is scaled on, at least ``outside_unrecorded_trade_kt``; for the rest of
-Russia :math:`N_o` is the scope's own surplus and :math:`T_o` at least ``rest_of_russia_min_trade_pct`` of the
-scope's demand), :math:`\\varepsilon_o` the elasticity of the market's excess demand
-(``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``). The curve runs its natural course: the
-market buys until its price falls to zero and sells until its price reaches ``outside_purchase_price_cap`` ×
-:math:`P_o`; it is cut into steps of ``outside_step_pct`` % of :math:`P_o` in price, each priced at its
-midpoint. Steps where :math:`N > 0` are sales (an exit's demand steps, the market's duty on them deducted:
+exports + imports (the volume the curve is scaled on, at least ``outside_unrecorded_trade_kt``; for the balancing
+market — the rest of Russia for a Russian scope, Russia for Kazakhstan's — :math:`N_o` is what closes the scope's
+balance: its surplus (production − demand) less the recorded net sales to the scenario's other outside markets,
+and :math:`T_o` at least ``rest_of_russia_min_trade_pct`` of the scope's demand), :math:`\\varepsilon_o` the
+elasticity of the market's excess demand (``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``).
+The curve runs its natural course: the market buys until its price falls to zero and sells until its price
+reaches ``outside_purchase_price_cap`` × :math:`P_o`; it is cut into steps of ``outside_step_pct`` % of
+:math:`P_o` in price, each priced at its midpoint. Steps where :math:`N > 0` are sales (an exit's demand steps,
+the market's duty on them deducted:
 :math:`p/(1+\\tau^x_o)`); steps where :math:`N < 0` are purchases (an outside supplier's steps, the scope's duty
 added: :math:`p(1+\\tau^m_o)`). One curve for both directions means the scope can never buy from and sell to the
 same market at a profit.
 
 Reference price (spatial arbitrage at the reference, Samuelson 1952): where the scope sells (:math:`N_o \\ge 0`),
-:math:`P_o/(1+\\tau^x_o) = v_k + d_o`; where it buys, :math:`P_o(1+\\tau^m_o) = v_k - d_o` (at least 10% of
-:math:`v_k`), with :math:`v_k` the reference farm-gate value and :math:`d_o` the production-weighted median
-delivered cost (freight + traditional handling) from the scope's farms to the market's node. The duties in the
-calibration are the dataset's (the agreements in force); a scenario's own duties then move prices from there.
+:math:`P_o/(1+\\tau^x_o) = v_k + d_o`, so the scope's farms net their reference value :math:`v_k`; where it buys,
+:math:`P_o(1+\\tau^m_o) = v_k + m_k - d_o` (at least 10% of :math:`v_k`), so the market's produce reaches the
+scope's consumers at their reference price :math:`v_k + m_k`. :math:`m_k` is the traditional chain's local margin
+(handling + the reference value of the post-harvest and distribution losses) and :math:`d_o` the
+production-weighted median delivered cost of the traditional chain between the scope's farms and the market's node
+(freight + handling + the reference value of what is lost on the way): the trade cost the price model charges.
+The duties in the calibration are the dataset's (the agreements in force); a scenario's own duties then move
+prices from there.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class OutsideMarket:
     base_tariff_import_pct: float
     price_pct_of_value: float | None
     recorded: dict[str, tuple[float, float]]
+    balancing: bool = False
 
     @property
     def label(self) -> str:
@@ -96,7 +103,8 @@ def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, res
                for r in trade[trade["market_id"] == mid].itertuples()}
         out.append(OutsideMarket(mid, name_ru, name_en, country, kind, node,
             tx if e.tariff_export_pct is None else e.tariff_export_pct,
-            tm if e.tariff_import_pct is None else e.tariff_import_pct, tx, tm, e.price_pct_of_value, rec))
+            tm if e.tariff_import_pct is None else e.tariff_import_pct, tx, tm, e.price_pct_of_value, rec,
+            kind == "rest_of_russia" if e.balancing is None else e.balancing))
     return out
 
 
@@ -138,26 +146,32 @@ def curve_steps(N0: float, T0: float, P0: float, elasticity: float, step_pct: fl
 
 
 def reference_price(value: float, delivered: float, net: float, tariff_export_pct: float,
-                    tariff_import_pct: float) -> float:
-    """P_o at the market's node (RUB per tonne): see the module docstring."""
+                    tariff_import_pct: float, margin: float = 0.0) -> float:
+    """P_o at the market's node (RUB per tonne): see the module docstring (``margin`` = :math:`m_k`)."""
     if net >= 0:
         return (value + delivered) * (1 + tariff_export_pct / 100.0)
-    return max(value - delivered, 0.1 * value) / (1 + tariff_import_pct / 100.0)
+    return max(value + margin - delivered, 0.1 * value) / (1 + tariff_import_pct / 100.0)
 
 
 def market_curves(markets: list[OutsideMarket], commodities: list[str], params: ParameterSet,
                   balance_t: dict[str, float], demand_t: dict[str, float],
-                  delivered: dict[tuple[str, str], float]) -> pd.DataFrame:
+                  delivered: dict[tuple[str, str], float], margin: dict[str, float] | None = None) -> pd.DataFrame:
     """Per market and group: reference net sales N0 and volume T0 (t a year), reference price P0 (RUB/t), the
     elasticity, and the steps (lists). ``balance_t`` is the scope's production − demand per group,
-    ``demand_t`` its demand, ``delivered[(market, group)]`` the median delivered cost to the market."""
+    ``demand_t`` its demand, ``delivered[(market, group)]`` the median delivered cost to the market, ``margin``
+    the local margin per group (RUB per tonne)."""
     floor_t = params["outside_unrecorded_trade_kt"] * 1000.0
+    recorded_net: dict[str, float] = {}
+    for o in markets:
+        if not o.balancing:
+            for k, (x, m) in o.recorded.items():
+                recorded_net[k] = recorded_net.get(k, 0.0) + x - m
     rows = []
     for o in markets:
         for k in commodities:
             value = params[f"value_rub_per_t_{k}"]
-            if o.kind == "rest_of_russia":
-                N0 = balance_t.get(k, 0.0)
+            if o.balancing:
+                N0 = balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)
                 T0 = max(abs(N0), params["rest_of_russia_min_trade_pct"] / 100.0 * demand_t.get(k, 0.0))
                 eps = params["outside_elasticity_rest_of_russia"]
                 recorded = False
@@ -170,7 +184,8 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
             if o.price_pct_of_value is not None:
                 P0 = value * o.price_pct_of_value / 100.0
             elif np.isfinite(d):
-                P0 = reference_price(value, d, N0, o.base_tariff_export_pct, o.base_tariff_import_pct)
+                P0 = reference_price(value, d, N0, o.base_tariff_export_pct, o.base_tariff_import_pct,
+                                     (margin or {}).get(k, 0.0))
             else:
                 P0 = np.nan
             sales, purchases = ([], []) if not np.isfinite(P0) else curve_steps(

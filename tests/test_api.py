@@ -122,6 +122,11 @@ def test_a_run_executes_and_serves_its_result(db_url):
         assert {"centre", "flow", "corridor"} <= layers
         loss = tc.post("/estimate/loss-reduction", json={"run_id": rid}, headers=p).json()
         assert loss["summary"][0]["commodity"] == "vegetables"
+        # the estimate carries the run's trade figures, keyed as in summary.json
+        for key in ("imports_t", "exports_t", "unmet_t"):
+            assert set(loss[key]) == set(res["summary"][key]), key
+        assert loss["exports_by_exit_t"] and "unmet_causes" in loss
+        assert sum(loss["exports_t"].values()) == pytest.approx(sum(res["summary"]["exports_t"].values()), rel=0.02)
         cmp = tc.post("/compare", json={"run_a": rid, "run_b": rid}, headers=v).json()
         assert cmp["only_a"] == [] and cmp["a"]["objective"] == cmp["b"]["objective"]
 

@@ -132,12 +132,20 @@ def test_no_new_centres_means_no_change(solved, dataset):
     assert prices.summary["consumer_price_change_pct"].abs().max() < 1e-3
 
 
-def test_a_network_lowers_consumer_prices(solved, dataset):
+def test_prices_fall_where_centres_cut_delivered_cost_and_rise_only_with_export_netbacks(solved, dataset):
+    """Centres cut the cost of the chain. A group's consumer price falls, unless the scope sells the group to
+    outside markets: then the cheaper route to them raises the farm-gate netback, and local prices with it (the
+    stated reason where a price rises). The total surplus never falls."""
     sc, _, result = solved
     rep = estimate_price_impact(sc, dataset, result, "traditional")
     s = rep.summary.set_index("commodity")
-    assert (s["consumer_price_change_pct"] <= 1e-6).all() and s["consumer_price_change_pct"].min() < 0
-    assert (s["consumer_surplus_change_rub"] >= -1e-3).all()
+    net_sales = rep.outside.groupby("commodity")["net_sales_network_t"].sum()
+    for k, row in s.iterrows():
+        if row["consumer_price_change_pct"] > 1e-6:
+            assert net_sales.get(k, 0.0) > 0, k  # an exported group
+            assert row["farm_price_change_pct"] >= row["consumer_price_change_pct"] - 1e-6, k
+    assert s["consumer_price_change_pct"].min() < 0
+    assert (s["welfare_change_rub"] >= -1e-3 * abs(s["welfare_change_rub"]).max()).all()
     assert len(rep.regions) == len(sc.commodities) * 7
 
 
@@ -145,9 +153,21 @@ def test_investor_view_formulas(solved):
     sc, planned, result = solved
     table, totals = investor_view(planned, result)
     p = planned.params
-    r = table.iloc[0]
-    assert r["revenue_rub"] == pytest.approx(r["throughput_t"] * p["centre_tariff_rub_per_t"])
-    assert r["public_cofinancing_rub"] == pytest.approx(r["capital_rub"] * 0.5)
+    r = table[~table["existing"]].iloc[0]
+    assert r["revenue_handling_rub"] == pytest.approx(r["throughput_t"] * p["centre_tariff_rub_per_t"])
+    # revenue by source: handling fee + seasonal margin on the produce it holds; no storage fee on those tonnes
+    assert r["revenue_rub"] == pytest.approx(r["revenue_handling_rub"] + r["revenue_seasonal_margin_rub"])
+    assert r["revenue_storage_fee_rub"] == 0 and r["held_t"] > 0
+    assert r["npv_glut_year_rub"] < r["npv_rub"] < r["npv_short_year_rub"]
+    # the federal compensation: 22.5% of the capital, at most 84k RUB per tonne of storage, within 50%
+    storage = r["capital_rub"] / p[f"module_{r['size']}_capital_mrub"] / 1e6 * (
+        p[f"module_{r['size']}_capacity_kt"] * 1000 / p["centre_storage_turns_per_year"])
+    expected = min(0.225 * r["capital_rub"], 84_000 * storage, 0.5 * r["capital_rub"])
+    assert r["capital_rub"] > 0 and r["public_cofinancing_rub"] == pytest.approx(expected)
+    # an existing centre's capital is sunk: no capital, no co-financing, its operating cost only
+    e = table[table["existing"]].iloc[0]
+    assert e["capital_rub"] == 0 and e["public_cofinancing_rub"] == 0 and e["investor_capital_rub"] == 0
+    assert e["opex_rub"] > e["throughput_t"] * p["centre_handling_rub_per_t"]
     annuity = (1 - 1.1 ** -25) / 0.1
     assert r["npv_rub"] == pytest.approx(-r["investor_capital_rub"] + r["operating_result_rub"] * annuity)
     assert totals["new_centres"] == len(table[~table["existing"]])
@@ -172,6 +192,7 @@ def test_kazakhstan_pilots_cut_losses_and_report_flows(dataset):
     prices = estimate_price_impact(sc, dataset, pilots, "traditional")
     assert (prices.summary["consumer_price_change_pct"] <= 1e-6).all()
     d = prices.as_dict()
-    assert set(d) == {"centres", "summary", "regions", "trade_flows", "outside"}
+    assert set(d) == {"centres", "summary", "regions", "trade_flows", "outside", "calibration", "imports_t",
+                      "exports_t", "imports_by_exit_t", "exports_by_exit_t"}
     assert {r["region_id"] for r in d["regions"]} <= set(dataset.regions.loc[dataset.regions["country_id"] == "KZ",
                                                                           "region_id"])

@@ -109,3 +109,46 @@ def test_steps_must_name_an_outside_row():
         build_model(two_nodes(tiers=_steps("demand", "market", [1.0], [1.0])))
     with pytest.raises(ProblemError, match=r"tiers\.width_t"):
         build_model(two_nodes(tiers=_steps("demand", "exit", [np.inf], [1.0])))
+
+
+def with_site(storage_months: float = 8.0, storage_t: float = 5.0, season=((10.0, 5_000.0),)) -> NetworkProblem:
+    """A farm, one site and a market; the site may hold vegetables for the off-season."""
+    supplies = pd.DataFrame([("farm", K, 100.0, 0.05, V)],
+                            columns=["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"])
+    demands = pd.DataFrame([("market", K, 60.0, 5 * V, False, np.nan)],
+                           columns=["demand_id", "commodity", "quantity_t", "penalty_per_t", "is_exit", "price_per_t"])
+    sites = pd.DataFrame({"site_id": ["j"], "existing": [False], "group": ["A"]})
+    mods = pd.DataFrame({"site_id": ["j"], "module_id": ["m"], "capacity_t": [100.0], "fixed_cost": [1.0],
+                         "capital_cost": [1.0], "storage_t": [storage_t]})
+    arcs_in = pd.DataFrame([("farm", "j", K, 100.0, 0.0)], columns=["supply_id", "site_id", "commodity", "cost_per_t",
+                                                                   "loss"])
+    arcs_out = pd.DataFrame([("j", "market", K, 100.0, 0.0)], columns=["site_id", "demand_id", "commodity",
+                                                                      "cost_per_t", "loss"])
+    direct = pd.DataFrame(columns=["supply_id", "demand_id", "commodity", "cost_per_t", "loss"])
+    tiers = pd.DataFrame([("season", "season", K, w, p) for w, p in season], columns=TIER_COLUMNS)
+    storage = pd.DataFrame({"commodity": [K], "months": [storage_months], "loss": [0.05]})
+    return NetworkProblem([K], supplies, sites, mods, demands, arcs_in, arcs_out, direct, Options(),
+                          value_per_t={K: V}, tiers=tiers, storage=storage)
+
+
+def test_seasonal_storage_is_bounded_by_tonne_months_and_by_the_off_season_market():
+    # 5 t of storage × 12 months / 8 months held = 7.5 t: below the 10 t the off-season market takes
+    res = optimize(with_site(), EXACT)
+    held = res.storage.set_index("site_id").at["j", "held_t"]
+    assert held == pytest.approx(7.5)
+    # the stored tonnes lose 5 %: the market's 60 t need 60 + 0.05 × 7.5 t through the site
+    assert res.sites.set_index("site_id").at["j", "throughput_t"] == pytest.approx(60 + 0.05 * 7.5)
+    costs = res.costs.set_index("component")["value"]
+    assert costs["seasonal margin (negative cost)"] == pytest.approx(-7.5 * 5_000.0)
+    # a larger store fills the off-season market and no more; a falling step is filled only while it pays
+    res = optimize(with_site(storage_t=50.0, season=((10.0, 5_000.0), (10.0, 1_000.0), (10.0, 0.0))), EXACT)
+    assert res.storage["held_t"].sum() == pytest.approx(20.0)
+
+
+def test_fixing_the_sites_keeps_the_outside_markets_and_the_storage():
+    from planner.economics.losses import with_sites
+
+    pb = with_site()
+    fixed = with_sites(pb, ["j"])
+    assert fixed.tiers.equals(pb.tiers) and fixed.storage.equals(pb.storage)
+    assert optimize(fixed, EXACT).objective == pytest.approx(optimize(pb, EXACT).objective)

@@ -51,9 +51,13 @@ def test_default_scenario_balances_tonnes(default_run, dataset):
     assert shipped + result.unsold["unsold_t"].sum() == pytest.approx(produced, rel=1e-6)
     markets = result.service[~result.service["is_exit"]]
     assert (markets["delivered_t"] + markets["unmet_t"]).sum() == pytest.approx(markets["quantity_t"].sum(), rel=1e-6)
-    norms = dataset.consumption_norms.set_index("commodity")["kg_per_capita_year"]
-    pop = dataset.regions.set_index("region_id").loc[sorted(NCFD_REGIONS), "population"].sum()
-    assert markets.groupby("commodity")["quantity_t"].sum()["potatoes"] == pytest.approx(pop * norms["potatoes"] / 1000)
+    # demand = population × the scenario's per-capita consumption (actual by default), region by region
+    from planner.balance import demand_kt_per_capita
+
+    per_capita = demand_kt_per_capita(dataset, planned.params, sorted(NCFD_REGIONS), "actual")["kt_per_capita"]
+    pop = dataset.regions.set_index("region_id").loc[sorted(NCFD_REGIONS), "population"]
+    expected = sum(pop[r] * per_capita[(r, "potatoes")] * 1e3 for r in pop.index)  # kt → t
+    assert markets.groupby("commodity")["quantity_t"].sum()["potatoes"] == pytest.approx(expected)
 
 
 def test_summary_names_centres_in_both_languages(default_run):

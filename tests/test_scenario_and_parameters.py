@@ -100,7 +100,7 @@ def test_parameter_check_accepts_exactly_the_admissible_range(value):
 
 def test_balance_demand_is_population_times_norm(dataset):
     ps = ParameterSet(dataset.loss_rates)
-    bal = regional_balance(dataset, ["RU-STA"], ["potatoes", "grain"], ps).set_index("commodity")
+    bal = regional_balance(dataset, ["RU-STA"], ["potatoes", "grain"], ps, "norm").set_index("commodity")
     pop = dataset.regions.set_index("region_id").at["RU-STA", "population"]
     assert bal.at["potatoes", "demand_kt"] == pytest.approx(pop * 90 / 1e6)
     norm = dataset.consumption_norms.set_index("commodity").at["grain", "kg_per_capita_year"]

@@ -260,9 +260,19 @@ def print_summary(s: dict) -> None:
     if "losses" in s:
         print_losses(s["losses"])
         print_prices(s["prices"])
+        soc = s.get("social")
+        if soc:
+            console.print(f"Net social benefit of the new centres against today's network / Чистая общественная "
+                          f"выгода: {soc['net_social_benefit_mrub']:+,.0f} mln RUB a year (surplus "
+                          f"{soc['surplus_change_mrub']:+,.0f}, centres' margin "
+                          f"{soc['centre_margin_change_mrub']:+,.0f}, seasonal storage "
+                          f"{soc['seasonal_value_change_mrub']:+,.0f}, "
+                          f"duties {soc['import_duty_change_mrub']:+,.0f}, capital and opex "
+                          f"{-soc['annualised_capital_mrub'] - soc['fixed_opex_change_mrub']:+,.0f}); NPV at "
+                          f"{soc['social_discount_rate_pct']:g}% {soc['social_npv_mrub']:+,.0f} mln RUB.")
         tot = s["investor"]["totals"]
         console.print(f"Investor view (new centres): capital {tot['capital_new_rub'] / 1e6:,.0f} mln RUB, public "
-                      f"co-financing {tot['public_cofinancing_pct']:.0f}%, NPV at {tot['discount_rate_pct']:g}% "
+                      f"support {tot['public_support_pct']:.0f}%, NPV at {tot['discount_rate_pct']:g}% "
                       f"{tot['npv_new_rub'] / 1e6:+,.0f} mln RUB; network operating result "
                       f"{tot['operating_result_rub'] / 1e6:+,.0f} mln RUB a year.")
 

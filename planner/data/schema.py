@@ -160,7 +160,11 @@ class CentreRow(Row):
     lat: float = Latitude
     lon: float = Longitude
     status: Literal["operating", "pilot", "planned", "under_construction"]
-    capacity_kt: float | None = Field(None, ge=0, description="annual throughput or storage, thousand tonnes")
+    capacity_kt: float | None = Field(None, ge=0, description="storage capacity (one-time), thousand tonnes; empty "
+                                                              "where no figure is published")
+    capacity_approximate: bool | None = Field(None, description="the capacity is a stage, a related store or "
+                                                                "unconfirmed (see capacity_source)")
+    capacity_source: str | None = Field(None, description="where the capacity figure comes from")
     opened: int | None = Field(None, ge=1990, le=2100)
     source: str = Field(min_length=3)
     site_confidence: Literal["documented", "city_only", "assumed_capital"]

@@ -2,13 +2,22 @@
 
 Per open centre (RUB a year unless stated):
 
-- throughput *T* (tonnes a year received), revenue = *T* × ``centre_tariff_rub_per_t``;
-- operating cost = ``centre_fixed_opex_pct`` × capital + *T* × ``centre_handling_rub_per_t``;
+- throughput *T* (tonnes a year received); revenue by source: the handling fee *T* × ``centre_tariff_rub_per_t``;
+  the seasonal margin on what the centre holds for the off-season (it owns that produce: the off-season
+  market's realised net spread less the weight lost in store, :mod:`planner.storage`); no storage fee on those
+  tonnes (a fee and a margin are never both earned on one tonne);
+- operating cost = the module's fixed opex + *T* × ``centre_handling_rub_per_t``; a new module's fixed opex is
+  ``centre_fixed_opex_pct`` × its capital, an existing centre's the same share of what building its capacity
+  would cost today (its capital is sunk);
 - operating result = revenue − operating cost;
-- capital *K* (RUB) of the chosen size module; public co-financing = ``public_cofinancing_pct`` × *K*, capped at
-  ``public_cofinancing_max_pct``; the investor's capital = *K* − co-financing;
+- capital *K* (RUB): the new module's; **none for an existing centre** (sunk), only its expansion's; public
+  support is the Russian instrument: the federal compensation of ``support_compensation_pct`` of *K*, at most
+  ``support_cap_krub_per_t`` per tonne of storage added (Minselkhoz orders No 550/309/625), within the cap on
+  all public co-financing ``public_cofinancing_max_pct`` (a scenario switch); the investor's capital =
+  *K* − support;
 - simple payback (years) = investor's capital / operating result (none if the result is ≤ 0);
-- NPV at ``discount_rate_pct`` over ``centre_lifetime_years``: −investor's capital + result × annuity factor.
+- NPV at ``discount_rate_pct`` over ``centre_lifetime_years``: −investor's capital + result × annuity factor; also
+  with every year a glut year and every year a short year (the two ends of the seasonal spread).
 """
 
 from __future__ import annotations
@@ -18,7 +27,49 @@ import pandas as pd
 
 from optimization.results import NetworkResult
 from planner.parameters import ParameterSet
-from planner.pipeline import PlannedProblem
+from planner.pipeline import PlannedProblem, capital_recovery_factor
+
+
+def public_support(capital: np.ndarray, storage_t: np.ndarray, p: ParameterSet) -> np.ndarray:
+    """RUB of public money in each new capital: the federal compensation (``support_compensation_pct`` of the
+    capital, at most ``support_cap_krub_per_t`` per tonne of the storage it adds), within the cap on all public
+    co-financing (``public_cofinancing_max_pct`` of the capital)."""
+    comp = np.minimum(capital * p["support_compensation_pct"] / 100, storage_t * p["support_cap_krub_per_t"] * 1e3)
+    return np.minimum(comp, capital * p["public_cofinancing_max_pct"] / 100)
+
+
+def held_by_site(result: NetworkResult, sites: list[str]) -> np.ndarray:
+    """Tonnes each site holds for the off-season (all groups)."""
+    st = result.storage
+    if st is None or st.empty:
+        return np.zeros(len(sites))
+    held = st.groupby("site_id")["held_t"].sum()
+    return np.array([float(held.get(s, 0.0)) for s in sites])
+
+
+def seasonal_margin(planned: PlannedProblem, result: NetworkResult, sites: list[str], year: str) -> np.ndarray:
+    """Per site, RUB a year the operator earns on the produce it holds (it owns it): the off-season market's
+    realised net spread per group (``plan``), or the same shifted to the spread of a glut (``low``) or short
+    (``high``) year, less the value of the weight lost in store."""
+    from planner.storage import mean_spread_pct
+
+    st = result.storage
+    if st is None or st.empty:
+        return np.zeros(len(sites))
+    p = planned.params
+    comp = result.season_revenue or {}
+    out = np.zeros(len(sites))
+    row = {s: i for i, s in enumerate(sites)}
+    total = st.groupby("commodity")["held_t"].sum()
+    for r in st.itertuples():
+        if r.site_id not in row or r.held_t <= 0:
+            continue
+        v = p[f"value_rub_per_t_{r.commodity}"]
+        per_t = comp.get(r.commodity, 0.0) / total[r.commodity] if total[r.commodity] > 0 else 0.0
+        if year != "plan":
+            per_t += (p[f"seasonal_spread_{year}_pct_{r.commodity}"] - mean_spread_pct(p, r.commodity)) / 100 * v
+        out[row[r.site_id]] += r.held_t * (per_t - v * p[f"storage_weight_loss_pct_{r.commodity}"] / 100)
+    return out
 
 
 def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.DataFrame, dict]:
@@ -30,12 +81,20 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
     mods = planned.problem.modules.set_index(["site_id", "module_id"])
     capital = np.array([float(mods.at[(s, m), "capital_cost"]) for s, m in zip(opened["site_id"],
                                                                                  opened["module_id"], strict=True)])
+    fixed = np.array([float(mods.at[(s, m), "fixed_cost"]) for s, m in zip(opened["site_id"],
+                                                                             opened["module_id"], strict=True)])
     T = opened["throughput_t"].to_numpy(float)
-    revenue = T * p["centre_tariff_rub_per_t"]
-    opex = capital * p["centre_fixed_opex_pct"] / 100 + T * p["centre_handling_rub_per_t"]
+    handling_fee = T * p["centre_tariff_rub_per_t"]
+    margin = {y: seasonal_margin(planned, result, opened["site_id"].tolist(), y) for y in ("plan", "low", "high")}
+    revenue = handling_fee + margin["plan"]
+    fixed_opex = fixed - capital * capital_recovery_factor(p)
+    opex = fixed_opex + T * p["centre_handling_rub_per_t"]
     result_ = revenue - opex
-    share = min(p["public_cofinancing_pct"], p["public_cofinancing_max_pct"]) / 100
-    public = capital * share
+    storage = np.array([float(mods.at[(s, m), "storage_t"]) - (float(mods.at[(s, "existing"), "storage_t"])
+                                                               if (s, "existing") in mods.index else 0.0)
+                        for s, m in zip(opened["site_id"], opened["module_id"], strict=True)])
+    public = public_support(capital, storage, p)
+    share = float(public.sum() / capital.sum()) if capital.sum() > 0 else 0.0
     own = capital - public
     r, n = p["discount_rate_pct"] / 100, p["centre_lifetime_years"]
     annuity = n if r == 0 else (1 - (1 + r) ** -n) / r
@@ -43,16 +102,26 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
     table = pd.DataFrame({
         "id": opened["site_id"].to_numpy(), "name_ru": names.loc[opened["site_id"], "name_ru"].to_numpy(),
         "name_en": names.loc[opened["site_id"], "name_en"].to_numpy(), "size": opened["module_id"].to_numpy(),
-        "existing": opened["existing"].to_numpy(), "throughput_t": T, "revenue_rub": revenue, "opex_rub": opex,
+        "existing": opened["existing"].to_numpy(), "throughput_t": T,
+        "held_t": held_by_site(result, opened["site_id"].tolist()),
+        "revenue_handling_rub": handling_fee, "revenue_storage_fee_rub": 0.0, "revenue_seasonal_margin_rub":
+            margin["plan"], "revenue_rub": revenue, "opex_rub": opex,
         "operating_result_rub": result_, "capital_rub": capital, "public_cofinancing_rub": public,
         "investor_capital_rub": own,
         "payback_years": np.where(result_ > 0, own / np.where(result_ > 0, result_, 1), np.nan),
-        "npv_rub": -own + result_ * annuity})
+        "npv_rub": -own + result_ * annuity,
+        "npv_glut_year_rub": -own + (result_ - margin["plan"] + margin["low"]) * annuity,
+        "npv_short_year_rub": -own + (result_ - margin["plan"] + margin["high"]) * annuity})
     new = table[~table["existing"]]
     totals = {"centres": len(table), "new_centres": len(new), "throughput_t": float(T.sum()),
               "revenue_rub": float(revenue.sum()), "operating_result_rub": float(result_.sum()),
               "capital_new_rub": float(new["capital_rub"].sum()),
               "public_cofinancing_new_rub": float(new["public_cofinancing_rub"].sum()),
-              "npv_new_rub": float(new["npv_rub"].sum()), "discount_rate_pct": p["discount_rate_pct"],
-              "public_cofinancing_pct": 100 * share}
+              "npv_new_rub": float(new["npv_rub"].sum()),
+              "npv_new_glut_years_rub": float(new["npv_glut_year_rub"].sum()),
+              "npv_new_short_years_rub": float(new["npv_short_year_rub"].sum()),
+              "revenue_handling_rub": float(handling_fee.sum()),
+              "revenue_seasonal_margin_rub": float(margin["plan"].sum()), "revenue_storage_fee_rub": 0.0,
+              "discount_rate_pct": p["discount_rate_pct"],
+              "public_support_pct": 100 * share}
     return table, totals

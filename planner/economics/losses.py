@@ -17,7 +17,7 @@ network model with those sites fixed open (an LP apart from the size choice), no
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from optimization.solve import SolverOptions
 from planner.data.loader import Dataset
 from planner.pipeline import PlannedProblem, build_problem
 from planner.scenario import Scenario, ScenarioError
+from planner.summary import trade_summary
 
 STAGES = ("farm_storage", "transport", "wholesale_storage", "retail_distribution")
 
@@ -40,11 +41,10 @@ def with_sites(pb: NetworkProblem, open_ids: Iterable[str]) -> NetworkProblem:
     if unknown:
         raise ScenarioError(f"centres: unknown site id(s) {unknown}; known: {sorted(pb.sites['site_id'])[:20]} ...")
     sites = pb.sites[pb.sites["site_id"].isin(keep)].assign(existing=True).reset_index(drop=True)
-    return NetworkProblem(pb.commodities, pb.supplies, sites,
-                          pb.modules[pb.modules["site_id"].isin(keep)].reset_index(drop=True), pb.demands,
-                          pb.inbound[pb.inbound["site_id"].isin(keep)].reset_index(drop=True),
-                          pb.outbound[pb.outbound["site_id"].isin(keep)].reset_index(drop=True), pb.direct,
-                          Options(force_existing=True), name=pb.name, value_per_t=pb.value_per_t)
+    return replace(pb, sites=sites, modules=pb.modules[pb.modules["site_id"].isin(keep)].reset_index(drop=True),
+                   inbound=pb.inbound[pb.inbound["site_id"].isin(keep)].reset_index(drop=True),
+                   outbound=pb.outbound[pb.outbound["site_id"].isin(keep)].reset_index(drop=True),
+                   options=Options(force_existing=True))
 
 
 def resolve_centres(planned: PlannedProblem, centres: Iterable[str] | NetworkResult | None,
@@ -112,13 +112,20 @@ class LossReport:
     summary: pd.DataFrame
     network_status: str
     baseline_status: str
+    trade_network: dict = field(default_factory=dict)
+    trade_baseline: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        """JSON-ready form (tonnes a year, RUB a year)."""
-        return {"baseline": self.baseline, "centres": self.centres, "network_status": self.network_status,
-                "baseline_status": self.baseline_status, "summary": self.summary.to_dict("records"),
-                "by_stage": self.compare("stage").to_dict("records"),
-                "by_region": self.compare("region_id").to_dict("records")}
+        """JSON-ready form (tonnes a year, RUB a year). ``imports_t``, ``exports_t``, ``unmet_t`` (by group),
+        ``imports_by_exit_t``, ``exports_by_exit_t`` (by outside market and group) and ``unmet_causes`` are those of
+        the network's routing, as in a run's ``summary.json``; ``trade_baseline`` holds the baseline's."""
+        out = {"baseline": self.baseline, "centres": self.centres, "network_status": self.network_status,
+               "baseline_status": self.baseline_status, "summary": self.summary.to_dict("records"),
+               "by_stage": self.compare("stage").to_dict("records"),
+               "by_region": self.compare("region_id").to_dict("records")}
+        out.update(self.trade_network)
+        out["trade_baseline"] = self.trade_baseline
+        return out
 
     def compare(self, by: str) -> pd.DataFrame:
         """Baseline and network tonnes lost, grouped by commodity and ``by`` (stage or region_id)."""
@@ -160,4 +167,5 @@ def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Itera
     summ["reduction_pct"] = np.where(summ["baseline_t"] > 0, 100 * summ["saved_t"] / summ["baseline_t"], 0.0)
     summ["saved_value_rub"] = summ["saved_t"] * summ.index.map(value).to_numpy(float)
     summ = summ.reset_index().rename(columns={"index": "commodity"})
-    return LossReport(baseline, open_ids, b, a, summ, net.status, ref.status)
+    return LossReport(baseline, open_ids, b, a, summ, net.status, ref.status,
+                      trade_summary(planned, net), trade_summary(planned, ref))

@@ -51,6 +51,7 @@ class PriceReport:
     summary: pd.DataFrame
     equilibria: dict[str, tuple[Equilibrium, Equilibrium]]
     outside: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def trade_flows(self, min_tonnes: float = 1.0) -> pd.DataFrame:
         """Inter-regional flows (tonnes a year) with and without the network, per commodity."""
@@ -61,10 +62,22 @@ class PriceReport:
             parts.append(f[(f["from"] != f["to"]) & (f[["tonnes_base", "tonnes_network"]].max(axis=1) >= min_tonnes)])
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
+    def trade(self) -> dict:
+        """The equilibrium's trade with the network, keyed as in a run's ``summary.json``: ``imports_t`` and
+        ``exports_t`` by group, ``imports_by_exit_t`` and ``exports_by_exit_t`` by outside market and group
+        (tonnes a year; the equilibrium leaves no demand unmet: it prices it)."""
+        out: dict = {"imports_t": {}, "exports_t": {}, "imports_by_exit_t": {}, "exports_by_exit_t": {}}
+        for r in (self.outside.itertuples() if not self.outside.empty else []):
+            n = float(r.net_sales_network_t)
+            side = "exports" if n > 0 else "imports"
+            out[f"{side}_t"][r.commodity] = out[f"{side}_t"].get(r.commodity, 0.0) + abs(n)
+            out[f"{side}_by_exit_t"].setdefault(r.market_id, {})[r.commodity] = abs(n)
+        return out
+
     def as_dict(self) -> dict:
         """JSON-ready form (RUB per tonne, tonnes, RUB)."""
-        return {"centres": self.centres, "summary": self.summary.to_dict("records"),
-                "outside": self.outside.to_dict("records"),
+        return {"centres": self.centres, "summary": self.summary.to_dict("records"), **self.trade(),
+                "outside": self.outside.to_dict("records"), "calibration": self.calibration.to_dict("records"),
                 "regions": self.regions.to_dict("records"), "trade_flows": self.trade_flows().to_dict("records")}
 
 
@@ -127,7 +140,7 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
             if i.startswith("outside:") and j.startswith("outside:") and i != j:
                 continue  # outside markets trade with the scope, not with each other through it
             if i == j and i.startswith("outside:"):
-                rows.append((i, j, 0.0, 0.0))  # the outside market's own supply meeting its own demand
+                rows.append((i, j, 0.0, 0.0, 0.0))  # the outside market's own supply meeting its own demand
                 continue
             a, b = place[i], place[j]
             fr = float(freight.at[a, b])
@@ -138,14 +151,16 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
                 o = by_id[j.removeprefix("outside:")]
                 p0 = float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
                 trad += o.tariff_export_pct / 100 * p0 / (1 + o.base_tariff_export_pct / 100)
+            duty_in = 0.0
             if i.startswith("outside:"):  # the scope buys: its duty on the market's price
                 o = by_id[i.removeprefix("outside:")]
-                trad += o.tariff_import_pct / 100 * float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
+                duty_in = o.tariff_import_pct / 100 * float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
+                trad += duty_in
             via = [float(freight.at[a, c] + freight.at[c, b]) + centre_h + value * combine_shares(
                 transit * float(hours.at[a, c] + hours.at[c, b]), post * f, dist * f) for c in centre_nodes]
             best = min([v for v in via if np.isfinite(v)], default=np.inf)
-            rows.append((i, j, trad, max(0.0, trad - best)))
-    arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving"])
+            rows.append((i, j, trad, max(0.0, trad - best), duty_in))
+    arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving", "duty_in"])
     return markets, arcs
 
 
@@ -180,7 +195,7 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
     theta = planned.params["price_pass_through"]
     share_net = centre_shares(planned, open_ids, scenario)
     share_ref = centre_shares(planned, ref_sites, scenario) if ref_sites else {}
-    rows, summary, eqs, trade = [], [], {}, []
+    rows, summary, eqs, trade, calib = [], [], {}, [], []
     for k in scenario.commodities:
         markets, arcs = _markets_and_costs(planned, dataset, scenario, k, open_ids)
         if ref_sites:
@@ -191,8 +206,16 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
         e0 = solve_equilibrium(markets, arcs.assign(cost=base_cost))
         net_cost = arcs["traditional"] - theta * share_net.get(k, 0.0) * arcs["saving"]
         e1 = solve_equilibrium(markets, arcs.assign(cost=net_cost))
+        # rents and revenue inside the scope: the share of the centres' saving the pass-through withholds is the
+        # centres' margin (income, not a cost); the scope's import duties are its revenue
+        base_saving = (ref_arcs["saving"] * share_ref.get(k, 0.0)) if ref_sites else 0.0 * arcs["saving"]
+        margin0 = float(((1 - theta) * base_saving * e0.flows["tonnes"]).sum())
+        margin1 = float(((1 - theta) * share_net.get(k, 0.0) * arcs["saving"] * e1.flows["tonnes"]).sum())
+        duty0 = float((arcs["duty_in"] * e0.flows["tonnes"]).sum())
+        duty1 = float((arcs["duty_in"] * e1.flows["tonnes"]).sum())
         eqs[k] = (e0, e1)
         trade.append(_outside_trade(k, e0, e1))
+        calib.append(_calibration(k, e0))
         scope0 = ~e0.markets["market"].str.startswith("outside:")
         e0s, e1s = e0.markets[scope0], e1.markets[scope0]
         a, b = e0s.set_index("market"), e1s.set_index("market")
@@ -214,9 +237,24 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
             (reg["farm_price_change_pct"] * (a["S"] / a["S"].sum()).to_numpy()).sum()),
             "consumer_surplus_change_rub": float(reg["consumer_surplus_change_rub"].sum()),
             "producer_surplus_change_rub": float(reg["producer_surplus_change_rub"].sum()),
-            "welfare_change_rub": e1.welfare - e0.welfare})
+            "welfare_change_rub": e1.welfare - e0.welfare,
+            "centre_margin_change_rub": margin1 - margin0, "import_duty_change_rub": duty1 - duty0})
     return PriceReport(open_ids, pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs,
-                       pd.concat(trade, ignore_index=True) if trade else pd.DataFrame())
+                       pd.concat(trade, ignore_index=True) if trade else pd.DataFrame(), pd.DataFrame(calib))
+
+
+def _calibration(commodity: str, e0: Equilibrium) -> dict:
+    """How far the baseline equilibrium's prices lie from the reference prices the markets were calibrated on:
+    demand-weighted mean and range of the deviation, % (consumer and farm-gate), over the scope's regions."""
+    m = e0.markets[~e0.markets["market"].str.startswith("outside:")]
+    dd = 100 * (m["demand_price"] / m["pd0"] - 1)
+    ds = 100 * (m["supply_price"] / m["ps0"] - 1)
+    w = m["D0"] / m["D0"].sum()
+    ws = m["S0"] / m["S0"].sum() if m["S0"].sum() > 0 else w
+    return {"commodity": commodity, "consumer_dev_mean_pct": float((dd * w).sum()),
+            "consumer_dev_min_pct": float(dd.min()), "consumer_dev_max_pct": float(dd.max()),
+            "farm_dev_mean_pct": float((ds.fillna(0) * ws).sum()), "farm_dev_min_pct": float(ds.min()),
+            "farm_dev_max_pct": float(ds.max())}
 
 
 def _outside_trade(commodity: str, e0: Equilibrium, e1: Equilibrium) -> pd.DataFrame:
