@@ -32,7 +32,6 @@ KNOBS = [  # (label, where, name, default when the scenario does not set it)
     ("outside_step_pct", "parameters", "outside_step_pct", 2.5),
     ("outside_purchase_price_cap", "parameters", "outside_purchase_price_cap", 3.0),
     ("outside_unrecorded_trade_kt", "parameters", "outside_unrecorded_trade_kt", 10.0),
-    ("rest_of_russia_min_trade_pct", "parameters", "rest_of_russia_min_trade_pct", 5.0),
     ("candidates.max_per_region", "candidates", "max_per_region", None),
     ("candidates.min_spacing_km", "candidates", "min_spacing_km", None),
     ("outside_elasticity_partner", "parameters", "outside_elasticity_partner", 2.0),

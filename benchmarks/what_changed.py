@@ -51,6 +51,9 @@ def measure(root: Path) -> dict:
             "loss_reduction_pct": s.get("loss_reduction_pct", {}),
             "price_change_pct": s.get("price_change_pct", {}),
             "npv_new_mrub": (s.get("investor", {}).get("totals", {}).get("npv_new_rub") or 0.0) / 1e6,
+            "operating_result_mrub": (s.get("investor", {}).get("totals", {}).get("operating_result_rub") or 0.0)
+            / 1e6,
+            "net_social_benefit_mrub": s.get("net_social_benefit_mrub"),
         }
     return out
 
@@ -85,6 +88,11 @@ def table(before: dict, after: dict) -> str:
             ("loss reduction vs no centres", _pct(a["loss_reduction_pct"]), _pct(b["loss_reduction_pct"])),
             ("consumer price change vs no centres", _pct(a["price_change_pct"]), _pct(b["price_change_pct"])),
             ("investor NPV of new centres, M RUB", f"{a['npv_new_mrub']:,.0f}", f"{b['npv_new_mrub']:,.0f}"),
+            ("operating result of all centres, M RUB a year", *(f"{x.get('operating_result_mrub', 0):,.0f}"
+                                                                 for x in (a, b))),
+            ("net social benefit vs today's network, M RUB a year",
+             *("not computed" if x.get("net_social_benefit_mrub") is None else f"{x['net_social_benefit_mrub']:+,.0f}"
+               for x in (a, b))),
         ]
         for fig, x, y in rows:
             lines.append(f"| {name} | {fig} | {x} | {y} |")

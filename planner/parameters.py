@@ -168,9 +168,6 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("outside_unrecorded_trade_kt", "thousand tonnes a year", 10.0, ASSUMPTION,
               "trade volume an outside market's curve is scaled on where no trade of the group is recorded", 0,
               10_000),
-    Parameter("rest_of_russia_min_trade_pct", "% of the scope's demand", 5.0, ASSUMPTION,
-              "smallest volume the rest of Russia's curve is scaled on (where the scope's own balance is near "
-              "zero)", 0, 100),
 )
 STORED = ("potatoes", "vegetables", "fruit_berries")
 SPREAD_SOURCE = {

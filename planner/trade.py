@@ -10,7 +10,8 @@ through the reference point :math:`(N_o, P_o)`: :math:`N_o` = recorded exports �
 exports + imports (the volume the curve is scaled on, at least ``outside_unrecorded_trade_kt``; for the balancing
 market — the rest of Russia for a Russian scope, Russia for Kazakhstan's — :math:`N_o` is what closes the scope's
 balance: its surplus (production − demand) less the recorded net sales to the scenario's other outside markets,
-and :math:`T_o` at least ``rest_of_russia_min_trade_pct`` of the scope's demand), :math:`\\varepsilon_o` the
+and :math:`T_o` at least the scope's own demand: the national market is scaled on the scope's market, not on a
+balance that may be near zero), :math:`\\varepsilon_o` the
 elasticity of the market's excess demand (``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``).
 The curve runs its natural course: the market buys until its price falls to zero and sells until its price
 reaches ``outside_purchase_price_cap`` × :math:`P_o`; it is cut into steps of ``outside_step_pct`` % of
@@ -172,7 +173,7 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
             value = params[f"value_rub_per_t_{k}"]
             if o.balancing:
                 N0 = balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)
-                T0 = max(abs(N0), params["rest_of_russia_min_trade_pct"] / 100.0 * demand_t.get(k, 0.0))
+                T0 = max(abs(N0), demand_t.get(k, 0.0))
                 eps = params["outside_elasticity_rest_of_russia"]
                 recorded = False
             else:
