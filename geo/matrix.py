@@ -184,12 +184,7 @@ def path_totals(G: nx.MultiDiGraph, path: Sequence[Hashable], params: Params | N
     km = hours = cost = freight = driving = 0.0
     crossings: list[str] = []
     tariff = tariffs(params) if params is not None else None
-    speed = None
-    if params is not None:
-        try:
-            speed = float(params["road_speed_kmh"])
-        except KeyError:
-            speed = None
+    speed = _driving_speed(params)
     for a, b in zip(path[:-1], path[1:], strict=True):
         best = None
         for d in G.get_edge_data(a, b).values():
@@ -247,17 +242,22 @@ def road_rest_hours(driving_h: np.ndarray | float) -> np.ndarray:
     return rest
 
 
+def _driving_speed(params: Params | None) -> float | None:
+    """``road_speed_kmh`` (the driving speed, km/h) where the parameters give it, else None."""
+    if params is None:
+        return None
+    try:
+        return float(params["road_speed_kmh"])
+    except KeyError:
+        return None
+
+
 def _driving_hours(arrays: GraphArrays, params: Params | None) -> np.ndarray:
     """Hours of driving on each edge: road edges' hours without a border crossing's waiting (km at
     ``road_speed_kmh``, the driving speed, where that is less than the edge's hours); 0 on rail and transfers."""
     road = arrays.mode == MODE_CODES["road"]
     drive = arrays.hours.copy()
-    speed = None
-    if params is not None:
-        try:
-            speed = float(params["road_speed_kmh"])
-        except KeyError:
-            speed = None
+    speed = _driving_speed(params)
     if speed:
         drive = np.minimum(drive, arrays.length_km / speed)
     return np.where(road, drive, 0.0)

@@ -13,6 +13,7 @@ import pandas as pd
 from optimization.results import NetworkResult
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
+from planner.economics.losses import route_with_sites
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
 from planner.scenario import Scenario
@@ -46,14 +47,7 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         ref = [c for c in planned.candidates.loc[planned.candidates["existing"].astype(bool), "candidate_id"]]
         prices_now = (estimate_price_impact(scenario, dataset, result, "existing", planned=planned)
                       if ref else prices)
-        base_run = None
-        if ref:
-            from optimization.run import optimize
-            from optimization.solve import SolverOptions
-            from planner.economics.losses import with_sites
-
-            base_run = optimize(with_sites(planned.problem, ref), SolverOptions(
-                time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap))
+        base_run = route_with_sites(planned, ref, scenario) if ref else None
         social = net_social_benefit(planned, result, prices_now, investor[1],
                                     base_run if base_run is not None and base_run.objective is not None else None)
         summary["net_social_benefit_mrub"] = social["net_social_benefit_mrub"]

@@ -56,6 +56,12 @@ def _road_nodes(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return G.subgraph(keep)
 
 
+def annuity_factor(rate_pct: float, years: float) -> float:
+    """Present value of 1 RUB a year for ``years`` years at ``rate_pct`` % a year (years where the rate is 0)."""
+    r = rate_pct / 100.0
+    return years if r == 0 else (1 - (1 + r) ** -years) / r
+
+
 def capital_recovery_factor(params: ParameterSet) -> float:
     """Share of capital repaid each year at ``discount_rate_pct`` over ``centre_lifetime_years`` (1/yr)."""
     r = params["discount_rate_pct"] / 100.0
@@ -90,6 +96,8 @@ class PlannedProblem:
     notes: list[str] = field(default_factory=list)
     capacity_status: dict[str, str] = field(default_factory=dict)
     storage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    routed: dict = field(default_factory=dict, repr=False)
+    """Flows routed with a fixed set of sites, by frozenset of site ids (planner.economics.losses.route_with_sites)."""
 
 
 def existing_capacity(existing: pd.DataFrame, params: ParameterSet) -> pd.DataFrame:

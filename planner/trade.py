@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from planner.data.loader import Dataset
-from planner.parameters import ParameterSet
+from planner.parameters import ParameterSet, suggest
 from planner.scenario import Exit, ScenarioError
 
 
@@ -82,8 +82,6 @@ def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, res
         if mid is None and e.town is not None:
             mid = by_town.get(e.town.casefold())
         if mid is not None and mid not in table.index:
-            from planner.parameters import suggest
-
             raise ScenarioError(f"exits[{i}].market: unknown outside market {mid!r}."
                                 f"{suggest(mid, list(table.index))}")
         if mid is not None:

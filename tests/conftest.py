@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded dataset and a helper that writes a modified copy of an embedded table."""
+"""Shared fixtures: the embedded dataset, the default parameters, the corridor network, and a helper that writes a
+modified copy of an embedded table."""
 
 from __future__ import annotations
 
@@ -9,11 +10,25 @@ import pandas as pd
 import pytest
 
 from planner.data.loader import Dataset, embedded_path, load_dataset
+from planner.network import corridor_graph
+from planner.parameters import ParameterSet
 
 
 @pytest.fixture(scope="session")
 def dataset() -> Dataset:
     return load_dataset()
+
+
+@pytest.fixture(scope="session")
+def params(dataset: Dataset) -> ParameterSet:
+    """The registry's defaults with the dataset's loss table (no scenario overrides)."""
+    return ParameterSet(dataset.loss_rates)
+
+
+@pytest.fixture(scope="session")
+def G(dataset: Dataset, params: ParameterSet):
+    """The embedded road and rail corridor network at the default parameters (tests must not modify it)."""
+    return corridor_graph(dataset, params)
 
 
 @pytest.fixture

@@ -7,18 +7,12 @@ import pytest
 
 from planner.balance import demand_kt_per_capita, regional_balance
 from planner.data.loader import DataValidationError, load_dataset
-from planner.parameters import ParameterSet
 from planner.pipeline import build_problem
 from planner.scenario import ScenarioError, parse_scenario
 from planner.settings import NCFD_REGIONS
 
 NCFD = sorted(NCFD_REGIONS)
 GROUPS = ["potatoes", "vegetables", "fruit_berries"]
-
-
-@pytest.fixture(scope="module")
-def params(dataset):
-    return ParameterSet(dataset.loss_rates)
 
 
 def test_default_basis_is_actual_and_below_the_norm_for_ncfd(dataset, params):

@@ -19,18 +19,7 @@ from geo.route import resolve_place, route
 from planner.candidates import load_candidates
 from planner.cli import app
 from planner.network import corridor_graph
-from planner.parameters import ParameterSet
 from planner.settings import NCFD_REGIONS
-
-
-@pytest.fixture(scope="module")
-def params(dataset):
-    return ParameterSet(dataset.loss_rates)
-
-
-@pytest.fixture(scope="module")
-def G(dataset, params):
-    return corridor_graph(dataset, params)
 
 
 def _ncfd_candidates(G, dataset, rules=None):

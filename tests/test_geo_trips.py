@@ -13,21 +13,9 @@ from hypothesis import strategies as st
 from geo.matrix import od_matrix, path_totals, road_rest_hours, trip_matrix
 from geo.network import mode_subgraph
 from geo.route import resolve_place
-from planner.network import corridor_graph
-from planner.parameters import ParameterSet
 
 PARAMS = {"road_tariff_rub_per_tkm": 4.0, "rail_tariff_rub_per_tkm": 2.0, "road_speed_kmh": 65.0,
           "value_rub_per_t_vegetables": 30_000.0, "transit_loss_pct_per_day_vegetables": 1.5}
-
-
-@pytest.fixture(scope="module")
-def params(dataset):
-    return ParameterSet(dataset.loss_rates)
-
-
-@pytest.fixture(scope="module")
-def G(dataset, params):
-    return corridor_graph(dataset, params)
 
 
 def _edge(G, u, v, km, mode, hours=None, fee=0.0, crossing=None):

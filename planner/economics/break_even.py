@@ -23,13 +23,8 @@ import pandas as pd
 
 from planner.economics.investor import public_support
 from planner.parameters import STORED, ParameterSet
-from planner.pipeline import SIZES
+from planner.pipeline import SIZES, annuity_factor
 from planner.storage import holding_cost, mean_spread_pct
-
-
-def _annuity(rate_pct: float, years: float) -> float:
-    r = rate_pct / 100.0
-    return years if r == 0 else (1 - (1 + r) ** -years) / r
 
 
 def _spread_at_zero(capital_paid: float, annuity: float, base: float, held: float, value: float) -> float:
@@ -41,7 +36,8 @@ def break_even_table(p: ParameterSet) -> pd.DataFrame:
     """One row per module size and stored group (see the module docstring for every formula)."""
     rows = []
     years = p["centre_lifetime_years"]
-    a_inv, a_soc = _annuity(p["discount_rate_pct"], years), _annuity(p["social_discount_rate_pct"], years)
+    a_inv = annuity_factor(p["discount_rate_pct"], years)
+    a_soc = annuity_factor(p["social_discount_rate_pct"], years)
     opex = p["centre_fixed_opex_pct"] / 100
     for size in SIZES:
         T = p[f"module_{size}_capacity_kt"] * 1000

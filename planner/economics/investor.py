@@ -27,7 +27,7 @@ import pandas as pd
 
 from optimization.results import NetworkResult
 from planner.parameters import ParameterSet
-from planner.pipeline import PlannedProblem, capital_recovery_factor
+from planner.pipeline import PlannedProblem, annuity_factor, capital_recovery_factor
 
 
 def public_support(capital: np.ndarray, storage_t: np.ndarray, p: ParameterSet) -> np.ndarray:
@@ -96,8 +96,7 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
     public = public_support(capital, storage, p)
     share = float(public.sum() / capital.sum()) if capital.sum() > 0 else 0.0
     own = capital - public
-    r, n = p["discount_rate_pct"] / 100, p["centre_lifetime_years"]
-    annuity = n if r == 0 else (1 - (1 + r) ** -n) / r
+    annuity = annuity_factor(p["discount_rate_pct"], p["centre_lifetime_years"])
     names = planned.candidates.set_index("candidate_id")
     table = pd.DataFrame({
         "id": opened["site_id"].to_numpy(), "name_ru": names.loc[opened["site_id"], "name_ru"].to_numpy(),

@@ -47,6 +47,18 @@ def with_sites(pb: NetworkProblem, open_ids: Iterable[str]) -> NetworkProblem:
                    options=Options(force_existing=True))
 
 
+def route_with_sites(planned: PlannedProblem, open_ids: Iterable[str], scenario: Scenario) -> NetworkResult:
+    """Flows routed with exactly ``open_ids`` open (:func:`with_sites`), at the scenario's time limit and gap.
+
+    Solved once per set of sites for a planned problem: the loss estimate, the price model's centre shares and the
+    net social benefit route the same site sets, so the result is kept on ``planned.routed``."""
+    key = frozenset(open_ids)
+    if key not in planned.routed:
+        planned.routed[key] = optimize(with_sites(planned.problem, key), SolverOptions(
+            time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap))
+    return planned.routed[key]
+
+
 def resolve_centres(planned: PlannedProblem, centres: Iterable[str] | NetworkResult | None,
                     baseline: str) -> tuple[list[str], list[str]]:
     """The open sites of the network (ids, a solved result's open sites, or None = the existing centres) and of
@@ -151,9 +163,10 @@ def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Itera
     planned = planned or build_problem(scenario, dataset)
     pb = planned.problem
     open_ids, ref_ids = resolve_centres(planned, centres, baseline)
-    solver = solver or SolverOptions(time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap)
-    net = optimize(with_sites(pb, open_ids), solver)
-    ref = optimize(with_sites(pb, ref_ids), solver)
+    if solver is None:
+        net, ref = route_with_sites(planned, open_ids, scenario), route_with_sites(planned, ref_ids, scenario)
+    else:
+        net, ref = optimize(with_sites(pb, open_ids), solver), optimize(with_sites(pb, ref_ids), solver)
     for label, r in (("network", net), ("baseline", ref)):
         if r.objective is None:
             raise ScenarioError(f"{label} routing found no solution: {r.message}")

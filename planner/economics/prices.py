@@ -167,14 +167,11 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
 def centre_shares(planned: PlannedProblem, open_ids: list[str], scenario: Scenario) -> dict[str, float]:
     """Share of each group's shipped tonnes that passes through the centres when flows are routed with exactly
     ``open_ids`` open (their capacity limits how much of the chain the saving reaches)."""
-    from optimization.run import optimize
-    from optimization.solve import SolverOptions
-    from planner.economics.losses import with_sites
+    from planner.economics.losses import route_with_sites
 
     if not open_ids:
         return {}
-    res = optimize(with_sites(planned.problem, open_ids),
-                   SolverOptions(time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap))
+    res = route_with_sites(planned, open_ids, scenario)
     if res.objective is None or res.flows.empty:
         return {}
     f = res.flows[res.flows["kind"] != "outbound"]

@@ -31,12 +31,7 @@ import numpy as np
 
 from optimization.results import NetworkResult
 from planner.economics.prices import PriceReport
-from planner.pipeline import PlannedProblem
-
-
-def _annuity(rate_pct: float, years: float) -> float:
-    r = rate_pct / 100.0
-    return years if r == 0 else (1 - (1 + r) ** -years) / r
+from planner.pipeline import PlannedProblem, annuity_factor
 
 
 def seasonal_value(planned: PlannedProblem, result: NetworkResult) -> float:
@@ -71,7 +66,7 @@ def net_social_benefit(planned: PlannedProblem, result: NetworkResult, prices: P
                          if e and (sid, "existing") in mods.index and sid not in set(opened.get("site_id", []))]
     opex -= sum(float(mods.at[(sid, "existing"), "fixed_cost"]) for sid in existing_not_kept)
     years = p["centre_lifetime_years"]
-    annuity = _annuity(p["social_discount_rate_pct"], years)
+    annuity = annuity_factor(p["social_discount_rate_pct"], years)
     annual_capital = capital / annuity if annuity > 0 else 0.0
     nsb = benefit - opex - annual_capital
     npv = -capital + (benefit - opex) * annuity
