@@ -194,6 +194,12 @@ def test_kazakhstan_pilots_cut_losses_and_report_flows(dataset):
     assert (prices.summary["consumer_price_change_pct"] <= 1e-6).all()
     d = prices.as_dict()
     assert set(d) == {"centres", "summary", "regions", "trade_flows", "outside", "calibration", "imports_t",
-                      "exports_t", "imports_by_exit_t", "exports_by_exit_t"}
+                      "exports_t", "imports_by_exit_t", "exports_by_exit_t", "unmet_t", "unmet_causes",
+                      "consumption_change_t"}
+    assert set(d["unmet_t"]) == set(d["consumption_change_t"]) == set(prices.equilibria)
+    assert all(v == 0.0 for v in d["unmet_t"].values()) and d["unmet_causes"] == []
+    # pilots lower consumer prices, so people eat more, not less
+    assert all(v >= -1e-6 for v in d["consumption_change_t"].values())
+    assert sum(d["consumption_change_t"].values()) > 0
     assert {r["region_id"] for r in d["regions"]} <= set(dataset.regions.loc[dataset.regions["country_id"] == "KZ",
                                                                           "region_id"])

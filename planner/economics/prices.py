@@ -65,8 +65,16 @@ class PriceReport:
     def trade(self) -> dict:
         """The equilibrium's trade with the network, keyed as in a run's ``summary.json``: ``imports_t`` and
         ``exports_t`` by group, ``imports_by_exit_t`` and ``exports_by_exit_t`` by outside market and group
-        (tonnes a year; the equilibrium leaves no demand unmet: it prices it)."""
-        out: dict = {"imports_t": {}, "exports_t": {}, "imports_by_exit_t": {}, "exports_by_exit_t": {}}
+        (tonnes a year). ``unmet_t`` carries the same key as a run's: zero for every group, because the
+        equilibrium rations demand by price, never by quantity; what the network changes in the quantity eaten is
+        ``consumption_change_t`` (network − base, by group, tonnes a year), and ``unmet_causes`` is empty."""
+        out: dict = {"imports_t": {}, "exports_t": {}, "imports_by_exit_t": {}, "exports_by_exit_t": {},
+                     "unmet_t": {k: 0.0 for k in self.equilibria}, "unmet_causes": [],
+                     "consumption_change_t": {}}
+        if not self.regions.empty and {"commodity", "consumption_base_t", "consumption_network_t"} <= set(
+                self.regions.columns):
+            d = self.regions.groupby("commodity")[["consumption_base_t", "consumption_network_t"]].sum()
+            out["consumption_change_t"] = (d["consumption_network_t"] - d["consumption_base_t"]).astype(float).to_dict()
         for r in (self.outside.itertuples() if not self.outside.empty else []):
             n = float(r.net_sales_network_t)
             side = "exports" if n > 0 else "imports"
