@@ -25,7 +25,7 @@ import pandas as pd
 from shapely.geometry import mapping
 
 from geo.geodesy import geodesic_km
-from planner.settings import COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
+from planner.settings import CITY_REGIONS, COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
 
@@ -381,29 +381,103 @@ items (peaches and pears under Pulses), so the mapping is by item."""
 FAOSTAT_YEAR = 2023
 
 
-def build_production(shared: Path) -> pd.DataFrame:
-    """Production by region (Rosstat, Russia's south) and by country (FAOSTAT, partners) per commodity group."""
+FAR_NORTH_REGIONS: frozenset[str] = frozenset({"RU-MUR", "RU-NEN", "RU-YAN", "RU-SA", "RU-MAG", "RU-CHU", "RU-KAM"})
+"""Federal subjects lying wholly in the Far North («районы Крайнего Севера», list of the USSR Council of Ministers
+decree № 1029 of 10.11.1967 as amended): no derived share of grain or fruit (they grow next to none)."""
+FAR_NORTH_EXCLUDED = frozenset({"grain", "fruit_berries"})
+DERIVED_SOURCE = ("derived: Russia's national total ({national}) minus the regions' own figures, split over the "
+                  "regions without a figure of their own by estimated agricultural employment (population on "
+                  "1.1.2024 x agriculture's share of employment, agri_shares.csv)")
+
+
+def fao_group_totals(fao: pd.DataFrame, iso3: str, year: int) -> dict[str, float]:
+    """A country's production per commodity group from FAOSTAT QCL (thousand tonnes), over the FAO_CROPS items."""
+    f = fao[(fao["iso3"] == iso3) & (fao["year"] == year)]
+    return {c: float(f[f["crop_key"].isin(items)]["production_t"].sum()) / 1000.0 for c, items in FAO_CROPS.items()}
+
+
+def ru_national_totals(fao: pd.DataFrame) -> pd.DataFrame:
+    """Russia's national production per group (thousand tonnes): FAOSTAT for the crops, the sources file
+    (``ru_national_totals.csv``: the ministry's milk, a derived slaughter-weight meat) for milk and meat."""
+    nat = pd.read_csv(SOURCES_DIR / "ru_national_totals.csv", dtype=str, keep_default_na=False)
+    crops = fao_group_totals(fao, "RUS", FAOSTAT_YEAR)
+    qty = [round(crops[c], 1) if c in crops else float(q) for c, q in zip(nat["commodity"], nat["quantity_kt"],
+                                                                            strict=True)]
+    out = nat.assign(quantity_kt=qty, year=nat["year"].astype(int))
+    if set(out["commodity"]) != set(COMMODITY_KEYS):
+        raise SystemExit(f"ru_national_totals.csv must list every group {COMMODITY_KEYS}")
+    return out
+
+
+def ru_derivation_key(regions: pd.DataFrame) -> pd.Series:
+    """Estimated persons employed in agriculture per Russian region: population × agriculture's share of
+    employment (``ru_agri_shares.csv``, %), the key that splits a national total over regions without a figure of
+    their own. Cities of federal status get none (:data:`planner.settings.CITY_REGIONS`)."""
+    shares = pd.read_csv(SOURCES_DIR / "ru_agri_shares.csv").set_index("region_id")["employment_share_pct"]
+    ru = regions[regions["country_id"] == "RU"].set_index("region_id")
+    missing = sorted(set(ru.index) - set(shares.index))
+    if missing:
+        raise SystemExit(f"ru_agri_shares.csv lacks regions {missing}: the derivation key needs all 85")
+    key = ru["population"].astype(float) * shares.reindex(ru.index).astype(float) / 100.0
+    return key.where(~key.index.isin(CITY_REGIONS), 0.0)
+
+
+def derive_ru_production(own: pd.DataFrame, national: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
+    """Rows for the (region, group) pairs without a figure of their own: the national total less the sum of the
+    own figures, split by ``key`` (regions wholly in the Far North get no grain or fruit). Flagged approximate and
+    derived. Raises if the own figures exceed the national total."""
+    own_q = own.assign(q=own["quantity_kt"].astype(float))
+    rows = []
+    for _, n in national.iterrows():
+        c = n["commodity"]
+        have = set(own_q.loc[own_q["commodity"] == c, "area_id"])
+        residual = float(n["quantity_kt"]) - own_q.loc[own_q["commodity"] == c, "q"].sum()
+        if residual < 0:
+            raise SystemExit(f"{c}: the regions' own figures exceed Russia's national total by {-residual:.0f} kt")
+        w = key[~key.index.isin(have)]
+        if c in FAR_NORTH_EXCLUDED:
+            w = w[~w.index.isin(FAR_NORTH_REGIONS)]
+        w = w / w.sum()
+        national_src = n["source"].split(";")[0].split(":")[0]
+        for rid, share in w.items():
+            rows.append(dict(
+                area_id=rid, area_level="region", commodity=c, year=int(n["year"]),
+                quantity_kt=round(residual * share, 1),
+                source=DERIVED_SOURCE.format(national=f"{n['quantity_kt']:,.0f} kt, {national_src}"),
+                approximate=True, derived=True,
+                notes=(f"{share * 100:.2f}% of the {residual:,.0f} kt not covered by own figures; "
+                       "a split of a national total, not a statistic - replace with the Rosstat regional table"),
+            ))
+    return pd.DataFrame(rows)
+
+
+def build_production(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
+    """Production by region (Russia's 85 subjects: own figures from ``ru_production.csv``, the rest derived from
+    the national total) and by country (FAOSTAT, partners and Russia itself) per commodity group."""
     ru = pd.read_csv(SOURCES_DIR / "ru_production.csv", dtype=str, keep_default_na=False)
-    ru = ru.assign(area_id=ru["region_id"], area_level="region")
+    ru = ru.assign(area_id=ru["region_id"], area_level="region", derived=False)
     fao = pd.read_csv(shared / "faostat/faostat_production_eaeu.csv")
-    fao = fao[fao["year"] == FAOSTAT_YEAR]
+    national = ru_national_totals(fao)
+    derived = derive_ru_production(ru, national, ru_derivation_key(regions))
     iso2_of = {c[1]: c[0] for c in COUNTRIES}
     rows = []
     for iso3, iso2 in iso2_of.items():
         if iso2 == "RU":
             continue
-        f = fao[fao["iso3"] == iso3]
-        for commodity, items in FAO_CROPS.items():
-            q = f[f["crop_key"].isin(items)]["production_t"].sum()
+        for commodity, q in fao_group_totals(fao, iso3, FAOSTAT_YEAR).items():
             rows.append(dict(
                 area_id=iso2, area_level="country", commodity=commodity, year=FAOSTAT_YEAR,
-                quantity_kt=round(q / 1000.0, 1),
+                quantity_kt=round(q, 1),
                 source=f"FAOSTAT QCL production quantity {FAOSTAT_YEAR} (FAO, CC BY 4.0), summed over FAO items",
-                approximate=False,
+                approximate=False, derived=False,
                 notes="China: national total, not Xinjiang" if iso2 == "CN" else "",
             ))
-    cols = ["area_id", "area_level", "commodity", "year", "quantity_kt", "source", "approximate", "notes"]
-    out = pd.concat([ru[cols], pd.DataFrame(rows)[cols]], ignore_index=True)
+    for _, n in national.iterrows():
+        rows.append(dict(area_id="RU", area_level="country", commodity=n["commodity"], year=int(n["year"]),
+                         quantity_kt=n["quantity_kt"], source=n["source"], approximate=n["approximate"],
+                         derived=False, notes=n["notes"]))
+    cols = ["area_id", "area_level", "commodity", "year", "quantity_kt", "source", "approximate", "derived", "notes"]
+    out = pd.concat([ru[cols], derived[cols], pd.DataFrame(rows)[cols]], ignore_index=True)
     assert set(out["commodity"]) <= set(COMMODITY_KEYS), set(out["commodity"]) - set(COMMODITY_KEYS)
     return out
 
@@ -442,9 +516,10 @@ def main() -> None:
     write_geojson(boundaries, out / "ru_region_boundaries.geojson")
     cities = build_cities(shared, regions)
     cities.to_csv(out / "cities.csv", index=False)
-    build_production(shared).to_csv(out / "production.csv", index=False)
+    build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
     for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "existing_centres",
+                 "wholesale_markets",
                  "border_crossings", "corridors", "outside_markets", "outside_trade"):
         src = SOURCES_DIR / f"{name}.csv"
         target = {"ru_agri_shares": "agri_shares"}.get(name, name)

@@ -203,9 +203,10 @@ def check_integrity(tables: Mapping[str, pd.DataFrame]) -> list[Problem]:
         problems.append(Problem(shares.attrs.get("file", "agri_shares"), None, "region_id",
                                 "a national row with region_id 'RU' is needed for location quotients"))
 
-    centres = tables["existing_centres"]
-    bad(centres, ~centres["region_id"].isin(region_ids), "region_id", "unknown region {v!r}")
-    bad(centres, ~centres["country"].isin(countries), "country", "unknown country {v!r}")
+    for name in ("existing_centres", "wholesale_markets"):
+        centres = tables[name]
+        bad(centres, ~centres["region_id"].isin(region_ids), "region_id", "unknown region {v!r}")
+        bad(centres, ~centres["country"].isin(countries), "country", "unknown country {v!r}")
 
     cross = tables["border_crossings"]
     for col in ("country_a", "country_b"):

@@ -104,6 +104,8 @@ class ProductionRow(Row):
     quantity_kt: float = Field(ge=0, description="production, thousand tonnes per year")
     source: str = Field(min_length=3)
     approximate: bool = False
+    derived: bool = Field(False, description="true: not a statistic but a split of the national total over the "
+                                             "regions without a figure of their own (docs/data.md)")
     notes: str | None = None
 
 
@@ -169,6 +171,17 @@ class CentreRow(Row):
     source: str = Field(min_length=3)
     site_confidence: Literal["documented", "city_only", "assumed_capital"]
     notes: str | None = None
+
+
+class WholesaleMarketRow(CentreRow):
+    """A wholesale food market, agro-hub or ОРЦ beyond the programme's existing centres (reference; not opened by
+    the model unless a scenario lists it)."""
+
+    kind: Literal["orc", "agro_hub", "wholesale_market"] = Field(
+        description="orc: called an оптово-распределительный центр; agro_hub: a regional agro-park or logistics "
+                    "centre for farm produce; wholesale_market: a wholesale food market")
+    throughput_kt_year: float | None = Field(None, ge=0, description="announced throughput, thousand tonnes a "
+                                                                     "year (a flow, not storage); empty if none")
 
 
 class CrossingRow(Row):
@@ -270,6 +283,7 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "consumption_actual": (ConsumptionActualRow, ("area_id", "commodity", "year", "basis")),
     "agri_shares": (AgriShareRow, ("region_id",)),
     "existing_centres": (CentreRow, ("centre_id",)),
+    "wholesale_markets": (WholesaleMarketRow, ("centre_id",)),
     "border_crossings": (CrossingRow, ("crossing_id",)),
     "loss_rates": (LossRateRow, ("fao_region", "fao_group", "stage")),
     "corridors": (CorridorRow, ("corridor_id", "seq")),
