@@ -61,8 +61,10 @@ def test_region_figure_first_then_district_then_russia_flagged(dataset, params):
     assert per.loc[("RU-IN", "vegetables"), "level"] == "region"
     assert per.loc[("KZ-71", "vegetables"), "level"] == "national"  # Russia's figure stands in, flagged
     assert per.loc[("KZ-71", "vegetables"), "approximate"]
-    milk = per.loc[("RU-DA", "milk")]  # no actual figure for the group: the norm, flagged
-    assert milk["level"] == "norm" and milk["approximate"]
+    grain = per.loc[("RU-DA", "grain")]  # no actual figure for the group: the norm, flagged
+    assert grain["level"] == "norm" and grain["approximate"]
+    milk = per.loc[("RU-DA", "milk")]  # Russia's figure (federal round), flagged
+    assert milk["level"] == "national" and milk["approximate"]
 
 
 def test_actual_vegetables_exclude_melons(dataset):
