@@ -113,8 +113,11 @@ def test_every_subject_gets_a_demand_figure_for_every_group(dataset, params):
     d = demand_kt_per_capita(dataset, params, ru_ids, "actual")
     assert len(d) == len(ru_ids) * len(COMMODITY_KEYS)
     assert (d["kt_per_capita"] > 0).all()
-    assert set(d.loc[(slice(None), "milk"), "level"]) == {"national"}
+    milk = d.xs("milk", level="commodity")["level"]
+    assert set(milk[milk.index.isin(["RU-KRS", "RU-SMO"])]) == {"region"}  # the regions that publish their own
+    assert set(milk[~milk.index.isin(["RU-KRS", "RU-SMO"])]) == {"national"}  # the rest take Russia's, flagged
     assert d.loc[(slice(None), "meat"), "approximate"].all()
+    assert d.at[("RU-KRS", "potatoes"), "kt_per_capita"] * 1e6 == pytest.approx(100)
 
 
 def test_wholesale_markets_beyond_the_north_caucasus(dataset):
