@@ -46,6 +46,14 @@ def ru_production(dataset) -> pd.DataFrame:
     return p[(p["area_level"] == "region") & p["area_id"].isin(ru_ids) & (p["year"] == FAOSTAT_YEAR)]
 
 
+def test_subjects_have_distinct_names(dataset):
+    """A national table lists 85 subjects: no two may share an English or a Russian name (Natural Earth called
+    Altai krai «Altai Republic» and Moscow oblast «Moscow»)."""
+    ru = dataset.regions[dataset.regions["country_id"] == "RU"]
+    assert ru["name_en"].is_unique and ru["name_ru"].is_unique
+    assert ru.set_index("region_id").at["RU-ALT", "name_en"] == "Altai Krai"
+
+
 def test_every_subject_has_every_group(dataset, ru_production):
     """All 85 subjects × six groups, except grain and fruit in the subjects wholly in the Far North."""
     ru_ids = set(dataset.regions.loc[dataset.regions["country_id"] == "RU", "region_id"])

@@ -176,6 +176,11 @@ def build_countries() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+RU_NAME_EN_FIXES = {"RU-ALT": "Altai Krai", "RU-MOS": "Moscow Oblast"}
+"""Natural Earth gives Altai krai the republic's English name and Moscow oblast the city's: the federal tables
+need the 85 subjects' English names to be distinct."""
+
+
 def build_regions(shared: Path) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Russian federal subjects (hflabs + geoBoundaries + Rosstat population) and partners' admin-1 units."""
     hf = pd.read_csv(shared / "regions/ru_regions_hflabs.csv", dtype=str, keep_default_na=False)
@@ -202,6 +207,7 @@ def build_regions(shared: Path) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
             lat, lon, method = float(lab["latitude"]), float(lab["longitude"]), "label_point"
         ne_row = ne_by_code.loc[r["iso_code"]] if r["iso_code"] in ne_by_code.index else None
         name_en = ne_row["name_en"] if ne_row is not None else r["geoname_name"]
+        name_en = RU_NAME_EN_FIXES.get(rid, name_en)
         p = pop.loc[rid]
         notes = ""
         if rid in ("RU-CR", "RU-SEV"):
