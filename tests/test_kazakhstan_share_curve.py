@@ -91,3 +91,17 @@ def test_a_run_with_the_switch_writes_the_curve(pilots, dataset, tmp_path):
     assert (tmp_path / "share_curve.csv").is_file() and (tmp_path / "share_curve.png").is_file()
     assert {r["point"] for r in out.summary["share_curve"]} == {"curve", "existing"}
     assert out.share_curve is not None and len(out.share_curve) == 8  # (3 groups + all) × 2 points
+
+
+def test_the_planned_network_of_24_keeps_the_pilots_and_the_named_regions(dataset):
+    from planner.pipeline import run_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "kazakhstan_network24.yaml")
+    assert sc.outputs.share_curve is None and sc.objective.p == 24
+    planned, res = run_scenario(sc, dataset)
+    assert res.objective is not None
+    opened = res.sites[res.sites["open"]]
+    assert len(opened) == 24
+    assert {"kz_ast_orc", "kz_ala_orc", "kz_kar_orc", "kz_akt_orc"} <= set(opened["site_id"])
+    region = planned.candidates.set_index("candidate_id")["region_id"]
+    assert {"KZ-79", "KZ-19", "KZ-31"} <= set(opened["site_id"].map(region))
