@@ -87,10 +87,10 @@ HEADERS = {
 """CSV headers with units, English and Russian."""
 
 FORECAST_PRICE_PCT = -13.0
-"""Kazakhstan's forecast of the network's effect on food prices, % (Ministry of Trade and Integration / Ministry
-of Agriculture statements on the ОРЦ network, 2020; quoted in docs/economics.md)."""
+"""Kazakhstan's forecast of the ОРЦ network's effect on food prices, % (the ministry's figure as stated in issue
+#15; its primary statement was not found in the stored pages — a reference line, not an input)."""
 FORECAST_LOSS_PCT = -20.0
-"""Kazakhstan's forecast of the network's effect on transport and storage losses, % (same statements)."""
+"""Kazakhstan's forecast of the network's effect on transport and storage losses, % (as FORECAST_PRICE_PCT)."""
 
 
 def _share_of(result: NetworkResult) -> tuple[float, dict[str, float]]:
