@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -14,6 +15,7 @@ from optimization.results import NetworkResult
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
 from planner.economics.losses import route_with_sites
+from planner.economics.share_curve import curve_records, share_curve, write_share_curve
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
 from planner.scenario import Scenario
@@ -30,12 +32,16 @@ class RunOutput:
     losses: LossReport | None
     prices: PriceReport | None
     investor: tuple[pd.DataFrame, dict] | None
+    share_curve: pd.DataFrame | None = None
+    """Losses and prices against the share handled by centres, when the scenario asks (``outputs.share_curve``)."""
 
 
 def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None,
-                     economics: bool = True) -> RunOutput:
+                     economics: bool = True, output: Path | None = None) -> RunOutput:
     """Solve the scenario and, when a solution exists and ``economics``, estimate losses and prices against the
-    traditional channel and the investor's view; the summary holds every headline figure."""
+    traditional channel and the investor's view; the summary holds every headline figure. When the scenario asks
+    for the share curve (``outputs.share_curve``), it is computed too (``summary["share_curve"]``) and, with an
+    ``output`` folder, written there as share_curve.csv and share_curve.png."""
     start = time.perf_counter()
     planned, result = run_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
     summary = summarize(scenario, planned, result)
@@ -63,5 +69,12 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         summary["losses"] = losses.as_dict()
         summary["prices"] = {k: v for k, v in prices.as_dict().items() if k != "regions"}
         summary["investor"] = {"centres": investor[0].to_dict("records"), "totals": investor[1]}
+    curve = None
+    if economics and result.objective is not None and scenario.outputs.share_curve:
+        curve = share_curve(scenario, dataset, scenario.outputs.share_curve, planned=planned,
+                            time_limit_s=scenario.outputs.share_curve_time_limit_s)
+        summary["share_curve"] = curve_records(curve)
+        if output is not None:
+            write_share_curve(curve, Path(output), scenario.title_en or scenario.name)
     summary["runtime_seconds"] = round(time.perf_counter() - start, 2)
-    return RunOutput(planned, result, summary, losses, prices, investor)
+    return RunOutput(planned, result, summary, losses, prices, investor, curve)

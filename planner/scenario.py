@@ -168,6 +168,28 @@ class SolverSettings(BaseModel):
                             "dive from 50,000 arcs with several groups, else the greedy) or none; see docs/model.md")
 
 
+class OutputSettings(BaseModel):
+    """Extra outputs a run computes and writes beside the standard files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share_curve: list[float] | None = Field(
+        None, min_length=1, description="target shares of shipped produce handled by centres (fractions 0-1): each "
+                                        "is solved as its own plan (objective.min_share_through_centres) and "
+                                        "estimated for losses and prices; the run writes share_curve.csv and "
+                                        "share_curve.png (docs/economics.md)", examples=[[0.0, 0.1, 0.2, 0.5, 1.0]])
+    share_curve_time_limit_s: float = Field(60.0, gt=0, description="time limit of each share point's solve, s")
+
+    @field_validator("share_curve")
+    @classmethod
+    def _fractions(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            bad = [x for x in v if not 0.0 <= x <= 1.0]
+            if bad:
+                raise ValueError(f"shares are fractions within 0-1 (0.2 = 20%), got {bad}")
+        return v
+
+
 class Scenario(BaseModel):
     """A planning scenario (see docs/scenarios.md for every field with its unit)."""
 
@@ -203,6 +225,9 @@ class Scenario(BaseModel):
                                         examples=[{"road_tariff_rub_per_tkm": "uniform(3, 5)"}])
     data: dict[str, str] = Field(default_factory=dict,
                                  description="user tables replacing embedded ones: table name -> CSV/GeoJSON path")
+    outputs: OutputSettings = Field(default_factory=OutputSettings,
+                                    description="extra outputs of a run (share_curve: losses and prices against the "
+                                                "share handled by centres)")
 
     @field_validator("parameters")
     @classmethod
@@ -313,7 +338,7 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 nested = {"scope": Scope, "candidates": CandidateSettings, "network": NetworkSettings,
-                          "objective": ObjectiveSettings, "solver": SolverSettings}
+                          "objective": ObjectiveSettings, "solver": SolverSettings, "outputs": OutputSettings}
                 parent = nested.get(str(loc[0])) if len(loc) > 1 else Scenario
                 if len(loc) == 3 and loc[0] == "borders":
                     parent = BorderSetting

