@@ -126,6 +126,8 @@ DC_CAPITAL = ("central value of the published multi-temperature distribution cen
               "(its throughput / centre_storage_turns_per_year); no economies of scale assumed (the published "
               "projects show none)")
 DC_STORAGE_KT = {"small": 10.0, "medium": 25.0, "large": 50.0}
+DC_CAPITAL_KRUB_PER_T = (94.0, 154.0, 214.0)
+"""Low, central and high capital of a distribution centre per tonne of storage, thousand RUB (DC_CAPITAL)."""
 """Storage of the distribution-centre modules, thousand t (throughput / 2 turns): the capital figures' base."""
 
 CENTRE_PARAMETERS: tuple[Parameter, ...] = (
@@ -134,9 +136,9 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
                 "of storage, Nevinnomyssk 30 kt, TASS 2023) at centre_storage_turns_per_year",
                 f"throughput of a {size} multi-temperature distribution centre (store type dc)", 0, 10_000)
       for size, cap in (("small", 20.0), ("medium", 50.0), ("large", 100.0))),
-    *(Parameter(f"module_{size}_capital_mrub", "million RUB", 154.0 * st, DC_CAPITAL,
+    *(Parameter(f"module_{size}_capital_mrub", "million RUB", DC_CAPITAL_KRUB_PER_T[1] * st, DC_CAPITAL,
                 f"capital cost of a {size} multi-temperature distribution centre (store type dc, {st:g} kt of "
-                "storage)", 0, 1_000_000, low=94.0 * st, high=214.0 * st)
+                "storage)", 0, 1_000_000, low=DC_CAPITAL_KRUB_PER_T[0] * st, high=DC_CAPITAL_KRUB_PER_T[2] * st)
       for size, st in DC_STORAGE_KT.items()),
     Parameter("store_capital_krub_per_t", "thousand RUB per tonne of storage", 51.0,
               "central value of the published potato and vegetable stores, 12-90k RUB per tonne of storage: "

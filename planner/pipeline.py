@@ -155,7 +155,8 @@ def drop_dominated(modules: pd.DataFrame) -> pd.DataFrame:
 
 
 def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterSet,
-                 commodities: list[str] | None = None) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+                 commodities: list[str] | None = None,
+                 drop: bool = True) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
     """Modules of every site: store type, size, the groups it may take (``|``-separated; empty: all), capacity
     (t a year), annual fixed cost (RUB), capital (RUB) and storage (t held at once).
 
@@ -168,7 +169,7 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterS
     Returns the modules, notes on existing centres whose capacity is not documented, and each existing centre's
     capacity status (``documented``, ``approximate``, ``not published: scenario value``). With ``commodities``
     (the scenario's groups), a type that takes none of them is not offered and a type's groups are those in
-    scope."""
+    scope. ``drop=False`` keeps dominated modules (to re-price a solved plan under other parameters)."""
     cap = existing_capacity(existing, params)
     unit_capital = params["module_small_capital_mrub"] * 1e6 / (params["module_small_capacity_kt"] * 1000.0)
     opex_share = params["centre_fixed_opex_pct"] / 100.0
@@ -201,7 +202,7 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterS
                          annual_fixed_cost(capital, params), capital, storage))
     modules = pd.DataFrame(rows, columns=["site_id", "module_id", "store_type", "groups", "capacity_t", "fixed_cost",
                                           "capital_cost", "storage_t"])
-    return drop_dominated(modules), notes, status
+    return (drop_dominated(modules) if drop else modules), notes, status
 
 
 def _snap_to_own(road: nx.MultiDiGraph, frame: pd.DataFrame, region_col: str, country_col: str) -> tuple[list, list]:
