@@ -163,7 +163,8 @@ def test_investor_view_formulas(solved):
     # the federal compensation: 22.5% of the capital, at most 84k RUB per tonne of storage (26k for a potato and
     # vegetable store), within 50%
     storage = planned.problem.modules.set_index(["site_id", "module_id"]).at[(r["id"], r["size"]), "storage_t"]
-    cap = {"dc": 84_000, "ca_fruit": 84_000, "store": 26_000}[r["store_type"]]  # per tonne, by store type
+    kind = planned.problem.modules.set_index(["site_id", "module_id"]).at[(r["id"], r["size"]), "store_type"]
+    cap = {"dc": 84_000, "ca_fruit": 84_000, "store": 26_000}[kind]  # per tonne, by store type
     expected = min(0.225 * r["capital_rub"], cap * storage, 0.5 * r["capital_rub"])
     assert r["capital_rub"] > 0 and r["public_cofinancing_rub"] == pytest.approx(expected)
     # an existing centre's capital is sunk: no capital, no co-financing, its operating cost only

@@ -113,6 +113,8 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
     storage = np.array([float(mods.at[(s, m), "storage_t"]) - (float(mods.at[(s, "existing"), "storage_t"])
                                                                if (s, "existing") in mods.index else 0.0)
                         for s, m in zip(opened["site_id"], opened["module_id"], strict=True)])
+    # the store type (the support cap's key) is in the summary's centres (planner.summary.centres_table), which
+    # sites.csv joins with this table
     types = [str(mods.at[(s, m), "store_type"]) if "store_type" in mods.columns else "dc"
              for s, m in zip(opened["site_id"], opened["module_id"], strict=True)]
     public = public_support(capital, storage, p, types)
@@ -124,9 +126,7 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
     table = pd.DataFrame({
         "id": opened["site_id"].to_numpy(), "name_ru": names.loc[opened["site_id"], "name_ru"].to_numpy(),
         "name_en": names.loc[opened["site_id"], "name_en"].to_numpy(), "size": opened["module_id"].to_numpy(),
-        "existing": opened["existing"].to_numpy(), "store_type": types,
-        "store_type_ru": [STORE_TYPES[t].name_ru for t in types],
-        "store_type_en": [STORE_TYPES[t].name_en for t in types], "throughput_t": T,
+        "existing": opened["existing"].to_numpy(), "throughput_t": T,
         "held_t": held_by_site(result, opened["site_id"].tolist()),
         "revenue_handling_rub": handling_fee, "revenue_storage_fee_rub": 0.0, "revenue_seasonal_margin_rub":
             margin["plan"], "revenue_rub": revenue, "opex_rub": opex,
