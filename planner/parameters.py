@@ -418,8 +418,10 @@ class ParameterSet:
         )
 
     def table(self) -> pd.DataFrame:
-        """The scalar parameters in use: name, value, unit, source."""
+        """The scalar parameters in use: name, value, unit, source, and the cited range (low, high; NaN where none)."""
+        nan = float("nan")
         return pd.DataFrame(
-            [(p.name, self.values[p.name], p.unit, self.sources[p.name]) for p in PARAMETERS],
-            columns=["name", "value", "unit", "source"],
+            [(p.name, self.values[p.name], p.unit, self.sources[p.name], nan if p.low is None else p.low,
+              nan if p.high is None else p.high) for p in PARAMETERS],
+            columns=["name", "value", "unit", "source", "low", "high"],
         )

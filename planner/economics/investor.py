@@ -20,8 +20,9 @@ Per open centre (RUB a year unless stated):
   with every year a glut year and every year a short year (the two ends of the seasonal spread);
 - NPV with the preferential investment loan (decree No 1528 of 2016, :func:`loan_saving`): the NPV + the present
   value of the interest the loan saves against market terms. Kazakhstan's instruments (a 7-point rate subsidy on
-  tenge loans under order No 436 of 2018; a capital subsidy of up to 50% for stores over 1,000 t reported in
-  2025) are not modelled: the Russian instrument is applied to every scope (docs/economics.md).
+  tenge working-capital loans under the rules of order No 50 of 2017, now order No 436 of 2018, terms not
+  checked; a capital subsidy of up to 50% for stores over 1,000 t reported in 2025) are not modelled: the
+  Russian instrument is applied to every scope (docs/economics.md).
 """
 
 from __future__ import annotations
