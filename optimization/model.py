@@ -55,6 +55,11 @@ Constraints
     - demand (markets, not exits): :math:`\sum_{a \to d} (1-\ell_a) x_a + u_d = q_d` (no :math:`u_d` where the
       penalty is undefined: demand must be met);
     - capacity (aggregated): :math:`\sum_{a \in A^1(j)} x_a \le \sum_{m \in M_j} Q_m y_m`;
+    - store types: a module may take only some groups (``groups`` column of ``modules``, e.g. a potato and
+      vegetable store); where a site has such a module, per group *k* it excludes somewhere:
+      :math:`\sum_{a \in A^1(j,k)} x_a \le \sum_{m \in M_j(k)} Q_m y_m` over the modules :math:`M_j(k)` that take
+      *k*, and the linking rows of group *k*'s arcs sum only those modules' :math:`y` (a store never receives
+      fruit);
     - strong linking (disaggregated, optional): :math:`x_a \le U_a \sum_{m \in M_j} y_m` for every inbound and
       outbound arc, with :math:`U_a` = min(supply or demand of the arc, largest module of *j*); or, with
       ``pairs``, one row per place pair (farm–centre, centre–market) summed over commodity groups:
@@ -207,6 +212,14 @@ def objective_coefficients(pb: NetworkProblem) -> dict[str, dict[str, list[float
     return {"cost": cost, "loss_t": loss_t, "parts": out_parts}
 
 
+def module_groups(modules) -> list[frozenset[str] | None]:
+    """Per module row, the commodity groups it may take (from the optional ``groups`` column, ``|``-separated), or
+    None where it takes every group (no column, or an empty cell)."""
+    if "groups" not in modules.columns:
+        return [None] * len(modules)
+    return [frozenset(str(g).split("|")) if isinstance(g, str) and g else None for g in modules["groups"]]
+
+
 def row_index(table, id_col: str) -> dict:
     """(id, commodity) → row number of a supply or demand table."""
     return {key: i for i, key in enumerate(zip(table[id_col].tolist(), table["commodity"].tolist(), strict=True))}
@@ -263,6 +276,9 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     qmax = np.zeros(len(site_ids))
     for j, ms in mods_of.items():
         qmax[j] = Q[ms].max()
+    takes = module_groups(mods)
+    restricted_jk = {(j, k) for jk in (a1_of_jk, a2_of_jk) for j, k in jk
+                     if any(takes[i] is not None and k not in takes[i] for i in mods_of.get(j, []))}
 
     m = pyo.ConcreteModel(name=pb.name)
     m.M = pyo.RangeSet(0, len(mods) - 1) if len(mods) else pyo.Set(initialize=[])
@@ -320,6 +336,8 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
                     [*(x1[a] for a in arcs_in), *(x2[a] for a in arcs_out), *(h for _, h in held)])
 
     def _link(x, bound, ys):
+        if not ys:  # no module of the site takes the group: the arc stays empty
+            return LinearExpression([x])
         return LinearExpression([x, MonomialTermExpression((-bound, ys[0]))] if len(ys) == 1 else
                                 [x, *(MonomialTermExpression((-bound, yy)) for yy in ys)])
 
@@ -369,15 +387,29 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
 
     m.exit_steps = pyo.Constraint(sorted(steps_of_d), rule=exit_rule)
     Ql = Q.tolist()
+    allowed = {jk: [i for i in mods_of.get(jk[0], []) if takes[i] is None or jk[1] in takes[i]]
+               for jk in restricted_jk}
+    cap_jk = sorted(jk for jk in restricted_jk if jk in a1_of_jk)
+    m.CG = pyo.Set(initialize=cap_jk, dimen=2)
+    m.capacity_group = pyo.Constraint(m.CG, rule=lambda m, j, k: _le(
+        _lin([x1[a] for a in a1_of_jk[(j, k)]], [-Ql[i] for i in allowed[(j, k)]], [y[i] for i in allowed[(j, k)]]),
+        0.0))
     m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: _le(
         _lin([x1[a] for a in a1_of_j[j]], [-Ql[i] for i in mods_of.get(j, [])], [y[i] for i in mods_of.get(j, [])]),
         0.0))
     linking = {True: "all", False: "none"}.get(opt.strong_linking, opt.strong_linking)
     if linking != "none":
         open_ys = defaultdict(list, {j: [y[i] for i in ms] for j, ms in mods_of.items()})
+        ys_of = {jk: [y[i] for i in ms] for jk, ms in allowed.items()}
         u1, u2 = (u.tolist() for u in _link_bounds(P, q, is_exit, l2, qmax, a1_s, a1_j, a2_d, a2_j))
         a2_jl = a2_j.tolist()
         a1_jl = a1_j.tolist()
+        k1l, k2l = inb["commodity"].tolist(), outb["commodity"].tolist()
+
+        def arc_ys(j: int, k: str) -> list:
+            """The binaries of the modules of site j that may take group k (all of the site's when none excludes
+            it)."""
+            return ys_of.get((j, k), open_ys[j])
         if linking == "pairs":
             pair_out = _groups(zip(a2_jl, outb["demand_id"].tolist(), strict=True))
             m.link_out = pyo.Constraint(
@@ -388,9 +420,11 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
                 list(range(len(pair_in))),
                 rule=_pair_rule(x1, list(pair_in.values()), u1, qmax, a1_jl, open_ys))
         else:
-            m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: _le(_link(x2[a], u2[a], open_ys[a2_jl[a]]), 0.0))
+            m.link_out = pyo.Constraint(m.A2, rule=lambda m, a: _le(_link(x2[a], u2[a], arc_ys(a2_jl[a], k2l[a])),
+                                                                    0.0))
         if linking == "all":
-            m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: _le(_link(x1[a], u1[a], open_ys[a1_jl[a]]), 0.0))
+            m.link_in = pyo.Constraint(m.A1, rule=lambda m, a: _le(_link(x1[a], u1[a], arc_ys(a1_jl[a], k1l[a])),
+                                                                   0.0))
     if len(dirc) == 0 and not slack_rows and market_rows:
         m.total_capacity = pyo.Constraint(expr=sum(Ql[i] * y[i] for i in m.M) >= float(q[market_rows].sum()))
     if opt.p is not None:

@@ -53,7 +53,10 @@ class NetworkProblem:
     - ``sites``: site_id, existing (bool), group (labels for per-group limits, ``|``-separated, e.g.
       ``"RU-STA|NCFD"``);
     - ``modules``: site_id, module_id, capacity_t (throughput a year), fixed_cost (annualised capital + fixed
-      operating, a year), capital_cost (for the budget);
+      operating, a year), capital_cost (for the budget); optional ``groups`` (the commodity groups the module may
+      take, ``|``-separated; empty or absent: all, e.g. ``"potatoes|vegetables"`` for a potato and vegetable
+      store; a module takes nothing of a group it does not name, so in a problem whose groups are merged,
+      :mod:`optimization.aggregate`, it takes nothing) and ``store_type`` (a label the results carry);
     - ``demands``: demand_id, commodity, quantity_t, penalty_per_t (unmet demand; NaN = must be met),
       is_exit (bool: an outlet that takes any quantity at ``price_per_t``), price_per_t;
     - ``inbound``: supply_id, site_id, commodity, cost_per_t, loss (farm → centre);
@@ -151,6 +154,11 @@ def check_problem(pb: NetworkProblem) -> None:
         unknown = sorted(set(frame.loc[~frame[col].isin(known), col].tolist()))
         if unknown:
             raise ProblemError(f"{table}.{col}: unknown id(s) {unknown[:5]}")
+    if "groups" in pb.modules.columns:
+        bad = [i for i, g in enumerate(pb.modules["groups"]) if not (isinstance(g, str) or pd.isna(g))]
+        if bad:
+            raise ProblemError(f"modules.groups: '|'-separated group names or empty; row {bad[0]} has "
+                               f"{pb.modules['groups'].iat[bad[0]]!r}")
     tiers = pb.tiers if pb.tiers is not None else pd.DataFrame(columns=TIER_COLUMNS)
     missing = [c for c in TIER_COLUMNS if c not in tiers.columns]
     if missing:

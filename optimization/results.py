@@ -69,6 +69,8 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     sites["utilisation"] = np.where(sites["capacity_t"] > 0, sites["throughput_t"] / sites["capacity_t"].where(
         sites["capacity_t"] > 0, 1), 0.0)
     sites["fixed_cost"] = sites["site_id"].map(chosen["fixed_cost"]).fillna(0.0)
+    if "store_type" in chosen.columns:
+        sites["store_type"] = sites["site_id"].map(chosen["store_type"])
     res.sites = sites
 
     parts = []

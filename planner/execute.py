@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ from optimization.results import NetworkResult
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
 from planner.economics.losses import route_with_sites
+from planner.economics.ranges import evaluate_ranges
 from planner.economics.share_curve import curve_records, share_curve, write_share_curve
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
@@ -58,6 +59,11 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
                                     base_run if base_run is not None and base_run.objective is not None else None)
         summary["net_social_benefit_mrub"] = social["net_social_benefit_mrub"]
         summary["social"] = social
+        summary["ranges"] = evaluate_ranges(
+            planned, result, prices_now, base_run if base_run is not None and base_run.objective is not None
+            else None, dataset.existing_centres,
+            reprice=lambda q: estimate_price_impact(scenario, dataset, result, "existing" if ref else "traditional",
+                                                    planned=replace(planned, params=q)))
         summary["price_change_vs_existing_pct"] = prices_now.summary.set_index("commodity")[
             "consumer_price_change_pct"].to_dict()
         s = losses.summary.set_index("commodity")

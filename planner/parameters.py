@@ -8,6 +8,7 @@ come from the FAO 2011 regional loss shares shipped in the dataset (``loss_rates
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ class Parameter:
     description: str
     minimum: float | None = None
     maximum: float | None = None
+    low: float | None = None
+    """Low end of the range the sources cite (None: no cited range; the default is then a point figure or an
+    assumption). Every default with a cited range is its central value (docs/economics.md, ranges)."""
+    high: float | None = None
+    """High end of the cited range."""
 
     def check(self, value: float) -> float:
         """Return ``value`` as float if it lies in the admissible range, else raise ValueError naming the parameter."""
@@ -74,7 +80,8 @@ PARAMETERS: tuple[Parameter, ...] = (
               "project assumption: the order of the social discount rates used in public cost-benefit appraisal "
               "(3-7% real; e.g. 5% in the European Commission's Guide to Cost-Benefit Analysis of Investment "
               "Projects, 2014, for cohesion countries), not a Russian rule; replace with the ministry's own",
-              "real discount rate of the public case (net social benefit), separate from the investor's", 0, 50),
+              "real discount rate of the public case (net social benefit), separate from the investor's", 0, 50,
+              low=3.0, high=7.0),
     Parameter("public_cofinancing_max_pct", "% of capital cost", 50.0,
               "scenario switch: the usual cap on all public co-financing of a project in Russian cluster and "
               "industrial-park support rules (shared/research/centre-economics.md); 100 switches it off",
@@ -111,16 +118,46 @@ GEO_PARAMETERS: tuple[Parameter, ...] = (
       for c, v in (("grain", 0.0), ("potatoes", 0.3), ("vegetables", 1.5), ("fruit_berries", 1.5),
                    ("milk", 3.0), ("meat", 1.0))),
 )
-NEVINNOMYSSK = ("anchored on the one costed centre found: Nevinnomyssk fruit centre, 30 kt storage, about 6.5 bn "
-                "RUB (TASS, May 2023); throughput assumed about 3 storage turns a year — project assumption")
+DEFLATED = ("brought to end-2024 prices with Rosstat's December-on-December CPI (a consumer index standing in for a "
+            "construction deflator, flagged approximate; docs/economics.md)")
+DC_CAPITAL = ("central value of the published multi-temperature distribution centres, 94-214k RUB per tonne of "
+              "storage: Simferopol ОРЦ 6 bn RUB for 75 kt (ru24.net 2022) and Ipatovo vegetable hub ~1 bn RUB for "
+              "7 kt (tomahnousfarm.org 2019, low confidence), " + DEFLATED + "; 154k RUB/t × the module's storage "
+              "(its throughput / centre_storage_turns_per_year); no economies of scale assumed (the published "
+              "projects show none)")
+DC_STORAGE_KT = {"small": 10.0, "medium": 25.0, "large": 50.0}
+DC_CAPITAL_KRUB_PER_T = (94.0, 154.0, 214.0)
+"""Low, central and high capital of a distribution centre per tonne of storage, thousand RUB (DC_CAPITAL)."""
+"""Storage of the distribution-centre modules, thousand t (throughput / 2 turns): the capital figures' base."""
 
 CENTRE_PARAMETERS: tuple[Parameter, ...] = (
-    *(Parameter(f"module_{size}_capacity_kt", "thousand tonnes a year", cap, NEVINNOMYSSK,
-                f"throughput of a {size} centre", 0, 10_000)
+    *(Parameter(f"module_{size}_capacity_kt", "thousand tonnes a year", cap,
+                "project assumption: module sizes of the order of the documented North Caucasus centres (6.5-30 kt "
+                "of storage, Nevinnomyssk 30 kt, TASS 2023) at centre_storage_turns_per_year",
+                f"throughput of a {size} multi-temperature distribution centre (store type dc)", 0, 10_000)
       for size, cap in (("small", 20.0), ("medium", 50.0), ("large", 100.0))),
-    *(Parameter(f"module_{size}_capital_mrub", "million RUB", cap, NEVINNOMYSSK,
-                f"capital cost of a {size} centre (economies of scale assumed)", 0, 1_000_000)
-      for size, cap in (("small", 1_500.0), ("medium", 3_500.0), ("large", 6_500.0))),
+    *(Parameter(f"module_{size}_capital_mrub", "million RUB", DC_CAPITAL_KRUB_PER_T[1] * st, DC_CAPITAL,
+                f"capital cost of a {size} multi-temperature distribution centre (store type dc, {st:g} kt of "
+                "storage)", 0, 1_000_000, low=DC_CAPITAL_KRUB_PER_T[0] * st, high=DC_CAPITAL_KRUB_PER_T[2] * st)
+      for size, st in DC_STORAGE_KT.items()),
+    Parameter("store_capital_krub_per_t", "thousand RUB per tonne of storage", 51.0,
+              "central value of the published potato and vegetable stores, 12-90k RUB per tonne of storage: "
+              "Lukhovitsy stage 1, 224 M RUB for 18 kt (360.ru 2025); Arzgir, 40 M RUB for 2 kt (news.1777.ru "
+              "2017); Kolomna, 96 M RUB for 2.5 kt (360.ru 2025); Chechnya, 231.9 M RUB for 4 kt (expertsouth.ru "
+              "2018); " + DEFLATED,
+              "capital of a potato and vegetable store (store type store) per tonne of storage", 0, 10_000,
+              low=12.0, high=90.0),
+    Parameter("ca_store_capital_krub_per_t", "thousand RUB per tonne of storage", 228.0,
+              "Nevinnomyssk fruit centre, a controlled-atmosphere store: 6.0-6.5 bn RUB for 30 kt (TASS via "
+              "fagps.ru; kavkaz.rbc.ru 2023-24), 200-217k RUB/t at 2023 prices, 219-237k at end-2024 prices "
+              "(CPI 2024 9.52%); central value 228; one project only",
+              "capital of a controlled-atmosphere fruit store (store type ca_fruit) per tonne of storage", 0, 10_000,
+              low=219.0, high=237.0),
+    Parameter("store_storage_turns_per_year", "turns a year", 1.0,
+              "inference, not a published figure (shared/research/centre-economics.md): a long-term store turns "
+              "its stock once a season (potato and cooled vegetable stores hold Sep-May, Moscow oblast ministry "
+              "2022; CA fruit stores to the next harvest, glavagronom.ru 2024); it has no cross-dock part",
+              "annual throughput of a store (types store and ca_fruit) per tonne of its storage", 1, 12),
     Parameter("centre_storage_turns_per_year", "turns a year", 2.0,
               "project assumption: long-term stores turn their stock about once a season (potato and cooled "
               "vegetable stores hold Sep-May, Moscow oblast ministry 2022; CA fruit stores to the next harvest, "
@@ -192,8 +229,9 @@ STORAGE_PARAMETERS: tuple[Parameter, ...] = (
                 "6.4%, carrots 8.6% (Minpromtorg order No 252 of 01.03.2013); fruit: project assumption of the "
                 "same order. This is the seasonal storage stage; handling losses of every tonne through a centre "
                 "stay in the FAO post-harvest share × centre_loss_factor (docs/economics.md)",
-                f"share of stored {c} lost over the season in a modern store", 0, 100)
-      for c, v in (("potatoes", 5.0), ("vegetables", 7.5), ("fruit_berries", 5.0))),
+                f"share of stored {c} lost over the season in a modern store", 0, 100, low=lo, high=hi)
+      for c, v, lo, hi in (("potatoes", 5.0, None, None), ("vegetables", 7.5, 6.4, 8.6),
+                           ("fruit_berries", 5.0, None, None))),
     *(Parameter(f"seasonal_spread_low_pct_{c}", "% of the harvest price", lo,
                 SPREAD_SOURCE[c], f"harvest-to-spring price rise of {c} in a glut year", 0, 500)
       for c, lo in (("potatoes", 3.0), ("vegetables", 10.0), ("fruit_berries", 10.0))),
@@ -232,13 +270,71 @@ ECONOMICS_PARAMETERS: tuple[Parameter, ...] = (
               "storage and wholesale distribution centres: 20-25% of eligible cost (Minselkhoz via 1prime 2022: "
               "'up to 25%'; Vedomosti 2017: 20-35% by type), Minselkhoz order No 625 of 18.07.2023 (replacing "
               "No 550 of 29.11.2018); the central value of 20-25%",
-              "share of a new centre's capital the federal compensation pays", 0, 100),
+              "share of a new centre's capital the federal compensation pays", 0, 100, low=20.0, high=25.0),
     Parameter("support_cap_krub_per_t", "thousand RUB per tonne of storage", 84.0,
               "cap on the compensation per tonne of capacity for fruit and berry stores, Minselkhoz order No 309 "
               "of 25.05.2022 amending order No 550 (potato stores 21.0; vegetable stores 15-37 by equipment); "
               "the fruit-store cap is taken for a multi-temperature centre, flagged approximate",
-              "largest compensation per tonne of storage capacity", 0, 10_000),
+              "largest compensation per tonne of storage capacity of a distribution centre or a fruit store "
+              "(store types dc and ca_fruit)", 0, 10_000),
+    Parameter("support_cap_store_krub_per_t", "thousand RUB per tonne of storage", 26.0,
+              "cap on the compensation per tonne of capacity for vegetable stores, 15-37k RUB by equipment "
+              "(fagps.ru / agropit.ru 2024, the federal project on vegetable and potato growing), potato stores "
+              "21.0 (Minselkhoz order No 309 of 25.05.2022 amending No 550); central value of 15-37",
+              "largest compensation per tonne of storage of a potato and vegetable store (store type store)",
+              0, 10_000, low=15.0, high=37.0),
+    Parameter("preferential_loan_rate_pct", "% per year", 7.5,
+              "preferential investment loans to agro-industrial borrowers, 2-15 years (Government decree No 1528 "
+              "of 29.12.2016; docs.cntd.ru): the borrower paid at most 5% as adopted, the bank compensated at the "
+              "key rate (Minselkhoz via bfm.ru 2016; stav-ikc.ru); under the 2024 rules half the key rate is "
+              "subsidised for stores, the borrower paying up to about 10% at a key rate of 16% (priazovka.ru; "
+              "dairynews.ru 2024); central value of 5-10",
+              "interest the borrower pays on a preferential investment loan", 0, 100, low=5.0, high=10.0),
+    Parameter("market_loan_rate_pct", "% per year", 18.5,
+              "approximate: the key rate of 16% quoted with the 2024 rules (priazovka.ru; dairynews.ru 2024) plus "
+              "the 2.5 percentage points of the project-finance formula 'key rate + 2.5%' (Government decree "
+              "No 1044 of 11.10.2014, via samaraonline24.ru); not checked against the Bank of Russia's current "
+              "rate or banks' quotes",
+              "interest on an investment loan at market terms (the preferential loan's counterfactual)", 0, 100),
+    Parameter("preferential_loan_years", "years", 8.5,
+              "investment loans of 2 to 15 years under Government decree No 1528 of 29.12.2016 (docs.cntd.ru); "
+              "central value of 2-15",
+              "term of the preferential investment loan, repaid in equal instalments (annuity)", 1, 30,
+              low=2.0, high=15.0),
+    Parameter("preferential_loan_share_pct", "% of the investor's capital", 80.0,
+              "project assumption: the share of the investor's capital (after public support) a bank lends; no "
+              "published limit found in decree No 1528",
+              "share of the investor's capital financed by the preferential loan", 0, 100),
 )
+
+
+@dataclass(frozen=True)
+class StoreType:
+    """A kind of centre a site may be built as: names, the groups it may take (None: all), and the registry
+    parameters of its capital, storage turns and support cap (docs/economics.md, store types)."""
+
+    key: str
+    name_ru: str
+    name_en: str
+    groups: tuple[str, ...] | None
+    turns: str
+    support_cap: str
+    capital_per_t: str | None
+    """Capital per tonne of storage (thousand RUB); None: the per-size ``module_<size>_capital_mrub``."""
+
+
+STORE_TYPES: dict[str, StoreType] = {t.key: t for t in (
+    StoreType("dc", "многотемпературный оптово-распределительный центр", "multi-temperature distribution centre",
+              None, "centre_storage_turns_per_year", "support_cap_krub_per_t", None),
+    StoreType("store", "картофеле- и овощехранилище", "potato and vegetable store", ("potatoes", "vegetables"),
+              "store_storage_turns_per_year", "support_cap_store_krub_per_t", "store_capital_krub_per_t"),
+    StoreType("ca_fruit", "фруктохранилище с регулируемой газовой средой", "controlled-atmosphere fruit store",
+              ("fruit_berries",), "store_storage_turns_per_year", "support_cap_krub_per_t",
+              "ca_store_capital_krub_per_t"),
+)}
+"""Store types a new site may be built as. Loss factors, opex share and handling cost are the same for every type:
+no source found gives them by type (docs/economics.md)."""
+
 PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS + STORAGE_PARAMETERS + ECONOMICS_PARAMETERS
 PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 
@@ -290,6 +386,19 @@ class ParameterSet:
                     table[(key, stage)] = by_group[(c.fao_group, stage)]
         return table
 
+    def with_values(self, values: Mapping[str, float]) -> ParameterSet:
+        """A copy with some scalar values replaced (checked against the registry, source "range end"); the loss
+        table is shared. For re-evaluating a fixed plan at another value (planner.economics.ranges)."""
+        other = copy.copy(self)
+        other.values = dict(self.values)
+        other.sources = dict(self.sources)
+        for name, value in values.items():
+            if name not in PARAMETER_BY_NAME:
+                raise ValueError(f"parameters.{name}: unknown parameter.{suggest(name, list(PARAMETER_BY_NAME))}")
+            other.values[name] = PARAMETER_BY_NAME[name].check(value)
+            other.sources[name] = "range end"
+        return other
+
     def __getitem__(self, name: str) -> float:
         if name not in self.values:
             raise KeyError(f"unknown parameter {name!r}.{suggest(name, list(self.values))}")
@@ -309,8 +418,10 @@ class ParameterSet:
         )
 
     def table(self) -> pd.DataFrame:
-        """The scalar parameters in use: name, value, unit, source."""
+        """The scalar parameters in use: name, value, unit, source, and the cited range (low, high; NaN where none)."""
+        nan = float("nan")
         return pd.DataFrame(
-            [(p.name, self.values[p.name], p.unit, self.sources[p.name]) for p in PARAMETERS],
-            columns=["name", "value", "unit", "source"],
+            [(p.name, self.values[p.name], p.unit, self.sources[p.name], nan if p.low is None else p.low,
+              nan if p.high is None else p.high) for p in PARAMETERS],
+            columns=["name", "value", "unit", "source", "low", "high"],
         )

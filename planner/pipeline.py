@@ -43,7 +43,7 @@ from planner.balance import demand_kt_per_capita, regional_population, regional_
 from planner.candidates import candidate_sites
 from planner.data.loader import Dataset
 from planner.network import scenario_network
-from planner.parameters import ParameterSet
+from planner.parameters import STORE_TYPES, ParameterSet
 from planner.scenario import Scenario, ScenarioError
 from planner.storage import seasonal_storage
 from planner.trade import OutsideMarket, market_curves, resolve_markets
@@ -112,26 +112,74 @@ def existing_capacity(existing: pd.DataFrame, params: ParameterSet) -> pd.DataFr
                          "documented": documented.to_numpy(bool)}).set_index("centre_id")
 
 
-def site_modules(sites: pd.DataFrame, existing: pd.DataFrame,
-                 params: ParameterSet) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
-    """Size modules of every site (capacity t a year, annual fixed cost RUB, capital RUB, storage t held at once).
+def type_modules(params: ParameterSet) -> list[tuple[str, str, float, float, float]]:
+    """The modules a new site may open: (module id, store type, throughput t a year, capital RUB, storage t).
 
-    A new site offers ``small``/``medium``/``large`` at their capital, annualised over the lifetime at the
-    discount rate plus fixed opex. An existing centre's capital is sunk: its own module ``existing`` carries its
-    documented throughput (:func:`existing_capacity`) at the fixed opex of what building it would cost today and
-    no capital; ``existing+small`` … add a new module's capacity at that module's (incremental) capital.
+    Every store type comes in the three sizes, each with the storage of the distribution-centre module of that
+    size (``module_<size>_capacity_kt`` / ``centre_storage_turns_per_year``); its throughput is that storage ×
+    the type's turns a year, its capital the type's capital per tonne × storage (the distribution centre's is
+    ``module_<size>_capital_mrub``). Module ids: ``small`` … for the distribution centre (as before store types
+    existed), ``store_small`` …, ``ca_fruit_small`` … for the others."""
+    out = []
+    for key, t in STORE_TYPES.items():
+        for size in SIZES:
+            storage = params[f"module_{size}_capacity_kt"] * 1000.0 / params["centre_storage_turns_per_year"]
+            if t.capital_per_t is None:
+                capital = params[f"module_{size}_capital_mrub"] * 1e6
+            else:
+                capital = params[t.capital_per_t] * 1e3 * storage
+            out.append((size if key == "dc" else f"{key}_{size}", key, storage * params[t.turns], capital, storage))
+    return out
+
+
+def drop_dominated(modules: pd.DataFrame) -> pd.DataFrame:
+    """Drop each module another module of the same site dominates: at least its throughput and storage, at most
+    its fixed cost and capital, and every group it takes. A cost-minimising plan never opens a dominated module
+    (and the loss objective's budget counts capital), so dropping it changes no optimum and saves binaries; at
+    the registry's defaults the controlled-atmosphere fruit store is dominated by the distribution centre
+    (costlier per tonne, fewer groups, the same loss rates and months)."""
+    keep = np.ones(len(modules), dtype=bool)
+    cols = modules[["capacity_t", "storage_t", "fixed_cost", "capital_cost"]].to_numpy(float)
+    groups = [None if not g else set(g.split("|")) for g in modules["groups"]]
+    for _, idx in modules.groupby("site_id", sort=False).indices.items():
+        for a in idx:
+            for b in idx:
+                if a == b or not keep[b]:
+                    continue
+                covers = groups[b] is None or (groups[a] is not None and groups[a] <= groups[b])
+                if covers and (cols[b, :2] >= cols[a, :2]).all() and (cols[b, 2:] <= cols[a, 2:]).all() and (
+                        (cols[b] != cols[a]).any() or groups[a] != groups[b]):
+                    keep[a] = False
+                    break
+    return modules[keep].reset_index(drop=True)
+
+
+def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterSet,
+                 commodities: list[str] | None = None,
+                 drop: bool = True) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Modules of every site: store type, size, the groups it may take (``|``-separated; empty: all), capacity
+    (t a year), annual fixed cost (RUB), capital (RUB) and storage (t held at once).
+
+    A new site offers every store type (:data:`planner.parameters.STORE_TYPES`) in every size
+    (:func:`type_modules`), each at its capital annualised over the lifetime at the discount rate plus fixed opex;
+    dominated modules are dropped (:func:`drop_dominated`). An existing centre's capital is sunk: its own module
+    ``existing`` (a distribution centre taking every group) carries its documented throughput
+    (:func:`existing_capacity`) at the fixed opex of what building it would cost today and no capital;
+    ``existing+small`` … add a distribution-centre module's capacity at that module's (incremental) capital.
     Returns the modules, notes on existing centres whose capacity is not documented, and each existing centre's
-    capacity status (``documented``, ``approximate``, ``not published: scenario value``)."""
+    capacity status (``documented``, ``approximate``, ``not published: scenario value``). With ``commodities``
+    (the scenario's groups), a type that takes none of them is not offered and a type's groups are those in
+    scope. ``drop=False`` keeps dominated modules (to re-price a solved plan under other parameters)."""
     cap = existing_capacity(existing, params)
     unit_capital = params["module_small_capital_mrub"] * 1e6 / (params["module_small_capacity_kt"] * 1000.0)
     opex_share = params["centre_fixed_opex_pct"] / 100.0
+    offered = type_modules(params)
     rows, notes, status = [], [], {}
     for sid, is_existing in zip(sites["site_id"], sites["existing"], strict=True):
-        base = (0.0, 0.0, 0.0)
         if is_existing and sid in cap.index:
             c = float(cap.at[sid, "capacity_t"])
             base = (c, opex_share * c * unit_capital, float(cap.at[sid, "storage_t"]))
-            rows.append((sid, "existing", c, base[1], 0.0, base[2]))
+            rows.append((sid, "existing", "dc", "", c, base[1], 0.0, base[2]))
             status[sid] = "documented" if cap.at[sid, "documented"] else "not published: scenario value"
             if cap.at[sid, "documented"] and str(existing.set_index("centre_id").at[sid, "capacity_approximate"]
                                                   ).lower() in ("true", "1"):
@@ -139,15 +187,22 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame,
             if not cap.at[sid, "documented"]:
                 notes.append(f"existing centre {sid}: capacity not published; {cap.at[sid, 'storage_t'] / 1e3:g} kt "
                              "of storage taken (existing_centre_capacity_kt), flagged")
-        for size in SIZES:
-            capital = params[f"module_{size}_capital_mrub"] * 1e6
-            added = params[f"module_{size}_capacity_kt"] * 1000.0
-            rows.append((sid, size if base[0] == 0.0 else f"existing+{size}", base[0] + added,
-                         base[1] + annual_fixed_cost(capital, params), capital,
-                         base[2] + added / params["centre_storage_turns_per_year"]))
-    modules = pd.DataFrame(rows, columns=["site_id", "module_id", "capacity_t", "fixed_cost", "capital_cost",
-                                          "storage_t"])
-    return modules, notes, status
+            for module_id, key, added, capital, storage in offered:
+                if key == "dc":  # an existing centre grows as what it is
+                    rows.append((sid, f"existing+{module_id}", key, "", base[0] + added,
+                                 base[1] + annual_fixed_cost(capital, params), capital, base[2] + storage))
+            continue
+        for module_id, key, added, capital, storage in offered:
+            groups = STORE_TYPES[key].groups
+            if groups is not None and commodities is not None:
+                groups = tuple(k for k in groups if k in commodities)
+                if not groups:
+                    continue
+            rows.append((sid, module_id, key, "|".join(groups) if groups else "", added,
+                         annual_fixed_cost(capital, params), capital, storage))
+    modules = pd.DataFrame(rows, columns=["site_id", "module_id", "store_type", "groups", "capacity_t", "fixed_cost",
+                                          "capital_cost", "storage_t"])
+    return (drop_dominated(modules) if drop else modules), notes, status
 
 
 def _snap_to_own(road: nx.MultiDiGraph, frame: pd.DataFrame, region_col: str, country_col: str) -> tuple[list, list]:
@@ -269,7 +324,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     sites = pd.DataFrame({"site_id": cands["candidate_id"], "existing": cands["existing"].astype(bool),
                           "group": groups})
     site_node = dict(zip(cands["candidate_id"], cands["node"], strict=True))
-    modules, capacity_notes, capacity_status = site_modules(sites, dataset.existing_centres, params)
+    modules, capacity_notes, capacity_status = site_modules(sites, dataset.existing_centres, params,
+                                                               commodities)
 
     origins = sorted(set(supply_node.values()) | set(site_node.values()) | set(import_node.values()))
     targets = sorted(set(site_node.values()) | set(market_node.values()) | set(exit_node.values()))

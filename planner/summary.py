@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from optimization.results import NetworkResult
+from planner.parameters import STORE_TYPES
 from planner.pipeline import PlannedProblem
 from planner.scenario import Scenario
 
@@ -26,11 +27,15 @@ def clean_json(obj):
 
 
 def centres_table(planned: PlannedProblem, result: NetworkResult) -> pd.DataFrame:
-    """Opened centres: id, names (ru, en), region, country, existing, size, capacity and throughput (t), utilisation."""
+    """Opened centres: id, names (ru, en), region, country, existing, size (the module id: ``small`` … for a
+    distribution centre, ``store_small`` … for a potato and vegetable store), store type (key, ru, en), capacity
+    and throughput (t), utilisation."""
     if result.sites.empty:
         return pd.DataFrame()
     cands = planned.candidates.set_index("candidate_id")
     opened = result.sites[result.sites["open"]].set_index("site_id")
+    types = (opened["store_type"].fillna("dc").astype(str).tolist() if "store_type" in opened.columns
+             else ["dc"] * len(opened))
     out = pd.DataFrame({
         "id": opened.index,
         "name_ru": cands.loc[opened.index, "name_ru"].to_numpy(),
@@ -39,6 +44,9 @@ def centres_table(planned: PlannedProblem, result: NetworkResult) -> pd.DataFram
         "country": cands.loc[opened.index, "country"].to_numpy(),
         "existing": opened["existing"].to_numpy(),
         "size": opened["module_id"].to_numpy(),
+        "store_type": types,
+        "store_type_ru": [STORE_TYPES[t].name_ru for t in types],
+        "store_type_en": [STORE_TYPES[t].name_en for t in types],
         "capacity_t": opened["capacity_t"].to_numpy(),
         "throughput_t": opened["throughput_t"].to_numpy(),
         "utilisation": opened["utilisation"].to_numpy(),

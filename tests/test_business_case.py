@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.pipeline import build_problem
+from planner.pipeline import build_problem, type_modules
 from planner.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,8 @@ def test_net_social_benefit_adds_up_against_todays_network(run):
     assert s["net_social_benefit_mrub"] == pytest.approx(parts, rel=1e-9, abs=1e-9)
     assert run.summary["net_social_benefit_mrub"] == s["net_social_benefit_mrub"]
     p = run.planned.params
-    new_capital = sum(p[f"module_{c['size']}_capital_mrub"] for c in run.summary["centres"] if not c["existing"])
+    capital = {module_id: k / 1e6 for module_id, _, _, k, _ in type_modules(p)}
+    new_capital = sum(capital[c["size"]] for c in run.summary["centres"] if not c["existing"])
     assert s["new_capital_mrub"] == pytest.approx(new_capital)
     # the social case is discounted at its own rate, the investor's at his
     assert s["social_discount_rate_pct"] != p["discount_rate_pct"]
@@ -85,8 +86,8 @@ def test_break_even_figures_zero_the_npv(dataset):
     from planner.parameters import ParameterSet
 
     p = ParameterSet(dataset.loss_rates)
-    t = break_even_table(p).set_index(["size", "commodity"])
-    r = t.loc[("small", "potatoes")]
+    t = break_even_table(p).set_index(["store_type", "size", "commodity"])
+    r = t.loc[("dc", "small", "potatoes")]
     # NPV is linear in the spread: from the NPV at the mean and the break-even spread, the slope must agree with
     # h × value × annuity
     a = (1 - 1.1 ** -25) / 0.1

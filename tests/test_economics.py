@@ -160,10 +160,12 @@ def test_investor_view_formulas(solved):
     assert r["revenue_rub"] == pytest.approx(r["revenue_handling_rub"] + r["revenue_seasonal_margin_rub"])
     assert r["revenue_storage_fee_rub"] == 0 and r["held_t"] > 0
     assert r["npv_glut_year_rub"] < r["npv_rub"] < r["npv_short_year_rub"]
-    # the federal compensation: 22.5% of the capital, at most 84k RUB per tonne of storage, within 50%
-    storage = r["capital_rub"] / p[f"module_{r['size']}_capital_mrub"] / 1e6 * (
-        p[f"module_{r['size']}_capacity_kt"] * 1000 / p["centre_storage_turns_per_year"])
-    expected = min(0.225 * r["capital_rub"], 84_000 * storage, 0.5 * r["capital_rub"])
+    # the federal compensation: 22.5% of the capital, at most 84k RUB per tonne of storage (26k for a potato and
+    # vegetable store), within 50%
+    storage = planned.problem.modules.set_index(["site_id", "module_id"]).at[(r["id"], r["size"]), "storage_t"]
+    kind = planned.problem.modules.set_index(["site_id", "module_id"]).at[(r["id"], r["size"]), "store_type"]
+    cap = {"dc": 84_000, "ca_fruit": 84_000, "store": 26_000}[kind]  # per tonne, by store type
+    expected = min(0.225 * r["capital_rub"], cap * storage, 0.5 * r["capital_rub"])
     assert r["capital_rub"] > 0 and r["public_cofinancing_rub"] == pytest.approx(expected)
     # an existing centre's capital is sunk: no capital, no co-financing, its operating cost only
     e = table[table["existing"]].iloc[0]

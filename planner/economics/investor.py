@@ -17,7 +17,12 @@ Per open centre (RUB a year unless stated):
   *K* − support;
 - simple payback (years) = investor's capital / operating result (none if the result is ≤ 0);
 - NPV at ``discount_rate_pct`` over ``centre_lifetime_years``: −investor's capital + result × annuity factor; also
-  with every year a glut year and every year a short year (the two ends of the seasonal spread).
+  with every year a glut year and every year a short year (the two ends of the seasonal spread);
+- NPV with the preferential investment loan (decree No 1528 of 2016, :func:`loan_saving`): the NPV + the present
+  value of the interest the loan saves against market terms. Kazakhstan's instruments (a 7-point rate subsidy on
+  tenge working-capital loans under the rules of order No 50 of 2017, now order No 436 of 2018, terms not
+  checked; a capital subsidy of up to 50% for stores over 1,000 t reported in 2025) are not modelled: the
+  Russian instrument is applied to every scope (docs/economics.md).
 """
 
 from __future__ import annotations
@@ -26,16 +31,32 @@ import numpy as np
 import pandas as pd
 
 from optimization.results import NetworkResult
-from planner.parameters import ParameterSet
+from planner.parameters import STORE_TYPES, ParameterSet
 from planner.pipeline import PlannedProblem, annuity_factor, capital_recovery_factor
 
 
-def public_support(capital: np.ndarray, storage_t: np.ndarray, p: ParameterSet) -> np.ndarray:
+def public_support(capital: np.ndarray, storage_t: np.ndarray, p: ParameterSet,
+                   store_types: list[str] | None = None) -> np.ndarray:
     """RUB of public money in each new capital: the federal compensation (``support_compensation_pct`` of the
-    capital, at most ``support_cap_krub_per_t`` per tonne of the storage it adds), within the cap on all public
-    co-financing (``public_cofinancing_max_pct`` of the capital)."""
-    comp = np.minimum(capital * p["support_compensation_pct"] / 100, storage_t * p["support_cap_krub_per_t"] * 1e3)
+    capital, at most the cap per tonne of the storage it adds of the centre's store type: ``support_cap_krub_per_t``
+    for a distribution centre or a fruit store, ``support_cap_store_krub_per_t`` for a potato and vegetable store),
+    within the cap on all public co-financing (``public_cofinancing_max_pct`` of the capital)."""
+    keys = store_types if store_types is not None else ["dc"] * len(np.atleast_1d(capital))
+    cap = np.array([p[STORE_TYPES[t].support_cap] for t in keys], dtype=float)
+    comp = np.minimum(capital * p["support_compensation_pct"] / 100, storage_t * cap * 1e3)
     return np.minimum(comp, capital * p["public_cofinancing_max_pct"] / 100)
+
+
+def loan_saving(own_capital: np.ndarray, p: ParameterSet) -> tuple[np.ndarray, np.ndarray]:
+    """The preferential investment loan (Government decree No 1528 of 2016): the loan (RUB,
+    ``preferential_loan_share_pct`` of the investor's capital) and the present value (RUB) of the interest it
+    saves against a loan at ``market_loan_rate_pct``, both repaid in equal instalments over
+    ``preferential_loan_years``. Discounted at the market rate, a market loan is worth nothing to the borrower, so
+    the saving is L (1 − a(r_market, n) / a(r_pref, n)), with a the annuity factor; it adds to the investor's NPV."""
+    loan = np.asarray(own_capital, dtype=float) * p["preferential_loan_share_pct"] / 100
+    n = p["preferential_loan_years"]
+    ratio = annuity_factor(p["market_loan_rate_pct"], n) / annuity_factor(p["preferential_loan_rate_pct"], n)
+    return loan, loan * (1 - ratio)
 
 
 def held_by_site(result: NetworkResult, sites: list[str]) -> np.ndarray:
@@ -93,9 +114,14 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
     storage = np.array([float(mods.at[(s, m), "storage_t"]) - (float(mods.at[(s, "existing"), "storage_t"])
                                                                if (s, "existing") in mods.index else 0.0)
                         for s, m in zip(opened["site_id"], opened["module_id"], strict=True)])
-    public = public_support(capital, storage, p)
+    # the store type (the support cap's key) is in the summary's centres (planner.summary.centres_table), which
+    # sites.csv joins with this table
+    types = [str(mods.at[(s, m), "store_type"]) if "store_type" in mods.columns else "dc"
+             for s, m in zip(opened["site_id"], opened["module_id"], strict=True)]
+    public = public_support(capital, storage, p, types)
     share = float(public.sum() / capital.sum()) if capital.sum() > 0 else 0.0
     own = capital - public
+    loan, saving = loan_saving(own, p)
     annuity = annuity_factor(p["discount_rate_pct"], p["centre_lifetime_years"])
     names = planned.candidates.set_index("candidate_id")
     table = pd.DataFrame({
@@ -109,6 +135,7 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
         "investor_capital_rub": own,
         "payback_years": np.where(result_ > 0, own / np.where(result_ > 0, result_, 1), np.nan),
         "npv_rub": -own + result_ * annuity,
+        "loan_rub": loan, "loan_interest_saving_rub": saving, "npv_with_loan_rub": -own + result_ * annuity + saving,
         "npv_glut_year_rub": -own + (result_ - margin["plan"] + margin["low"]) * annuity,
         "npv_short_year_rub": -own + (result_ - margin["plan"] + margin["high"]) * annuity})
     new = table[~table["existing"]]
@@ -117,6 +144,11 @@ def investor_view(planned: PlannedProblem, result: NetworkResult) -> tuple[pd.Da
               "capital_new_rub": float(new["capital_rub"].sum()),
               "public_cofinancing_new_rub": float(new["public_cofinancing_rub"].sum()),
               "npv_new_rub": float(new["npv_rub"].sum()),
+              "npv_new_with_loan_rub": float(new["npv_with_loan_rub"].sum()),
+              "loan_new_rub": float(new["loan_rub"].sum()),
+              "loan_interest_saving_new_rub": float(new["loan_interest_saving_rub"].sum()),
+              "preferential_loan_rate_pct": p["preferential_loan_rate_pct"],
+              "market_loan_rate_pct": p["market_loan_rate_pct"],
               "npv_new_glut_years_rub": float(new["npv_glut_year_rub"].sum()),
               "npv_new_short_years_rub": float(new["npv_short_year_rub"].sum()),
               "revenue_handling_rub": float(handling_fee.sum()),
