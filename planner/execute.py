@@ -14,7 +14,7 @@ import pandas as pd
 from optimization.results import NetworkResult
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
-from planner.economics.losses import route_with_sites
+from planner.economics.losses import existing_network, route_with_sites
 from planner.economics.ranges import evaluate_ranges
 from planner.economics.share_curve import curve_records, share_curve, write_share_curve
 from planner.economics.welfare import net_social_benefit
@@ -51,7 +51,7 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         losses = estimate_loss_reduction(scenario, dataset, result, "traditional", planned=planned)
         prices = estimate_price_impact(scenario, dataset, result, "traditional", planned=planned)
         investor = investor_view(planned, result)
-        ref = [c for c in planned.candidates.loc[planned.candidates["existing"].astype(bool), "candidate_id"]]
+        ref = existing_network(planned)
         prices_now = (estimate_price_impact(scenario, dataset, result, "existing", planned=planned)
                       if ref else prices)
         base_run = route_with_sites(planned, ref, scenario) if ref else None

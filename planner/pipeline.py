@@ -97,7 +97,8 @@ class PlannedProblem:
     capacity_status: dict[str, str] = field(default_factory=dict)
     storage: pd.DataFrame = field(default_factory=pd.DataFrame)
     routed: dict = field(default_factory=dict, repr=False)
-    """Flows routed with a fixed set of sites, by frozenset of site ids (planner.economics.losses.route_with_sites)."""
+    """Flows routed with a fixed set of sites, by frozenset of (site id, module or None) pairs
+    (planner.economics.losses.route_with_sites)."""
 
 
 def existing_capacity(existing: pd.DataFrame, params: ParameterSet) -> pd.DataFrame:

@@ -108,3 +108,30 @@ def test_kazakhstan_production_is_not_split_onto_its_city_regions(dataset):
     cities = prod[prod["area_id"].isin(["KZ-71", "KZ-75", "KZ-79"])]
     assert (cities["quantity_kt"] == 0).all()
     assert prod.loc[prod["area_id"] == "KZ-61", "quantity_kt"].sum() > 0  # Turkestan, the main growing region
+
+
+def test_todays_network_is_never_expanded_for_free(planned):
+    """The baseline of the net social benefit and of every `existing` comparison is today's network: each existing
+    centre at its documented capacity. Were it routed with sizes free it could take an expansion module without
+    being charged its capital (the Kazakh pilots' baseline expanded all four for 26 bn RUB), while the plan pays
+    for the same expansion."""
+    from planner.economics.losses import existing_network, resolve_centres, route_with_sites
+
+    scenario = load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml")
+    today = existing_network(planned)
+    assert today and set(today.values()) == {"existing"}
+    assert resolve_centres(planned, None, "existing") == (today, today)
+    base = route_with_sites(planned, today, scenario)
+    opened = base.sites[base.sites["open"]]
+    assert set(opened["site_id"]) == set(today) and set(opened["module_id"]) == {"existing"}
+    # sizes free can only do better (expansions cost nothing in a routing): the fixed module is what holds them
+    free = route_with_sites(planned, list(today), scenario)
+    assert free.objective <= base.objective + 1e-9 * abs(base.objective)
+    # a solved plan is routed with the modules it chose, not re-sized
+    ids = list(today)
+    sid = ids[0]
+    mods = planned.problem.modules
+    bigger = mods.loc[(mods["site_id"] == sid) & (mods["module_id"] != "existing"), "module_id"].iloc[-1]
+    fixed = route_with_sites(planned, {**today, sid: bigger}, scenario)
+    got = fixed.sites[fixed.sites["open"]].set_index("site_id")["module_id"]
+    assert got[sid] == bigger

@@ -16,7 +16,7 @@ network model with those sites fixed open (an LP apart from the size choice), no
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -34,49 +34,84 @@ from planner.summary import trade_summary
 STAGES = ("farm_storage", "transport", "wholesale_storage", "retail_distribution")
 
 
-def with_sites(pb: NetworkProblem, open_ids: Iterable[str]) -> NetworkProblem:
-    """The same problem with exactly ``open_ids`` open (others removed with their arcs); sizes stay free."""
-    keep = set(open_ids)
-    unknown = sorted(keep - set(pb.sites["site_id"]))
+OpenSites = Iterable[str] | Mapping[str, str | None]
+"""Sites to open: ids (each site's size left free), or a mapping of id to the module it opens with (``None``: free)."""
+
+
+def _as_modules(open_sites: OpenSites) -> dict[str, str | None]:
+    return dict(open_sites) if isinstance(open_sites, Mapping) else dict.fromkeys(open_sites)
+
+
+def with_sites(pb: NetworkProblem, open_sites: OpenSites) -> NetworkProblem:
+    """The same problem with exactly ``open_sites`` open (others removed with their arcs). Given as ids, a site's
+    size stays free; given as a mapping to module ids, each site keeps only that module (a solved plan's sizes, or
+    an existing centre at its documented capacity, module ``existing``)."""
+    chosen = _as_modules(open_sites)
+    unknown = sorted(set(chosen) - set(pb.sites["site_id"]))
     if unknown:
         raise ScenarioError(f"centres: unknown site id(s) {unknown}; known: {sorted(pb.sites['site_id'])[:20]} ...")
-    sites = pb.sites[pb.sites["site_id"].isin(keep)].assign(existing=True).reset_index(drop=True)
-    return replace(pb, sites=sites, modules=pb.modules[pb.modules["site_id"].isin(keep)].reset_index(drop=True),
-                   inbound=pb.inbound[pb.inbound["site_id"].isin(keep)].reset_index(drop=True),
-                   outbound=pb.outbound[pb.outbound["site_id"].isin(keep)].reset_index(drop=True),
+    mods = pb.modules[pb.modules["site_id"].isin(chosen)]
+    fixed = [(sid, m) for sid, m in chosen.items() if m is not None]
+    if fixed:
+        pairs = set(zip(mods["site_id"], mods["module_id"], strict=True))
+        missing = [f"{sid}:{m}" for sid, m in fixed if (sid, m) not in pairs]
+        if missing:
+            raise ScenarioError(f"centres: no such module at the site: {missing}")
+        free = {sid for sid, m in chosen.items() if m is None}
+        keep = [sid in free or chosen[sid] == m for sid, m in zip(mods["site_id"], mods["module_id"], strict=True)]
+        mods = mods[keep]
+    sites = pb.sites[pb.sites["site_id"].isin(chosen)].assign(existing=True).reset_index(drop=True)
+    return replace(pb, sites=sites, modules=mods.reset_index(drop=True),
+                   inbound=pb.inbound[pb.inbound["site_id"].isin(chosen)].reset_index(drop=True),
+                   outbound=pb.outbound[pb.outbound["site_id"].isin(chosen)].reset_index(drop=True),
                    options=Options(force_existing=True))
 
 
-def route_with_sites(planned: PlannedProblem, open_ids: Iterable[str], scenario: Scenario) -> NetworkResult:
-    """Flows routed with exactly ``open_ids`` open (:func:`with_sites`), at the scenario's time limit and gap.
+def route_with_sites(planned: PlannedProblem, open_sites: OpenSites, scenario: Scenario) -> NetworkResult:
+    """Flows routed with exactly ``open_sites`` open (:func:`with_sites`), at the scenario's time limit and gap.
 
     Solved once per set of sites for a planned problem: the loss estimate, the price model's centre shares and the
     net social benefit route the same site sets, so the result is kept on ``planned.routed``."""
-    key = frozenset(open_ids)
+    chosen = _as_modules(open_sites)
+    key = frozenset(chosen.items())
     if key not in planned.routed:
-        planned.routed[key] = optimize(with_sites(planned.problem, key), SolverOptions(
+        planned.routed[key] = optimize(with_sites(planned.problem, chosen), SolverOptions(
             time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap))
     return planned.routed[key]
 
 
+def existing_network(planned: PlannedProblem) -> dict[str, str | None]:
+    """Today's network: every existing centre at its documented capacity (its module ``existing``, no expansion;
+    size free only where a site has no such module)."""
+    sites, mods = planned.problem.sites, planned.problem.modules
+    has = set(mods.loc[mods["module_id"] == "existing", "site_id"])
+    return {sid: ("existing" if sid in has else None) for sid in sites.loc[sites["existing"], "site_id"]}
+
+
 def resolve_centres(planned: PlannedProblem, centres: Iterable[str] | NetworkResult | None,
-                    baseline: str) -> tuple[list[str], list[str]]:
-    """The open sites of the network (ids, a solved result's open sites, or None = the existing centres) and of
-    the baseline (``traditional``: none; ``existing``: the existing centres). Unknown ids are named."""
+                    baseline: str) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """The open sites of the network and of the baseline, each as site id → module (``None``: size free).
+
+    The network: a solved result's open sites with the modules it chose; ids (sizes free, an existing centre at its
+    documented capacity); or None (today's network). The baseline: ``traditional`` (none) or ``existing`` (today's
+    network, :func:`existing_network` — never expanded for free). Unknown ids are named."""
     if baseline not in ("traditional", "existing"):
         raise ScenarioError(f"baseline: expected 'traditional' or 'existing', got {baseline!r}")
-    sites = planned.problem.sites
-    existing = list(sites.loc[sites["existing"], "site_id"])
+    today = existing_network(planned)
     if isinstance(centres, NetworkResult):
-        open_ids = list(centres.open_sites)
+        opened = centres.sites[centres.sites["open"]] if not centres.sites.empty else centres.sites
+        open_sites = dict(zip(opened.get("site_id", []), opened.get("module_id", []), strict=True))
+        for sid in centres.open_sites:
+            open_sites.setdefault(sid, None)
     elif centres is None:
-        open_ids = existing
+        open_sites = dict(today)
     else:
-        open_ids = list(centres)
-    unknown = sorted(set(open_ids) - set(sites["site_id"]))
+        open_sites = {sid: today.get(sid) for sid in centres}
+    unknown = sorted(set(open_sites) - set(planned.problem.sites["site_id"]))
     if unknown:
-        raise ScenarioError(f"centres: unknown site id(s) {unknown}; known: {sorted(sites['site_id'])[:20]} ...")
-    return open_ids, ([] if baseline == "traditional" else existing)
+        raise ScenarioError(f"centres: unknown site id(s) {unknown}; known: "
+                            f"{sorted(planned.problem.sites['site_id'])[:20]} ...")
+    return open_sites, ({} if baseline == "traditional" else today)
 
 
 def stage_losses(planned: PlannedProblem, result: NetworkResult, region_of: dict[str, str]) -> pd.DataFrame:
@@ -180,5 +215,5 @@ def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Itera
     summ["reduction_pct"] = np.where(summ["baseline_t"] > 0, 100 * summ["saved_t"] / summ["baseline_t"], 0.0)
     summ["saved_value_rub"] = summ["saved_t"] * summ.index.map(value).to_numpy(float)
     summ = summ.reset_index().rename(columns={"index": "commodity"})
-    return LossReport(baseline, open_ids, b, a, summ, net.status, ref.status,
+    return LossReport(baseline, list(open_ids), b, a, summ, net.status, ref.status,
                       trade_summary(planned, net), trade_summary(planned, ref))

@@ -172,9 +172,10 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     return markets, arcs
 
 
-def centre_shares(planned: PlannedProblem, open_ids: list[str], scenario: Scenario) -> dict[str, float]:
+def centre_shares(planned: PlannedProblem, open_ids, scenario: Scenario) -> dict[str, float]:
     """Share of each group's shipped tonnes that passes through the centres when flows are routed with exactly
-    ``open_ids`` open (their capacity limits how much of the chain the saving reaches)."""
+    ``open_ids`` open (ids, or id → module as :func:`planner.economics.losses.with_sites` takes; their capacity
+    limits how much of the chain the saving reaches)."""
     from planner.economics.losses import route_with_sites
 
     if not open_ids:
@@ -244,7 +245,7 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
             "producer_surplus_change_rub": float(reg["producer_surplus_change_rub"].sum()),
             "welfare_change_rub": e1.welfare - e0.welfare,
             "centre_margin_change_rub": margin1 - margin0, "import_duty_change_rub": duty1 - duty0})
-    return PriceReport(open_ids, pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs,
+    return PriceReport(list(open_ids), pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs,
                        pd.concat(trade, ignore_index=True) if trade else pd.DataFrame(), pd.DataFrame(calib))
 
 

@@ -41,7 +41,12 @@ from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
 from planner.data.loader import Dataset
-from planner.economics.losses import estimate_loss_reduction, route_with_sites
+from planner.economics.losses import (
+    estimate_loss_reduction,
+    existing_network,
+    resolve_centres,
+    route_with_sites,
+)
 from planner.economics.prices import estimate_price_impact
 from planner.pipeline import PlannedProblem, build_problem
 from planner.scenario import Scenario, ScenarioError
@@ -112,7 +117,7 @@ def _point_rows(point: str, target: float | None, scenario: Scenario, dataset: D
     """The rows of one solved point: losses and prices of the plan against the traditional channel."""
     open_ids = result.open_sites
     own = replace(planned, routed={frozenset(): route_with_sites(planned, [], scenario),
-                                   frozenset(open_ids): result})
+                                   frozenset(resolve_centres(planned, result, "traditional")[0].items()): result})
     losses = estimate_loss_reduction(scenario, dataset, result, "traditional", planned=own)
     prices = estimate_price_impact(scenario, dataset, result, "traditional", planned=own)
     overall, groups = _share_of(result)
@@ -195,7 +200,7 @@ def share_curve(scenario: Scenario, dataset: Dataset, shares: Sequence[float], p
                          "status": res.status, "commodity": "all", "solve_s": round(took, 2)})
             continue
         rows += _point_rows("curve", a, scenario, dataset, planned, res, took)
-    existing = list(planned.problem.sites.loc[planned.problem.sites["existing"], "site_id"])
+    existing = existing_network(planned)
     if existing:
         t0 = time.perf_counter()
         res = route_with_sites(planned, existing, scenario)
