@@ -28,8 +28,8 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-import networkx as nx
 import iuliia
+import networkx as nx
 import numpy as np
 import pandas as pd
 
