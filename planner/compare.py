@@ -100,7 +100,7 @@ def _centres(a: dict, b: dict) -> list[dict]:
     return sorted(rows, key=lambda r: (order[r["change"]], -abs(r["throughput_change_t"])))
 
 
-def _trade(a: dict, b: dict) -> tuple[list[dict], list[dict]]:
+def _trade(a: dict, b: dict, country_names: dict[str, tuple[str, str]]) -> tuple[list[dict], list[dict]]:
     """Exports and imports (t a year) by outside market and by country, A, B and B − A; a market one run cannot
     reach (a closed crossing) counts zero there and is marked."""
     names = {m["id"]: m for m in a.get("outside_markets", []) + b.get("outside_markets", [])}
@@ -120,7 +120,9 @@ def _trade(a: dict, b: dict) -> tuple[list[dict], list[dict]]:
                      "imports_a_t": im_a, "imports_b_t": im_b, "imports_change_t": im_b - im_a})
     countries: dict[str, dict] = {}
     for r in rows:
-        c = countries.setdefault(r["country"], {"country": r["country"], "markets": [], "exports_a_t": 0.0,
+        en, ru = country_names.get(r["country"], (r["country"], r["country"]))
+        c = countries.setdefault(r["country"], {"country": r["country"], "name_en": en, "name_ru": ru,
+                                                "markets": [], "exports_a_t": 0.0,
                                                 "exports_b_t": 0.0, "imports_a_t": 0.0, "imports_b_t": 0.0})
         c["markets"].append(r["market"])
         for k in ("exports_a_t", "exports_b_t", "imports_a_t", "imports_b_t"):
@@ -137,11 +139,13 @@ def _by_group(a: dict, b: dict, key: str) -> list[dict]:
             for k in list(dict.fromkeys([*ga, *gb]))]
 
 
-def compare_summaries(a: dict, b: dict, label_a: str | None = None, label_b: str | None = None) -> dict:
+def compare_summaries(a: dict, b: dict, label_a: str | None = None, label_b: str | None = None,
+                      country_names: dict[str, tuple[str, str]] | None = None) -> dict:
     """The comparison document of runs ``a`` and ``b`` (see the module docstring); ``label_*`` name the runs
-    (default: their scenario names)."""
+    (default: their scenario names); ``country_names``: ISO code → (English, Russian) name. Exports and imports
+    are the scope's: ``exports`` are what an outside market buys from the scope, ``imports`` what it sells."""
     ha, hb = _headline(a), _headline(b)
-    markets, countries = _trade(a, b)
+    markets, countries = _trade(a, b, country_names or {})
     return {
         "a": {"label": label_a or a.get("scenario"), "scenario": a.get("scenario"), "status": a.get("status")},
         "b": {"label": label_b or b.get("scenario"), "scenario": b.get("scenario"), "status": b.get("status")},
@@ -157,23 +161,27 @@ def compare_summaries(a: dict, b: dict, label_a: str | None = None, label_b: str
     }
 
 
-def trade_headlines(doc: dict, min_change_t: float = 0.5) -> list[str]:
-    """One line per country whose trade changes (English and Russian market names, t a year), largest first:
-    the answer to "what does Armenia (and each crossing) gain or lose"."""
-    lines = []
+def trade_headlines(doc: dict, min_change_t: float = 0.5) -> list[tuple[str, list[str]]]:
+    """What each outside country gains or loses from A to B, largest change first: a line per country (what it
+    sells to and buys from the scope, t a year) and a line per market of it that changes (its crossing or port,
+    English and Russian names). Countries whose trade does not change by ``min_change_t`` are left out. This is the
+    answer to "what does Armenia (and each crossing) gain or lose" when Upper Lars closes."""
+    out = []
     changed = [c for c in doc["trade_by_country"]
                if abs(c["exports_change_t"]) >= min_change_t or abs(c["imports_change_t"]) >= min_change_t]
-    names = {m["market"]: m for m in doc["trade_by_market"]}
+    markets = {m["market"]: m for m in doc["trade_by_market"]}
     for c in sorted(changed, key=lambda c: -(abs(c["exports_change_t"]) + abs(c["imports_change_t"]))):
-        per = []
+        name = f"{c.get('name_en') or c['country']} / {c.get('name_ru') or c['country']}"
+        head = (f"{name}: sells to the scope {c['imports_a_t']:,.0f} → {c['imports_b_t']:,.0f} t/yr "
+                f"({c['imports_change_t']:+,.0f}); buys from it {c['exports_a_t']:,.0f} → {c['exports_b_t']:,.0f} "
+                f"t/yr ({c['exports_change_t']:+,.0f})")
+        lines = []
         for mid in c["markets"]:
-            m = names[mid]
+            m = markets[mid]
             if abs(m["exports_change_t"]) < min_change_t and abs(m["imports_change_t"]) < min_change_t:
                 continue
-            closed = "" if m["reachable_b"] or not m["reachable_a"] else " — unreachable in B / недоступен"
-            per.append(f"{m['name_en']} / {m['name_ru']}: sales {m['exports_a_t']:,.0f} → {m['exports_b_t']:,.0f} t "
-                       f"({m['exports_change_t']:+,.0f}), purchases {m['imports_a_t']:,.0f} → {m['imports_b_t']:,.0f}"
-                       f" t ({m['imports_change_t']:+,.0f}){closed}")
-        lines.append(f"{c['country']}: sales {c['exports_change_t']:+,.0f} t/yr, purchases "
-                     f"{c['imports_change_t']:+,.0f} t/yr — " + "; ".join(per))
-    return lines
+            closed = " — cut off in B / недоступен в B" if m["reachable_a"] and not m["reachable_b"] else ""
+            lines.append(f"{m['name_en']} / {m['name_ru']}: sells {m['imports_change_t']:+,.0f} t/yr, buys "
+                         f"{m['exports_change_t']:+,.0f} t/yr{closed}")
+        out.append((head, lines))
+    return out

@@ -49,12 +49,13 @@ def json_mode(active: bool) -> Iterator[None]:
 
 
 def emit_json(doc: object) -> None:
-    """Print ``doc`` as one JSON document on standard output (NaN and infinities as null, UTF-8 names kept)."""
+    """Print ``doc`` as one JSON document, on one line, on standard output (NaN and infinities as null, UTF-8
+    names kept)."""
     import json
 
     from planner.summary import clean_json
 
-    typer.echo(json.dumps(clean_json(json.loads(json.dumps(doc, default=_default))), ensure_ascii=False, indent=1))
+    typer.echo(json.dumps(clean_json(json.loads(json.dumps(doc, default=_default))), ensure_ascii=False))
 
 
 def _default(value: object) -> object:

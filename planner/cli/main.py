@@ -261,7 +261,11 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
             with SolveProgress(sc.solver.time_limit_s) as progress:
                 from planner.execute import execute_scenario
 
-                out = execute_scenario(sc, ds, on_log=log.write, on_progress=progress.update)
+                def on_log(line: str) -> None:
+                    log.write(line)
+                    progress.log(line)
+
+                out = execute_scenario(sc, ds, on_log=on_log, on_progress=progress.update)
                 written: list[Path] = []
                 if output is not None:
                     from planner.outputs import write_outputs
@@ -331,17 +335,26 @@ def progress_text(elapsed_s: float, time_limit_s: float | None, objective: float
 
 
 class SolveProgress:
-    """A live line on standard error while a run builds, solves and prices: phase, elapsed time, time limit,
-    incumbent, bound and gap (%) from the solver's callbacks (never raw HiGHS lines)."""
+    """A live line on standard error while a run builds, solves and prices: the phase, and while HiGHS solves the
+    seconds spent against the time limit, the incumbent, the bound and the gap (%) from the solver's callbacks
+    (never raw HiGHS lines, which go to ``run.log``). The solve's start and end are read from HiGHS's log lines."""
 
     def __init__(self, time_limit_s: float | None) -> None:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress, ProgressColumn, SpinnerColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        owner = self
+
+        class _Line(ProgressColumn):
+            def render(self, task) -> Text:  # noqa: ANN001 - rich's Task
+                return Text(owner.text())
 
         self.limit = time_limit_s
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                            console=err_console, transient=True)
-        self.task = self.bar.add_task("building the model (network, candidates, trips) ...", total=None)
+        self.bar = Progress(SpinnerColumn(), _Line(), TimeElapsedColumn(), console=err_console, transient=True)
+        self.task = self.bar.add_task("run", total=None)
+        self.phase_text = "building the model (network, candidates, trips) ..."
         self.solve_start: float | None = None
+        self.solve_end: float | None = None
         self.last: dict = {}
 
     def __enter__(self) -> SolveProgress:
@@ -351,18 +364,31 @@ class SolveProgress:
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
+    def text(self) -> str:
+        """The line as it stands now (rich redraws it several times a second)."""
+        if self.solve_start is None or self.solve_end is not None:
+            return self.phase_text
+        return progress_text(time.perf_counter() - self.solve_start, self.limit, self.last.get("objective"),
+                             self.last.get("bound"))
+
     def phase(self, text: str) -> None:
         """Show a new phase (``writing the report``)."""
-        self.bar.update(self.task, description=text)
+        self.phase_text = text
+
+    def log(self, line: str) -> None:
+        """A HiGHS log line: marks the solve's start (its first line) and end (``Solving report``)."""
+        if self.solve_start is None:
+            self.solve_start = time.perf_counter()
+        elif "Solving report" in line and self.solve_end is None:
+            self.solve_end = time.perf_counter()
+            self.phase_text = "losses, prices, net social benefit, investor's view ..."
 
     def update(self, info: dict) -> None:
         """The solver's progress callback: ``{"objective", "bound", "gap"}`` (RUB a year)."""
-        now = time.perf_counter()
         if self.solve_start is None:
-            self.solve_start = now
-        self.last = info
-        self.bar.update(self.task, description=progress_text(now - self.solve_start, self.limit,
-                                                             info.get("objective"), info.get("bound")))
+            self.solve_start = time.perf_counter()
+        if self.solve_end is None:
+            self.last = info
 
 
 def print_balance(bal: pd.DataFrame, basis: str = "actual") -> None:

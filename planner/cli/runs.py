@@ -74,7 +74,9 @@ def compare(run_a: Annotated[Path, typer.Argument(help="run folder (planner run 
         output.mkdir(parents=True, exist_ok=True)
     a, map_a = _run_of(run_a, output, "a")
     b, map_b = _run_of(run_b, output, "b")
-    doc = compare_summaries(a, b, _label(run_a, a), _label(run_b, b))
+    countries = load_data({}).countries
+    names = {r.country_id: (r.name_en, r.name_ru) for r in countries.itertuples()}
+    doc = compare_summaries(a, b, _label(run_a, a), _label(run_b, b), names)
     with json_mode(as_json):
         print_compare(doc)
         if output is not None:
@@ -95,9 +97,14 @@ def print_compare(doc: dict) -> None:
     la, lb = doc["a"]["label"], doc["b"]["label"]
     console.print(f"[bold]A[/bold] = {la} ({doc['a']['status']})   [bold]B[/bold] = {lb} ({doc['b']['status']})")
     lines = trade_headlines(doc)
-    console.print("[bold]Trade with outside markets, B against A / Торговля с внешними рынками, B к A[/bold]")
-    for line in lines or ["no change in sales or purchases by any country / без изменений"]:
-        console.print(f"  {line}", highlight=False)
+    console.print("[bold]What each outside country gains or loses, B against A / Что теряет или получает каждая "
+                  "страна, B к A[/bold]")
+    if not lines:
+        console.print("  no change in any country's trade with the scope / торговля не меняется")
+    for head, per_market in lines:
+        console.print(f"  [bold]{head}[/bold]", highlight=False)
+        for line in per_market:
+            console.print(f"      {line}", highlight=False)
     t = Table(title="Headline figures / Основные показатели")
     for col in ("figure", "показатель", "A", "B", "B − A"):
         t.add_column(col, justify="left" if col in ("figure", "показатель") else "right")
@@ -142,7 +149,9 @@ def write_compare(folder: Path, doc: dict, map_a: Path | None, map_b: Path | Non
             "key": "key / ключ", "label_en": "figure", "label_ru": "показатель", "a": "A", "b": "B",
             "change": "B − A"}),
         "trade_by_country": pd.DataFrame(doc["trade_by_country"]).assign(
-            markets=lambda d: d["markets"].map(", ".join)).rename(columns=_trade_headers),
+            markets=lambda d: d["markets"].map(", ".join)).rename(columns=lambda c: (
+                _trade_headers(c) if c.startswith(("exports", "imports", "markets")) else
+                {"name_en": "country", "name_ru": "страна", "country": "code / код"}.get(c, c))),
         "trade_by_market": pd.DataFrame(doc["trade_by_market"]).rename(columns=_trade_headers),
         "centres": pd.DataFrame(doc["centres"]).rename(columns={
             "id": "id", "name_ru": "ОРЦ", "name_en": "centre", "region": "region / субъект",
@@ -152,7 +161,9 @@ def write_compare(folder: Path, doc: dict, map_a: Path | None, map_b: Path | Non
         "prices_losses": pd.concat([
             pd.DataFrame(doc["consumer_price_change_pct"]).assign(figure="consumer price change, %"),
             pd.DataFrame(doc["farm_price_change_pct"]).assign(figure="farm-gate price change, %"),
-            pd.DataFrame(doc["loss_reduction_pct"]).assign(figure="loss reduction, %")], ignore_index=True),
+            pd.DataFrame(doc["loss_reduction_pct"]).assign(figure="loss reduction, %")], ignore_index=True).rename(
+                columns={"commodity": "commodity / группа", "a": "A, %", "b": "B, %", "change": "B − A, % points",
+                         "figure": "figure / показатель"}),
     }
     _write_xlsx(paths[1], sheets)
     paths[2].write_text(compare_html(doc, map_a, map_b), encoding="utf-8")
@@ -161,12 +172,15 @@ def write_compare(folder: Path, doc: dict, map_a: Path | None, map_b: Path | Non
 
 def _trade_headers(col: str) -> str:
     """Units and both languages in a trade table's headers."""
-    names = {"exports": "sales / продажи", "imports": "purchases / закупки"}
+    names = {"exports": "scope's sales / продажи", "imports": "scope's purchases / закупки"}
     for k, v in names.items():
         if col.startswith(k):
             side = col.removeprefix(k + "_").removesuffix("_t").replace("change", "B − A")
             return f"{v} {side.upper() if len(side) == 1 else side}, t/yr"
-    return {"name_ru": "рынок", "name_en": "market", "country": "country / страна"}.get(col, col)
+    return {"market": "market id / код рынка", "name_ru": "рынок", "name_en": "market", "country": "country / страна",
+            "kind": "kind / тип", "markets": "markets / рынки",
+            "reachable_a": "reachable in A / доступен в A",
+            "reachable_b": "reachable in B / доступен в B"}.get(col, col)
 
 
 def _write_xlsx(path: Path, sheets: dict) -> None:
@@ -200,8 +214,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#eef}
 </style></head><body>
 <h1>Сравнение расчётов / Comparison of runs</h1>
 <p><b>A</b> = {{ a.label }} ({{ a.status }}); <b>B</b> = {{ b.label }} ({{ b.status }})</p>
-<h2>Торговля с внешними рынками / Trade with outside markets, B against A</h2>
-<ul>{% for line in trade_lines %}<li>{{ line }}</li>{% else %}<li>no change / без изменений</li>{% endfor %}</ul>
+<h2>Что теряет или получает каждая страна / What each outside country gains or loses, B against A</h2>
+<ul>{% for head, lines in trade_lines %}<li><b>{{ head }}</b>{% if lines %}<ul>{% for l in lines %}<li>{{ l }}</li>
+{% endfor %}</ul>{% endif %}</li>{% else %}<li>no change / без изменений</li>{% endfor %}</ul>
 <h2>Основные показатели / Headline figures</h2>
 <table><tr><th>показатель</th><th>figure</th><th>A</th><th>B</th><th>B − A</th></tr>
 {% for h in headline %}<tr><td>{{ h.label_ru }}</td><td>{{ h.label_en }}</td><td class="n">{{ fmt(h.a, h.digits) }}</td>
