@@ -231,7 +231,7 @@ def write_sweep(folder: Path, runs: pd.DataFrame, agg: dict, freq: pd.DataFrame)
         pct_cols = [c for c in cols if c != "objective"]
         data = [runs[c].dropna().astype(float).to_numpy() for c in pct_cols]
         if data:
-            axes[1].boxplot(data, vert=False, whis=(5, 95))
+            axes[1].boxplot(data, orientation="horizontal", whis=(5, 95))
             axes[1].set_yticks(range(1, len(pct_cols) + 1),
                                [c.replace("_pct_", " ").replace("_", " ") for c in pct_cols])
             axes[1].set_xlabel("% (whiskers: 5th and 95th percentiles) / % (усы: 5-й и 95-й процентили)")
