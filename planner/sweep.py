@@ -203,13 +203,51 @@ def _figure_header(col: str) -> str:
     return col
 
 
-def write_sweep(folder: Path, runs: pd.DataFrame, agg: dict, freq: pd.DataFrame) -> list[Path]:
-    """Write the sweep's files (see the module docstring) into ``folder``; returns their paths."""
+def draw_robustness(runs: pd.DataFrame, freq: pd.DataFrame, samples: int, path: Path) -> None:
+    """robustness.png: how often each site opens (bars, % of samples), the spread of the percentage figures (loss
+    reduction and consumer price change, box plots with whiskers at the 5th and 95th percentiles) and of the
+    objective (annual cost net of sales to outside markets, million RUB a year)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    cols = [c for c in figure_columns(runs) if runs[c].notna().any()]
+    pct_cols = [c for c in cols if c != "objective"]
+    height = max(4.5, 0.45 * len(freq) + 2.0)
+    fig, axes = plt.subplots(1, 3, figsize=(16, height), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.4, 1.0, 0.45]})
+    labels = [textwrap.fill(f"{r.name_ru or r.site_id} / {r.name_en or ''}", 48) for r in freq.itertuples()]
+    axes[0].barh(labels[::-1], (100 * freq["open_share"]).to_numpy()[::-1], color="#2b8cbe")
+    axes[0].set_xlim(0, 100)
+    axes[0].tick_params(axis="y", labelsize=8)
+    axes[0].set_xlabel("samples in which the site opens, %\nдоля выборок, в которых площадка открыта, %")
+    axes[0].set_title("How often each site opens\nКак часто открывается площадка", fontsize=11)
+    if pct_cols:
+        data = [runs[c].dropna().astype(float).to_numpy() for c in pct_cols]
+        axes[1].boxplot(data, orientation="horizontal", whis=(5, 95))
+        axes[1].set_yticks(range(1, len(pct_cols) + 1),
+                           [c.replace("_pct_", ", ").replace("_", " ") + ", %" for c in pct_cols], fontsize=8)
+        axes[1].set_xlabel("% (box: quartiles; whiskers: 5th–95th percentile)\n% (ящик: квартили; усы: 5–95-й "
+                           "процентили)")
+    axes[1].set_title("Spread of the headline figures\nРазброс основных показателей", fontsize=11)
+    if "objective" in cols:
+        axes[2].boxplot([runs["objective"].dropna().astype(float).to_numpy() / 1e6], whis=(5, 95))
+        axes[2].set_xticks([1], ["objective"])
+        axes[2].set_ylabel("annual cost net of outside sales, mln RUB/yr\nзатраты за вычетом продаж, млн руб./год",
+                           fontsize=8)
+        axes[2].set_title("Objective\nЦелевая функция", fontsize=11)
+    else:
+        axes[2].set_axis_off()
+    fig.suptitle(f"Sweep of {samples} samples / Анализ чувствительности: {samples} выборок")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_sweep(folder: Path, runs: pd.DataFrame, agg: dict, freq: pd.DataFrame) -> list[Path]:
+    """Write the sweep's files (see the module docstring) into ``folder``; returns their paths."""
     folder = Path(folder)
     samples = runs.drop(columns=["site_names"], errors="ignore")
     samples = samples.rename(columns={c: _figure_header(c) for c in samples.columns})
@@ -219,31 +257,7 @@ def write_sweep(folder: Path, runs: pd.DataFrame, agg: dict, freq: pd.DataFrame)
     samples.to_csv(paths[0], index=False, encoding="utf-8-sig")
     robust.to_csv(paths[1], index=False, encoding="utf-8-sig")
 
-    cols = [c for c in figure_columns(runs) if runs[c].notna().any()]
-    fig, axes = plt.subplots(1, 2, figsize=(13, max(4.0, 0.32 * len(freq) + 1.5)),
-                             gridspec_kw={"width_ratios": [1, 1.2]})
-    labels = [f"{r.name_ru or r.site_id} / {r.name_en or ''}" for r in freq.itertuples()]
-    axes[0].barh(labels[::-1], (100 * freq["open_share"]).to_numpy()[::-1], color="#2b8cbe")
-    axes[0].set_xlim(0, 100)
-    axes[0].set_xlabel("share of samples in which the site opens, % / доля выборок, %")
-    axes[0].set_title("How often each site opens / Устойчивость площадок")
-    if cols:
-        pct_cols = [c for c in cols if c != "objective"]
-        data = [runs[c].dropna().astype(float).to_numpy() for c in pct_cols]
-        if data:
-            axes[1].boxplot(data, orientation="horizontal", whis=(5, 95))
-            axes[1].set_yticks(range(1, len(pct_cols) + 1),
-                               [c.replace("_pct_", " ").replace("_", " ") for c in pct_cols])
-            axes[1].set_xlabel("% (whiskers: 5th and 95th percentiles) / % (усы: 5-й и 95-й процентили)")
-        if "objective" in cols:
-            obj = runs["objective"].dropna().astype(float) / 1e6
-            axes[1].set_title(f"Spread of the headline figures / Разброс показателей\ntotal cost p5–p95: "
-                              f"{obj.quantile(0.05):,.0f}–{obj.quantile(0.95):,.0f} mln RUB/yr, median "
-                              f"{obj.median():,.0f}", fontsize=10)
-    fig.suptitle(f"Sweep: {agg['samples']} samples / Выборок: {agg['samples']}")
-    fig.tight_layout()
-    fig.savefig(paths[2], dpi=120)
-    plt.close(fig)
+    draw_robustness(runs, freq, agg["samples"], paths[2])
 
     with pd.ExcelWriter(paths[3], engine="openpyxl") as xl:
         pct = pd.DataFrame([{"figure": _figure_header(k), **v} for k, v in agg["percentiles"].items()])
