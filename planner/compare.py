@@ -4,7 +4,9 @@
 document: the headline figures (annual cost, losses, consumer prices, net social benefit, NPVs) of A and B and
 their difference B − A; the centres opened, closed, resized or kept; trade by outside market (each market is a
 border crossing's country or a port, e.g. «Армения (Ереван) через Верхний Ларс») and by country, exports and
-imports in tonnes a year; and the loss and price change by commodity group.
+imports in tonnes a year; the same trade by border crossing (each market's trade counted at the crossing into
+the scope's country on its shortest road or rail path with every crossing open, :func:`market_crossings`; a
+domestic market or port has none); and the loss and price change by commodity group.
 
 Sites are matched by id. Ids are the town's name (``pyatigorsk``) or the existing centre's id (``ru_sta_orc``) in
 every scenario (:mod:`geo.candidates`); a summary written before stable ids (``cand_012``) is matched by the
@@ -15,8 +17,13 @@ for one site. Units: tonnes a year (``_t``), million RUB a year (``_mrub``), mil
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+
+import networkx as nx
 
 from geo.candidates import site_slug
+from geo.network import NetworkError
+from geo.route import resolve_place
 
 _OLD_ID = re.compile(r"^cand_\d+$")
 
@@ -100,6 +107,58 @@ def _centres(a: dict, b: dict) -> list[dict]:
     return sorted(rows, key=lambda r: (order[r["change"]], -abs(r["throughput_change_t"])))
 
 
+def market_crossings(G: nx.MultiDiGraph, market_towns: Mapping[str, str], home_country: str) -> dict[str, list[str]]:
+    """The border crossings (ids, in path order) each outside market's trade passes on the shortest road path (km;
+    road and rail where no road path exists) from its town to the nearest town of ``home_country`` on network
+    ``G`` (the scope's country); [] for a market in that country (the rest of Russia, a port) or one the network
+    cannot place or reach."""
+    road = G.subgraph([n for n, d in G.nodes(data=True) if d.get("mode", "road") == "road"])
+    out: dict[str, list[str]] = {}
+    for mid, town in market_towns.items():
+        out[mid] = _crossings_on_path(road, town, home_country) or _crossings_on_path(G, town, home_country)
+    return out
+
+
+def _crossings_on_path(G: nx.MultiDiGraph, town: str, home_country: str) -> list[str]:
+    """The crossings on the shortest path (km) from ``town`` to the nearest node of ``home_country`` in ``G``."""
+    home = {n for n, d in G.nodes(data=True) if d.get("country") == home_country}
+    try:
+        node = resolve_place(G, town, "road")
+    except NetworkError:
+        return []
+    if node in home or not home:
+        return []
+    dist, paths = nx.single_source_dijkstra(G, node, weight="length")
+    reach = [n for n in home if n in dist]
+    if not reach:
+        return []
+    path = paths[min(reach, key=dist.__getitem__)]
+    crossings: list[str] = []
+    for u, v in zip(path, path[1:], strict=False):
+        edge = min(G.get_edge_data(u, v).values(), key=lambda d: d.get("length", 0.0))
+        if edge.get("crossing_id") and edge["crossing_id"] not in crossings:
+            crossings.append(edge["crossing_id"])
+    return crossings
+
+
+def _by_crossing(markets: list[dict], crossing_of: Mapping[str, list[str]],
+                 crossing_names: Mapping[str, tuple[str, str]]) -> list[dict]:
+    """Trade (t a year) by border crossing: the markets whose path passes it, their sales and purchases summed."""
+    rows: dict[str, dict] = {}
+    for m in markets:
+        for cid in crossing_of.get(m["market"], []):
+            en, ru = crossing_names.get(cid, (cid, cid))
+            r = rows.setdefault(cid, {"crossing": cid, "name_en": en, "name_ru": ru, "markets": [],
+                                      "exports_a_t": 0.0, "exports_b_t": 0.0, "imports_a_t": 0.0, "imports_b_t": 0.0})
+            r["markets"].append(m["market"])
+            for k in ("exports_a_t", "exports_b_t", "imports_a_t", "imports_b_t"):
+                r[k] += m[k]
+    for r in rows.values():
+        r["exports_change_t"] = r["exports_b_t"] - r["exports_a_t"]
+        r["imports_change_t"] = r["imports_b_t"] - r["imports_a_t"]
+    return sorted(rows.values(), key=lambda r: -(abs(r["exports_change_t"]) + abs(r["imports_change_t"])))
+
+
 def _trade(a: dict, b: dict, country_names: dict[str, tuple[str, str]]) -> tuple[list[dict], list[dict]]:
     """Exports and imports (t a year) by outside market and by country, A, B and B − A; a market one run cannot
     reach (a closed crossing) counts zero there and is marked."""
@@ -120,7 +179,7 @@ def _trade(a: dict, b: dict, country_names: dict[str, tuple[str, str]]) -> tuple
                      "imports_a_t": im_a, "imports_b_t": im_b, "imports_change_t": im_b - im_a})
     countries: dict[str, dict] = {}
     for r in rows:
-        en, ru = country_names.get(r["country"], (r["country"], r["country"]))
+        en, ru = country_names.get(r["country"], (r["name_en"] or r["country"], r["name_ru"] or r["country"]))
         c = countries.setdefault(r["country"], {"country": r["country"], "name_en": en, "name_ru": ru,
                                                 "markets": [], "exports_a_t": 0.0,
                                                 "exports_b_t": 0.0, "imports_a_t": 0.0, "imports_b_t": 0.0})
@@ -140,10 +199,14 @@ def _by_group(a: dict, b: dict, key: str) -> list[dict]:
 
 
 def compare_summaries(a: dict, b: dict, label_a: str | None = None, label_b: str | None = None,
-                      country_names: dict[str, tuple[str, str]] | None = None) -> dict:
+                      country_names: Mapping[str, tuple[str, str]] | None = None,
+                      crossing_of: Mapping[str, list[str]] | None = None,
+                      crossing_names: Mapping[str, tuple[str, str]] | None = None) -> dict:
     """The comparison document of runs ``a`` and ``b`` (see the module docstring); ``label_*`` name the runs
     (default: their scenario names); ``country_names``: ISO code → (English, Russian) name. Exports and imports
-    are the scope's: ``exports`` are what an outside market buys from the scope, ``imports`` what it sells."""
+    are the scope's: ``exports`` are what an outside market buys from the scope, ``imports`` what it sells.
+    ``crossing_of``: market id → the crossings its trade passes (:func:`market_crossings`), with
+    ``crossing_names`` (id → English, Russian); without them ``trade_by_crossing`` is empty."""
     ha, hb = _headline(a), _headline(b)
     markets, countries = _trade(a, b, country_names or {})
     return {
@@ -154,6 +217,7 @@ def compare_summaries(a: dict, b: dict, label_a: str | None = None, label_b: str
         "centres": _centres(a, b),
         "trade_by_market": markets,
         "trade_by_country": countries,
+        "trade_by_crossing": _by_crossing(markets, crossing_of or {}, crossing_names or {}),
         "loss_reduction_pct": _by_group(a, b, "loss_reduction_pct"),
         "consumer_price_change_pct": _by_group(a, b, "price_change_pct"),
         "farm_price_change_pct": _by_group(a, b, "farm_price_change_pct"),
@@ -185,3 +249,12 @@ def trade_headlines(doc: dict, min_change_t: float = 0.5) -> list[tuple[str, lis
                          f"{m['exports_change_t']:+,.0f} t/yr{closed}")
         out.append((head, lines))
     return out
+
+
+def crossing_headlines(doc: dict, min_change_t: float = 0.5) -> list[str]:
+    """One line per border crossing whose trade changes: what passes it in A and in B (t a year)."""
+    return [f"{r['name_en']} / {r['name_ru']}: outside sellers {r['imports_a_t']:,.0f} → {r['imports_b_t']:,.0f} "
+            f"t/yr ({r['imports_change_t']:+,.0f}), buyers {r['exports_a_t']:,.0f} → {r['exports_b_t']:,.0f} t/yr "
+            f"({r['exports_change_t']:+,.0f}); markets {', '.join(r['markets'])}"
+            for r in doc.get("trade_by_crossing", [])
+            if abs(r["exports_change_t"]) >= min_change_t or abs(r["imports_change_t"]) >= min_change_t]

@@ -108,14 +108,19 @@ def test_compare_upper_lars_closed_answers_what_armenia_loses(tmp_path):
     upper_lars = next(m for m in doc["trade_by_market"] if m["market"] == "am_yerevan")
     assert am["imports_a_t"] > 0 and am["imports_b_t"] == pytest.approx(0.0, abs=1e-6)  # Armenia's sales stop
     assert upper_lars["imports_change_t"] == pytest.approx(-upper_lars["imports_a_t"])
-    first_screen = "\n".join(res.stderr.splitlines()[:8])
+    lars = next(c for c in doc["trade_by_crossing"] if c["crossing"] == "ru_ge_upper_lars")
+    assert "am_yerevan" in lars["markets"] and lars["imports_b_t"] == pytest.approx(0.0, abs=1e-6)
+    assert lars["imports_change_t"] <= -am["imports_a_t"] + 1e-6  # all Armenia's trade crossed at Upper Lars
+    first_screen = "\n".join(res.stderr.splitlines()[:25])
     assert "Armenia / Армения" in first_screen and f"{-am['imports_a_t']:+,.0f}" in first_screen
+    assert "Upper Lars" in first_screen and "Верхний Ларс" in first_screen
     ids = [c["id"] for c in doc["centres"]]
     assert len(ids) == len(set(ids)) and not any(i.startswith("cand_") for i in ids)
     html_text = (out / "compare.html").read_text(encoding="utf-8")
     assert html_text.count("data:image/png;base64,") == 2 and "Армения" in html_text
     assert (out / "a" / "map.png").is_file() and (out / "b" / "map.png").is_file()
-    assert {"headline", "trade_by_country", "trade_by_market", "centres"} <= set(
+    assert "Верхний Ларс" in html_text
+    assert {"headline", "trade_by_country", "trade_by_market", "trade_by_crossing", "centres"} <= set(
         pd.ExcelFile(out / "compare.xlsx").sheet_names)
 
 

@@ -74,9 +74,10 @@ def compare(run_a: Annotated[Path, typer.Argument(help="run folder (planner run 
         output.mkdir(parents=True, exist_ok=True)
     a, map_a = _run_of(run_a, output, "a")
     b, map_b = _run_of(run_b, output, "b")
-    countries = load_data({}).countries
-    names = {r.country_id: (r.name_en, r.name_ru) for r in countries.itertuples()}
-    doc = compare_summaries(a, b, _label(run_a, a), _label(run_b, b), names)
+    ds = load_data({})
+    names = {r.country_id: (r.name_en, r.name_ru) for r in ds.countries.itertuples()}
+    crossing_of, crossing_names = _crossings(ds, a, b)
+    doc = compare_summaries(a, b, _label(run_a, a), _label(run_b, b), names, crossing_of, crossing_names)
     with json_mode(as_json):
         print_compare(doc)
         if output is not None:
@@ -86,13 +87,35 @@ def compare(run_a: Annotated[Path, typer.Argument(help="run folder (planner run 
         emit_json(doc)
 
 
+def _crossings(ds, a: dict, b: dict) -> tuple[dict[str, list[str]], dict[str, tuple[str, str]]]:
+    """Each outside market of either run → the crossings into the scope's country on its shortest path (the
+    embedded network at the registry's parameters, every crossing open), and each crossing's English and Russian
+    name. The scope's country is the one most of A's centres are in."""
+    from collections import Counter
+
+    from planner.compare import market_crossings
+    from planner.network import corridor_graph
+    from planner.parameters import ParameterSet
+
+    countries = Counter(c.get("country") for c in a.get("centres", []) + b.get("centres", []) if c.get("country"))
+    if not countries:
+        return {}, {}
+    home = countries.most_common(1)[0][0]
+    towns = dict(zip(ds.outside_markets["market_id"], ds.outside_markets["town_ru"], strict=True))
+    ids = {m["id"] for m in a.get("outside_markets", []) + b.get("outside_markets", [])}
+    G = corridor_graph(ds, ParameterSet(ds.loss_rates))
+    crossing_of = market_crossings(G, {m: towns[m] for m in ids if m in towns}, home)
+    bc = ds.border_crossings
+    return crossing_of, {r.crossing_id: (r.name_en, r.name_ru) for r in bc.itertuples()}
+
+
 def _label(path: Path, summary: dict) -> str:
     return f"{summary.get('scenario')}" if not path.is_dir() else f"{path.name} ({summary.get('scenario')})"
 
 
 def print_compare(doc: dict) -> None:
     """The comparison on the console: trade by country first, then headline figures, centres, markets."""
-    from planner.compare import trade_headlines
+    from planner.compare import crossing_headlines, trade_headlines
 
     la, lb = doc["a"]["label"], doc["b"]["label"]
     console.print(f"[bold]A[/bold] = {la} ({doc['a']['status']})   [bold]B[/bold] = {lb} ({doc['b']['status']})")
@@ -105,6 +128,11 @@ def print_compare(doc: dict) -> None:
         console.print(f"  [bold]{head}[/bold]", highlight=False)
         for line in per_market:
             console.print(f"      {line}", highlight=False)
+    crossing_lines = crossing_headlines(doc)
+    if crossing_lines:
+        console.print("[bold]Border crossings, B against A / Пункты пропуска, B к A[/bold]")
+        for line in crossing_lines:
+            console.print(f"  {line}", highlight=False)
     t = Table(title="Headline figures / Основные показатели")
     for col in ("figure", "показатель", "A", "B", "B − A"):
         t.add_column(col, justify="left" if col in ("figure", "показатель") else "right")
@@ -153,6 +181,12 @@ def write_compare(folder: Path, doc: dict, map_a: Path | None, map_b: Path | Non
                 _trade_headers(c) if c.startswith(("exports", "imports", "markets")) else
                 {"name_en": "country", "name_ru": "страна", "country": "code / код"}.get(c, c))),
         "trade_by_market": pd.DataFrame(doc["trade_by_market"]).rename(columns=_trade_headers),
+        "trade_by_crossing": pd.DataFrame(doc["trade_by_crossing"], columns=[
+            "crossing", "name_en", "name_ru", "markets", "exports_a_t", "exports_b_t", "exports_change_t",
+            "imports_a_t", "imports_b_t", "imports_change_t"]).assign(
+                markets=lambda d: d["markets"].map(", ".join)).rename(columns=lambda c: (
+                    _trade_headers(c) if c.startswith(("exports", "imports", "markets")) else
+                    {"crossing": "crossing id / код", "name_en": "crossing", "name_ru": "пункт пропуска"}.get(c, c))),
         "centres": pd.DataFrame(doc["centres"]).rename(columns={
             "id": "id", "name_ru": "ОРЦ", "name_en": "centre", "region": "region / субъект",
             "change": "change / изменение", "size_a": "size A", "size_b": "size B",
@@ -217,6 +251,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#eef}
 <h2>Что теряет или получает каждая страна / What each outside country gains or loses, B against A</h2>
 <ul>{% for head, lines in trade_lines %}<li><b>{{ head }}</b>{% if lines %}<ul>{% for l in lines %}<li>{{ l }}</li>
 {% endfor %}</ul>{% endif %}</li>{% else %}<li>no change / без изменений</li>{% endfor %}</ul>
+{% if crossing_lines %}<h2>Пункты пропуска / Border crossings, B against A</h2>
+<ul>{% for l in crossing_lines %}<li>{{ l }}</li>{% endfor %}</ul>{% endif %}
 <h2>Основные показатели / Headline figures</h2>
 <table><tr><th>показатель</th><th>figure</th><th>A</th><th>B</th><th>B − A</th></tr>
 {% for h in headline %}<tr><td>{{ h.label_ru }}</td><td>{{ h.label_en }}</td><td class="n">{{ fmt(h.a, h.digits) }}</td>
@@ -250,12 +286,13 @@ def compare_html(doc: dict, map_a: Path | None, map_b: Path | None) -> str:
 
     from jinja2 import Environment
 
-    from planner.compare import trade_headlines
+    from planner.compare import crossing_headlines, trade_headlines
 
     env = Environment(autoescape=True)
     enc = (lambda p: base64.b64encode(p.read_bytes()).decode("ascii") if p is not None else None)  # noqa: E731
     headline = [{**h, "digits": 1 if h["key"].endswith("pct") else 0} for h in doc["headline"]]
-    return env.from_string(_HTML).render(a=doc["a"], b=doc["b"], trade_lines=trade_headlines(doc), headline=headline,
+    return env.from_string(_HTML).render(a=doc["a"], b=doc["b"], trade_lines=trade_headlines(doc),
+                                         crossing_lines=crossing_headlines(doc), headline=headline,
                                          markets=doc["trade_by_market"], centres=doc["centres"], map_a=enc(map_a),
                                          map_b=enc(map_b), fmt=_fmt)
 
