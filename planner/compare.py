@@ -69,7 +69,8 @@ def _headline(s: dict) -> dict[str, float | None]:
 
 
 HEADLINE_LABELS = {
-    "total_cost_mrub_per_yr": ("Total annual cost, mln RUB/yr", "Годовые затраты, млн руб./год"),
+    "total_cost_mrub_per_yr": ("Objective: annual cost less sales to outside markets, mln RUB/yr",
+                               "Целевая функция: затраты за вычетом выручки внешних продаж, млн руб./год"),
     "centres_open": ("Centres open", "Открыто ОРЦ"),
     "loss_t_per_yr": ("Losses, t/yr", "Потери, т/год"),
     "loss_saved_t_per_yr": ("Losses saved vs traditional channel, t/yr", "Сбережено от потерь, т/год"),

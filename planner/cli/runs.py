@@ -110,7 +110,9 @@ def _crossings(ds, a: dict, b: dict) -> tuple[dict[str, list[str]], dict[str, tu
 
 
 def _label(path: Path, summary: dict) -> str:
-    return f"{summary.get('scenario')}" if not path.is_dir() else f"{path.name} ({summary.get('scenario')})"
+    """A run's name on screen: its scenario, and its folder where the folder is named otherwise."""
+    name = str(summary.get("scenario"))
+    return name if not path.is_dir() or path.name == name else f"{path.name} ({name})"
 
 
 def print_compare(doc: dict) -> None:
