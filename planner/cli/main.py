@@ -278,6 +278,9 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
         print_summary(out.summary)
         if output is not None:
             print_run_files(output, written)
+        else:
+            console.print("No files written: add [bold]-o DIR[/bold] for the report, map, workbook, tables and GIS "
+                          "layers / файлы не записаны: укажите -o ПАПКА")
     if as_json:
         emit_json(out.summary)
     if out.result.objective is None:
