@@ -125,3 +125,20 @@ def test_highs_banner_goes_to_the_log_not_the_console():
             "print('LOGGED', any('HiGHS' in x for x in lines))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert "Running HiGHS" not in out.stdout and "LOGGED True" in out.stdout
+
+
+def test_live_line_follows_the_solve_from_the_log_and_callbacks():
+    """The line shows the build phase until HiGHS's first log line, then the solve figures from the callbacks, then
+    the economics phase once HiGHS reports its end; raw log lines never appear in it."""
+    from planner.cli.main import SolveProgress
+
+    p = SolveProgress(60)
+    assert p.text().startswith("building the model")
+    p.log("MIP has 714 rows; 2989 cols; 7544 nonzeros")
+    p.update({"objective": 3e9, "bound": 2.7e9, "gap": None})
+    line = p.text()
+    assert "of 60 s" in line and "incumbent 3,000.0 mln RUB/yr" in line and "gap 10.00%" in line
+    assert "MIP has" not in line
+    p.log("Solving report")
+    p.update({"objective": 1.0, "bound": 1.0})  # a later solve (pricing) does not overwrite the siting figures
+    assert p.text().startswith("losses, prices") and p.last["objective"] == 3e9
