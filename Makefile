@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## set up, then run the default scenario on the embedded dataset
-	$(BIN)/planner run scenarios/ncfd_expansion.yaml
+run: $(STAMP)  ## set up, run the default scenario on the embedded dataset, write its files to runs/ncfd_expansion/
+	$(BIN)/planner run scenarios/ncfd_expansion.yaml -o runs/ncfd_expansion --force
 
 test: $(STAMP)  ## set up, then lint (ruff, import-linter's layer contracts) and run every test suite
 	$(BIN)/ruff check .

@@ -8,15 +8,27 @@ order of priority (then by population) and kept only if they lie at least
 ``min_spacing_km`` from every candidate already kept and their region holds fewer than ``max_per_region``
 new candidates. Existing centres are snapped to their nearest network node. Spacing is geodesic km (WGS84).
 
+**Identities** (:func:`site_slug`, :func:`town_ids`): an existing centre keeps its ``centre_id`` (``ru_sta_orc``); a
+generated candidate is named after its town, its Russian name transliterated by the Wikipedia scheme of
+`iuliia <https://github.com/nalgeon/iuliia>`_ (``Пятигорск`` → ``pyatigorsk``, ``Минеральные Воды`` →
+``mineralnye_vody``; a name without Cyrillic letters, as for some Chinese towns, is slugged from the English
+name). Where the same slug belongs to towns of more than one region in the towns the caller knows (the dataset's
+whole ``cities`` table and the network's towns, every country), the region code is appended: ``armavir_ru_kda``
+(Армавир, Krasnodar Krai) and ``armavir_am_av`` (Armenia). The id therefore depends on the dataset, never on
+which other towns a scenario keeps, and is the same in every scenario.
+
 The caller gives the tables (the dataset's ``cities`` and ``existing_centres``, a user's candidates table);
 reading a user's file belongs to the planner (:func:`planner.candidates.load_candidates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+import unicodedata
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+import iuliia
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -49,6 +61,41 @@ class CandidateRules:
 
 COLUMNS = ["candidate_id", "name_ru", "name_en", "node", "lat", "lon", "region_id", "country", "kind",
            "corridors", "road_access", "rail_access", "existing", "population"]
+
+
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
+def site_slug(name_ru: str, name_en: str = "") -> str:
+    """A town's readable id: its Russian name transliterated (iuliia, Wikipedia scheme), ASCII, lower case, words
+    joined by ``_`` (``Усть-Джегута`` → ``ust_dzheguta``); the English name when the Russian one has no Cyrillic."""
+    text = iuliia.WIKIPEDIA.translate(name_ru) if _CYRILLIC.search(name_ru or "") else (name_en or name_ru or "")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_") or "site"
+
+
+def region_suffix(region_id: str) -> str:
+    """A region code as it goes into an id: ``RU-KDA`` → ``ru_kda``."""
+    return re.sub(r"[^a-z0-9]+", "_", str(region_id).lower()).strip("_")
+
+
+def ambiguous_slugs(towns: Iterable[tuple[str, str, str]]) -> set[str]:
+    """The slugs that more than one region's towns share, from ``(name_ru, name_en, region_id)`` triples (the
+    dataset's towns in every country): those ids carry the region code (see the module docstring)."""
+    regions: dict[str, set[str]] = {}
+    for ru, en, rid in towns:
+        regions.setdefault(site_slug(str(ru), str(en)), set()).add(str(rid))
+    return {s for s, r in regions.items() if len(r) > 1}
+
+
+def town_ids(frame: pd.DataFrame, ambiguous: set[str]) -> list[str]:
+    """The id of each row (``name_ru``, ``name_en``, ``region_id``) of a candidates frame: the town's slug, with the
+    region code where the slug is in ``ambiguous``."""
+    out = []
+    for ru, en, rid in zip(frame["name_ru"], frame["name_en"], frame["region_id"], strict=True):
+        slug = site_slug(str(ru), str(en))
+        out.append(f"{slug}_{region_suffix(rid)}" if slug in ambiguous else slug)
+    return out
 
 
 def _town_nodes(G: nx.MultiDiGraph, cities: pd.DataFrame) -> pd.DataFrame:
@@ -146,8 +193,17 @@ def generate_candidates(G: nx.MultiDiGraph, cities: pd.DataFrame, existing_centr
             per_region[c["region_id"]] = per_region.get(c["region_id"], 0) + 1
         kept.append(c)
     out = pd.DataFrame(kept, columns=COLUMNS + ["centre_id"])
-    out["candidate_id"] = [c if isinstance(c, str) else f"cand_{i:03d}"
-                           for i, c in enumerate(out["centre_id"].where(out["existing"], None))]
+    known = [(d.get("name_ru"), d.get("name_en"), d.get("region_id")) for _, d in G.nodes(data=True)
+             if d.get("name_ru")]
+    ambiguous = ambiguous_slugs(known + list(zip(cities["name_ru"], cities["name_en"], cities["region_id"],
+                                                 strict=True)))
+    ids = town_ids(out, ambiguous) if len(out) else []
+    out["candidate_id"] = [c if e and isinstance(c, str) else t
+                           for c, e, t in zip(out["centre_id"], out["existing"], ids, strict=True)]
+    dup = out["candidate_id"][out["candidate_id"].duplicated()]
+    if not dup.empty:  # two kept towns of one region with one name: never silently merged
+        raise NetworkError(f"candidates: more than one site in one region named {sorted(set(dup))}; give the "
+                           "scenario a candidates file with ids of your own")
     return out[COLUMNS].reset_index(drop=True)
 
 

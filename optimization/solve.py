@@ -17,7 +17,9 @@ Either way, what Pyomo does not expose is reached on the ``highspy.Highs`` objec
   ``highspy.Highs.setSolution`` (sparse form: only the binary columns);
 - the **live gap**: ``cbMipImprovingSolution`` / ``cbMipInterrupt`` callbacks report the incumbent and bound;
 - **interrupting** a solve: the interrupt callback stops HiGHS when :attr:`SolverOptions.should_stop` says so;
-- the **log**: HiGHS's logging callback streams each line to :attr:`SolverOptions.log` (compiled path).
+- the **log**: HiGHS's logging callback streams each line to :attr:`SolverOptions.log` (compiled path); the banner
+  HiGHS prints straight to the process's standard output when its first instance is made is caught by
+  :func:`capture_banner` (once per process: a command line's run, each sweep worker) and sent to the same sink.
 
 Statuses map to ``optimal``, ``feasible`` (stopped with a gap), ``infeasible``, ``time_limit_no_solution``,
 ``cancelled`` (interrupted before any solution) and ``error``, each with a message a planner can act on.
@@ -25,8 +27,14 @@ Statuses map to ``optimal``, ``feasible`` (stopped with a gap), ``infeasible``, 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import math
+import os
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +117,50 @@ class _LogStream(io.TextIOBase):
         return len(s)
 
 
+_BANNER: dict[str, str | None] = {"text": None}
+_BANNER_LOCK = threading.Lock()
+
+
+def capture_banner(sink: Callable[[str], None] | None = None) -> str:
+    """Make the process's first HiGHS instance with file descriptor 1 pointed at a temporary file, so that the
+    banner HiGHS writes there ("Running HiGHS … Copyright …", once per process) does not land in the middle of a
+    command's tables; returns the banner and sends each of its lines to ``sink`` (a run's log) the first time.
+    Later calls return the same text and send nothing."""
+    with _BANNER_LOCK:
+        if _BANNER["text"] is not None:
+            return _BANNER["text"]
+        text = ""
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):  # no real descriptor 1 (an embedding host): leave HiGHS as it is
+            highspy.Highs()
+            _BANNER["text"] = ""
+            return ""
+        with tempfile.TemporaryFile(mode="w+b") as tmp:
+            try:
+                os.dup2(tmp.fileno(), 1)
+                highspy.Highs()
+                _flush_c_stdout()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+        _BANNER["text"] = text
+    if sink is not None:
+        for line in text.splitlines():
+            if line.strip():
+                sink(line)
+    return text
+
+
+def _flush_c_stdout() -> None:
+    """Flush the C library's stdout buffer (HiGHS writes its banner through it)."""
+    with contextlib.suppress(OSError, AttributeError):  # a libc without fflush by that name: nothing to flush
+        ctypes.CDLL(None).fflush(None)
+
+
 def remaining_limit(limit: float, spent: float) -> float:
     """What is left of a time limit (seconds) after ``spent`` seconds of preparation, never below a second (or
     the whole limit, if that is shorter) so that HiGHS can still return a solution it is given."""
@@ -134,6 +186,7 @@ def solve_model(model: pyo.ConcreteModel, options: SolverOptions | None = None) 
         raise ValueError(f"SolverOptions.start_wait: seconds (a number >= 0) or None, got {wait!r}")
     if options.interface == "compiled":
         return _solve_compiled(model, options)
+    capture_banner(options.log)
     opt = Highs()
     if not opt.available():
         return SolveResult("error", "HiGHS (highspy) is not available", None, None, None, 0.0, "")
@@ -185,6 +238,7 @@ _HIGHS_STATUS = {
 
 def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveResult:
     """The ``compiled`` path of :func:`solve_model`."""
+    capture_banner(options.log)
     highs, cols = compile_model(model)
     lines: list[str] = []
 

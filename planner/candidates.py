@@ -30,3 +30,61 @@ def candidate_sites(scenario: Scenario, dataset: Dataset, G: nx.MultiDiGraph) ->
                                               rules.include_existing, rules.include_junctions,
                                               rules.include_rail_stations, rules.include_towns, rules.nearby_km,
                                               rules.nearby_min_population))
+
+
+class SiteNameError(ValueError):
+    """A site named on the command line (or in a scenario) that is no candidate; names the field and the value."""
+
+
+def _key(text: str) -> str:
+    """A name as it is matched: case-folded, ``ё`` as ``е``, runs of spaces, dashes and underscores as one space."""
+    import re
+
+    return re.sub(r"[\s_\-]+", " ", str(text).casefold().replace("ё", "е")).strip()
+
+
+def match_sites(candidates: pd.DataFrame, values: list[str], field: str = "--centres",
+                aliases: dict[str, str] | None = None) -> list[str]:
+    """The candidate ids meant by ``values``: each an id (``pyatigorsk``, ``ru_sta_orc``), a Russian or English name
+    (``Пятигорск``, ``Pyatigorsk``; an existing centre also by its town), matched case-insensitively. A value that
+    matches none, or more than one site, raises :class:`SiteNameError` naming ``field`` and the value, with the
+    closest names (``difflib``) as "did you mean". ``aliases``: further names → id (an existing centre's town, from
+    :func:`centre_towns`)."""
+    import difflib
+
+    index: dict[str, set[str]] = {}
+    for row in candidates.itertuples():
+        for name in (row.candidate_id, row.name_ru, row.name_en):
+            if isinstance(name, str) and name:
+                index.setdefault(_key(name), set()).add(row.candidate_id)
+    ids = set(candidates["candidate_id"])
+    for alias, cid in (aliases or {}).items():
+        if cid in ids and alias:
+            index.setdefault(_key(alias), set()).add(cid)
+    out: list[str] = []
+    for value in values:
+        if value in ids:
+            out.append(value)
+            continue
+        hit = index.get(_key(value), set())
+        if len(hit) == 1:
+            out.append(next(iter(hit)))
+            continue
+        if len(hit) > 1:
+            raise SiteNameError(f"{field}: {value!r} names more than one site ({', '.join(sorted(hit))}); give the id")
+        close = difflib.get_close_matches(_key(value), list(index), n=3, cutoff=0.6)
+        label = {k: f"{sorted(index[k])[0]}" for k in close}
+        hint = (" Did you mean " + " or ".join(f"'{label[k]}'" for k in close) + "?") if close else ""
+        raise SiteNameError(f"{field}: no candidate site {value!r} in this scenario.{hint} "
+                            "`planner candidates SCENARIO` lists them.")
+    return list(dict.fromkeys(out))
+
+
+def centre_towns(dataset: Dataset) -> dict[str, str]:
+    """Each existing centre's town, Russian and English (``Невинномысск``, ``Nevinnomyssk``) → its centre id."""
+    ex = dataset.existing_centres
+    out: dict[str, str] = {}
+    for col in ("city_ru", "city_en"):
+        if col in ex.columns:
+            out.update({str(t): str(c) for t, c in zip(ex[col], ex["centre_id"], strict=True) if isinstance(t, str)})
+    return out

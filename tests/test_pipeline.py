@@ -105,8 +105,10 @@ def test_cli_run_json_and_bad_scenario(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["run", str(ROOT / "scenarios" / "ncfd_expansion.yaml"), "--json"])
     assert res.exit_code == 0, res.output
-    s = json.loads(res.output.strip().splitlines()[-1])
+    s = json.loads(res.stdout)  # stdout is the JSON document and nothing else (tables went to stderr)
     assert s["status"] == "optimal" and s["scenario"] == "ncfd_expansion"
+    assert "Supply-demand balance" in res.stderr and "Supply-demand balance" not in res.stdout
+    assert "Running HiGHS" not in res.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nobjective:\n  p: -1\n", encoding="utf-8")
     res = runner.invoke(app, ["run", str(bad)])
@@ -122,7 +124,14 @@ def test_run_writes_every_output_and_never_overwrites(tmp_path):
     assert res.exit_code == 0, res.output
     from planner.outputs import FILES
 
-    assert {p.name for p in out.iterdir()} == set(FILES)
+    assert {p.name for p in out.iterdir()} == set(FILES) | {"run.log"}
+    log = (out / "run.log").read_text(encoding="utf-8")
+    assert "HiGHS" in log and "Solving report" in log  # the solver's lines went to the log
+    assert "Solving report" not in res.output and "Coefficient ranges" not in res.output
+    # the run ends by saying where the report, map and workbook are
+    tail = res.output[res.output.rindex("Wrote"):]
+    for name in ("report.html", "map.png", "results.xlsx", "run.log"):
+        assert str(out / name) in tail.replace("\n", ""), name
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("scenario", "status", "objective", "gap", "centres", "cost_breakdown", "loss_tonnes_baseline",
                 "loss_tonnes_network", "loss_reduction_pct", "price_change_pct", "runtime_seconds"):
@@ -146,7 +155,7 @@ def test_every_library_scenario_runs_from_the_cli(name):
     assert text.startswith("#"), "every library scenario opens with a comment saying what it answers"
     res = CliRunner().invoke(app, ["run", str(ROOT / "scenarios" / name), "--json"])
     assert res.exit_code == 0, res.output
-    s = json.loads(res.output.strip().splitlines()[-1])
+    s = json.loads(res.stdout)
     assert s["status"] in ("optimal", "feasible") and s["centres"]
 
 

@@ -2,47 +2,61 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from geo.network import NetworkError
-from optimization.problem import ProblemError
-from planner.cli.common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
-from planner.economics import estimate_loss_reduction, estimate_price_impact
-from planner.economics.equilibrium import EquilibriumError
-from planner.scenario import ScenarioError
-from planner.summary import clean_json
+from planner.cli.common import (
+    DEFAULT_SCENARIO,
+    console,
+    emit_json,
+    fail,
+    json_mode,
+    load_data,
+    scenario_or_fail,
+    split_list,
+)
 
 estimate_app = typer.Typer(help="Loss reduction and price impact of a set of centres (flows routed at fixed sites).",
                            no_args_is_help=True)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="scenario YAML file")]
-CentresOpt = Annotated[str | None, typer.Option(help="comma-separated candidate ids (default: the existing centres)")]
+CentresOpt = Annotated[str | None, typer.Option(help="comma-separated sites: ids or Russian/English names, e.g. "
+                                                    "ru_sta_orc,Пятигорск (default: the existing centres)")]
 BaselineOpt = Annotated[str, typer.Option(help="traditional (no centres) or existing (existing centres only)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")]
-ERRORS = (ScenarioError, NetworkError, ProblemError, EquilibriumError, ValueError)
-
-
-def _centres(text: str | None) -> list[str] | None:
-    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print only the estimate, as one JSON document, on standard "
+                                                    "output (tables go to standard error)")]
 
 
 def _estimate(kind: str, scenario: Path, centres: str | None, baseline: str, as_json: bool) -> None:
+    from geo.network import NetworkError
+    from optimization.problem import ProblemError
+    from planner.candidates import SiteNameError, candidate_sites, centre_towns, match_sites
+    from planner.economics import estimate_loss_reduction, estimate_price_impact
+    from planner.economics.equilibrium import EquilibriumError
+    from planner.network import scenario_network
+    from planner.scenario import ScenarioError
+
     sc = scenario_or_fail(scenario)
     ds = load_data(dict(sc.data))
     fn, show = ((estimate_loss_reduction, print_losses) if kind == "losses"
                 else (estimate_price_impact, print_prices))
+    sites = split_list(centres)
     try:
-        rep = fn(sc, ds, _centres(centres), baseline)
-    except ERRORS as exc:
+        if sites is not None:
+            cands = candidate_sites(sc, ds, scenario_network(sc, ds))
+            sites = match_sites(cands, sites, "--centres", centre_towns(ds))
+        rep = fn(sc, ds, sites, baseline)
+    except SiteNameError as exc:
+        raise fail(str(exc)) from None
+    except (ScenarioError, NetworkError, ProblemError, EquilibriumError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
-    show(rep.as_dict())
+    with json_mode(as_json):
+        show(rep.as_dict())
     if as_json:
-        typer.echo(json.dumps(clean_json(json.loads(json.dumps(rep.as_dict(), default=float))), ensure_ascii=False))
+        emit_json(rep.as_dict())
 
 
 @estimate_app.command("losses")

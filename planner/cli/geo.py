@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from geo.export import candidates_geojson, corridors_geojson, crossings_geojson, write_geojson
-from geo.network import NetworkError
-from geo.osm import graph_from_osm_file
-from geo.route import route
-from geo.snap import snap_frame
-from planner.candidates import candidate_sites
-from planner.cli.common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
-from planner.network import scenario_borders, scenario_network
-from planner.scenario import ScenarioError
+from planner.cli.common import DEFAULT_SCENARIO, console, emit_json, fail, load_data, scenario_or_fail
 from planner.settings import COMMODITY_KEYS
 
 geo_app = typer.Typer(help="The road and rail corridor network: summary, export, routes.", no_args_is_help=True)
@@ -26,6 +17,10 @@ ScenarioOpt = Annotated[Path, typer.Option("--scenario", "-s", help="scenario wh
 
 
 def _network(scenario_path: Path):
+    from geo.network import NetworkError
+    from planner.network import scenario_network
+    from planner.scenario import ScenarioError
+
     sc = scenario_or_fail(scenario_path)
     ds = load_data(dict(sc.data))
     try:
@@ -37,6 +32,8 @@ def _network(scenario_path: Path):
 @geo_app.command("info")
 def geo_info(scenario: ScenarioOpt = DEFAULT_SCENARIO) -> None:
     """Nodes, edges by mode, length sources and border crossings of the network."""
+    from geo.snap import snap_frame
+
     sc, ds, G = _network(scenario)
     modes: dict[str, list[int]] = {}
     for _, _, d in G.edges(data=True):
@@ -71,6 +68,11 @@ def geo_info(scenario: ScenarioOpt = DEFAULT_SCENARIO) -> None:
 def geo_export(directory: Annotated[Path, typer.Argument(help="folder for the GeoJSON files")],
                scenario: ScenarioOpt = DEFAULT_SCENARIO) -> None:
     """Write corridors.geojson, crossings.geojson and candidates.geojson (EPSG:4326) for a scenario."""
+    from geo.export import candidates_geojson, corridors_geojson, crossings_geojson, write_geojson
+    from geo.network import NetworkError
+    from planner.candidates import candidate_sites
+    from planner.network import scenario_borders
+
     sc, ds, G = _network(scenario)
     try:
         cands = candidate_sites(sc, ds, G)
@@ -91,11 +93,15 @@ def geo_route(
     destination: Annotated[str, typer.Argument(metavar="TO", help="town name (Russian or English) or node id")],
     mode: Annotated[str, typer.Option(help="road, rail or any")] = "any",
     commodity: Annotated[str, typer.Option(help=f"commodity group: {', '.join(COMMODITY_KEYS)}")] = "vegetables",
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the route, as one JSON document")] = False,
     osm: Annotated[Path | None, typer.Option(help="route on this OpenStreetMap .osm extract instead")] = None,
     scenario: ScenarioOpt = DEFAULT_SCENARIO,
 ) -> None:
     """Cheapest route per tonne between two towns: towns passed, km, hours, RUB per tonne, crossings."""
+    from geo.network import NetworkError
+    from geo.osm import graph_from_osm_file
+    from geo.route import route
+
     if commodity not in COMMODITY_KEYS:
         raise fail(f"--commodity: unknown group {commodity!r}; valid: {', '.join(COMMODITY_KEYS)}")
     if osm is not None:
@@ -116,4 +122,4 @@ def geo_route(
         console.print(f"{r.distance_km:,.0f} km, {r.hours:.1f} h, {r.cost_per_t:,.0f} RUB/t ({commodity}); "
                       f"crossings: {', '.join(r.crossings) or 'none'}")
     else:
-        typer.echo(json.dumps(r.as_dict(), ensure_ascii=False))
+        emit_json(r.as_dict())

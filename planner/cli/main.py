@@ -1,36 +1,40 @@
-"""The ``planner`` command line: dataset checks and summaries, scenario validation and runs.
+"""The ``planner`` command line: dataset checks and summaries, scenario validation, candidates and runs.
 
 Every command exits 0 on success and 1 with a plain message (file, row, field) on bad input; no tracebacks.
+Only typer, rich and the standard library load at start (``planner --help`` answers in a fraction of a second,
+``benchmarks/cli_startup.py``); each command imports the domain modules (pandas, Pyomo, the geo stack) it needs.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
-from geo.network import NetworkError
-from optimization.problem import ProblemError
-from planner.balance import DEMAND_BASIS_TEXT, regional_balance
-from planner.candidates import candidate_sites
 from planner.cli.api import keys_app, serve
-from planner.cli.common import DEFAULT_SCENARIO, console, fail, load_data, scenario_or_fail
+from planner.cli.common import (
+    DEFAULT_SCENARIO,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    json_mode,
+    load_data,
+    scenario_or_fail,
+)
 from planner.cli.estimate import estimate_app, print_losses, print_prices
 from planner.cli.geo import geo_app
 from planner.cli.orlib import solve_orlib
 from planner.cli.runs import compare, sweep
-from planner.data.loader import Dataset
-from planner.economics.equilibrium import EquilibriumError
-from planner.execute import execute_scenario
-from planner.network import scenario_network
-from planner.outputs import OutputError, prepare_folder, write_outputs
-from planner.scenario import ScenarioError
-from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
-from planner.summary import clean_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from planner.data.loader import Dataset
 
 app = typer.Typer(help="Agrologistics network planner: wholesale distribution centres (ОРЦ) for farm produce.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -82,6 +86,10 @@ def data_info(
 
 def print_dataset_summary(ds: Dataset) -> None:
     """Print the dataset overview tables (rows, federal districts, NCFD production, sources)."""
+    import pandas as pd
+
+    from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS, NCFD_REGIONS
+
     t = Table(title="Tables / Таблицы")
     t.add_column("table")
     t.add_column("rows", justify="right")
@@ -135,6 +143,8 @@ def print_dataset_summary(ds: Dataset) -> None:
 
 
 def _fmt(v, digits: int = 1) -> str:
+    import pandas as pd
+
     return "—" if v is None or pd.isna(v) else f"{v:.{digits}f}"
 
 
@@ -158,6 +168,11 @@ def schema(output: Annotated[Path | None, typer.Option("--output", "-o", help="w
 @app.command("validate")
 def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
     """Validate a scenario: schema, parameters, and that its regions and tables exist (no solve)."""
+    from geo.network import NetworkError
+    from planner.candidates import candidate_sites
+    from planner.network import scenario_network
+    from planner.scenario import ScenarioError
+
     sc = scenario_or_fail(scenario)
     ds = load_data(dict(sc.data))
     try:
@@ -169,13 +184,67 @@ def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")
     console.print(f"[green]OK[/green]: scenario '{sc.name}' is valid; {len(ids)} regions in scope.")
 
 
+@app.command("candidates")
+def candidates(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO,
+               as_json: Annotated[bool, typer.Option("--json", help="print the list as one JSON document")] = False,
+               ) -> None:
+    """The scenario's candidate sites: id (the same in every scenario), Russian and English names, region, kind,
+    corridors. ``--centres`` and other site options take any of the id or the names."""
+    from geo.network import NetworkError
+    from planner.candidates import candidate_sites
+    from planner.network import scenario_network
+    from planner.scenario import ScenarioError
+
+    sc = scenario_or_fail(scenario)
+    ds = load_data(dict(sc.data))
+    try:
+        cands = candidate_sites(sc, ds, scenario_network(sc, ds))
+    except (ScenarioError, NetworkError, ValueError) as exc:
+        raise fail(f"{scenario}: {exc}") from None
+    region_name = ds.regions.set_index("region_id")[["name_ru", "name_en"]]
+    rows = []
+    for c in cands.itertuples():
+        reg = region_name.loc[c.region_id] if c.region_id in region_name.index else None
+        rows.append({"id": c.candidate_id, "name_ru": c.name_ru, "name_en": c.name_en, "region": c.region_id,
+                     "region_ru": None if reg is None else reg["name_ru"],
+                     "region_en": None if reg is None else reg["name_en"], "country": c.country,
+                     "kind": c.kind, "existing": bool(c.existing),
+                     "corridors": [k for k in str(c.corridors).split(",") if k],
+                     "lat": round(float(c.lat), 5), "lon": round(float(c.lon), 5)})
+    with json_mode(as_json):
+        t = Table(title=f"Candidate sites of {sc.name} / Площадки-кандидаты ({len(rows)})")
+        for col in ("id", "площадка", "site", "region / субъект", "kind / тип", "corridors / коридоры"):
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            t.add_row(r["id"], r["name_ru"], r["name_en"], f"{r['region']} {r['region_ru'] or ''}",
+                      ("existing / действующий" if r["existing"] else r["kind"]), ", ".join(r["corridors"]))
+        console.print(t)
+    if as_json:
+        emit_json({"scenario": sc.name, "candidates": rows})
+
+
+RUN_FILES = (("report", ("report.html", "report.pdf")), ("map", ("map.png", "map.svg", "map.pdf")),
+             ("workbook", ("results.xlsx",)), ("GIS layers", ("network.gpkg", "network.geojson")),
+             ("summary", ("summary.json",)), ("solver log", ("run.log",)))
+"""What ``planner run -o DIR`` points the user to at the end, by the names the run folder may hold."""
+
+
 @app.command("run")
 def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = DEFAULT_SCENARIO,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder for the run's files")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder for the run's files (report, "
+                                                    "map, workbook, CSV, GIS layers, summary.json, run.log)")] = None,
         force: Annotated[bool, typer.Option(help="overwrite an output folder that holds a run")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON line at the end")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print only the summary, as one JSON document, on "
+                                                             "standard output (tables go to standard error)")] = False,
         ) -> None:
     """Run a scenario: supply-demand balance, siting and flows, losses, prices, investor's view; write outputs."""
+    from geo.network import NetworkError
+    from optimization.problem import ProblemError
+    from planner.balance import regional_balance
+    from planner.economics.equilibrium import EquilibriumError
+    from planner.outputs import OutputError, prepare_folder
+    from planner.scenario import ScenarioError
+
     sc = scenario_or_fail(scenario)
     ds = load_data(dict(sc.data))
     try:
@@ -185,31 +254,153 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
             prepare_folder(output, force)
     except (ScenarioError, OutputError, ValueError) as exc:
         raise fail(f"{scenario}: {exc}") from None
-    console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
-    print_balance(regional_balance(ds, ids, list(sc.commodities), params, sc.demand_basis), sc.demand_basis)
-    try:
-        with console.status("building the model ...") as status:
-            def on_log(line: str) -> None:
-                status.update(f"solving: {line.strip()[:110]}")
+    with json_mode(as_json), _RunLog(output / "run.log" if output is not None else None) as log:
+        console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
+        print_balance(regional_balance(ds, ids, list(sc.commodities), params, sc.demand_basis), sc.demand_basis)
+        try:
+            with SolveProgress(sc.solver.time_limit_s) as progress:
+                from planner.execute import execute_scenario
 
-            out = execute_scenario(sc, ds, on_log=on_log, output=output)
+                def on_log(line: str) -> None:
+                    log.write(line)
+                    progress.log(line)
+
+                out = execute_scenario(sc, ds, on_log=on_log, on_progress=progress.update,
+                                       output=output)
+                written: list[Path] = []
+                if output is not None:
+                    from planner.outputs import write_outputs
+
+                    progress.phase("writing the report, map and tables")
+                    written = write_outputs(output, out.planned, out.result, out.summary, ds, ids, out.losses,
+                                            out.prices, out.investor, force=True)
+        except (ScenarioError, NetworkError, ProblemError, EquilibriumError, OutputError, ValueError) as exc:
+            raise fail(f"{scenario}: {exc}") from None
+        print_summary(out.summary)
         if output is not None:
-            written = write_outputs(output, out.planned, out.result, out.summary, ds, ids, out.losses, out.prices,
-                                    out.investor, force=True)
-    except (ScenarioError, NetworkError, ProblemError, EquilibriumError, OutputError, ValueError) as exc:
-        raise fail(f"{scenario}: {exc}") from None
-    print_summary(out.summary)
-    if output is not None:
-        console.print(f"wrote {len(written)} files to {output}")
+            print_run_files(output, written)
+        else:
+            console.print("No files written: add [bold]-o DIR[/bold] for the report, map, workbook, tables and GIS "
+                          "layers / файлы не записаны: укажите -o ПАПКА")
     if as_json:
-        typer.echo(json.dumps(clean_json(json.loads(json.dumps(out.summary, default=float))), ensure_ascii=False))
+        emit_json(out.summary)
     if out.result.objective is None:
         raise typer.Exit(code=2)
+
+
+def print_run_files(folder: Path, written: list[Path]) -> None:
+    """Where the run's report, map, workbook, GIS layers, summary and log are (the files that exist)."""
+    console.print(f"\n[bold]Wrote {len(written) + 1} files to {folder}[/bold] / Файлы расчёта:")
+    for label, names in RUN_FILES:
+        found = [folder / n for n in names if (folder / n).exists()]
+        if found:
+            console.print(f"  {label:<11} " + ", ".join(str(f) for f in found))
+
+
+class _RunLog:
+    """The run's log file (``run.log`` in the output folder): the HiGHS banner, HiGHS's log lines, scaling
+    warnings. Without an output folder the lines are dropped (the console shows the progress line instead)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.file = None
+
+    def __enter__(self) -> _RunLog:
+        if self.path is not None:
+            self.file = self.path.open("w", encoding="utf-8")
+            self.file.write(f"# planner run, {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n")
+        from optimization.solve import capture_banner
+
+        capture_banner(self.write)
+        return self
+
+    def write(self, line: str) -> None:
+        """Append one line (HiGHS's log callback calls this)."""
+        if self.file is not None:
+            self.file.write(line.rstrip("\n") + "\n")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def progress_text(elapsed_s: float, time_limit_s: float | None, objective: float | None, bound: float | None) -> str:
+    """The live line of a solve: elapsed and limit (s), incumbent and bound (million RUB a year), gap (%)."""
+    from optimization.solve import relative_gap
+
+    limit = f" of {time_limit_s:,.0f} s" if time_limit_s else ""
+    parts = [f"solving {elapsed_s:,.0f} s{limit}"]
+    ok = lambda v: v is not None and abs(v) < 1e30  # noqa: E731 - HiGHS reports ±inf before it has one
+    parts.append(f"incumbent {objective / 1e6:,.1f} mln RUB/yr" if ok(objective) else "incumbent —")
+    parts.append(f"bound {bound / 1e6:,.1f}" if ok(bound) else "bound —")
+    gap = relative_gap(objective, bound) if ok(objective) and ok(bound) else None
+    parts.append(f"gap {100 * gap:.2f}%" if gap is not None else "gap —")
+    return " · ".join(parts)
+
+
+class SolveProgress:
+    """A live line on standard error while a run builds, solves and prices: the phase, and while HiGHS solves the
+    seconds spent against the time limit, the incumbent, the bound and the gap (%) from the solver's callbacks
+    (never raw HiGHS lines, which go to ``run.log``). The solve's start and end are read from HiGHS's log lines."""
+
+    def __init__(self, time_limit_s: float | None) -> None:
+        from rich.progress import Progress, ProgressColumn, SpinnerColumn, TimeElapsedColumn
+        from rich.text import Text
+
+        owner = self
+
+        class _Line(ProgressColumn):
+            def render(self, task) -> Text:  # noqa: ANN001 - rich's Task
+                return Text(owner.text())
+
+        self.limit = time_limit_s
+        self.bar = Progress(SpinnerColumn(), _Line(), TimeElapsedColumn(), console=err_console, transient=True)
+        self.task = self.bar.add_task("run", total=None)
+        self.phase_text = "building the model (network, candidates, trips) ..."
+        self.solve_start: float | None = None
+        self.solve_end: float | None = None
+        self.last: dict = {}
+
+    def __enter__(self) -> SolveProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def text(self) -> str:
+        """The line as it stands now (rich redraws it several times a second)."""
+        if self.solve_start is None or self.solve_end is not None:
+            return self.phase_text
+        return progress_text(time.perf_counter() - self.solve_start, self.limit, self.last.get("objective"),
+                             self.last.get("bound"))
+
+    def phase(self, text: str) -> None:
+        """Show a new phase (``writing the report``)."""
+        self.phase_text = text
+
+    def log(self, line: str) -> None:
+        """A HiGHS log line: marks the solve's start (its first line) and end (``Solving report``)."""
+        if self.solve_start is None:
+            self.solve_start = time.perf_counter()
+        elif "Solving report" in line and self.solve_end is None:
+            self.solve_end = time.perf_counter()
+            self.phase_text = "losses, prices, net social benefit, investor's view ..."
+
+    def update(self, info: dict) -> None:
+        """The solver's progress callback: ``{"objective", "bound", "gap"}`` (RUB a year)."""
+        if self.solve_start is None:
+            self.solve_start = time.perf_counter()
+        if self.solve_end is None:
+            self.last = info
 
 
 def print_balance(bal: pd.DataFrame, basis: str = "actual") -> None:
     """The scope's production, demand and surplus per commodity group (thousand tonnes a year), demand on
     ``basis`` (the scenario's ``demand_basis``)."""
+    from planner.balance import DEMAND_BASIS_TEXT
+    from planner.settings import COMMODITY_BY_KEY
+
     t = Table(title="Supply-demand balance in scope, thousand tonnes a year (* = approximate input) / "
                     "Баланс производства и потребления, тыс. т в год")
     for col in ("commodity", "production", "demand", "surplus (+) / deficit (−)"):

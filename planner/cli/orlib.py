@@ -8,11 +8,6 @@ from typing import Annotated
 
 import typer
 
-from geo.orlib import pmedian_distances
-from optimization.orlib import read_cflp, read_pmedian
-from optimization.problem import ProblemError
-from optimization.run import optimize
-from optimization.solve import SolverOptions
 from planner.cli.common import console, fail
 
 
@@ -24,9 +19,16 @@ def solve_orlib(
     time_limit: Annotated[float | None, typer.Option(help="seconds")] = None,
     gap: Annotated[float, typer.Option(help="relative MIP gap to stop at")] = 0.0,
     threads: Annotated[int | None, typer.Option(help="solver threads")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object as the last line")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the result, as one JSON document")] = False,
 ) -> None:
     """Solve an OR-Library CFLP/UFLP/p-median instance; print the objective, status, gap, timings, open sites."""
+    from geo.orlib import pmedian_distances
+    from optimization.orlib import read_cflp, read_pmedian
+    from optimization.problem import ProblemError
+    from optimization.run import optimize
+    from optimization.solve import SolverOptions, capture_banner
+
+    capture_banner()
     if not file.is_file():
         raise fail(f"{file}: file not found")
     if capacity is not None and capacity <= 0:
