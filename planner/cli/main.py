@@ -424,11 +424,14 @@ def print_summary(s: dict) -> None:
     if "centres" not in s:
         return
     t = Table(title="Centres / Оптово-распределительные центры")
-    for col in ("id", "ОРЦ", "centre", "region", "existing", "size", "throughput, kt", "utilisation"):
+    for col in ("id", "ОРЦ", "centre", "region", "existing", "type", "size", "throughput, kt", "utilisation"):
         t.add_column(col)
     for c in s["centres"]:
-        t.add_row(c["id"], c["name_ru"], c["name_en"], c["region"], "yes" if c["existing"] else "new", c["size"],
-                  f"{c['throughput_t'] / 1000:,.1f}", f"{c['utilisation']:.0%}")
+        kind = c.get("store_type", "—")
+        t.add_row(c["id"], c["name_ru"], c["name_en"], c["region"], "yes" if c["existing"] else "new", kind,
+                  c["size"], f"{c['throughput_t'] / 1000:,.1f}", f"{c['utilisation']:.0%}")
+    types = {c["store_type"]: (c["store_type_ru"], c["store_type_en"]) for c in s["centres"] if c.get("store_type")}
+    t.caption = "; ".join(f"{k}: {ru} / {en}" for k, (ru, en) in sorted(types.items()))
     console.print(t)
     k = Table(title="Annual cost / Годовые затраты, млн руб.")
     k.add_column("component")
@@ -464,7 +467,11 @@ def print_summary(s: dict) -> None:
         tot = s["investor"]["totals"]
         console.print(f"Investor view (new centres): capital {tot['capital_new_rub'] / 1e6:,.0f} mln RUB, public "
                       f"support {tot['public_support_pct']:.0f}%, NPV at {tot['discount_rate_pct']:g}% "
-                      f"{tot['npv_new_rub'] / 1e6:+,.0f} mln RUB; network operating result "
+                      f"{tot['npv_new_rub'] / 1e6:+,.0f} mln RUB"
+                      + (f" ({tot['npv_new_with_loan_rub'] / 1e6:+,.0f} with the preferential loan, which saves "
+                         f"{tot['loan_interest_saving_new_rub'] / 1e6:,.0f} mln RUB of interest)"
+                         if tot.get("npv_new_with_loan_rub") is not None else "")
+                      + "; network operating result "
                       f"{tot['operating_result_rub'] / 1e6:+,.0f} mln RUB a year.")
 
 
