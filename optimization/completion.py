@@ -131,6 +131,17 @@ def complete_starts(highs: highspy.Highs, starts: list[tuple[np.ndarray, np.ndar
     return [_complete(model, idx, vals, threads) for idx, vals in starts], model.sense
 
 
+def complete_now(highs: highspy.Highs, starts: list[tuple[np.ndarray, np.ndarray]],
+                 threads: int | None) -> tuple[np.ndarray, float] | None:
+    """The best of ``starts`` completed in the model loaded in ``highs`` whatever its size (column values,
+    objective value), or None when none completes: the incumbent a solve keeps when HiGHS stopped at its time limit
+    before it had a solution of its own (a small model's start is otherwise left to HiGHS)."""
+    model = _Model(highs)
+    done = [_complete(model, idx, vals, threads) for idx, vals in starts]
+    k = best(costs_of(done), model.sense)
+    return None if k is None else done[k]
+
+
 class BackgroundCompletion:
     """Completes partial starts in worker threads (one a start) while HiGHS sets up the MIP, and hands the
     best finished one to HiGHS through its user-solution callback (``cbMipUserSolution``: after setup, during

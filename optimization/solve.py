@@ -262,6 +262,7 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
         highs.setOptionValue(key, value)
     start_costs: list[float | None] = []
     start_used = None
+    kept_start = None
     background = None
     if options.warm_start:
         partial = _partial_starts(model, cols, options)
@@ -270,7 +271,7 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
                                                          options.should_stop, options.log)
         else:
             started = time.perf_counter()
-            start_costs, start_used = _set_start(highs, partial, options)
+            start_costs, start_used, kept_start = _set_start(highs, partial, options)
             if options.time_limit is not None:
                 spent = time.perf_counter() - started
                 highs.setOptionValue("time_limit", remaining_limit(float(options.time_limit), spent))
@@ -304,6 +305,11 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
         if fallback is not None:
             values, objective = fallback
             has_solution = True
+    if not has_solution and tc == TerminationCondition.maxTimeLimit and options.warm_start:
+        kept_start = kept_start or completion.complete_now(highs, partial, options.threads)
+        if kept_start is not None:
+            values, objective = kept_start
+            has_solution = True
     seconds = time.perf_counter() - start
     if has_solution:
         for v, x in zip(cols, values, strict=True):
@@ -325,23 +331,25 @@ def _partial_starts(model: pyo.ConcreteModel, cols, options: SolverOptions) -> l
     return partial
 
 
-def _set_start(highs, partial: list[tuple[np.ndarray, np.ndarray]],
-               options: SolverOptions) -> tuple[list[float | None], int | None]:
+def _set_start(highs, partial: list[tuple[np.ndarray, np.ndarray]], options: SolverOptions
+               ) -> tuple[list[float | None], int | None, tuple[np.ndarray, float] | None]:
     """Give HiGHS, before it starts, the cheapest of the partial starts once completed (see
     :func:`optimization.completion.complete_starts`), or the first partial start when none completes; returns
-    each start's cost in the model (None where it did not complete) and the position of the start HiGHS got."""
+    each start's cost in the model (None where it did not complete), the position of the start HiGHS got, and the
+    completed start (full column values, cost) the caller keeps as the incumbent if HiGHS stops before it has
+    a solution of its own (a time limit shorter than its presolve)."""
     completed, sense = completion.complete_starts(highs, partial, options.threads)
     costs = completion.costs_of(completed)
     k = completion.best(costs, sense)
     if k is not None:
         values = completed[k][0]
         status = highs.setSolution(len(values), np.arange(len(values), dtype=np.int32), values)
-        return costs, k if status == highspy.HighsStatus.kOk else None
+        return costs, (k if status == highspy.HighsStatus.kOk else None), (np.asarray(values), float(costs[k]))
     idx, vals = partial[0]
     if not len(idx):
-        return costs, None
+        return costs, None, None
     status = highs.setSolution(len(idx), idx, vals)
-    return costs, 0 if status == highspy.HighsStatus.kOk else None
+    return costs, (0 if status == highspy.HighsStatus.kOk else None), None
 
 
 def _result(tc, has_solution: bool, objective, bound, seconds: float, log: str, options: SolverOptions) -> SolveResult:

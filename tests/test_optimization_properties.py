@@ -178,3 +178,14 @@ def test_interrupting_a_solve_keeps_the_incumbent():
     assert res.status == "feasible" and "interrupt" in res.message
     assert res.objective is not None and res.objective >= 13656379.578 - 1e-3  # capb5000's optimum
     assert events and events[0]["objective"] is not None
+
+
+def test_a_time_limit_before_highs_has_a_solution_keeps_the_completed_start():
+    """HiGHS can stop at its time limit before it has looked at the start it was given (under load, or a limit
+    shorter than its presolve): the completed start is then the incumbent, never 'no solution'."""
+    pb = make_problem(9, 5, 4)
+    res = optimize(pb, SolverOptions(time_limit=1e-9, rel_gap=0.0))
+    assert res.status == "feasible" and "time limit" in res.message
+    exact = optimize(pb, EXACT)
+    assert res.objective is not None and res.objective >= exact.objective - 1e-6 * abs(exact.objective)
+    assert not res.flows.empty and res.flows["tonnes"].sum() > 0
