@@ -5,13 +5,17 @@ process writes its progress (the solver's log line and current gap) and finally 
 database. Cancelling terminates the worker process — the solve itself stops — and marks the run cancelled.
 At start-up, a run left ``running`` by a previous server (its process is gone) is marked failed, with the
 reason, so nothing is silently lost.
+
+Each worker runs under an address-space limit (``PLANNER_WORKER_MEMORY_MB``, ``resource.setrlimit``): a run that
+needs more ends ``failed`` with that reason; the server and the other runs go on.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
+import resource
+import signal
 import threading
 import time
 import traceback
@@ -19,11 +23,23 @@ import traceback
 from sqlalchemy import select
 
 from api.db import RunRecord, clean_json, now, session
+from api.limits import Limits, load_limits
+
+MEMORY_HINT = ("the run needed more memory than the worker limit of {mb} MiB (PLANNER_WORKER_MEMORY_MB); make "
+               "the scenario smaller (scope, commodities, network.k_nearest) or ask the operator to raise the limit")
 
 
 def max_runs() -> int:
-    """How many runs execute at once (``PLANNER_MAX_RUNS``, default 1)."""
-    return max(1, int(os.environ.get("PLANNER_MAX_RUNS", "1")))
+    """How many runs execute at once (``PLANNER_MAX_RUNS``, default 1); SettingsError for a bad value."""
+    return load_limits().max_runs
+
+
+def _limit_memory(mb: int) -> None:
+    """Cap this process's address space at ``mb`` MiB (0: no cap)."""
+    if mb > 0:
+        cap = mb << 20
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap if hard == resource.RLIM_INFINITY else min(cap, hard)))
 
 
 def _update(url: str, run_id: str, **fields) -> None:
@@ -36,9 +52,11 @@ def _update(url: str, run_id: str, **fields) -> None:
         s.commit()
 
 
-def worker_main(run_id: str, url: str) -> None:
-    """Worker process: run the scenario, report progress, store the result or the error."""
+def worker_main(run_id: str, url: str, memory_mb: int = 0) -> None:
+    """Worker process: run the scenario under a memory limit of ``memory_mb`` MiB (0: none), report progress,
+    store the result or the error."""
     try:
+        _limit_memory(memory_mb)
         from optimization.solve import relative_gap
         from planner.data.loader import load_dataset
         from planner.execute import execute_scenario
@@ -72,6 +90,8 @@ def worker_main(run_id: str, url: str) -> None:
         status = "succeeded" if out.result.objective is not None else "failed"
         _update(url, run_id, status=status, progress="done", result=result, gap=out.result.gap, finished=now(),
                 error=None if status == "succeeded" else out.result.message)
+    except MemoryError:
+        _update(url, run_id, status="failed", progress="failed", finished=now(), error=MEMORY_HINT.format(mb=memory_mb))
     except Exception as exc:  # the worker reports every failure to the database instead of dying silently
         _update(url, run_id, status="failed", progress="failed", finished=now(),
                 error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -81,8 +101,9 @@ def worker_main(run_id: str, url: str) -> None:
 class JobManager:
     """Starts queued runs in worker processes, watches them, and cancels them on request."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, limits: Limits | None = None):
         self.url = url
+        self.limits = limits or load_limits()
         self.procs: dict[str, mp.Process] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -131,6 +152,20 @@ class JobManager:
             s.commit()
         return True
 
+    def _exit_reason(self, code: int | None) -> str:
+        """Why a worker ended without writing its outcome: a signal (a native allocation past the memory limit
+        aborts the process) or an exit code."""
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            hint = (" — " + MEMORY_HINT.format(mb=self.limits.worker_memory_mb)
+                    if self.limits.worker_memory_mb and -code in (signal.SIGABRT, signal.SIGSEGV, signal.SIGKILL,
+                                                                   signal.SIGBUS) else "")
+            return f"worker ended by signal {name}{hint}"
+        return f"worker exited with code {code}"
+
     def _loop(self) -> None:
         ctx = mp.get_context("spawn")
         while not self.stop.is_set():
@@ -144,9 +179,9 @@ class JobManager:
                                 run = s.get(RunRecord, rid)
                                 if run is not None and run.status == "running":
                                     run.status, run.finished = "failed", now()
-                                    run.error = run.error or f"worker exited with code {p.exitcode}"
+                                    run.error = run.error or self._exit_reason(p.exitcode)
                                     s.commit()
-                    free = max_runs() - len(self.procs)
+                    free = self.limits.max_runs - len(self.procs)
                     if free > 0:
                         with session(self.url) as s:
                             queued = list(s.scalars(select(RunRecord).where(RunRecord.status == "queued")
@@ -155,7 +190,8 @@ class JobManager:
                                 run.status, run.started, run.progress = "running", now(), "starting"
                             s.commit()
                         for run in queued:
-                            p = ctx.Process(target=worker_main, args=(run.id, self.url), daemon=True)
+                            p = ctx.Process(target=worker_main, daemon=True,
+                                            args=(run.id, self.url, self.limits.worker_memory_mb))
                             p.start()
                             self.procs[run.id] = p
                             _update(self.url, run.id, pid=p.pid)
