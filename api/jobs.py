@@ -35,11 +35,12 @@ def max_runs() -> int:
 
 
 def _limit_memory(mb: int) -> None:
-    """Cap this process's address space at ``mb`` MiB (0: no cap)."""
+    """Cap this process's address space at ``mb`` MiB (0: no cap): the soft limit only, so the worker can lift it
+    again to report the failure."""
     if mb > 0:
-        cap = mb << 20
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap if hard == resource.RLIM_INFINITY else min(cap, hard)))
+        cap = mb << 20 if hard == resource.RLIM_INFINITY else min(mb << 20, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
 def _update(url: str, run_id: str, **fields) -> None:
@@ -52,49 +53,77 @@ def _update(url: str, run_id: str, **fields) -> None:
         s.commit()
 
 
-def worker_main(run_id: str, url: str, memory_mb: int = 0) -> None:
-    """Worker process: run the scenario under a memory limit of ``memory_mb`` MiB (0: none), report progress,
-    store the result or the error."""
+def _peak_mb() -> float:
+    """This process's peak address space so far, MiB (Linux ``VmPeak``; 0 where unknown)."""
     try:
-        _limit_memory(memory_mb)
-        from optimization.solve import relative_gap
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _execute(run_id: str, url: str, body: dict) -> None:
+    """Run a stored scenario, report progress, store the result (or the solver's failure)."""
+    from optimization.solve import relative_gap
+    from planner.data.loader import load_dataset
+    from planner.execute import execute_scenario
+    from planner.outputs import network_geojson, tables
+    from planner.scenario import parse_scenario
+
+    scenario = parse_scenario(body, source="scenario")
+    last = {"t": 0.0}
+
+    def on_log(line: str) -> None:
+        t = time.monotonic()
+        if t - last["t"] > 1.0:
+            last["t"] = t
+            _update(url, run_id, progress=("solving: " + line.strip())[:200])
+
+    def on_progress(info: dict) -> None:
+        gap = relative_gap(info.get("objective"), info.get("bound"))
+        if gap is not None:
+            _update(url, run_id, gap=gap)
+
+    _update(url, run_id, progress="building the model")
+    dataset = load_dataset(dict(scenario.data))
+    out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
+    t = tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
+    result = {"summary": out.summary,
+              "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},
+              "geojson": network_geojson(out.planned, out.result, t["sites"])}
+    result = clean_json(json.loads(json.dumps(result, default=float)))
+    status = "succeeded" if out.result.objective is not None else "failed"
+    _update(url, run_id, status=status, progress="done", result=result, gap=out.result.gap, finished=now(),
+            error=None if status == "succeeded" else out.result.message)
+
+
+def worker_main(run_id: str, url: str, memory_mb: int = 0) -> None:
+    """Worker process: load the libraries and the run's scenario, then run it under an address-space limit of
+    ``memory_mb`` MiB (0: none); every failure is stored as the run's error (a run over the limit says so)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        import planner.execute  # noqa: F401  (libraries and the embedded dataset load before the limit applies:
+        import planner.outputs  # noqa: F401   it bounds what the run itself builds)
         from planner.data.loader import load_dataset
-        from planner.execute import execute_scenario
-        from planner.outputs import network_geojson, tables
-        from planner.scenario import parse_scenario
+
+        load_dataset()
 
         with session(url) as s:
             body = s.get(RunRecord, run_id).scenario
-        scenario = parse_scenario(body, source="scenario")
-        last = {"t": 0.0}
-
-        def on_log(line: str) -> None:
-            t = time.monotonic()
-            if t - last["t"] > 1.0:
-                last["t"] = t
-                _update(url, run_id, progress=("solving: " + line.strip())[:200])
-
-        def on_progress(info: dict) -> None:
-            gap = relative_gap(info.get("objective"), info.get("bound"))
-            if gap is not None:
-                _update(url, run_id, gap=gap)
-
-        _update(url, run_id, progress="building the model")
-        dataset = load_dataset(dict(scenario.data))
-        out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
-        t = tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
-        result = {"summary": out.summary,
-                  "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},
-                  "geojson": network_geojson(out.planned, out.result, t["sites"])}
-        result = clean_json(json.loads(json.dumps(result, default=float)))
-        status = "succeeded" if out.result.objective is not None else "failed"
-        _update(url, run_id, status=status, progress="done", result=result, gap=out.result.gap, finished=now(),
-                error=None if status == "succeeded" else out.result.message)
+        _limit_memory(memory_mb)
+        _execute(run_id, url, body)
     except MemoryError:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))  # the run's objects are gone with _execute's frame
         _update(url, run_id, status="failed", progress="failed", finished=now(), error=MEMORY_HINT.format(mb=memory_mb))
     except Exception as exc:  # the worker reports every failure to the database instead of dying silently
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        # a library that turns a refused allocation into its own error (pandas' reader, HiGHS) still ran out
+        hint = f" — {MEMORY_HINT.format(mb=memory_mb)}" if memory_mb and _peak_mb() >= 0.9 * memory_mb else ""
         _update(url, run_id, status="failed", progress="failed", finished=now(),
-                error=f"{type(exc).__name__}: {exc}"[:2000])
+                error=(f"{type(exc).__name__}: {str(exc)[:1500]}{hint}")[:2000])
         traceback.print_exc()
 
 
