@@ -22,12 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import load_only
 
-from api.db import RunRecord, ScenarioRecord, clean_json, database_url, key_of, now, session
+from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, session
 from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.limits import Limits, load_limits
-from geo.network import NetworkError
-from planner.scenario import Scenario, ScenarioError, dataset_errors, error_loc, short
+from planner.scenario import Scenario, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
            "objective": {"p": 7}}
@@ -195,10 +194,9 @@ def _invalid(items: list[tuple[tuple, str]], prefix: tuple = ("body",)) -> HTTPE
 FIELD = re.compile(r"^([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+(?:\[\d+\])?)*): ")
 
 
-def _domain_error(exc: Exception, prefix: tuple) -> HTTPException:
-    """A 422 for a domain error (ScenarioError, NetworkError) at the field its message starts with
+def _domain_error(msg: str, prefix: tuple) -> HTTPException:
+    """A 422 for a domain error's message (ScenarioError, NetworkError) at the field it starts with
     (``exits[0].market: ...`` → ``[*prefix, "exits", 0, "market"]``), else at ``prefix``."""
-    msg = str(exc)
     m = FIELD.match(msg)
     loc: list = []
     if m:
@@ -454,9 +452,7 @@ def _estimate(body: EstimateIn, kind: str) -> dict:
 
 
 def _estimate_now(body: EstimateIn, kind: str) -> dict:
-    from planner.data.loader import load_dataset
-    from planner.economics import estimate_loss_reduction, estimate_price_impact
-    from planner.pipeline import build_problem
+    from api.estimates import run_estimate
 
     centres = body.centres
     if body.run_id is not None:
@@ -468,26 +464,23 @@ def _estimate_now(body: EstimateIn, kind: str) -> dict:
     else:
         _, scenario = _scenario_for(body.scenario_id, body.scenario)
         where = ("body", "scenario_id") if body.scenario_id is not None else ("body", "scenario")
-    sc = Scenario.model_validate(scenario)
-    dataset = load_dataset()
-    try:
-        planned = build_problem(sc, dataset)
-    except (ScenarioError, NetworkError) as exc:
-        raise _domain_error(exc, where) from None
-    if centres is not None:
-        known = set(planned.problem.sites["site_id"])
-        unknown = [(("centres", i), f"unknown candidate id {short(c)}") for i, c in enumerate(centres)
-                   if c not in known]
-        if unknown:
-            raise _invalid(unknown)
-    fn = estimate_loss_reduction if kind == "loss" else estimate_price_impact
-    try:
-        rep = fn(sc, dataset, centres, body.baseline, planned=planned)
-    except (ScenarioError, NetworkError) as exc:
-        raise _domain_error(exc, where) from None
-    import json
-
-    return clean_json(json.loads(json.dumps(rep.as_dict(), default=float)))
+    limits: Limits = app.state.limits
+    tag, value = run_estimate(kind, scenario, centres, body.baseline, limits.estimate_deadline_s,
+                              limits.worker_memory_mb)
+    if tag == "ok":
+        return value
+    if tag == "invalid":
+        raise _invalid(value)
+    if tag == "domain":
+        raise _domain_error(value, where)
+    if tag == "deadline":
+        raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
+                         "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; narrow the scope or the "
+                         "commodities, or submit the scenario as a run")], where)
+    if tag == "memory":
+        raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
+                         "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities")], where)
+    raise RuntimeError(f"estimate failed in its process:\n{value}")
 
 
 @app.post("/estimate/loss-reduction", tags=["estimates"])

@@ -6,8 +6,11 @@ database. Cancelling terminates the worker process â€” the solve itself stops â€
 At start-up, a run left ``running`` by a previous server (its process is gone) is marked failed, with the
 reason, so nothing is silently lost.
 
-Each worker runs under an address-space limit (``PLANNER_WORKER_MEMORY_MB``, ``resource.setrlimit``): a run that
-needs more ends ``failed`` with that reason; the server and the other runs go on.
+A run has one wall-clock deadline for every stage (network, MILP, equilibrium, outputs): its solver time limit
+plus ``PLANNER_RUN_ALLOWANCE_S``; past it the worker is terminated and the run ends ``failed`` naming the stage
+it had reached. Each worker runs under an address-space limit (``PLANNER_WORKER_MEMORY_MB``,
+``resource.setrlimit``): a run that needs more ends ``failed`` with that reason; the server and the other runs go
+on.
 """
 
 from __future__ import annotations
@@ -134,6 +137,8 @@ class JobManager:
         self.url = url
         self.limits = limits or load_limits()
         self.procs: dict[str, mp.Process] = {}
+        self.deadlines: dict[str, float] = {}  # run id -> time.monotonic() past which its worker is stopped
+        self.budget: dict[str, float] = {}  # run id -> its deadline, seconds from the start
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
@@ -172,6 +177,8 @@ class JobManager:
             if run is None or run.status not in ("queued", "running"):
                 return False
             p = self.procs.pop(run_id, None)
+            self.deadlines.pop(run_id, None)
+            self.budget.pop(run_id, None)
             if p is not None and p.is_alive():
                 p.terminate()
                 p.join(5)
@@ -195,15 +202,38 @@ class JobManager:
             return f"worker ended by signal {name}{hint}"
         return f"worker exited with code {code}"
 
+    def deadline_s(self, scenario: dict) -> float:
+        """A run's wall-clock deadline, seconds from its start: its solver time limit plus the allowance for the
+        other stages (network, equilibrium, outputs; ``PLANNER_RUN_ALLOWANCE_S``)."""
+        limit = (scenario.get("solver") or {}).get("time_limit_s") or self.limits.max_time_limit_s
+        return float(limit) + self.limits.run_allowance_s
+
+    def _past_deadline(self, rid: str, p) -> None:
+        """Stop a worker past its run's deadline and mark the run failed with the stage it had reached."""
+        p.terminate()
+        p.join(5)
+        self.procs.pop(rid)
+        with session(self.url) as s:
+            run = s.get(RunRecord, rid)
+            if run is not None and run.status == "running":
+                run.status, run.finished = "failed", now()
+                run.error = (f"deadline of {self.budget.pop(rid, 0):g} s passed at stage '{run.progress}' "
+                             "(solver.time_limit_s plus PLANNER_RUN_ALLOWANCE_S); the worker was stopped")
+                s.commit()
+
     def _loop(self) -> None:
         ctx = mp.get_context("spawn")
         while not self.stop.is_set():
             try:
                 with self.lock:
                     for rid, p in list(self.procs.items()):
-                        if not p.is_alive():
+                        if p.is_alive() and time.monotonic() > self.deadlines.get(rid, float("inf")):
+                            self._past_deadline(rid, p)
+                        elif not p.is_alive():
                             p.join()
                             self.procs.pop(rid)
+                            self.deadlines.pop(rid, None)
+                            self.budget.pop(rid, None)
                             with session(self.url) as s:
                                 run = s.get(RunRecord, rid)
                                 if run is not None and run.status == "running":
@@ -223,6 +253,8 @@ class JobManager:
                                             args=(run.id, self.url, self.limits.worker_memory_mb))
                             p.start()
                             self.procs[run.id] = p
+                            self.budget[run.id] = self.deadline_s(run.scenario)
+                            self.deadlines[run.id] = time.monotonic() + self.budget[run.id]
                             _update(self.url, run.id, pid=p.pid)
             except Exception:  # keep dispatching whatever one iteration hit
                 traceback.print_exc()

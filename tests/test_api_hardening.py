@@ -321,6 +321,7 @@ def test_timestamps_carry_the_time_zone_on_get_as_on_post(api):
 
 # item 2: a worker over its memory limit fails cleanly ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_worker_over_its_memory_limit_fails_with_the_reason(tmp_path, monkeypatch):
     monkeypatch.setenv("PLANNER_WORKER_MEMORY_MB", "200")  # too little to even load the model's libraries
     url = f"sqlite:///{tmp_path / 'mem.db'}"
@@ -336,6 +337,45 @@ def test_a_worker_over_its_memory_limit_fails_with_the_reason(tmp_path, monkeypa
         assert state["status"] == "failed", state
         assert "PLANNER_WORKER_MEMORY_MB" in state["error"] and "200 MiB" in state["error"]
         assert tc.get("/health").json()["status"] == "ok"  # the server lives on
+
+
+# item 1: one wall-clock deadline per request and per run ---------------------------------------------------------
+
+def test_an_estimate_past_its_deadline_is_stopped_and_refused_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANNER_ESTIMATE_DEADLINE_S", "1")
+    url = f"sqlite:///{tmp_path / 'deadline.db'}"
+    _, key = create_key("planner", url=url)
+    big = {"name": "south", "scope": {"federal_districts": ["NCFD", "SFD"]}}  # every commodity: many seconds
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        r = tc.post("/estimate/price-impact", json={"scenario": big}, headers={"X-API-Key": key})
+    assert r.status_code == 422, r.text
+    err = r.json()["detail"][0]
+    assert err["loc"] == ["body", "scenario"] and "PLANNER_ESTIMATE_DEADLINE_S" in err["msg"]
+
+
+@pytest.mark.slow
+def test_a_run_past_its_deadline_is_stopped_and_fails_naming_the_stage(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANNER_RUN_ALLOWANCE_S", "1")
+    url = f"sqlite:///{tmp_path / 'run_deadline.db'}"
+    _, key = create_key("planner", url=url)
+    h = {"X-API-Key": key}
+    big = {"name": "south", "scope": {"federal_districts": ["NCFD", "SFD"]}, "solver": {"time_limit_s": 1}}
+    with TestClient(create_app(url, start_jobs=True), raise_server_exceptions=False) as tc:
+        rid = tc.post("/runs", json={"scenario": big}, headers=h).json()["id"]
+        pid = None
+        for _ in range(600):
+            state = tc.get(f"/runs/{rid}", headers=h).json()
+            from api.db import RunRecord, session
+
+            with session(url) as s:
+                pid = s.get(RunRecord, rid).pid or pid
+            if state["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+    assert state["status"] == "failed", state
+    assert state["error"].startswith("deadline of 2 s passed at stage")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the worker, and its solve, are gone
 
 
 # item 8: scenario files on the command line -------------------------------------------------------------------------
