@@ -332,10 +332,11 @@ class Scenario(BaseModel):
     def _known_losses(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         for commodity, stages in v.items():
             if commodity not in COMMODITY_KEYS:
-                raise ValueError(f"unknown commodity group {commodity!r}.{suggest(commodity, COMMODITY_KEYS)}")
+                raise ValueError(f"unknown commodity group {short(commodity)}."
+                                 f"{suggest(commodity[:100], COMMODITY_KEYS)}")
             for stage, pct in stages.items():
                 if stage not in LOSS_STAGES:
-                    raise ValueError(f"{commodity}: unknown stage {stage!r}.{suggest(stage, LOSS_STAGES)}")
+                    raise ValueError(f"{commodity}: unknown stage {short(stage)}.{suggest(stage[:100], LOSS_STAGES)}")
                 if not 0 <= pct <= 100:
                     raise ValueError(f"{commodity}.{stage}: loss share must be within 0-100 %, got {pct}")
         return v
@@ -353,7 +354,8 @@ class Scenario(BaseModel):
     def _known_tables(cls, v: dict[str, str]) -> dict[str, str]:
         for table in v:
             if table not in TABLES:
-                raise ValueError(f"unknown table {table!r}; tables: {sorted(TABLES)}{suggest(table, list(TABLES))}")
+                raise ValueError(f"unknown table {short(table)}; tables: {sorted(TABLES)}"
+                                 f"{suggest(table[:100], list(TABLES))}")
         return v
 
     def region_ids(self, dataset: Dataset) -> list[str]:
@@ -363,10 +365,10 @@ class Scenario(BaseModel):
         countries = set(dataset.countries["country_id"])
         for c in self.scope.countries:
             if c not in countries:
-                raise ScenarioError(f"scope.countries: unknown country {c!r}; known: {sorted(countries)}")
+                raise ScenarioError(f"scope.countries: unknown country {short(c)}; known: {sorted(countries)}")
         for r in self.scope.regions:
             if r not in known:
-                raise ScenarioError(f"scope.regions: unknown region {r!r}.{suggest(r, sorted(known))}")
+                raise ScenarioError(f"scope.regions: unknown region {short(r)}.{suggest(r[:100], sorted(known))}")
         mask = (
             regions["country_id"].isin(self.scope.countries)
             | regions["federal_district"].isin(self.scope.federal_districts)
