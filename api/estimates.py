@@ -4,8 +4,9 @@ A request's estimate runs in a process forked from a server that has the librari
 loaded (``forkserver``), so it starts in a fraction of a second. It gets ``PLANNER_ESTIMATE_DEADLINE_S`` seconds
 for every stage (network, routing, price equilibrium) and the worker memory limit; past the deadline the
 process is terminated — the solve stops with it — and the client is told why. The outcome comes back as a tagged
-tuple: ``("ok", result)``, ``("invalid", [(loc, msg), ...])`` for unknown centre ids, ``("domain", msg)`` for a
-domain error of the scenario, ``("memory", None)``, ``("deadline", None)`` or ``("error", traceback)``.
+tuple: ``("ok", result)``; ``("invalid", [(loc, msg), ...])`` for unknown centre ids; ``("domain", msg)`` for a
+domain error of the scenario (its network, its candidates, a price equilibrium that cannot be computed);
+``("memory", None)``; ``("deadline", None)``; or ``("error", traceback)``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _child(conn, kind: str, scenario: dict, centres: list[str] | None, baseline:
     """Child process: compute the estimate under the memory limit and send the tagged outcome."""
     from api.jobs import _limit_memory
     from geo.network import NetworkError
+    from planner.economics.equilibrium import EquilibriumError
     from planner.scenario import ScenarioError
 
     try:
@@ -62,7 +64,7 @@ def _child(conn, kind: str, scenario: dict, centres: list[str] | None, baseline:
         outcome: tuple = ("ok", compute(kind, scenario, centres, baseline))
     except UnknownCentres as exc:
         outcome = ("invalid", exc.items)
-    except (ScenarioError, NetworkError) as exc:
+    except (ScenarioError, NetworkError, EquilibriumError) as exc:
         outcome = ("domain", str(exc))
     except MemoryError:
         outcome = ("memory", None)

@@ -353,6 +353,18 @@ def test_an_estimate_past_its_deadline_is_stopped_and_refused_with_the_reason(tm
     assert err["loc"] == ["body", "scenario"] and "PLANNER_ESTIMATE_DEADLINE_S" in err["msg"]
 
 
+def test_the_azerbaijan_only_price_estimate_ends_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANNER_ESTIMATE_DEADLINE_S", "3")  # the grain equilibrium QP takes 60 s before it gives up
+    url = f"sqlite:///{tmp_path / 'az.db'}"
+    _, key = create_key("planner", url=url)
+    az = {"name": "az_only", "scope": {"countries": ["AZ"]}, "commodities": ["grain"]}
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        r = tc.post("/estimate/price-impact", json={"scenario": az}, headers={"X-API-Key": key})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "scenario"]
+        assert tc.get("/health").json()["status"] == "ok"
+
+
 @pytest.mark.slow
 def test_a_run_past_its_deadline_is_stopped_and_fails_naming_the_stage(tmp_path, monkeypatch):
     monkeypatch.setenv("PLANNER_RUN_ALLOWANCE_S", "1")
