@@ -9,6 +9,7 @@ scenario is checked against the dataset before it is stored); bodies over ``PLAN
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from contextlib import asynccontextmanager
@@ -209,7 +210,9 @@ def _domain_error(msg: str, prefix: tuple) -> HTTPException:
 
 
 def _state(run: RunRecord) -> RunState:
-    return RunState(id=run.id, scenario_id=run.scenario_id, status=run.status, progress=run.progress, gap=run.gap,
+    """A run's state as answered; a gap that is not a finite number (an unbounded solve) is answered as null."""
+    gap = run.gap if run.gap is not None and math.isfinite(run.gap) else None
+    return RunState(id=run.id, scenario_id=run.scenario_id, status=run.status, progress=run.progress, gap=gap,
                     created=_iso(run.created), started=_iso(run.started), finished=_iso(run.finished),
                     error=run.error)
 

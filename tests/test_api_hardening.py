@@ -308,6 +308,18 @@ def test_empty_bodies_get_422_as_the_schema_says(api):
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body"], path
 
 
+def test_a_stored_infinite_gap_is_answered_as_null(api):
+    tc, p, v = api
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    from api.db import RunRecord, session
+
+    with session(tc.app.state.url) as s:
+        s.get(RunRecord, rid).gap = float("inf")
+        s.commit()
+    r = tc.get(f"/runs/{rid}", headers=v)
+    assert r.status_code == 200 and r.json()["gap"] is None
+
+
 def test_timestamps_carry_the_time_zone_on_get_as_on_post(api):
     tc, p, v = api
     made = tc.post("/scenarios", json=SMALL, headers=p).json()
