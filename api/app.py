@@ -1,26 +1,34 @@
 """The optimization API (FastAPI): datasets, stored scenarios, runs as background jobs, quick estimates.
 
 Access: an API key in the ``X-API-Key`` header; ``viewer`` keys read, ``planner`` keys also write and run.
-Without a key: 401; with a key of the wrong role: 403. Bad input: 422 naming the field; bodies over
-``PLANNER_MAX_BODY`` bytes (default 1 MB): 413; unknown ids: 404; no stack traces in any answer.
+Without a key: 401; with a key of the wrong role: 403. Bad input: 422 naming the field down to the item (a
+scenario is checked against the dataset before it is stored); bodies over ``PLANNER_MAX_BODY`` bytes (default
+1 MiB, counted as they stream): 413; unknown ids: 404; too many active runs or estimates: 429 with
+``Retry-After``; no stack traces in any answer. The limits are in :mod:`api.limits` and docs/api.md.
 """
 
 from __future__ import annotations
 
-import os
+import math
+import re
+import threading
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import load_only
 
-from api.db import RunRecord, ScenarioRecord, clean_json, database_url, now, role_of, session
+from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, session
+from api.guard import BodyGuard
 from api.jobs import JobManager
-from planner.scenario import Scenario, ScenarioError, parse_scenario
+from api.limits import Limits, load_limits
+from planner.scenario import Scenario, dataset_errors, error_loc, short
 
-MAX_BODY = int(os.environ.get("PLANNER_MAX_BODY", str(1 << 20)))
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
            "objective": {"p": 7}}
 
@@ -30,6 +38,46 @@ class ScenarioIn(Scenario):
     and ``candidates.file`` (server paths) are not accepted over the API."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+
+
+class Error(BaseModel):
+    """An error answer: what went wrong, in words."""
+
+    detail: str
+
+
+class ErrorItem(BaseModel):
+    """One invalid input: where (``loc``, e.g. ``["body", "scope", "regions", 0]``), what and its kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    """A 422 answer: every invalid input with its location."""
+
+    detail: list[ErrorItem]
+
+
+def _err(description: str, model: type[BaseModel] = Error, headers: dict | None = None) -> dict:
+    out: dict[str, Any] = {"description": description, "model": model}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _err("malformed request (e.g. a Content-Length that is not a number)"),
+    401: _err("missing, unknown or revoked API key (X-API-Key)"),
+    403: _err("the key's role may not do this (viewer keys read only)"),
+    404: _err("no such stored scenario or run"),
+    409: _err("the run has no result yet, or has already ended"),
+    413: _err("request body over PLANNER_MAX_BODY bytes"),
+    422: _err("invalid input; each item names its location", ValidationErrors),
+    429: _err("too many active runs or estimates; retry after the Retry-After seconds", Error,
+              {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}),
+}
 
 
 class StoredScenario(BaseModel):
@@ -44,10 +92,12 @@ class StoredScenario(BaseModel):
 class RunIn(BaseModel):
     """Start a run from a stored scenario id or from a scenario given inline (exactly one of the two)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"scenario": EXAMPLE}]})
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"scenario": EXAMPLE}],
+        "oneOf": [{"required": ["scenario_id"]}, {"required": ["scenario"]}]})
 
-    scenario_id: str | None = Field(None, description="id of a stored scenario")
-    scenario: ScenarioIn | None = None
+    scenario_id: str = Field(None, max_length=64, description="id of a stored scenario")
+    scenario: ScenarioIn = Field(None, description="a scenario given inline")
 
     @model_validator(mode="after")
     def _one(self) -> RunIn:
@@ -77,16 +127,26 @@ class RunState(BaseModel):
 
 
 class EstimateIn(BaseModel):
-    """A quick estimate for a set of centres (candidate ids) or a finished run's centres, without a siting run."""
+    """A quick estimate for a set of centres (candidate ids) or a finished run's centres, without a siting run:
+    exactly one of ``scenario_id``, ``scenario`` and ``run_id``."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"scenario": EXAMPLE, "centres": ["ru_sta_orc", "ru_kb_orc"], "baseline": "traditional"}]})
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"scenario": EXAMPLE, "centres": ["ru_sta_orc", "ru_kb_orc"], "baseline": "traditional"}],
+        "oneOf": [{"required": ["scenario_id"]}, {"required": ["scenario"]}, {"required": ["run_id"]}]})
 
-    scenario_id: str | None = None
-    scenario: ScenarioIn | None = None
-    run_id: str | None = Field(None, description="use the centres this finished run opened (and its scenario)")
-    centres: list[str] | None = Field(None, description="candidate ids; default the existing centres")
+    scenario_id: str = Field(None, max_length=64, description="id of a stored scenario")
+    scenario: ScenarioIn = Field(None, description="a scenario given inline")
+    run_id: str = Field(None, max_length=64, description="use the centres this finished run opened (and its "
+                                                         "scenario)")
+    centres: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        None, max_length=1000, description="candidate ids; default the existing centres")
     baseline: Literal["traditional", "existing"] = "traditional"
+
+    @model_validator(mode="after")
+    def _one(self) -> EstimateIn:
+        if sum(x is not None for x in (self.scenario_id, self.scenario, self.run_id)) != 1:
+            raise ValueError("give exactly one of scenario_id, scenario and run_id")
+        return self
 
 
 class CompareIn(BaseModel):
@@ -95,54 +155,99 @@ class CompareIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"run_a": "RUN_ID_A",
                                                                                "run_b": "RUN_ID_B"}]})
 
-    run_a: str
-    run_b: str
+    run_a: str = Field(max_length=64)
+    run_b: str = Field(max_length=64)
+
+
+class Caller(NamedTuple):
+    """The key a request came with: its id and role."""
+
+    key_id: str
+    role: str
 
 
 def require(role: str):
     """Dependency: the caller's key must be active and allow ``role`` (planner also allows viewer)."""
 
-    def check(x_api_key: Annotated[str | None, Header()] = None) -> str:
-        have = role_of(x_api_key, app.state.url)
-        if have is None:
+    def check(x_api_key: Annotated[str | None, Header()] = None) -> Caller:
+        found = key_of(x_api_key, app.state.url)
+        if found is None:
             raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
-        if role == "planner" and have != "planner":
+        if role == "planner" and found[1] != "planner":
             raise HTTPException(403, "this key may read but not write or run (role viewer); use a planner key")
-        return have
+        return Caller(*found)
 
     return check
 
 
-def _iso(t) -> str | None:
-    return t.isoformat() if t is not None else None
+def _iso(t: datetime | None) -> str | None:
+    """ISO 8601 with the time zone: times are stored in UTC (SQLite returns them without a zone)."""
+    if t is None:
+        return None
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat()
+
+
+def _invalid(items: list[tuple[tuple, str]], prefix: tuple = ("body",)) -> HTTPException:
+    """A 422 listing each (location, message); locations are relative to ``prefix``."""
+    return HTTPException(422, [{"loc": [*prefix, *loc], "msg": msg, "type": "value_error"} for loc, msg in items])
+
+
+FIELD = re.compile(r"^([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+(?:\[\d+\])?)*): ")
+
+
+def _domain_error(msg: str, prefix: tuple) -> HTTPException:
+    """A 422 for a domain error's message (ScenarioError, NetworkError) at the field it starts with
+    (``exits[0].market: ...`` → ``[*prefix, "exits", 0, "market"]``), else at ``prefix``."""
+    m = FIELD.match(msg)
+    loc: list = []
+    if m:
+        for part in m.group(1).split("."):
+            name, _, idx = part.partition("[")
+            loc += [name] + ([int(idx.rstrip("]"))] if idx else [])
+    if loc and loc[0] in ("centres", "baseline"):
+        return _invalid([(tuple(loc), msg)])
+    return _invalid([(tuple(loc), msg)], prefix)
 
 
 def _state(run: RunRecord) -> RunState:
-    return RunState(id=run.id, scenario_id=run.scenario_id, status=run.status, progress=run.progress, gap=run.gap,
+    """A run's state as answered; a gap that is not a finite number (an unbounded solve) is answered as null."""
+    gap = run.gap if run.gap is not None and math.isfinite(run.gap) else None
+    return RunState(id=run.id, scenario_id=run.scenario_id, status=run.status, progress=run.progress, gap=gap,
                     created=_iso(run.created), started=_iso(run.started), finished=_iso(run.finished),
                     error=run.error)
 
 
-def _body(sc: ScenarioIn) -> dict:
-    """Validate an API scenario: resolve ``extends`` against stored ids and refuse server file paths."""
+def _body(sc: ScenarioIn, prefix: tuple = ("body",)) -> dict:
+    """Validate an API scenario before anything is stored: resolve ``extends`` against stored ids, refuse server
+    file paths and a solver time limit over the service's, and check every id it names against the dataset.
+    Errors are 422s at the offending item, under ``prefix`` (where the scenario sits in the request)."""
+    from planner.data.loader import load_dataset
+
     body = sc.model_dump(exclude_unset=True, mode="json")
     if body.get("data") or (body.get("candidates") or {}).get("file"):
-        raise HTTPException(422, [{"loc": ["body", "data"], "msg": "server file paths (data, candidates.file) "
-                                   "are not accepted over the API", "type": "value_error"}])
+        where = ("data",) if body.get("data") else ("candidates", "file")
+        raise _invalid([(where, "server file paths (data, candidates.file) are not accepted over the API")], prefix)
     parent = body.pop("extends", None)
     if parent is not None:
         with session(app.state.url) as s:
             base = s.get(ScenarioRecord, parent)
         if base is None:
-            raise HTTPException(422, [{"loc": ["body", "extends"], "msg": f"no stored scenario with id {parent!r}",
-                                       "type": "value_error"}])
+            raise _invalid([(("extends",), f"no stored scenario with id {short(parent)}")], prefix)
         from planner.scenario import _merge
 
         body = _merge(dict(base.body), body)
     try:
-        validated = parse_scenario(body, source="body")
-    except ScenarioError as exc:
-        raise HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from None
+        validated = Scenario.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid([(error_loc(e), e["msg"].removeprefix("Value error, ")) for e in exc.errors()],
+                       prefix) from None
+    cap = app.state.limits.max_time_limit_s
+    if validated.solver.time_limit_s > cap:
+        raise _invalid([(("solver", "time_limit_s"), f"at most {cap} s on this service (PLANNER_MAX_TIME_LIMIT_S)"
+                         f", got {validated.solver.time_limit_s:g}")], prefix)
+    errors = dataset_errors(validated, load_dataset())
+    if errors:
+        raise _invalid(errors, prefix)
     return validated.model_dump(mode="json", exclude={"extends"})
 
 
@@ -151,16 +256,19 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None) -> tuple[str | None, d
         with session(app.state.url) as s:
             rec = s.get(ScenarioRecord, sid)
         if rec is None:
-            raise HTTPException(404, f"no stored scenario with id {sid!r}")
+            raise HTTPException(404, f"no stored scenario with id {short(sid)}")
         return sid, rec.body
-    return None, _body(sc)
+    return None, _body(sc, ("body", "scenario"))
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    """Start the job manager (recovering runs a previous server left running) and stop it at shutdown."""
+    """Read the limits (a bad setting stops the start-up, naming the variable), start the job manager (recovering
+    runs a previous server left running) and stop it at shutdown."""
+    app.state.limits = load_limits()
+    app.state.estimates = threading.BoundedSemaphore(app.state.limits.max_estimates)
     app.state.url = app.state.url if getattr(app.state, "url", None) else database_url()
-    app.state.jobs = JobManager(app.state.url)
+    app.state.jobs = JobManager(app.state.url, app.state.limits)
     if app.state.start_jobs:
         app.state.jobs.start()
     else:
@@ -171,18 +279,21 @@ async def lifespan(app: FastAPI):
 
 app = FastAPI(title="ОРЦ planner API", version="0.1.0", lifespan=lifespan,
               description="Siting wholesale distribution centres (ОРЦ) for farm produce, with loss and price "
-                          "estimates. Send an API key in X-API-Key (viewer: read; planner: write and run).")
+                          "estimates. Send an API key in X-API-Key (viewer: read; planner: write and run). Limits "
+                          "and what a client sees when it meets one: docs/api.md.", responses=RESPONSES)
 app.state.url = None
 app.state.start_jobs = True
+app.state.limits = Limits()
+app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body)
 
 
-@app.middleware("http")
-async def limit_body(request: Request, call_next):
-    """Refuse bodies over the limit (413) before reading them."""
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, status_code=413)
-    return await call_next(request)
+@app.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, exc: RequestValidationError):
+    """422 with each error's location down to the item, its message and kind; the input is not echoed (it may be
+    large, or hold what JSON cannot carry)."""
+    detail = [{"loc": list(error_loc(e)), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
+              for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 @app.exception_handler(Exception)
@@ -203,7 +314,7 @@ def health() -> dict:
 
 
 @app.get("/datasets/regions", tags=["datasets"])
-def regions(_: Annotated[str, Depends(require("viewer"))]) -> dict:
+def regions(_: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """Regions as GeoJSON points (EPSG:4326) with names (ru, en), country, federal district and population."""
     from planner.data.loader import load_dataset
 
@@ -216,7 +327,7 @@ def regions(_: Annotated[str, Depends(require("viewer"))]) -> dict:
 
 
 @app.get("/datasets/corridors", tags=["datasets"])
-def corridors(_: Annotated[str, Depends(require("viewer"))]) -> dict:
+def corridors(_: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The embedded road and rail corridors as GeoJSON lines (EPSG:4326)."""
     from geo.export import corridors_geojson
     from planner.data.loader import load_dataset
@@ -228,7 +339,7 @@ def corridors(_: Annotated[str, Depends(require("viewer"))]) -> dict:
 
 
 @app.post("/scenarios", status_code=201, tags=["scenarios"], response_model=StoredScenario)
-def create_scenario(sc: ScenarioIn, _: Annotated[str, Depends(require("planner"))]) -> StoredScenario:
+def create_scenario(sc: ScenarioIn, _: Annotated[Caller, Depends(require("planner"))]) -> StoredScenario:
     """Validate and store a scenario (``extends`` may name a stored scenario id)."""
     body = _body(sc)
     with session(app.state.url) as s:
@@ -239,50 +350,71 @@ def create_scenario(sc: ScenarioIn, _: Annotated[str, Depends(require("planner")
 
 
 @app.get("/scenarios", tags=["scenarios"], response_model=list[StoredScenario])
-def list_scenarios(_: Annotated[str, Depends(require("viewer"))]) -> list[StoredScenario]:
+def list_scenarios(_: Annotated[Caller, Depends(require("viewer"))]) -> list[StoredScenario]:
     """Stored scenarios, newest first (without bodies)."""
     with session(app.state.url) as s:
-        recs = s.scalars(select(ScenarioRecord).order_by(ScenarioRecord.created.desc()))
+        recs = s.scalars(select(ScenarioRecord).options(load_only(ScenarioRecord.id, ScenarioRecord.name,
+                                                                  ScenarioRecord.created))
+                         .order_by(ScenarioRecord.created.desc()))
         return [StoredScenario(id=r.id, name=r.name, created=_iso(r.created)) for r in recs]
 
 
 @app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario)
-def get_scenario(scenario_id: str, _: Annotated[str, Depends(require("viewer"))]) -> StoredScenario:
+def get_scenario(scenario_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> StoredScenario:
     """One stored scenario with its body."""
     with session(app.state.url) as s:
         rec = s.get(ScenarioRecord, scenario_id)
     if rec is None:
-        raise HTTPException(404, f"no stored scenario with id {scenario_id!r}")
+        raise HTTPException(404, f"no stored scenario with id {short(scenario_id)}")
     return StoredScenario(id=rec.id, name=rec.name, created=_iso(rec.created), body=rec.body)
 
 
 @app.post("/runs", status_code=202, tags=["runs"], response_model=RunCreated)
-def create_run(body: RunIn, _: Annotated[str, Depends(require("planner"))]) -> RunCreated:
-    """Queue a run; it executes in a worker process. Poll ``GET /runs/{id}``."""
+def create_run(body: RunIn, caller: Annotated[Caller, Depends(require("planner"))]) -> RunCreated:
+    """Queue a run; it executes in a worker process. Poll ``GET /runs/{id}``. 429 with ``Retry-After`` when the
+    queue (PLANNER_MAX_QUEUE) or the key's share of it (PLANNER_MAX_RUNS_PER_KEY) is full."""
     sid, scenario = _scenario_for(body.scenario_id, body.scenario)
-    with session(app.state.url) as s:
-        run = RunRecord(scenario_id=sid, scenario=scenario)
+    limits: Limits = app.state.limits
+    with QUEUE_LOCK, session(app.state.url) as s:
+        active = RunRecord.status.in_(("queued", "running"))
+        mine = s.scalar(select(func.count()).select_from(RunRecord).where(active, RunRecord.key_id == caller.key_id))
+        if mine >= limits.max_active_runs_per_key:
+            raise _busy(f"this key has {mine} runs queued or running, the most one key may have "
+                        f"(PLANNER_MAX_RUNS_PER_KEY); wait for one to end or cancel one")
+        total = s.scalar(select(func.count()).select_from(RunRecord).where(active))
+        if total >= limits.max_active_runs:
+            raise _busy(f"the queue holds {total} runs, its limit (PLANNER_MAX_QUEUE); retry later")
+        run = RunRecord(scenario_id=sid, scenario=scenario, key_id=caller.key_id)
         s.add(run)
         s.commit()
         return RunCreated(id=run.id)
+
+
+QUEUE_LOCK = threading.Lock()
+"""Serialises the quota check and the insert of a run (one server process admits runs)."""
+
+
+def _busy(msg: str) -> HTTPException:
+    """A 429 telling the client when to retry."""
+    return HTTPException(429, msg, headers={"Retry-After": str(app.state.limits.retry_after_s)})
 
 
 def _run(run_id: str) -> RunRecord:
     with session(app.state.url) as s:
         run = s.get(RunRecord, run_id)
     if run is None:
-        raise HTTPException(404, f"no run with id {run_id!r}")
+        raise HTTPException(404, f"no run with id {short(run_id)}")
     return run
 
 
 @app.get("/runs/{run_id}", tags=["runs"], response_model=RunState)
-def get_run(run_id: str, _: Annotated[str, Depends(require("viewer"))]) -> RunState:
+def get_run(run_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> RunState:
     """A run's status, progress and the solver's gap so far."""
     return _state(_run(run_id))
 
 
 @app.get("/runs/{run_id}/result", tags=["runs"])
-def get_result(run_id: str, _: Annotated[str, Depends(require("viewer"))]) -> dict:
+def get_result(run_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's summary and tables (409 while it has none)."""
     run = _run(run_id)
     if run.result is None:
@@ -292,7 +424,7 @@ def get_result(run_id: str, _: Annotated[str, Depends(require("viewer"))]) -> di
 
 
 @app.get("/runs/{run_id}/geojson", tags=["runs"])
-def get_geojson(run_id: str, _: Annotated[str, Depends(require("viewer"))]) -> dict:
+def get_geojson(run_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's network: regions, corridors, centres sized by throughput, flows (EPSG:4326)."""
     run = _run(run_id)
     if run.result is None:
@@ -301,7 +433,7 @@ def get_geojson(run_id: str, _: Annotated[str, Depends(require("viewer"))]) -> d
 
 
 @app.delete("/runs/{run_id}", tags=["runs"], response_model=RunState)
-def cancel_run(run_id: str, _: Annotated[str, Depends(require("planner"))]) -> RunState:
+def cancel_run(run_id: str, _: Annotated[Caller, Depends(require("planner"))]) -> RunState:
     """Cancel a queued or running run (stops its solve); 409 if it has already ended."""
     _run(run_id)
     if not app.state.jobs.cancel(run_id):
@@ -310,46 +442,64 @@ def cancel_run(run_id: str, _: Annotated[str, Depends(require("planner"))]) -> R
 
 
 def _estimate(body: EstimateIn, kind: str) -> dict:
-    from planner.data.loader import load_dataset
-    from planner.economics import estimate_loss_reduction, estimate_price_impact
+    """Run an estimate in the request, at most ``PLANNER_MAX_ESTIMATES`` at once (else 429). Domain errors are
+    422s at their field: the scenario's (``["body", "scenario", ...]``, or ``["body", "scenario_id"]`` /
+    ``["body", "run_id"]`` for a stored one) or the centre id (``["body", "centres", i]``)."""
+    if not app.state.estimates.acquire(blocking=False):
+        raise _busy(f"{app.state.limits.max_estimates} estimates are being computed, the most at once "
+                    "(PLANNER_MAX_ESTIMATES); retry later")
+    try:
+        return _estimate_now(body, kind)
+    finally:
+        app.state.estimates.release()
+
+
+def _estimate_now(body: EstimateIn, kind: str) -> dict:
+    from api.estimates import run_estimate
 
     centres = body.centres
     if body.run_id is not None:
         run = _run(body.run_id)
         if run.result is None:
-            raise HTTPException(409, f"run {body.run_id} has no result")
-        scenario = run.scenario
+            raise HTTPException(409, f"run {short(body.run_id)} has no result")
+        scenario, where = run.scenario, ("body", "run_id")
         centres = centres or [c["id"] for c in run.result["summary"].get("centres", [])]
     else:
-        if (body.scenario_id is None) == (body.scenario is None):
-            raise HTTPException(422, [{"loc": ["body"], "msg": "give exactly one of scenario_id, scenario or run_id",
-                                       "type": "value_error"}])
         _, scenario = _scenario_for(body.scenario_id, body.scenario)
-    sc = parse_scenario(scenario, source="scenario")
-    fn = estimate_loss_reduction if kind == "loss" else estimate_price_impact
-    try:
-        rep = fn(sc, load_dataset(), centres, body.baseline)
-    except (ScenarioError, ValueError) as exc:
-        raise HTTPException(422, [{"loc": ["body", "centres"], "msg": str(exc), "type": "value_error"}]) from None
-    import json
-
-    return clean_json(json.loads(json.dumps(rep.as_dict(), default=float)))
+        where = ("body", "scenario_id") if body.scenario_id is not None else ("body", "scenario")
+    limits: Limits = app.state.limits
+    tag, value = run_estimate(kind, scenario, centres, body.baseline, limits.estimate_deadline_s,
+                              limits.worker_memory_mb)
+    if tag == "ok":
+        return value
+    if tag == "invalid":
+        raise _invalid(value)
+    if tag == "domain":
+        raise _domain_error(value, where)
+    if tag == "deadline":
+        raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
+                         "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; narrow the scope or the "
+                         "commodities, or submit the scenario as a run")], where)
+    if tag == "memory":
+        raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
+                         "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities")], where)
+    raise RuntimeError(f"estimate failed in its process:\n{value}")
 
 
 @app.post("/estimate/loss-reduction", tags=["estimates"])
-def loss_reduction(body: EstimateIn, _: Annotated[str, Depends(require("planner"))]) -> dict:
+def loss_reduction(body: EstimateIn, _: Annotated[Caller, Depends(require("planner"))]) -> dict:
     """Tonnes lost by commodity, stage and region with the centres, against the baseline."""
     return _estimate(body, "loss")
 
 
 @app.post("/estimate/price-impact", tags=["estimates"])
-def price_impact(body: EstimateIn, _: Annotated[str, Depends(require("planner"))]) -> dict:
+def price_impact(body: EstimateIn, _: Annotated[Caller, Depends(require("planner"))]) -> dict:
     """Equilibrium price changes with the centres, against the baseline."""
     return _estimate(body, "price")
 
 
 @app.post("/compare", tags=["runs"])
-def compare(body: CompareIn, _: Annotated[str, Depends(require("viewer"))]) -> dict:
+def compare(body: CompareIn, _: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """Two finished runs side by side: status, objective, costs, losses, prices, centres."""
     out = {}
     for label, rid in (("a", body.run_a), ("b", body.run_b)):

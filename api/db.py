@@ -13,7 +13,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, String, Text, create_engine, select
+from sqlalchemy import JSON, DateTime, Float, String, Text, create_engine, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -62,6 +62,7 @@ class RunRecord(Base):
     progress: Mapped[str] = mapped_column(String(200), default="queued")
     gap: Mapped[float | None] = mapped_column(Float, nullable=True)
     pid: Mapped[int | None] = mapped_column(nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -77,13 +78,38 @@ def database_url() -> str:
 _ENGINES: dict[str, Engine] = {}
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable and writable by its owner only (0600) before SQLite opens it
+    (SQLite gives its journal files the database file's mode); an existing file keeps its mode."""
+    path = url.removeprefix("sqlite:///")
+    if not url.startswith("sqlite:///") or path in ("", ":memory:") or os.path.exists(path):
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _add_missing_columns(eng: Engine) -> None:
+    """Additive upgrade of a database made by an older version: nullable columns a table lacks are added."""
+    insp = inspect(eng)
+    for table in Base.metadata.sorted_tables:
+        if not insp.has_table(table.name):
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have and col.nullable:
+                kind = col.type.compile(dialect=eng.dialect)
+                with eng.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {col.name} {kind}'))
+
+
 def engine(url: str | None = None) -> Engine:
-    """The (cached) engine for a URL, with the tables created."""
+    """The (cached) engine for a URL, with the tables created (a new SQLite file is created 0600)."""
     url = url or database_url()
     if url not in _ENGINES:
         kw = {"connect_args": {"check_same_thread": False, "timeout": 30}} if url.startswith("sqlite") else {}
+        _private_sqlite_file(url)
         eng = create_engine(url, pool_pre_ping=True, **kw)
         Base.metadata.create_all(eng)
+        _add_missing_columns(eng)
         _ENGINES[url] = eng
     return _ENGINES[url]
 
@@ -127,10 +153,16 @@ def revoke_key(kid: str, url: str | None = None) -> bool:
         return True
 
 
-def role_of(key: str | None, url: str | None = None) -> str | None:
-    """The role of an active key, or None."""
+def key_of(key: str | None, url: str | None = None) -> tuple[str, str] | None:
+    """(key id, role) of an active key, or None."""
     if not key:
         return None
     with session(url) as s:
         k = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-        return k.role if k is not None and k.revoked is None else None
+        return (k.id, k.role) if k is not None and k.revoked is None else None
+
+
+def role_of(key: str | None, url: str | None = None) -> str | None:
+    """The role of an active key, or None."""
+    found = key_of(key, url)
+    return found[1] if found is not None else None

@@ -154,7 +154,13 @@ def generate_candidates(G: nx.MultiDiGraph, cities: pd.DataFrame, existing_centr
     towns = _town_nodes(G, cities)
     border_towns = {G.nodes[n].get("name_ru") for u, v, d in G.edges(data=True) if d.get("crossing_id")
                     for n in (u, v)}
-    towns = towns[towns["region_id"].isin(region_ids) & ~towns["name_ru"].isin(border_towns)].copy()
+    in_scope = towns["region_id"].isin(region_ids)
+    inland = in_scope & ~towns["name_ru"].isin(border_towns)
+    if not inland.any():
+        # the scope's only network towns lie at a crossing (Tashkent, Bishkek): keep the populated ones — they are
+        # cities, not bare checkpoints — so a partner's scope still has sites
+        inland = in_scope & (towns["population"] > 0)
+    towns = towns[inland].copy()
     towns["existing"] = False
     pool = []
     if rules.include_existing:
@@ -173,7 +179,8 @@ def generate_candidates(G: nx.MultiDiGraph, cities: pd.DataFrame, existing_centr
                                  population=0, centre_id=c["centre_id"]))
     allowed = {"junction": rules.include_junctions, "rail_station": rules.include_rail_stations,
                "town": rules.include_towns}
-    towns = towns[towns["kind"].map(allowed)]
+    # a boolean mask even when no town is in scope (an empty object-dtype mask would select columns instead)
+    towns = towns[towns["kind"].map(allowed).astype(bool)]
     if rules.nearby_km > 0:
         towns = pd.concat([towns, _nearby_cities(G, cities, region_ids, rules, set(towns["name_ru"]))],
                           ignore_index=True)

@@ -3,15 +3,22 @@
 A scenario names its scope (countries, federal districts, regions), the commodity groups, parameter overrides
 (checked against the parameter registry), loss-table overrides, and optionally the user's own data tables.
 Unknown keys are errors. Errors name the field and, for files, the line.
+
+Every number is finite (``NaN`` and ``Infinity`` are refused) and bounded: the bounds below are the service's
+limits (project settings, not published figures) that keep one scenario from pinning the machine; parameter values
+keep the registry's ranges. Scenario files are read as UTF-8 text of at most ``MAX_FILE_BYTES`` with at most
+``MAX_YAML_NODES`` values once YAML aliases are expanded, and duplicate keys are refused.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from planner.data.loader import Dataset
 from planner.data.schema import TABLES, CommodityKey
@@ -23,10 +30,86 @@ class ScenarioError(ValueError):
     """A scenario that cannot be used; the message names the field (and line, for files) and what to fix."""
 
 
+# Service limits (project settings chosen to bound one run's time and memory; not published figures).
+MAX_TIME_LIMIT_S = 86_400.0
+"""Longest solver time limit a scenario may ask for, seconds (one day; the API caps it lower, docs/api.md)."""
+MAX_THREADS = 64
+"""Most solver threads a scenario may ask for."""
+MAX_COUNT = 10_000
+"""Largest count of centres (objective.p, per-region minimum or maximum)."""
+MAX_PER_REGION = 100
+"""Most new candidate sites per region."""
+MAX_DISTANCE_KM = 2_000.0
+"""Largest candidate spacing, snapping or nearby-city distance, km."""
+MAX_LIST = 500
+"""Most items in a scope list, an exits list or an uncertainty mapping."""
+MAX_TEXT = 5_000
+"""Longest title or description, characters."""
+MAX_FILE_BYTES = 1 << 20
+"""Largest scenario file read, bytes (1 MiB)."""
+MAX_YAML_NODES = 100_000
+"""Most YAML values in a scenario file once its aliases are expanded ("billion laughs" guard)."""
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+_MODEL = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (error messages never echo a whole input)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def no_duplicates(items: list[Any], what: str) -> None:
+    """Raise a ``duplicate_item`` error whose ``ctx.index`` is the position of the first repeated item."""
+    seen = set()
+    for i, x in enumerate(items):
+        if x in seen:
+            raise PydanticCustomError("duplicate_item", "{what} {item} listed more than once",
+                                      {"what": what, "item": short(x), "index": i})
+        seen.add(x)
+
+
+def error_loc(err: dict) -> tuple:
+    """A pydantic error's location down to the item: a ``duplicate_item`` error points at the repeated item."""
+    loc = tuple(err["loc"])
+    if err.get("type") == "duplicate_item" and "index" in (err.get("ctx") or {}):
+        loc += (err["ctx"]["index"],)
+    return loc
+
+
+def bad_values(data: Any, loc: tuple = ()) -> list[tuple[tuple, str]]:
+    """Locations and reasons of values no scenario may hold: non-finite numbers (NaN, ±Infinity, overflowing
+    literals such as 1e309) and text that is not valid Unicode (lone surrogates), in keys and values."""
+    out: list[tuple[tuple, str]] = []
+    stack: list[tuple[Any, tuple]] = [(data, loc)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            out.append((where, f"expected a finite number, got {v}"))
+        elif isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                out.append((where, "text is not valid Unicode (a lone surrogate code point)"))
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(k, str):
+                    try:
+                        k.encode("utf-8")
+                    except UnicodeEncodeError:
+                        out.append(((*where, short(k)), "key is not valid Unicode (a lone surrogate code point)"))
+                        continue
+                stack.append((x, (*where, k)))
+        elif isinstance(v, list | tuple):
+            stack.extend((x, (*where, i)) for i, x in enumerate(v))
+    return sorted(out, key=lambda e: [str(p) for p in e[0]])
+
+
 class Scope(BaseModel):
     """Where the scenario plans: the union of the listed countries, federal districts and regions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
     countries: list[str] = Field(default_factory=list, description="ISO 3166-1 alpha-2 codes", examples=[["RU"]])
     federal_districts: list[str] = Field(default_factory=list, description="Russian federal district codes",
@@ -34,41 +117,62 @@ class Scope(BaseModel):
     regions: list[str] = Field(default_factory=list, description="region ids (ISO 3166-2)",
                                examples=[["RU-STA", "RU-KB"]])
 
+    @field_validator("countries", "federal_districts", "regions")
+    @classmethod
+    def _short_unique(cls, v: list[str]) -> list[str]:
+        if len(v) > MAX_LIST:
+            raise ValueError(f"at most {MAX_LIST} items, got {len(v)}")
+        no_duplicates(v, "code")
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Scope:
+        if not (self.countries or self.federal_districts or self.regions):
+            raise ValueError("the scope is empty: list countries, federal_districts or regions")
+        return self
+
     @field_validator("federal_districts")
     @classmethod
     def _known_districts(cls, v: list[str]) -> list[str]:
         for fd in v:
             if fd not in FEDERAL_DISTRICT_CODES:
-                raise ValueError(f"unknown federal district {fd!r}; valid: {sorted(FEDERAL_DISTRICT_CODES)}"
-                                 + suggest(fd, sorted(FEDERAL_DISTRICT_CODES)))
+                raise ValueError(f"unknown federal district {short(fd)}; valid: {sorted(FEDERAL_DISTRICT_CODES)}"
+                                 + suggest(fd[:100], sorted(FEDERAL_DISTRICT_CODES)))
         return v
 
 
 class BorderSetting(BaseModel):
     """A scenario's state for one border crossing (see the border_crossings table for ids)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
     open: bool = Field(True, description="false closes the crossing (e.g. Upper Lars closed)")
-    extra_delay_h: float = Field(0.0, ge=0, description="hours added to the typical delay")
-    fee_rub_per_t: float | None = Field(None, ge=0, description="fee per tonne replacing the registry default")
+    extra_delay_h: float = Field(0.0, ge=0, le=720, description="hours added to the typical delay (at most 720, "
+                                                               "30 days)")
+    fee_rub_per_t: float | None = Field(None, ge=0, le=PARAMETER_BY_NAME["border_fee_rub_per_t_other"].maximum,
+                                        description="fee per tonne replacing the registry default, RUB/t (the "
+                                                    "registry's range of border fees)")
 
 
 class CandidateSettings(BaseModel):
     """How candidate sites are chosen: generated along the corridors, or read from a file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
-    min_spacing_km: float = Field(30.0, ge=0, description="minimum distance between candidates, km")
-    max_per_region: int = Field(4, ge=0, description="new candidates per region at most")
-    max_snap_km: float = Field(30.0, ge=0, description="farthest a site may lie from the network, km")
+    min_spacing_km: float = Field(30.0, ge=0, le=MAX_DISTANCE_KM, description="minimum distance between "
+                                                                               "candidates, km")
+    max_per_region: int = Field(4, ge=0, le=MAX_PER_REGION, description="new candidates per region at most")
+    max_snap_km: float = Field(30.0, ge=0, le=MAX_DISTANCE_KM, description="farthest a site may lie from the "
+                                                                           "network, km")
     include_existing: bool = True
     include_junctions: bool = True
     include_rail_stations: bool = True
     include_towns: bool = True
-    nearby_km: float = Field(0.0, ge=0, description="also cities off the network within this many km of a road "
-                                                    "node (0: network towns only)")
-    nearby_min_population: int = Field(20_000, ge=0, description="smallest nearby city considered, persons")
+    nearby_km: float = Field(0.0, ge=0, le=MAX_DISTANCE_KM,
+                             description="also cities off the network within this many km of a road node (0: network "
+                                         "towns only)")
+    nearby_min_population: int = Field(20_000, ge=0, le=100_000_000,
+                                       description="smallest nearby city considered, persons")
     file: str | None = Field(None, description="CSV/GeoJSON of candidates (candidate_id, name_ru, name_en, lat, lon)")
 
 
@@ -77,7 +181,7 @@ class Exit(BaseModel):
     in the ``outside_markets`` table (``market``) or by a network town. Its price, duties and recorded trade come
     from the dataset (docs/economics.md); the fields below override them for this scenario."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
     market: str | None = Field(None, description="id in the outside_markets table", examples=["az_baku"])
     town: str | None = Field(None, description="town on the network (Russian or English name); defaults to the "
@@ -113,7 +217,7 @@ class NetworkSettings(BaseModel):
     each list); outside markets reach every farm, centre and market. No distance cut-off differs between the
     traditional channel and the centres (docs/model.md, sensitivity table)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
     k_nearest: int = Field(12, ge=1, le=1000, description="arcs from each place to its k cheapest partners of each "
                                                          "kind (the same k for every channel)")
@@ -134,16 +238,18 @@ class NetworkSettings(BaseModel):
 class ObjectiveSettings(BaseModel):
     """What the optimizer minimises and the constraints a planner can switch on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
     type: Literal["cost", "loss"] = Field("cost", description="cost: total annual cost; loss: tonnes lost "
                                                               "within budget_mrub")
-    p: int | None = Field(None, ge=0, description="exactly this many centres open (existing included)")
-    budget_mrub: float | None = Field(None, ge=0, description="cap on capital cost of opened centres, million RUB")
+    p: int | None = Field(None, ge=0, le=MAX_COUNT, description="exactly this many centres open (existing "
+                                                                "included)")
+    budget_mrub: float | None = Field(None, ge=0, le=1e9, description="cap on capital cost of opened centres, "
+                                                                      "million RUB")
     force_existing: bool = Field(True, description="existing centres stay open (false: they may close)")
-    min_per_region: dict[str, int] = Field(default_factory=dict, description="region id or federal district code "
+    min_per_region: dict[str, Count] = Field(default_factory=dict, description="region id or federal district code "
                                                                              "-> at least N centres")
-    max_per_region: dict[str, int] = Field(default_factory=dict, description="region id or federal district code "
+    max_per_region: dict[str, Count] = Field(default_factory=dict, description="region id or federal district code "
                                                                              "-> at most N centres")
     min_share_through_centres: float | None = Field(None, ge=0, le=1,
                                                     description="fraction of shipped produce passing centres")
@@ -153,11 +259,12 @@ class SolverSettings(BaseModel):
     """HiGHS settings: time limit (seconds), relative gap, threads, which linking rows the model carries, and
     the warm start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
-    time_limit_s: float | None = Field(120.0, gt=0)
+    time_limit_s: float = Field(120.0, gt=0, le=MAX_TIME_LIMIT_S, description="wall-clock limit of the solve, "
+                                                                              "seconds (a number, never null)")
     gap: float = Field(0.005, ge=0, le=1)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="solver threads (empty: HiGHS decides)")
     linking: Literal["all", "pairs", "outbound", "none"] = Field(
         "all", description="strong linking rows x ≤ U·y: on every arc (all), one per place pair summed over "
                            "commodity groups (pairs), centre → market only (outbound), or only the aggregated "
@@ -193,15 +300,15 @@ class OutputSettings(BaseModel):
 class Scenario(BaseModel):
     """A planning scenario (see docs/scenarios.md for every field with its unit)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL
 
     extends: str | None = Field(None, description="a scenario file this one varies (path relative to this "
                                                   "file); only the differences are written here")
-    name: str = Field(pattern=r"^[a-z0-9_\-]+$", description="short id used for run folders",
+    name: str = Field(pattern=r"^[a-z0-9_\-]+$", max_length=100, description="short id used for run folders",
                       examples=["ncfd_expansion"])
-    title_ru: str | None = Field(None, description="title in Russian")
-    title_en: str | None = Field(None, description="title in English")
-    description: str | None = None
+    title_ru: str | None = Field(None, max_length=MAX_TEXT, description="title in Russian")
+    title_en: str | None = Field(None, max_length=MAX_TEXT, description="title in English")
+    description: str | None = Field(None, max_length=MAX_TEXT)
     scope: Scope = Field(default_factory=lambda: Scope(federal_districts=["NCFD"]))
     commodities: list[CommodityKey] = Field(default_factory=lambda: list(COMMODITY_KEYS), min_length=1)
     demand_basis: Literal["actual", "norm"] = Field(
@@ -218,23 +325,30 @@ class Scenario(BaseModel):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
-    exits: list[Exit] = Field(default_factory=lambda: list(DEFAULT_EXITS))
+    exits: list[Exit] = Field(default_factory=lambda: list(DEFAULT_EXITS), max_length=MAX_LIST)
     uncertainty: dict[str, str] = Field(default_factory=dict,
                                         description="what a sweep varies: parameter -> uniform(a,b) | "
                                                     "normal(mean,sd) | triangular(lo,mode,hi) | choice(..) | grid(..)",
-                                        examples=[{"road_tariff_rub_per_tkm": "uniform(3, 5)"}])
+                                        examples=[{"road_tariff_rub_per_tkm": "uniform(3, 5)"}],
+                                        max_length=MAX_LIST)
     data: dict[str, str] = Field(default_factory=dict,
                                  description="user tables replacing embedded ones: table name -> CSV/GeoJSON path")
     outputs: OutputSettings = Field(default_factory=OutputSettings,
                                     description="extra outputs of a run (share_curve: losses and prices against the "
                                                 "share handled by centres)")
 
+    @field_validator("commodities")
+    @classmethod
+    def _unique_commodities(cls, v: list[str]) -> list[str]:
+        no_duplicates(v, "commodity group")
+        return v
+
     @field_validator("parameters")
     @classmethod
     def _known_parameters(cls, v: dict[str, float]) -> dict[str, float]:
         for name, value in v.items():
             if name not in PARAMETER_BY_NAME:
-                raise ValueError(f"unknown parameter {name!r}.{suggest(name, list(PARAMETER_BY_NAME))}")
+                raise ValueError(f"unknown parameter {short(name)}.{suggest(name[:100], list(PARAMETER_BY_NAME))}")
             PARAMETER_BY_NAME[name].check(value)
         return v
 
@@ -243,10 +357,11 @@ class Scenario(BaseModel):
     def _known_losses(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         for commodity, stages in v.items():
             if commodity not in COMMODITY_KEYS:
-                raise ValueError(f"unknown commodity group {commodity!r}.{suggest(commodity, COMMODITY_KEYS)}")
+                raise ValueError(f"unknown commodity group {short(commodity)}."
+                                 f"{suggest(commodity[:100], COMMODITY_KEYS)}")
             for stage, pct in stages.items():
                 if stage not in LOSS_STAGES:
-                    raise ValueError(f"{commodity}: unknown stage {stage!r}.{suggest(stage, LOSS_STAGES)}")
+                    raise ValueError(f"{commodity}: unknown stage {short(stage)}.{suggest(stage[:100], LOSS_STAGES)}")
                 if not 0 <= pct <= 100:
                     raise ValueError(f"{commodity}.{stage}: loss share must be within 0-100 %, got {pct}")
         return v
@@ -264,7 +379,8 @@ class Scenario(BaseModel):
     def _known_tables(cls, v: dict[str, str]) -> dict[str, str]:
         for table in v:
             if table not in TABLES:
-                raise ValueError(f"unknown table {table!r}; tables: {sorted(TABLES)}{suggest(table, list(TABLES))}")
+                raise ValueError(f"unknown table {short(table)}; tables: {sorted(TABLES)}"
+                                 f"{suggest(table[:100], list(TABLES))}")
         return v
 
     def region_ids(self, dataset: Dataset) -> list[str]:
@@ -274,10 +390,10 @@ class Scenario(BaseModel):
         countries = set(dataset.countries["country_id"])
         for c in self.scope.countries:
             if c not in countries:
-                raise ScenarioError(f"scope.countries: unknown country {c!r}; known: {sorted(countries)}")
+                raise ScenarioError(f"scope.countries: unknown country {short(c)}; known: {sorted(countries)}")
         for r in self.scope.regions:
             if r not in known:
-                raise ScenarioError(f"scope.regions: unknown region {r!r}.{suggest(r, sorted(known))}")
+                raise ScenarioError(f"scope.regions: unknown region {short(r)}.{suggest(r[:100], sorted(known))}")
         mask = (
             regions["country_id"].isin(self.scope.countries)
             | regions["federal_district"].isin(self.scope.federal_districts)
@@ -296,6 +412,59 @@ class Scenario(BaseModel):
         region = fao[countries.pop()] if len(countries) == 1 else fao["RU"]
         return ParameterSet(dataset.loss_rates, fao_region=region, overrides=self.parameters,
                             loss_overrides=self.losses)
+
+
+def dataset_errors(scenario: Scenario, dataset: Dataset) -> list[tuple[tuple, str]]:
+    """What a scenario names that the dataset does not hold, each with the location of the offending item:
+    unknown countries, regions, crossings, outside markets, region or district keys of the per-region counts, and
+    counts the scope cannot hold (more centres than the existing ones plus ``candidates.max_per_region`` new ones
+    per region in scope). Empty when the scenario can be built on ``dataset``."""
+    errors: list[tuple[tuple, str]] = []
+    regions = dataset.regions
+    known_regions = set(regions["region_id"])
+    known_countries = set(dataset.countries["country_id"])
+    sc = scenario.scope
+    for i, c in enumerate(sc.countries):
+        if c not in known_countries:
+            errors.append((("scope", "countries", i), f"unknown country {short(c)}; known: {sorted(known_countries)}"))
+    for i, r in enumerate(sc.regions):
+        if r not in known_regions:
+            errors.append((("scope", "regions", i), f"unknown region {short(r)}." + suggest(r[:100],
+                                                                                           sorted(known_regions))))
+    crossings = set(dataset.border_crossings["crossing_id"])
+    for cid in scenario.borders:
+        if cid not in crossings:
+            errors.append((("borders", cid), f"unknown border crossing {short(cid)}." + suggest(cid[:100],
+                                                                                               sorted(crossings))))
+    markets = set(dataset.outside_markets["market_id"])
+    for i, e in enumerate(scenario.exits):
+        if e.market is not None and e.market not in markets:
+            errors.append((("exits", i, "market"), f"unknown outside market {short(e.market)}."
+                           + suggest(e.market[:100], sorted(markets))))
+    groups = known_regions | set(regions["federal_district"].dropna())
+    for key in ("min_per_region", "max_per_region"):
+        for rid in getattr(scenario.objective, key):
+            if rid not in groups:
+                errors.append((("objective", key, rid), f"unknown region or federal district {short(rid)}"))
+    if errors:
+        return errors
+    mask = (regions["country_id"].isin(sc.countries) | regions["federal_district"].isin(sc.federal_districts)
+            | regions["region_id"].isin(sc.regions))
+    in_scope = set(regions.loc[mask, "region_id"])
+    if not in_scope:
+        return [(("scope",), "selects no region of the dataset")]
+    existing = int(dataset.existing_centres["region_id"].isin(in_scope).sum())
+    room = existing + len(in_scope) * scenario.candidates.max_per_region
+    p = scenario.objective.p
+    if p is not None and p > room:
+        errors.append((("objective", "p"), f"{p} centres cannot open in a scope of {len(in_scope)} regions: at "
+                       f"most {room} ({existing} existing + candidates.max_per_region "
+                       f"{scenario.candidates.max_per_region} per region)"))
+    for key in ("min_per_region", "max_per_region"):
+        for rid, n in getattr(scenario.objective, key).items():
+            if n > room:
+                errors.append((("objective", key, rid), f"{n} is more centres than the scope can hold ({room})"))
+    return errors
 
 
 def scenario_json_schema() -> dict:
@@ -328,12 +497,17 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
     """Validate a scenario given as a mapping; raises ScenarioError naming each bad field (and line)."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping of fields, got {type(data).__name__}")
+    bad = bad_values(data)
+    if bad:
+        raise ScenarioError("\n".join(
+            f"{source}{'' if root is None else f', line {_line_of(root, loc)}'}: field "
+            f"'{'.'.join(str(p) for p in loc) or '(top level)'}': {msg}" for loc, msg in bad))
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = tuple(err["loc"])
+            loc = error_loc(err)
             field = ".".join(str(p) for p in loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
@@ -345,22 +519,88 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
                 valid = sorted(parent.model_fields) if parent else []
                 msg = f"unknown key; valid keys: {valid}" + suggest(str(loc[-1]), valid)
             elif err["type"] == "literal_error":
-                msg = f"{msg}, got {err.get('input')!r}"
+                msg = f"{msg}, got {short(err.get('input'))}"
             where = f"{source}, line {_line_of(root, loc)}" if root is not None else source
             lines.append(f"{where}: field '{field}': {msg}")
         raise ScenarioError("\n".join(lines)) from None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses duplicate keys in a mapping (YAML 1.2 forbids them; PyYAML keeps the
+    last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {short(key)} (first at line {seen[key]})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Values in a YAML document once aliases are expanded, counted without expanding them; stops past ``limit``."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    while stack:  # post-order over the node graph (aliases share nodes), each node once
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        order.append(node)
+        sizes[id(node)] = -1
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(x for pair in node.value for x in pair)
+    for node in reversed(order):
+        if isinstance(node, yaml.SequenceNode):
+            kids = node.value
+        elif isinstance(node, yaml.MappingNode):
+            kids = [x for pair in node.value for x in pair]
+        else:
+            kids = []
+        sizes[id(node)] = min(limit + 1, 1 + sum(max(sizes[id(k)], 1) for k in kids))
+    return sizes[id(root)]
+
+
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """The document of a scenario file and its node tree; ScenarioError naming the file (and line) for a file
+    that is missing, too large, not UTF-8, not YAML, with duplicate keys or with too many aliased values."""
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario file not found")
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(f"{path}: scenario file of {size} bytes is over the limit of {MAX_FILE_BYTES} bytes")
     try:
-        return yaml.safe_load(text), yaml.compose(text)
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                            "save the file as UTF-8") from None
+    loader = _StrictLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        n = _expanded_size(root, MAX_YAML_NODES)
+        if n > MAX_YAML_NODES:
+            raise ScenarioError(f"{path}: more than {MAX_YAML_NODES} values once YAML aliases are expanded; a "
+                                "scenario needs far fewer (nested aliases, a 'billion laughs' document?)")
+        return loader.construct_document(root), root
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 def _merge(base: dict, override: dict) -> dict:
