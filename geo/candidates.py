@@ -6,7 +6,7 @@ existing centres (always kept), corridor junctions, rail stations with road acce
 towns, then (when ``nearby_km`` > 0) cities off the network within ``nearby_km`` of a road node, taken in that
 order of priority (then by population) and kept only if they lie at least
 ``min_spacing_km`` from every candidate already kept and their region holds fewer than ``max_per_region``
-new candidates. Existing centres are snapped to their nearest network node. Spacing is geodesic km (WGS84).
+new candidates. Existing centres are snapped to their nearest road node. Spacing is geodesic km (WGS84).
 
 **Identities** (:func:`site_slug`, :func:`town_ids`): an existing centre keeps its ``centre_id`` (``ru_sta_orc``); a
 generated candidate is named after its town, its Russian name transliterated by the Wikipedia scheme of
@@ -166,7 +166,11 @@ def generate_candidates(G: nx.MultiDiGraph, cities: pd.DataFrame, existing_centr
     if rules.include_existing:
         ex = existing_centres[existing_centres["region_id"].isin(region_ids)]
         if not ex.empty:
-            nodes, km = nearest_nodes(G, ex["lat"].to_numpy(), ex["lon"].to_numpy())
+            # the road layer where there is one: a town's road and rail nodes share coordinates, and a tie between
+            # them must not fall to the order nodes were added in (a centre on the rail node would pay the
+            # transshipment on every road delivery in and skip it on rail despatch)
+            road = G.subgraph([n for n, d in G.nodes(data=True) if d.get("mode", "road") == "road"])
+            nodes, km = nearest_nodes(road if len(road) else G, ex["lat"].to_numpy(), ex["lon"].to_numpy())
             for (_, c), node, dist in zip(ex.iterrows(), nodes, km, strict=True):
                 if dist > rules.max_snap_km:
                     raise NetworkError(f"existing centre {c['centre_id']} ({c['city_en']}) lies {dist:.0f} km from "

@@ -76,6 +76,18 @@ def _match_crossing(crossings: pd.DataFrame, mode: str, a: dict, b: dict) -> pd.
     return cand.iloc[int(np.argmin(d))]
 
 
+def crossing_fee(crossing: Mapping, both_eaeu: bool, params: Params, state: BorderState | None = None) -> float:
+    """The charge per tonne at a crossing, RUB per tonne: the scenario's ``fee_rub_per_t`` if it sets one, else the
+    crossing's own ``fee_rub_per_t`` from the crossings table (official charges with their source), else the
+    registry's ``border_fee_rub_per_t_eaeu`` (both countries in the EAEU) or ``border_fee_rub_per_t_other``."""
+    if state is not None and state.fee_rub_per_t is not None:
+        return float(state.fee_rub_per_t)
+    own = crossing.get("fee_rub_per_t")
+    if own is not None and pd.notna(own) and str(own).strip() != "":
+        return float(own)
+    return float(params["border_fee_rub_per_t_eaeu" if both_eaeu else "border_fee_rub_per_t_other"])
+
+
 def build_corridor_graph(corridors: pd.DataFrame, crossings: pd.DataFrame, countries: pd.DataFrame,
                          cities: pd.DataFrame, params: Params,
                          borders: Mapping[str, BorderState] | None = None) -> nx.MultiDiGraph:
@@ -83,7 +95,9 @@ def build_corridor_graph(corridors: pd.DataFrame, crossings: pd.DataFrame, count
 
     The tables are the dataset's ``corridors``, ``border_crossings``, ``countries`` (its ``eaeu_member`` flag
     picks the border fee) and ``cities`` (a town's region: by name, else the nearest city of its country);
-    ``params`` gives speeds, fees, transshipment and ``road_circuity_factor``.
+    ``params`` gives speeds, fees, transshipment and ``road_circuity_factor``. A crossing's edge carries its
+    ``typical_delay_h`` (plus the scenario's ``extra_delay_h``) in ``hours`` and its charge per tonne
+    (:func:`crossing_fee`) in ``fee_rub_per_t``: the trip's hours (transit losses) and freight see both.
     ``borders`` maps crossing ids to a scenario's :class:`BorderState`; a closed crossing's edges are left out
     and listed in ``G.graph["closed_crossings"]``. Segment length is the published km where the corridor table
     gives it, else geodesic km × ``road_circuity_factor`` (flagged ``length_source="estimate"``).
@@ -130,11 +144,10 @@ def build_corridor_graph(corridors: pd.DataFrame, crossings: pd.DataFrame, count
                     if x["crossing_id"] not in G.graph["closed_crossings"]:
                         G.graph["closed_crossings"].append(x["crossing_id"])
                     continue
-                both_eaeu = a["country"] in eaeu and b["country"] in eaeu
-                default_fee = params["border_fee_rub_per_t_eaeu" if both_eaeu else "border_fee_rub_per_t_other"]
                 attrs.update(crossing_id=x["crossing_id"],
                              hours=attrs["hours"] + float(x["typical_delay_h"]) + state.extra_delay_h,
-                             fee_rub_per_t=default_fee if state.fee_rub_per_t is None else state.fee_rub_per_t)
+                             fee_rub_per_t=crossing_fee(x, a["country"] in eaeu and b["country"] in eaeu, params,
+                                                        state))
             u = node_id(mode, a["country"], a["town_ru"])
             v = node_id(mode, b["country"], b["town_ru"])
             G.add_edge(u, v, **attrs)

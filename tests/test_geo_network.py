@@ -179,3 +179,19 @@ def test_scenario_closing_a_crossing_through_cli(tmp_path):
     bad.write_text("name: bad\nborders:\n  upper_lars: {open: false}\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["geo", "info", "-s", str(bad)])
     assert res.exit_code == 1 and "upper_lars" in res.output
+
+
+def test_existing_centres_sit_on_road_nodes_whatever_the_node_order(G, dataset):
+    """A town's road and rail nodes share coordinates; the tie must go to the road layer, not to whichever node was
+    added first (with the rail node, the centre paid the transshipment on every road delivery in)."""
+    regions = sorted(NCFD_REGIONS)
+    cands = generate_candidates(G, dataset.cities, dataset.existing_centres, regions)
+    existing = cands[cands["existing"]]
+    assert len(existing) >= 5
+    assert all(str(n).startswith("road:") for n in existing["node"])
+    shuffled = nx.MultiDiGraph()
+    shuffled.graph.update(G.graph)
+    shuffled.add_nodes_from(sorted(G.nodes(data=True), key=lambda nd: (nd[1]["mode"] != "rail", nd[0])))
+    shuffled.add_edges_from(G.edges(keys=True, data=True))
+    again = generate_candidates(shuffled, dataset.cities, dataset.existing_centres, regions)
+    assert list(again.loc[again["existing"], "node"]) == list(existing["node"])

@@ -199,6 +199,10 @@ class CrossingRow(Row):
     source: str = Field(min_length=3)
     approximate: bool = False
     notes: str | None = None
+    fee_rub_per_t: float | None = Field(
+        None, ge=0, description="official charges per tonne at the crossing (customs clearance fee of a truck load), "
+        "RUB per tonne; empty = the registry's border_fee_rub_per_t_eaeu / _other")
+    fee_source: str | None = Field(None, description="source and year of fee_rub_per_t (required with it)")
 
     @field_validator("country_b")
     @classmethod
@@ -206,6 +210,12 @@ class CrossingRow(Row):
         if v == info.data.get("country_a"):
             raise ValueError("country_b must differ from country_a")
         return v
+
+    @model_validator(mode="after")
+    def _fee_has_a_source(self) -> CrossingRow:
+        if self.fee_rub_per_t is not None and not (self.fee_source or "").strip():
+            raise ValueError("fee_source: a fee_rub_per_t needs its source and year")
+        return self
 
 
 class OutsideMarketRow(Row):
