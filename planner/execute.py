@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -17,7 +18,7 @@ from planner.economics.losses import route_with_sites
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
 from planner.scenario import Scenario
-from planner.summary import summarize
+from planner.summary import balance_records, provenance, summarize
 
 
 @dataclass
@@ -37,6 +38,7 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
     """Solve the scenario and, when a solution exists and ``economics``, estimate losses and prices against the
     traditional channel and the investor's view; the summary holds every headline figure."""
     start = time.perf_counter()
+    started = datetime.now().astimezone()
     planned, result = run_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
     summary = summarize(scenario, planned, result)
     losses = prices = investor = None
@@ -64,4 +66,6 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         summary["prices"] = {k: v for k, v in prices.as_dict().items() if k != "regions"}
         summary["investor"] = {"centres": investor[0].to_dict("records"), "totals": investor[1]}
     summary["runtime_seconds"] = round(time.perf_counter() - start, 2)
+    summary["balance"] = balance_records(scenario, dataset, planned.params)
+    summary["provenance"] = provenance(scenario, dataset, planned.params, started)
     return RunOutput(planned, result, summary, losses, prices, investor)

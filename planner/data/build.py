@@ -25,6 +25,7 @@ import pandas as pd
 from shapely.geometry import mapping
 
 from geo.geodesy import geodesic_km
+from planner.data.basemap import build_crimea_sevastopol, build_neighbours
 from planner.settings import COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
@@ -440,6 +441,8 @@ def main() -> None:
     regions, boundaries = build_regions(shared)
     regions.to_csv(out / "regions.csv", index=False)
     write_geojson(boundaries, out / "ru_region_boundaries.geojson")
+    write_geojson(build_neighbours(shared), out / "ne_50m_countries.geojson")  # the maps' base layers
+    write_geojson(build_crimea_sevastopol(shared, regions, boundaries), out / "ru_crimea_sevastopol.geojson")
     cities = build_cities(shared, regions)
     cities.to_csv(out / "cities.csv", index=False)
     build_production(shared).to_csv(out / "production.csv", index=False)
