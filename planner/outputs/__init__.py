@@ -60,7 +60,7 @@ def file_summary(summary: dict) -> dict:
     tonnes shipped by channel then group), the headline figures (:func:`planner.outputs.report.headline`)."""
     out = json.loads(json.dumps(summary, default=float))
     if "cost_breakdown" in out:
-        out["cost_breakdown_rub"] = {COST_KEYS.get(k, k): v for k, v in out.pop("cost_breakdown").items()}
+        out["cost_breakdown"] = {COST_KEYS.get(k, k): v for k, v in out["cost_breakdown"].items()}
     if "shipped_t" in out:
         nested: dict[str, dict[str, float]] = {}
         for k, v in out.pop("shipped_t").items():

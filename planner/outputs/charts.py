@@ -11,8 +11,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from planner.outputs.labels import fmt  # noqa: E402
 
 GROUP_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
+
+
+def _ticks(ax, decimals: int = 0) -> None:
+    """Russian-style numbers on the value axis (thin-space thousands, comma decimals, true minus)."""
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v, decimals)))
 
 
 def _png(fig) -> bytes:
@@ -35,6 +43,7 @@ def cost_chart(costs: pd.DataFrame) -> bytes | None:
     ax.set_xlabel("млн руб. в год / million RUB a year (затраты +, выручка − / costs +, revenue −)")
     ax.tick_params(labelsize=8)
     ax.grid(axis="x", alpha=0.3)
+    _ticks(ax)
     return _png(fig)
 
 
@@ -51,7 +60,7 @@ def loss_chart(by_group: pd.DataFrame, by_stage: pd.DataFrame) -> bytes | None:
                  fontsize=7)
     a.invert_yaxis()
     a.set_xlabel("потери, тыс. т в год / losses, thousand t a year", fontsize=8)
-    a.legend(fontsize=7, loc="lower right")
+    a.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
     a.grid(axis="x", alpha=0.3)
     stages = list(dict.fromkeys(by_stage["stage"]))
     groups = list(dict.fromkeys(by_stage["commodity"]))
@@ -60,14 +69,17 @@ def loss_chart(by_group: pd.DataFrame, by_stage: pd.DataFrame) -> bytes | None:
     for i, g in enumerate(groups):
         part = by_stage[by_stage["commodity"] == g].set_index("stage").reindex(stages)
         b.barh(ys + i * h - 0.4 + h / 2, part["saved_t"].fillna(0) / 1000, h,
-               color=GROUP_COLOURS[i % len(GROUP_COLOURS)], label=part["commodity_en"].dropna().iloc[0])
+               color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
+               label=f"{part['commodity_ru'].dropna().iloc[0]} / {part['commodity_en'].dropna().iloc[0]}")
     names = by_stage.drop_duplicates("stage").set_index("stage")
     b.set_yticks(ys, [f"{names.loc[s, 'stage_ru']}\n{names.loc[s, 'stage_en']}" for s in stages], fontsize=7)
     b.invert_yaxis()
     b.axvline(0, color="black", lw=0.6)
     b.set_xlabel("сбережено, тыс. т в год / saved, thousand t a year", fontsize=8)
-    b.legend(fontsize=7)
+    b.legend(fontsize=6.5, loc="best")
     b.grid(axis="x", alpha=0.3)
+    _ticks(a)
+    _ticks(b, 1)
     fig.tight_layout()
     return _png(fig)
 
@@ -94,4 +106,5 @@ def price_chart(prices: pd.DataFrame) -> bytes | None:
                   "канала / network vs traditional)", fontsize=7.5)
     ax.legend(fontsize=7, loc="best")
     ax.grid(axis="x", alpha=0.3)
+    _ticks(ax, 3)
     return _png(fig)

@@ -93,7 +93,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     clip(layers["countries"]).plot(ax=ax, color="#f4f1ea", edgecolor="#9a958a", linewidth=0.6, zorder=1)
     regions = clip(layers["regions"])
     out_scope = regions[~regions["in_scope"]]
-    out_scope.plot(ax=ax, color="#ecebe6", edgecolor="#b9b6ad", linewidth=0.3, zorder=2)
+    if not out_scope.empty:
+        out_scope.plot(ax=ax, color="#ecebe6", edgecolor="#b9b6ad", linewidth=0.3, zorder=2)
     inscope = regions[regions["in_scope"]].copy()
     groups = ", ".join(commodity_names(c)[0] for c in commodities)
     groups_en = ", ".join(commodity_names(c)[1] for c in commodities)
@@ -129,11 +130,11 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
         seg.plot(ax=ax, color=FLOW_COLOUR, alpha=0.55, linewidth=[width(t) for t in seg["tonnes_t"]], zorder=5,
                  capstyle="round")
     xs = clip(layers["crossings"])
-    if not xs.empty:
-        xs[xs["open"]].plot(ax=ax, marker="^", color="#1a9850", markersize=45, edgecolor="black", linewidth=0.4,
-                            zorder=6)
-        xs[~xs["open"]].plot(ax=ax, marker="X", color="#d73027", markersize=60, edgecolor="black", linewidth=0.4,
-                             zorder=6)
+    for is_open, style in ((True, {"marker": "^", "color": "#1a9850", "markersize": 45}),
+                           (False, {"marker": "X", "color": "#d73027", "markersize": 60})):
+        part = xs[xs["open"] == is_open] if not xs.empty else xs
+        if not part.empty:
+            part.plot(ax=ax, edgecolor="black", linewidth=0.4, zorder=6, **style)
     cen = layers["centres"].to_crs(crs)
     texts = []
     for r in cen.itertuples():
