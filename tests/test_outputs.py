@@ -33,7 +33,7 @@ from planner.summary import scenario_hash
 ROOT = Path(__file__).resolve().parents[1]
 UNIT_SUFFIX = re.compile(r"_(t|pct|mrub|rub_per_t|years|deg|h|km)$")
 ID_COLUMNS = {"site_id": "", "region_id": "region", "commodity": "commodity", "from_id": "from", "to_id": "to",
-              "market_id": "market", "stage": "stage", "kind": "kind"}
+              "market_id": "market", "stage": "stage", "kind": "kind", "country_id": "country"}
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     ext = map_extent(layers)
     crs = projection(ext)
     frame_ll = box(*ext)
-    frame = gpd.GeoSeries([frame_ll], crs=4326).to_crs(crs).total_bounds
+    frame = gpd.GeoSeries([frame_ll.segmentize(0.25)], crs=4326).to_crs(crs).total_bounds  # parallels curve
 
     def clip(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if g.empty:

@@ -125,6 +125,7 @@ def sites_table(planned, summary: dict, investor, names: Names) -> pd.DataFrame:
         out[new] = (out["site_id"].map(inv[old]) / 1e6) if old in inv else float("nan")
     out["held_t"] = out["site_id"].map(inv["held_t"]) if "held_t" in inv else float("nan")
     out["payback_years"] = out["site_id"].map(inv["payback_years"]) if "payback_years" in inv else float("nan")
+    out.loc[out["capital_mrub"].fillna(0) <= 0, "payback_years"] = float("nan")  # no capital: no payback to show
     out["lat_deg"] = out["site_id"].map(cand["lat"])
     out["lon_deg"] = out["site_id"].map(cand["lon"])
     return rounded(out[cols])
@@ -200,7 +201,7 @@ def trade_table(summary: dict, names: Names) -> pd.DataFrame:
                              "commodity": commodity, "tonnes_t": tonnes})
     if not rows:
         return pd.DataFrame()
-    out = _commodity(pd.DataFrame(rows))
+    out = _with_names(_commodity(pd.DataFrame(rows)), "country_id", names.countries)
     return rounded(out)
 
 
