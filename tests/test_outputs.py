@@ -172,6 +172,8 @@ def test_geopackage_layers_open_valid_in_4326(run_dir: Path):
     regions = gpd.read_file(gpkg, layer="regions")
     assert {"RU-CR", "RU-SEV"} <= set(regions["region_id"])
     assert regions.loc[regions["in_scope"].astype(bool), "production_scope_groups_t"].gt(0).all()
+    crossings = gpd.read_file(gpkg, layer="crossings")
+    assert crossings["open"].astype(bool).all()  # ncfd_expansion closes no crossing
     centres = gpd.read_file(gpkg, layer="centres")
     s = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert sorted(centres["site_id"]) == sorted(c["id"] for c in s["centres"])
@@ -260,3 +262,10 @@ def test_every_library_scenario_writes_every_file(name: str, tmp_path: Path):
     for name_ in LAYERS:
         g = gpd.read_file(out / "network.gpkg", layer=name_)
         assert g.geometry.is_valid.all() and set(g.geom_type) <= GEOMETRY_TYPES[name_], name_
+    crossings = gpd.read_file(out / "network.gpkg", layer="crossings").set_index("crossing_id")
+    closed = {k for k, v in s["provenance"]["scenario"]["borders"].items() if not v["open"]}
+    assert set(crossings.index[~crossings["open"].astype(bool)]) == closed
+    if name == "eaeu_upper_lars_closed.yaml":
+        assert closed == {"ru_ge_upper_lars"}
+        flows = gpd.read_file(out / "network.gpkg", layer="flows")
+        assert not flows["crossings"].fillna("").str.contains("ru_ge_upper_lars").any()

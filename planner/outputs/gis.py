@@ -79,6 +79,8 @@ def regions_layer(dataset, scope_regions: list[str], commodities: list[str], sum
 
 
 def _add_production(frame: pd.DataFrame, dataset, commodities: list[str], summary: dict) -> pd.DataFrame:
+    """Production (t a year) per group of the scenario and in all, and the run's surplus per group: the run's
+    balance for the regions in scope, the dataset's regional figures elsewhere."""
     prod = dataset.production[dataset.production["area_level"] == "region"]
     latest = prod.sort_values("year").groupby(["area_id", "commodity"])["quantity_kt"].last()
     bal = pd.DataFrame(summary.get("balance", []))
@@ -87,6 +89,9 @@ def _add_production(frame: pd.DataFrame, dataset, commodities: list[str], summar
     for c in commodities:
         col = out["region_id"].map(latest.xs(c, level="commodity") if c in latest.index.get_level_values(1)
                                    else pd.Series(dtype=float)) * 1000.0
+        if not bal.empty:  # the run's own regional figures (national totals split to regions where needed)
+            run = bal[bal["commodity"] == c].set_index("region_id")["production_t"].astype(float)
+            col = out["region_id"].map(run).fillna(col)
         out[f"production_{c}_t"] = col.round(0)
         total = total + col.fillna(0.0)
         if not bal.empty:
@@ -112,14 +117,19 @@ def corridors_layer(G) -> gpd.GeoDataFrame:
     return _gdf([f["properties"] for f in feats], [shape(f["geometry"]) for f in feats])
 
 
-def crossings_layer(dataset, G) -> gpd.GeoDataFrame:
-    """Border crossings with names, countries, mode, typical delay; ``open`` = the scenario's network uses it
-    (a closed crossing's edges are left out of the network)."""
+def crossings_layer(dataset, G, summary: dict) -> gpd.GeoDataFrame:
+    """Border crossings with names, countries, mode, typical delay; ``open`` as the scenario sets it (open unless
+    its ``borders`` close it), ``extra_delay_h`` from the scenario, ``on_network`` = the corridor network of this
+    run reaches it."""
     used = {d.get("crossing_id") for _, _, d in G.edges(data=True) if d.get("crossing_id")}
+    borders = ((summary.get("provenance") or {}).get("scenario") or {}).get("borders") or {}
     x = dataset.border_crossings
     recs = [{"crossing_id": r.crossing_id, "name_ru": r.name_ru, "name_en": r.name_en, "country_a": r.country_a,
              "country_b": r.country_b, "mode": r.mode, "typical_delay_h": float(r.typical_delay_h),
-             "approximate": str(r.approximate).lower() == "true", "open": r.crossing_id in used}
+             "approximate": str(r.approximate).lower() == "true",
+             "open": bool(borders.get(r.crossing_id, {}).get("open", True)),
+             "extra_delay_h": float(borders.get(r.crossing_id, {}).get("extra_delay_h", 0.0) or 0.0),
+             "on_network": r.crossing_id in used}
             for r in x.itertuples()]
     return _gdf(recs, [Point(float(a), float(b)) for a, b in zip(x["lon"], x["lat"], strict=True)])
 
@@ -171,7 +181,7 @@ def run_layers(planned, dataset, scope_regions: list[str], summary: dict, t: dic
     return {"regions": regions_layer(dataset, scope_regions, commodities, summary),
             "region_points": region_points_layer(dataset, scope_regions, commodities, summary),
             "countries": countries_layer(), "corridors": corridors_layer(planned.graph),
-            "crossings": crossings_layer(dataset, planned.graph), "candidates": candidates_layer(planned),
+            "crossings": crossings_layer(dataset, planned.graph, summary), "candidates": candidates_layer(planned),
             "centres": centres_layer(t["sites"]), "flows": flows_layer(planned, t["flows"], names)}
 
 

@@ -22,6 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from adjustText import adjust_text  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib_scalebar.scalebar import ScaleBar  # noqa: E402
 from shapely.geometry import LineString, Point, box  # noqa: E402
@@ -31,6 +33,8 @@ from planner.outputs.labels import commodity_names, fmt  # noqa: E402
 NEW_COLOUR = "#d95f02"
 EXISTING_COLOUR = "#7570b3"
 FLOW_COLOUR = "#1f78b4"
+MAX_NAMED_CENTRES = 10
+"""Above this many centres the map numbers them and names them in a key beside the legend."""
 SIZE_MARKERS: dict[str, float] = {"existing": 70.0, "small": 60.0, "medium": 110.0, "large": 170.0}
 """Marker area (pt²) by centre size."""
 
@@ -87,8 +91,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
         return g[g.intersects(frame_ll.buffer(2.0))].to_crs(crs)
 
     fig = plt.figure(figsize=(12.0, 8.4))
-    ax = fig.add_axes((0.01, 0.17, 0.66, 0.73))
-    cax = fig.add_axes((0.05, 0.125, 0.58, 0.018))
+    ax = fig.add_axes((0.01, 0.19, 0.66, 0.71))
+    cax = fig.add_axes((0.05, 0.145, 0.58, 0.018))
     ax.set_facecolor("#dcebf5")  # sea
     clip(layers["countries"]).plot(ax=ax, color="#f4f1ea", edgecolor="#9a958a", linewidth=0.6, zorder=1)
     regions = clip(layers["regions"])
@@ -98,19 +102,27 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     inscope = regions[regions["in_scope"]].copy()
     groups = ", ".join(commodity_names(c)[0] for c in commodities)
     groups_en = ", ".join(commodity_names(c)[1] for c in commodities)
-    if not inscope.empty:
-        inscope["kt"] = inscope["production_scope_groups_t"] / 1000.0
-        inscope.plot(ax=ax, column="kt", cmap="YlGn", edgecolor="#5f6f52", linewidth=0.5, zorder=3, legend=True,
-                     cax=cax, legend_kwds={"orientation": "horizontal"})
-        cax.set_xlabel(f"Производство, тыс. т в год / Production, thousand t a year (Росстат / Rosstat 2023, "
-                       f"частично приблизительно / partly approximate)\n{groups}\n{groups_en}", fontsize=8)
+    pts = layers["region_points"]
+    no_poly = pts[~pts["region_id"].isin(inscope["region_id"])].to_crs(crs)  # partners without polygons: squares
+    values = pd.concat([inscope["production_scope_groups_t"], no_poly["production_scope_groups_t"]]) / 1000.0
+    if values.notna().any():
+        norm = Normalize(vmin=float(values.min()), vmax=float(values.max()))
+        if not inscope.empty:
+            inscope["kt"] = inscope["production_scope_groups_t"] / 1000.0
+            inscope.plot(ax=ax, column="kt", cmap="YlGn", norm=norm, edgecolor="#5f6f52", linewidth=0.5, zorder=3,
+                         missing_kwds={"color": "#ecebe6"})
+        if not no_poly.empty:
+            no_poly.plot(ax=ax, column=no_poly["production_scope_groups_t"] / 1000.0, cmap="YlGn", norm=norm,
+                         marker="s", markersize=70, edgecolor="#5f6f52", zorder=3)
+        fig.colorbar(ScalarMappable(norm=norm, cmap="YlGn"), cax=cax, orientation="horizontal")
+        cax.set_xlabel("Производство, тыс. т в год / Production, thousand t a year\n(2023; production.csv: Росстат, "
+                       "ФАОСТАТ / Rosstat, FAOSTAT; частично приблизительно / partly approximate)"
+                       f"\n{groups}\n{groups_en}"
+                       + ("\n■ регион без границ на карте — в его центре / region without an outline: at its centre"
+                          if not no_poly.empty else ""), fontsize=8)
         cax.tick_params(labelsize=7)
     else:
         cax.set_visible(False)
-    pts = layers["region_points"]
-    no_poly = pts[~pts["region_id"].isin(inscope["region_id"])] if not inscope.empty else pts
-    if not no_poly.empty:
-        no_poly.to_crs(crs).plot(ax=ax, marker="s", color="#8fbf7f", markersize=40, edgecolor="#5f6f52", zorder=3)
     countries = clip(layers["countries"])
     for r in countries.itertuples():
         p = r.geometry.representative_point()
@@ -137,18 +149,28 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
             part.plot(ax=ax, edgecolor="black", linewidth=0.4, zorder=6, **style)
     cen = layers["centres"].to_crs(crs)
     texts = []
-    for r in cen.itertuples():
+    numbered = len(cen) > MAX_NAMED_CENTRES  # a dense map numbers its centres and names them in a key
+    key_lines = []
+    for i, r in enumerate(cen.sort_values(["existing", "name_ru"], ascending=[False, True]).itertuples(), start=1):
         colour = EXISTING_COLOUR if r.existing else NEW_COLOUR
         ax.scatter([r.geometry.x], [r.geometry.y], s=SIZE_MARKERS.get(r.size, 80.0), color=colour,
                    edgecolor="black", linewidth=0.7, zorder=8, marker="o" if r.existing else "D")
-        texts.append(ax.text(r.geometry.x, r.geometry.y, _wrap(r.name_ru), fontsize=7.5, zorder=9,
+        label = str(i) if numbered else _wrap(r.name_ru)
+        key_lines.append(f"{i}. {r.name_ru} / {r.name_en}")
+        texts.append(ax.text(r.geometry.x, r.geometry.y, label, fontsize=7.5, zorder=9,
+                             fontweight="bold" if numbered else "normal",
                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}))
+    if numbered:
+        fig.text(0.68, 0.6, "ОРЦ на карте / centres on the map:\n" + "\n".join(
+            textwrap.fill(line, 76, subsequent_indent="    ") for line in key_lines),
+            fontsize=6.5, va="top", linespacing=1.2)
     ax.set_xlim(frame[0], frame[2])
     texts += _label_exits(ax, layers, crs, frame_ll)
     ax.set_ylim(frame[1], frame[3])
     if texts:
-        adjust_text(texts, ax=ax, expand=(1.2, 1.4), arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5},
-                    ensure_inside_axes=True)
+        adjust_text(texts, ax=ax, expand=(1.2, 1.4),
+                    arrowprops={"arrowstyle": "-", "color": "#333333", "lw": 0.8, "zorder": 8.5},
+                    ensure_inside_axes=True, x=list(cen.geometry.x), y=list(cen.geometry.y))
     ax.add_artist(ScaleBar(1.0, "m", location="lower left", box_alpha=0.7, length_fraction=0.2))
     ax.set_xticks([])
     ax.set_yticks([])
@@ -178,13 +200,15 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
     for r in out.itertuples():
         towards = r.to_id.startswith("exit:")
         end = Point(r.geometry.coords[-1] if towards else r.geometry.coords[0])
-        if frame_ll.contains(end):
-            continue
-        cut = r.geometry.intersection(frame_ll.boundary)
-        pts = [cut] if cut.geom_type == "Point" else [g for g in getattr(cut, "geoms", []) if g.geom_type == "Point"]
-        if not pts:
-            continue
-        pt = sorted(pts, key=lambda q: r.geometry.project(q))[-1 if towards else 0]
+        if frame_ll.contains(end):  # the market is on the map: name it where it is
+            pt = end
+        else:  # name it where its flows leave the frame
+            cut = r.geometry.intersection(frame_ll.boundary)
+            pts = [cut] if cut.geom_type == "Point" else [g for g in getattr(cut, "geoms", [])
+                                                          if g.geom_type == "Point"]
+            if not pts:
+                continue
+            pt = sorted(pts, key=lambda q: r.geometry.project(q))[-1 if towards else 0]
         name, name_en = (r.to_ru, r.to_en) if towards else (r.from_ru, r.from_en)
         arrow = "→" if towards else "←"
         entry = seen.setdefault(f"{arrow}{name}", [pt, 0.0, f"{arrow} {name}\n{name_en}"])
@@ -196,7 +220,7 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
         ha = "left" if pt.x < x0 + 0.2 else ("right" if pt.x > x1 - 0.2 else "center")
         va = "bottom" if pt.y < y0 + 0.2 else ("top" if pt.y > y1 - 0.2 else "center")
         texts.append(ax.text(p.x, p.y, f"{label}: {fmt(tonnes / 1000, 0)} тыс. т / kt", fontsize=7,
-                             color=FLOW_COLOUR, ha=ha, va=va, zorder=9,
+                             color=FLOW_COLOUR, ha=ha, va=va, zorder=7,
                              bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": FLOW_COLOUR, "lw": 0.5,
                                    "alpha": 0.9}))
     return texts
