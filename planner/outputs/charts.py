@@ -104,7 +104,7 @@ def price_chart(prices: pd.DataFrame) -> bytes | None:
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlabel("изменение потребительской цены, % / consumer price change, % (с сетью против традиционного "
                   "канала / network vs traditional)", fontsize=7.5)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=1, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     _ticks(ax, 3)
     return _png(fig)

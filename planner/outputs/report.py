@@ -120,20 +120,25 @@ def parameter_rows(summary: dict, commodities: list[str]) -> tuple[list[dict], l
 
 
 def crossing_rows(layers: dict, dataset) -> list[dict]:
-    """Tonnes a year through each border crossing, by direction of travel, summed over the flows' routes."""
+    """Tonnes a year through each border crossing by direction (import: from an outside market; export: to one;
+    transit otherwise) and group, summed over the flows' routes."""
     flows = layers.get("flows")
     if flows is None or flows.empty:
         return []
     x = dataset.border_crossings.set_index("crossing_id")
-    acc: dict[tuple[str, str], float] = {}
+    acc: dict[tuple[str, str, str], float] = {}
     for r in flows.itertuples():
+        direction = ("import" if str(r.from_id).startswith("import:") else
+                     "export" if str(r.to_id).startswith("exit:") else "transit")
         for cid in filter(None, str(r.crossings).split(",")):
-            acc[(cid, r.commodity)] = acc.get((cid, r.commodity), 0.0) + float(r.tonnes_t)
+            acc[(cid, direction, r.commodity)] = acc.get((cid, direction, r.commodity), 0.0) + float(r.tonnes_t)
+    names = {"import": ("ввоз", "import"), "export": ("вывоз", "export"), "transit": ("транзит", "transit")}
     rows = []
-    for (cid, c), t in sorted(acc.items()):
+    for (cid, direction, c), t in sorted(acc.items()):
         ru, en = commodity_names(c)
         rows.append({"crossing_id": cid, "crossing_ru": x.loc[cid, "name_ru"] if cid in x.index else cid,
                      "crossing_en": x.loc[cid, "name_en"] if cid in x.index else cid,
+                     "direction_ru": names[direction][0], "direction_en": names[direction][1],
                      "commodity_ru": ru, "commodity_en": en, "tonnes_t": t})
     return rows
 
