@@ -179,7 +179,7 @@ def test_geopackage_layers_open_valid_in_4326(run_dir: Path):
     assert sorted(centres["site_id"]) == sorted(c["id"] for c in s["centres"])
 
 
-def test_workbook_sheets_headers_and_frozen_panes(run_dir: Path):
+def test_workbook_sheets_headers_and_frozen_panes(run_dir: Path, summary: dict):
     wb = load_workbook(run_dir / "results.xlsx")
     assert wb.sheetnames[:2] == ["README", "summary"]
     assert {"sites", "flows", "losses", "losses_by_stage", "prices", "trade", "balance", "costs"} <= set(wb.sheetnames)
@@ -196,6 +196,10 @@ def test_workbook_sheets_headers_and_frozen_panes(run_dir: Path):
     summary_text = " ".join(str(c.value) for row in wb["summary"].iter_rows() for c in row if c.value)
     for part in ("Годовые затраты", "Потери по группам", "Цены по группам", "Взгляд инвестора", "Баланс"):
         assert part in summary_text
+    by_label = {r[0]: r[1] for r in wb["summary"].iter_rows(values_only=True) if r and r[0]}
+    assert by_label["Сбережено продукции / produce saved"] == summary["headline"]["loss_saved_t"]
+    npv = by_label["ЧДД инвестора (новые ОРЦ) / investor NPV (new centres)"]
+    assert npv == summary["headline"]["investor_npv_mrub"]
 
 
 def test_summary_json_provenance_and_keys(summary: dict):

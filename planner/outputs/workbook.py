@@ -107,14 +107,20 @@ def _summary_sheet(ws, summary: dict, t: dict[str, pd.DataFrame]) -> None:
     ws.column_dimensions["B"].width = 18
     ws.column_dimensions["C"].width = 36
     for title, key in (("Годовые затраты / Annual cost", "costs"), ("Потери по группам / Losses by group", "losses"),
-                       ("Цены по группам (средние по регионам) / Prices by group (mean over regions)", "prices_mean"),
+                       ("Цены по группам, с сетью к традиционному каналу / Prices by group, network vs traditional",
+                        "prices"),
                        ("Взгляд инвестора / Investor's view", "investor"),
                        ("Баланс в регионах сценария / Balance in scope", "balance_total")):
         frame = t.get(key, pd.DataFrame())
-        if key == "prices_mean" and not t["prices"].empty:
-            frame = t["prices"].groupby(["commodity_ru", "commodity_en"], sort=False)[
-                ["consumer_price_base_rub_per_t", "consumer_price_network_rub_per_t", "consumer_price_change_pct",
-                 "farm_price_change_pct"]].mean().reset_index().round(3)
+        if key == "prices" and h.get("consumer_price_change_pct"):
+            groups = list(h["consumer_price_change_pct"])
+            frame = pd.DataFrame({"commodity_ru": [commodity_names(c)[0] for c in groups],
+                                  "commodity_en": [commodity_names(c)[1] for c in groups],
+                                  "consumer_price_change_pct": [h["consumer_price_change_pct"][c] for c in groups],
+                                  "farm_price_change_pct": [(h.get("farm_price_change_pct") or {}).get(c)
+                                                            for c in groups]})
+        elif key == "prices":
+            frame = pd.DataFrame()
         if key == "investor" and not t["sites"].empty:
             frame = t["sites"][["name_ru", "name_en", "status_ru", "capital_mrub", "public_cofinancing_mrub",
                                 "revenue_mrub", "operating_result_mrub", "npv_mrub"]]
