@@ -33,6 +33,8 @@ from planner.outputs.labels import commodity_names, fmt  # noqa: E402
 NEW_COLOUR = "#d95f02"
 EXISTING_COLOUR = "#7570b3"
 FLOW_COLOUR = "#1f78b4"
+MIN_LABEL_T = 500.0
+"""Outside markets trading less than this (t a year; "0 thousand t" once rounded) get no label on the map."""
 MAX_NAMED_CENTRES = 10
 """Above this many centres the map numbers them and names them in a key beside the legend."""
 SIZE_MARKERS: dict[str, float] = {"existing": 70.0, "small": 60.0, "medium": 110.0, "large": 170.0}
@@ -90,9 +92,10 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
             return g.to_crs(crs)
         return g[g.intersects(frame_ll.buffer(2.0))].to_crs(crs)
 
-    fig = plt.figure(figsize=(12.0, 8.4))
-    ax = fig.add_axes((0.01, 0.19, 0.66, 0.71))
-    cax = fig.add_axes((0.05, 0.145, 0.58, 0.018))
+    # portrait page: the map across the top, its key below (reads at A4 width in the report)
+    fig = plt.figure(figsize=(11.0, 12.5))
+    ax = fig.add_axes((0.02, 0.36, 0.96, 0.565))
+    cax = fig.add_axes((0.04, 0.325, 0.45, 0.011))
     ax.set_facecolor("#dcebf5")  # sea
     clip(layers["countries"]).plot(ax=ax, color="#f4f1ea", edgecolor="#9a958a", linewidth=0.6, zorder=1)
     regions = clip(layers["regions"])
@@ -116,8 +119,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
                          marker="s", markersize=70, edgecolor="#5f6f52", zorder=3)
         fig.colorbar(ScalarMappable(norm=norm, cmap="YlGn"), cax=cax, orientation="horizontal")
         cax.set_xlabel("Производство, тыс. т в год / Production, thousand t a year\n(2023; production.csv: Росстат, "
-                       "ФАОСТАТ / Rosstat, FAOSTAT; частично приблизительно / partly approximate)"
-                       f"\n{groups}\n{groups_en}"
+                       "ФАОСТАТ / Rosstat, FAOSTAT;\nчастично приблизительно / partly approximate)\n"
+                       + textwrap.fill(groups, 70) + "\n" + textwrap.fill(groups_en, 70)
                        + ("\n■ регион без границ на карте — в его центре / region without an outline: at its centre"
                           if not no_poly.empty else ""), fontsize=8)
         cax.tick_params(labelsize=7)
@@ -161,9 +164,9 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
                              fontweight="bold" if numbered else "normal",
                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}))
     if numbered:
-        fig.text(0.68, 0.6, "ОРЦ на карте / centres on the map:\n" + "\n".join(
-            textwrap.fill(line, 76, subsequent_indent="    ") for line in key_lines),
-            fontsize=6.5, va="top", linespacing=1.2)
+        fig.text(0.04, 0.225, "ОРЦ на карте / centres on the map:\n" + "\n".join(
+            textwrap.fill(line, 84, subsequent_indent="    ") for line in key_lines),
+            fontsize=6.8, va="top", linespacing=1.2)
     ax.set_xlim(frame[0], frame[2])
     texts += _label_exits(ax, layers, crs, frame_ll)
     ax.set_ylim(frame[1], frame[3])
@@ -177,14 +180,16 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     ax.set_xlabel("")
     ax.set_ylabel("")
     fig.suptitle(f"{title_ru}\n{title_en}", fontsize=11.5, x=0.01, ha="left", y=0.975)
-    fig.legend(handles=_legend_handles(top, width), loc="upper left", bbox_to_anchor=(0.68, 0.9), fontsize=8,
+    fig.legend(handles=_legend_handles(top, width), loc="upper left", bbox_to_anchor=(0.53, 0.345), fontsize=8,
                frameon=False, title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
-    fig.text(0.68, 0.12, "Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, WGS 84.\n"
+    notes_at = (0.545, 0.015, "bottom") if numbered else (0.04, 0.215, "top")  # under the key, or the scale
+    fig.text(notes_at[0], notes_at[1], "Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, "
+             "WGS 84.\n"
              "Границы / boundaries: geoBoundaries\n(© OpenStreetMap, ODbL), Natural Earth.\nКрым и Севастополь — "
              "схематично /\nCrimea and Sevastopol schematic.\nПотоки — по маршруту в сети коридоров /\nflows drawn "
-             "along their network route.", fontsize=7, va="bottom", color="#555555")
+             "along their network route.", fontsize=7, va=notes_at[2], color="#555555")
     for p in paths:
-        fig.savefig(p, dpi=150 if p.suffix == ".png" else "figure")
+        fig.savefig(p, dpi=150 if p.suffix == ".png" else "figure", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return paths
 
@@ -216,6 +221,8 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
     x0, y0, x1, y1 = frame_ll.bounds
     texts = []
     for pt, tonnes, label in seen.values():
+        if tonnes < MIN_LABEL_T:
+            continue
         p = gpd.GeoSeries([pt], crs=4326).to_crs(crs).iloc[0]
         ha = "left" if pt.x < x0 + 0.2 else ("right" if pt.x > x1 - 0.2 else "center")
         va = "bottom" if pt.y < y0 + 0.2 else ("top" if pt.y > y1 - 0.2 else "center")
