@@ -21,11 +21,9 @@ from shapely.validation import explain_validity
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.outputs import FILES
-from planner.outputs.gis import GEOMETRY_TYPES, LAYERS
+from planner.outputs.files import CSV_TABLES, FILES, GEOMETRY_TYPES, LAYERS
 from planner.outputs.labels import COLUMNS, fmt
 from planner.outputs.map import projection
-from planner.outputs.tables import CSV_TABLES
 from planner.parameters import PARAMETER_BY_NAME
 from planner.scenario import parse_scenario
 from planner.summary import scenario_hash

@@ -16,22 +16,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from planner.outputs.files import CSV_TABLES, FILES, LAYERS  # noqa: F401  (the package's public names)
 
-from planner.outputs.gis import LAYERS, network_geojson_from, run_layers, write_layers
-from planner.outputs.map import draw_map
-from planner.outputs.report import context, headline, render_html, write_pdf
-from planner.outputs.tables import CSV_TABLES, names_for, run_tables, write_csv
-from planner.outputs.workbook import write_workbook
-from planner.summary import clean_json
+if TYPE_CHECKING:
+    import pandas as pd
 
-FILES: tuple[str, ...] = (
-    "summary.json", *(f"{t}.csv" for t in CSV_TABLES), "network.geojson", "network.gpkg",
-    *(f"layer_{name}.geojson" for name in LAYERS), "map.png", "map.svg", "results.xlsx", "report.html",
-    "report.pdf",
-)
-"""Every file :func:`write_outputs` writes into a run folder."""
+# The writers (geopandas, matplotlib, jinja2, xhtml2pdf, openpyxl) are imported where they are used, so that
+# importing this package for FILES, OutputError or prepare_folder (the command line at start-up) stays cheap.
 
 COST_KEYS: dict[str, str] = {
     "fixed (capital + operating)": "fixed_capital_operating", "transport and handling": "transport_handling",
@@ -58,6 +51,9 @@ def prepare_folder(folder: Path, force: bool) -> Path:
 def file_summary(summary: dict) -> dict:
     """The summary as ``summary.json`` holds it: JSON-clean (no NaN), keys without prose (cost components by id,
     tonnes shipped by channel then group), the headline figures (:func:`planner.outputs.report.headline`)."""
+    from planner.outputs.report import headline
+    from planner.summary import clean_json
+
     out = json.loads(json.dumps(summary, default=float))
     if "cost_breakdown" in out:
         out["cost_breakdown"] = {COST_KEYS.get(k, k): v for k, v in out["cost_breakdown"].items()}
@@ -72,6 +68,8 @@ def file_summary(summary: dict) -> dict:
 
 
 def _scope_from_flows(result) -> list[str]:
+    import pandas as pd
+
     ends = pd.concat([result.flows["from_id"], result.flows["to_id"]]).astype(str)
     return sorted({e.split(":", 1)[1] for e in ends if e.startswith(("farm:", "market:"))})
 
@@ -80,6 +78,8 @@ def tables(planned, result, summary: dict, losses=None, prices=None, investor=No
            ) -> dict[str, pd.DataFrame]:
     """The run's tables (:func:`planner.outputs.tables.run_tables`; the embedded dataset names the ids when
     ``dataset`` is not given)."""
+    from planner.outputs.tables import run_tables
+
     if dataset is None:
         from planner.data.loader import load_dataset
 
@@ -91,6 +91,9 @@ def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=
                     ) -> dict:
     """Regions, corridors, centres and flows in one GeoJSON document (``layer`` names each feature's kind), as
     the API serves it."""
+    from planner.outputs.gis import network_geojson_from, run_layers
+    from planner.outputs.tables import names_for, run_tables
+
     if dataset is None:
         from planner.data.loader import load_dataset
 
@@ -106,6 +109,12 @@ def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=
 def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_regions: list[str], losses=None,
                   prices=None, investor=None, force: bool = False) -> list[Path]:
     """Write every output file of a run (:data:`FILES`) into ``folder``; returns the paths written."""
+    from planner.outputs.gis import network_geojson_from, run_layers, write_layers
+    from planner.outputs.map import draw_map
+    from planner.outputs.report import context, render_html, write_pdf
+    from planner.outputs.tables import names_for, run_tables, write_csv
+    from planner.outputs.workbook import write_workbook
+
     folder = prepare_folder(folder, force)
     doc = file_summary(summary)
     (folder / "summary.json").write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")

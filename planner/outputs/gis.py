@@ -20,18 +20,10 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, shape
 from shapely.validation import make_valid
 
 from geo.export import candidates_geojson, corridors_geojson, flow_paths
+from planner.outputs.files import GEOMETRY_TYPES, LAYERS  # noqa: F401  (re-exported)
 from planner.outputs.labels import commodity_names
 from planner.outputs.tables import Names
 from planner.settings import EMBEDDED_DATA_DIR
-
-LAYERS: tuple[str, ...] = ("regions", "region_points", "countries", "corridors", "crossings", "candidates",
-                           "centres", "flows")
-GEOMETRY_TYPES: dict[str, set[str]] = {
-    "regions": {"MultiPolygon"}, "region_points": {"Point"}, "countries": {"MultiPolygon"},
-    "corridors": {"LineString"}, "crossings": {"Point"}, "candidates": {"Point"}, "centres": {"Point"},
-    "flows": {"LineString"},
-}
-"""The geometry types each layer may hold (tests check them)."""
 
 
 def valid(geom):

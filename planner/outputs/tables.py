@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from planner.outputs.files import CSV_TABLES  # noqa: F401  (re-exported: the tables this module writes)
 from planner.outputs.labels import (
     COST_NAMES,
     DIRECTION_NAMES,
@@ -22,10 +23,6 @@ from planner.outputs.labels import (
     pair,
     rounded,
 )
-
-CSV_TABLES: tuple[str, ...] = ("sites", "flows", "losses", "losses_by_stage", "losses_by_region", "prices",
-                               "trade", "balance", "costs")
-"""Tables written as ``<name>.csv`` (one table per file)."""
 
 
 @dataclass
