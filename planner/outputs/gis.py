@@ -21,7 +21,6 @@ from shapely.validation import make_valid
 
 from geo.export import candidates_geojson, corridors_geojson, flow_paths
 from planner.outputs.files import GEOMETRY_TYPES, LAYERS  # noqa: F401  (re-exported)
-from planner.outputs.labels import commodity_names
 from planner.outputs.tables import Names
 from planner.settings import EMBEDDED_DATA_DIR
 
@@ -203,9 +202,3 @@ def network_geojson_from(layers: dict[str, gpd.GeoDataFrame]) -> dict:
             f["properties"] = {"layer": layer, **f["properties"]}
             feats.append(f)
     return {"type": "FeatureCollection", "features": feats}
-
-
-def commodity_label(key: str) -> str:
-    """``овощи … / vegetables …`` for a legend."""
-    ru, en = commodity_names(key)
-    return f"{ru} / {en}"

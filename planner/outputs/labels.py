@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS
+from planner.settings import COMMODITY_BY_KEY
 
 
 @dataclass(frozen=True)
@@ -148,14 +148,6 @@ COST_NAMES: dict[str, tuple[str, str]] = {
     "seasonal margin (negative cost)": ("сезонная наценка (со знаком минус)", "seasonal margin (negative cost)"),
 }
 DIRECTION_NAMES: dict[str, tuple[str, str]] = {"import": ("ввоз", "import"), "export": ("вывоз", "export")}
-NEIGHBOUR_NAMES_RU: dict[str, str] = {
-    "ARM": "Армения", "AZE": "Азербайджан", "BLR": "Беларусь", "CHN": "Китай", "GEO": "Грузия", "IRN": "Иран",
-    "KAZ": "Казахстан", "KGZ": "Киргизия", "MNG": "Монголия", "RUS": "Россия", "TJK": "Таджикистан",
-    "TKM": "Туркменистан", "TUR": "Турция", "UKR": "Украина", "UZB": "Узбекистан",
-}
-FD_NAMES: dict[str, tuple[str, str]] = {fd.code: (fd.name_ru, fd.name_en) for fd in FEDERAL_DISTRICTS}
-
-
 def commodity_names(key: str) -> tuple[str, str]:
     """Russian and English name of a commodity group (the key itself where it is not a known group)."""
     c = COMMODITY_BY_KEY.get(key)
