@@ -135,6 +135,8 @@ def test_csv_files_have_bom_units_and_both_names(run_dir: Path):
     for name in CSV_TABLES:
         raw = (run_dir / f"{name}.csv").read_bytes()
         assert raw.startswith(b"\xef\xbb\xbf"), name
+        assert not re.search(rb"(^|,)-0(\.0+)?(,|\r?$)", raw, re.M), f"{name}.csv holds a negative zero"
+        assert not re.search(rb"\d\.\d{5,}", raw), f"{name}.csv holds unrounded numbers"
         frame = pd.read_csv(run_dir / f"{name}.csv", encoding="utf-8-sig")
         assert not frame.empty, name
         for col in frame.columns:
