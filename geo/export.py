@@ -1,14 +1,18 @@
-"""GeoJSON export (EPSG:4326) of corridors, border crossings and candidate sites."""
+"""GeoJSON export (EPSG:4326) of corridors, border crossings and candidate sites, and the network path of a flow
+(for drawing flows along the corridors they use rather than as straight lines)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 
 import networkx as nx
 import pandas as pd
 
+from geo.matrix import od_matrix, path_totals
 from geo.network import BorderState
+from geo.params import Params
 
 
 def _fc(features: list[dict]) -> dict:
@@ -66,3 +70,29 @@ def write_geojson(doc: dict, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def flow_paths(G: nx.MultiDiGraph, trips: Iterable[tuple[Hashable, Hashable, str]], params: Params
+               ) -> dict[tuple[Hashable, Hashable, str], tuple[list[tuple[float, float]], list[str]]]:
+    """The route of each (origin node, destination node, commodity group) trip: the path that is cheapest in the
+    commodity's generalised cost (freight plus the time cost of its transit losses, as the model's trips are
+    priced, :func:`geo.matrix.trip_matrix`), as lon/lat vertices, and the border crossings it passes.
+
+    Trips whose ends coincide or cannot reach each other are left out."""
+    by_commodity: dict[str, set[tuple[Hashable, Hashable]]] = {}
+    for o, d, c in trips:
+        if o != d and o in G and d in G:
+            by_commodity.setdefault(c, set()).add((o, d))
+    out: dict[tuple[Hashable, Hashable, str], tuple[list[tuple[float, float]], list[str]]] = {}
+    for c, pairs in by_commodity.items():
+        origins = sorted({o for o, _ in pairs}, key=str)
+        dests = sorted({d for _, d in pairs}, key=str)
+        od = od_matrix(G, origins, dests, metric="cost", params=params, commodity=c, return_paths=True)
+        for o, d in pairs:
+            path = od.paths.get((o, d))
+            if not path:
+                continue
+            coords = [(float(G.nodes[n]["x"]), float(G.nodes[n]["y"])) for n in path]
+            crossings = list(path_totals(G, path, params, c)["crossings"])
+            out[(o, d, c)] = (coords, crossings)
+    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ from planner.economics.share_curve import curve_records, share_curve, write_shar
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
 from planner.scenario import Scenario
-from planner.summary import summarize
+from planner.summary import balance_records, provenance, summarize
 
 
 @dataclass
@@ -44,6 +45,7 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
     for the share curve (``outputs.share_curve``), it is computed too (``summary["share_curve"]``) and, with an
     ``output`` folder, written there as share_curve.csv and share_curve.png."""
     start = time.perf_counter()
+    started = datetime.now().astimezone()
     planned, result = run_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
     summary = summarize(scenario, planned, result)
     losses = prices = investor = None
@@ -83,4 +85,6 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         if output is not None:
             write_share_curve(curve, Path(output), scenario.title_en or scenario.name)
     summary["runtime_seconds"] = round(time.perf_counter() - start, 2)
+    summary["balance"] = balance_records(scenario, dataset, planned.params)
+    summary["provenance"] = provenance(scenario, dataset, planned.params, started)
     return RunOutput(planned, result, summary, losses, prices, investor, curve)

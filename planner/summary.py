@@ -5,12 +5,24 @@ One dictionary that the CLI prints and (later) the API serves; every figure in t
 
 from __future__ import annotations
 
+import hashlib
+import json
+import platform
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
 import pandas as pd
 
 from optimization.results import NetworkResult
+from planner.balance import regional_balance
 from planner.parameters import STORE_TYPES
 from planner.pipeline import PlannedProblem
 from planner.scenario import Scenario
+from planner.settings import EMBEDDED_DATA_DIR
+
+PROVENANCE_PACKAGES: tuple[str, ...] = ("orc-planner", "pyomo", "highspy", "pandas", "geopandas", "networkx")
+"""Packages whose versions a run's provenance records (the planner itself first)."""
 
 
 def clean_json(obj):
@@ -104,3 +116,77 @@ def trade_summary(planned: PlannedProblem, result: NetworkResult) -> dict:
                                  "country": o.country_id, "kind": o.kind,
                                  "tariff_export_pct": o.tariff_export_pct, "tariff_import_pct": o.tariff_import_pct}
                                 for o in planned.outside]}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the scenario as run: its fields after ``extends`` is resolved, as canonical JSON (sorted keys),
+    so the same scenario hashes the same whether it came from a file, an API body or a sweep."""
+    body = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def data_versions(dataset) -> dict[str, dict]:
+    """Per table of the dataset: the file it came from (embedded or the user's), its rows and the SHA-256 of the
+    file's bytes (of the table's CSV text where the file cannot be read)."""
+    out = {}
+    for name, frame in sorted(dataset.tables.items()):
+        file = dataset.files.get(name, "")
+        path = Path(file) if Path(file).is_absolute() else EMBEDDED_DATA_DIR / file
+        if file and path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            origin = "embedded" if path.parent == EMBEDDED_DATA_DIR else "user"
+        else:
+            digest = hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()
+            origin = "in memory"
+        out[name] = {"file": Path(file).name if origin == "embedded" else file, "origin": origin,
+                     "rows": int(len(frame)), "sha256": digest}
+    return out
+
+
+def provenance(scenario: Scenario, dataset, params, started: datetime) -> dict:
+    """What a reader needs to reproduce the run: software versions, the start time (ISO 8601 with time zone),
+    the scenario and data hashes, each table's version, and every parameter value actually used (with its unit
+    and source: registry default, or scenario override)."""
+    versions = data_versions(dataset)
+    data_digest = hashlib.sha256("".join(f"{k}:{v['sha256']};" for k, v in versions.items()).encode()).hexdigest()
+    table = params.table()
+    return {
+        "software": {"package": "orc-planner", "version": _version("orc-planner"),
+                     "python": platform.python_version(),
+                     "libraries": {p: _version(p) for p in PROVENANCE_PACKAGES[1:]}},
+        "run_started": started.isoformat(timespec="seconds"),
+        "scenario_name": scenario.name,
+        "scenario": {"title_ru": scenario.title_ru, "title_en": scenario.title_en,
+                     "demand_basis": scenario.demand_basis, "commodities": list(scenario.commodities),
+                     "scope": scenario.scope.model_dump(mode="json"),
+                     "borders": {k: v.model_dump(mode="json") for k, v in scenario.borders.items()}},
+        "scenario_sha256": scenario_hash(scenario),
+        "data_sha256": data_digest,
+        "data_tables": versions,
+        "fao_loss_region": params.fao_region,
+        "parameters": [{"name": r.name, "value": float(r.value), "unit": r.unit, "source": r.source}
+                       for r in table.itertuples()],
+        "loss_shares_pct": [{"commodity": r.commodity, "stage": r.stage, "loss_pct": float(r.loss_pct),
+                             "source": r.source}
+                            for r in params.loss_table().itertuples() if r.commodity in scenario.commodities],
+    }
+
+
+def balance_records(scenario: Scenario, dataset, params) -> list[dict]:
+    """The scope's supply-demand balance by region and group in tonnes a year (production, demand on the
+    scenario's ``demand_basis``, surplus; ``approximate`` where either input is flagged)."""
+    b = regional_balance(dataset, scenario.region_ids(dataset), list(scenario.commodities), params,
+                         scenario.demand_basis)
+    approx = b["approximate"].astype(bool) | b.get("demand_approximate", False)
+    return [{"region_id": r.region_id, "commodity": r.commodity,
+             "production_t": None if pd.isna(r.production_kt) else float(r.production_kt) * 1000.0,
+             "demand_t": float(r.demand_kt) * 1000.0,
+             "surplus_t": None if pd.isna(r.surplus_kt) else float(r.surplus_kt) * 1000.0,
+             "approximate": bool(a)} for r, a in zip(b.itertuples(), approx, strict=True)]

@@ -25,6 +25,7 @@ import pandas as pd
 from shapely.geometry import mapping
 
 from geo.geodesy import geodesic_km
+from planner.data.basemap import build_crimea_sevastopol, build_neighbours
 from planner.settings import CITY_REGIONS, COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
@@ -609,6 +610,8 @@ def main() -> None:
     regions = kz_population(regions, cities)
     regions.to_csv(out / "regions.csv", index=False)
     write_geojson(boundaries, out / "ru_region_boundaries.geojson")
+    write_geojson(build_neighbours(shared), out / "ne_50m_countries.geojson")  # the maps' base layers
+    write_geojson(build_crimea_sevastopol(shared, regions, boundaries), out / "ru_crimea_sevastopol.geojson")
     cities.to_csv(out / "cities.csv", index=False)
     build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
