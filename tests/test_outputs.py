@@ -21,7 +21,7 @@ from shapely.validation import explain_validity
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.outputs.files import CSV_TABLES, FILES, GEOMETRY_TYPES, LAYERS
+from planner.outputs.files import CSV_TABLES, FILES, GEOMETRY_TYPES, LAYERS, OPTIONAL_FILES
 from planner.outputs.labels import COLUMNS, fmt
 from planner.outputs.map import projection
 from planner.parameters import PARAMETER_BY_NAME
@@ -75,7 +75,10 @@ def parse_number(text: str) -> float:
 
 
 def test_a_run_writes_every_file(run_dir: Path):
-    assert {p.name for p in run_dir.iterdir()} == set(FILES)
+    names = {p.name for p in run_dir.iterdir()}
+    assert set(FILES) <= names and names - set(FILES) <= set(OPTIONAL_FILES)
+    ranges = (run_dir / "ranges.csv").read_bytes()
+    assert ranges.startswith(b"\xef\xbb\xbf") and len(ranges.decode("utf-8-sig").splitlines()) > 2
 
 
 def test_headline_in_html_equals_summary(run_dir: Path, summary: dict):

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from planner.outputs.files import CSV_TABLES, FILES, LAYERS  # noqa: F401  (the package's public names)
+from planner.outputs.files import CSV_TABLES, FILES, LAYERS, OPTIONAL_FILES  # noqa: F401  (public names)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,7 +108,8 @@ def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=
 
 def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_regions: list[str], losses=None,
                   prices=None, investor=None, force: bool = False) -> list[Path]:
-    """Write every output file of a run (:data:`FILES`) into ``folder``; returns the paths written."""
+    """Write every output file of a run (:data:`FILES`, and ``ranges.csv`` when the run has economics) into
+    ``folder``; returns the paths written."""
     from planner.outputs.gis import network_geojson_from, run_layers, write_layers
     from planner.outputs.map import draw_map
     from planner.outputs.report import context, render_html, write_pdf
@@ -135,4 +136,9 @@ def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_r
     (folder / "report.html").write_text(render_html(ctx), encoding="utf-8")
     ctx["pdf"] = True
     write_pdf(render_html(ctx), folder / "report.pdf")
-    return [folder / f for f in FILES]
+    written = [folder / f for f in FILES]
+    if summary.get("ranges"):
+        from planner.economics.ranges import write_ranges_csv
+
+        written.append(write_ranges_csv(summary["ranges"], folder / "ranges.csv"))
+    return written
