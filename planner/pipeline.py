@@ -42,7 +42,7 @@ from optimization.solve import SolverOptions
 from planner.balance import demand_kt_per_capita, regional_population, regional_production
 from planner.candidates import candidate_sites
 from planner.data.loader import Dataset
-from planner.network import scenario_network
+from planner.network import corridor_graph, scenario_network
 from planner.parameters import STORE_TYPES, ParameterSet
 from planner.scenario import Scenario, ScenarioError
 from planner.storage import seasonal_storage
@@ -232,6 +232,29 @@ def trip_metrics(G: nx.MultiDiGraph, origins: list, targets: list, params: Param
     return trip.freight, trip.km, trip.hours
 
 
+BORDER_POLICY_PARAMETERS = ("border_fee_rub_per_t_eaeu", "border_fee_rub_per_t_other")
+"""Parameters that are trade policy at the borders: a scenario that sets them changes trade, not the world's
+reference prices (see :func:`reference_trips`)."""
+
+
+def reference_trips(scenario: Scenario, dataset: Dataset, params: ParameterSet, G: nx.MultiDiGraph,
+                    origins: list, targets: list, freight: pd.DataFrame,
+                    hours: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Freight (RUB per tonne) and hours from ``origins`` to ``targets`` under the reference border policy: every
+    crossing in its recorded state and the registry's border fees. Outside markets' reference prices are
+    calibrated on these (:func:`planner.trade.market_curves`), so a scenario that closes a crossing or raises a
+    fee moves trade against fixed reference prices instead of re-calibrating the world to its own policy (which
+    partly cancelled a tariff shock). Where the scenario keeps the reference policy, the scenario's own
+    ``freight`` and ``hours`` are returned."""
+    if not scenario.borders and not any(k in scenario.parameters for k in BORDER_POLICY_PARAMETERS):
+        return freight, hours
+    ref = ParameterSet(dataset.loss_rates, fao_region=params.fao_region,
+                       overrides={k: v for k, v in scenario.parameters.items() if k not in BORDER_POLICY_PARAMETERS},
+                       loss_overrides=scenario.losses)
+    trip = trip_matrix(corridor_graph(dataset, ref, None), origins, targets, ref)
+    return trip.freight, trip.hours
+
+
 def nearest_pairs(cost: np.ndarray, k: int) -> np.ndarray:
     """Boolean matrix of the pairs kept: each row's ``k`` cheapest finite columns and each column's ``k`` cheapest
     finite rows (ties broken by position)."""
@@ -342,12 +365,14 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     prod_t = supplies.groupby("commodity")["quantity_t"].sum()
     dem_t = demands.groupby("commodity")["quantity_t"].sum()
     balance = {k: float(prod_t.get(k, 0.0) - dem_t.get(k, 0.0)) for k in commodities}
+    ref_freight, ref_hours = reference_trips(scenario, dataset, params, G, sorted(set(supply_node.values())),
+                                             sorted({o.node for o in outside}), freight, hours)
     delivered = {}
     for o in outside:
         for k in commodities:
             sk = supplies[supplies["commodity"] == k]
-            f = np.array([freight.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
-            h = np.array([hours.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
+            f = np.array([ref_freight.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
+            h = np.array([ref_hours.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
             lost = combine_shares(params[f"transit_loss_pct_per_day_{k}"] / 100.0 * h / 24, storage[k],
                                   params.loss_pct(k, "distribution") / 100)
             delivered[(o.market_id, k)] = _weighted_median(f + trad_h + value[k] * lost,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -60,21 +59,17 @@ def test_a_duty_on_azerbaijan_moves_prices_most_where_its_trade_runs(prices):
     for k in ("vegetables", "fruit_berries"):
         before, after = _net_sales(free, k, "az_baku"), _net_sales(shock, k, "az_baku")
         assert before < -50_000 and after > before + 0.4 * abs(before), (k, before, after)
-    # ... and raises consumer prices across the scope: every region that prices off the rest of Russia rises
-    # nearly evenly (the whole south ships vegetables there and its prices move with that netback). A region that
-    # buys via Baku (Dagestan, Chechnya) has its price set there, where Iranian produce arrives at the same cost as
-    # Azerbaijani: with Azerbaijan dearer by the duty, Iran supplies it, and the change follows Iran's reference
-    # price, which the calibration takes from delivered costs under the scenario's own border fees (a known gap,
-    # docs/economics.md): it is bounded, not signed.
+    # ... and raises consumer prices everywhere: regions pricing off the rest of Russia nearly evenly (the whole
+    # south ships vegetables there and its prices move with that netback), regions buying via Baku (Dagestan,
+    # Chechnya) because the slower clearance at both Azerbaijani crossings reaches Iranian produce in transit too.
+    # Outside reference prices are calibrated on the recorded border policy, so the shock is not re-calibrated
+    # away (pipeline.reference_trips). Fruit, bought via Baku, rises at least as much in Dagestan (at the
+    # crossing) as in Crimea (farthest).
     for k, low, high in (("vegetables", 0.2, 3.0), ("fruit_berries", 0.5, 6.0)):
         change = 100 * (_consumer(shock, k) / _consumer(free, k) - 1)
-        f = free.equilibria[k][0].flows
-        via_baku = set(f.loc[f["from"].isin(["outside:az_baku", "outside:ir_via_baku"]) & (f["tonnes"] > 1.0), "to"])
-        rest = change.drop([r for r in change.index if r in via_baku])
-        assert (rest > low).all() and (rest < high).all(), (k, change.to_dict())
-        assert (change.abs() < high).all(), k
-        demand = shock.regions[shock.regions["commodity"] == k].set_index("region_id")["consumption_base_t"]
-        assert float((change * demand).sum() / demand.sum()) > low, k
+        assert (change > low).all() and (change < high).all(), (k, change.to_dict())
+    fruit = 100 * (_consumer(shock, "fruit_berries") / _consumer(free, "fruit_berries") - 1)
+    assert fruit["RU-DA"] >= fruit["RU-CR"] - 1e-6
     # Azerbaijan buys fewer Russian potatoes: potato prices fall, most in Dagestan
     potatoes = 100 * (_consumer(shock, "potatoes") / _consumer(free, "potatoes") - 1)
     assert potatoes["RU-DA"] < -0.1 and potatoes["RU-DA"] <= potatoes.min() + 0.05 and (potatoes < 1e-6).all()
@@ -83,7 +78,8 @@ def test_a_duty_on_azerbaijan_moves_prices_most_where_its_trade_runs(prices):
 def test_closing_upper_lars_cuts_armenia_and_georgia_and_raises_fruit_prices(prices):
     open_, closed = prices["eaeu_crossborder"], prices["eaeu_upper_lars_closed"]
     assert _net_sales(open_, "fruit_berries", "am_yerevan") < -50_000
-    assert np.isnan(_net_sales(closed, "fruit_berries", "am_yerevan"))  # no longer reachable: no trade
+    # no longer reachable: no trade (its reference price stays the recorded world's, as with any closure)
+    assert _net_sales(closed, "fruit_berries", "am_yerevan") == 0.0
     change = 100 * (_consumer(closed, "fruit_berries") / _consumer(open_, "fruit_berries") - 1)
     assert (change > 0.5).all()
     assert change["RU-SE"] > change["RU-CR"]  # North Ossetia, at the crossing, more than Crimea

@@ -20,6 +20,7 @@ carries flow.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,13 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus
 from pyomo.contrib.solver.solvers.highs import Highs
 
+FLOW_REGULARISATION_FALLBACK = 1e-3
+"""The stronger flow regularisation of a second attempt, when the first (:data:`FLOW_REGULARISATION`) has not
+converged within :data:`FIRST_ATTEMPT_S`: on very degenerate instances (Azerbaijan alone: 81 markets on about 9
+network nodes, 6,549 arcs but 32 distinct costs) HiGHS's QP solver stalls at 1e-5 and solves at 1e-3 in seconds.
+Its marginal cost is at most about 0.2% of the highest reference price; the answer says which was used."""
+FIRST_ATTEMPT_S = 15.0
+"""Seconds the first attempt gets before the fallback regularisation is tried (within the caller's limit)."""
 FLOW_REGULARISATION = 1e-5
 """A small quadratic cost on every flow, in the QP's scaled units (prices and quantities of order 100): it makes
 the objective strictly convex in the flows, so the optimum is unique and HiGHS's active-set QP solver cannot cycle
@@ -47,16 +55,21 @@ class Equilibrium:
     markets: pd.DataFrame
     flows: pd.DataFrame
     welfare: float
+    regularisation: float = 0.0
 
 
 def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: float | None = None,
-                      outside_cost: pd.Series | None = None, time_limit: float = 60.0) -> Equilibrium:
+                      outside_cost: pd.Series | None = None, time_limit: float = 60.0,
+                      regularisation: float = FLOW_REGULARISATION) -> Equilibrium:
     """Solve the spatial price equilibrium.
 
     ``markets``: market, S0, D0 (tonnes), ps0, pd0 (RUB per tonne), eps_s (> 0), eps_d (< 0);
     ``arcs``: from, to, cost (RUB per tonne); ``outside_price`` and ``outside_cost`` (per market) add an outside
-    market that buys and sells at that price. ``time_limit`` (seconds) bounds the QP: past it the equilibrium is
-    refused with :class:`EquilibriumError`, never waited on.
+    market that buys and sells at that price. ``time_limit`` (seconds) bounds the QP: the first attempt gets at most
+    :data:`FIRST_ATTEMPT_S`, a second at the stronger :data:`FLOW_REGULARISATION_FALLBACK` the rest; past it the
+    equilibrium is refused with :class:`EquilibriumError`, never waited on. ``Equilibrium.regularisation`` says
+    which regularisation the answer carries; ``regularisation`` sets the first attempt's (two equilibria that are
+    compared must carry the same).
     """
     mk = markets.reset_index(drop=True)
     for col in ("S0", "D0", "ps0", "pd0"):
@@ -88,6 +101,7 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
     demand_on = [i for i in range(n) if beta[i] < 0]
 
     m = pyo.ConcreteModel(name="spatial_price_equilibrium")
+    m.reg = pyo.Param(mutable=True, initialize=regularisation)
     m.S = pyo.Var(range(n), domain=pyo.NonNegativeReals)
     m.D = pyo.Var(range(n), domain=pyo.NonNegativeReals)
     m.x = pyo.Var(range(len(arcs)), domain=pyo.NonNegativeReals)
@@ -118,14 +132,20 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
     welfare = (sum((m.D[j] ** 2 / 2 - alpha[j] * m.D[j]) / beta[j] for j in demand_on)
                - sum((m.S[i] ** 2 / 2 - gamma[i] * m.S[i]) / delta[i] for i in supply_on)
                - sum(cost[a] * m.x[a] for a in range(len(arcs)))
-               - sum(FLOW_REGULARISATION * m.x[a] ** 2 for a in range(len(arcs))))
+               - sum(m.reg * m.x[a] ** 2 for a in range(len(arcs))))
     if trade:
         welfare += sum((outside_price - oc[i]) * m.e[i] - (outside_price + oc[i]) * m.im[i] for i in range(n))
     m.obj = pyo.Objective(expr=-welfare, sense=pyo.minimize)
+    started = time.perf_counter()
     res = Highs().solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                        time_limit=time_limit)
+                        time_limit=min(time_limit, FIRST_ATTEMPT_S))
+    left = time_limit - (time.perf_counter() - started)
+    if res.solution_status != SolutionStatus.optimal and left >= 1.0 and regularisation < FLOW_REGULARISATION_FALLBACK:
+        m.reg.set_value(FLOW_REGULARISATION_FALLBACK)
+        res = Highs().solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, time_limit=left)
     if res.solution_status != SolutionStatus.optimal:
-        raise EquilibriumError(f"the equilibrium QP ended with {res.termination_condition.name}")
+        raise EquilibriumError(f"the equilibrium QP ended with {res.termination_condition.name} "
+                               f"(flow regularisation {pyo.value(m.reg):g}, {time_limit:g} s)")
     res.solution_loader.load_vars()
     S = np.array([pyo.value(m.S[i]) for i in range(n)])
     D = np.array([pyo.value(m.D[i]) for i in range(n)])
@@ -137,4 +157,4 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         out = out.assign(exports=[pyo.value(m.e[i]) * qs for i in range(n)],
                          imports=[pyo.value(m.im[i]) * qs for i in range(n)])
     flows = arcs.assign(tonnes=x * qs)
-    return Equilibrium(out, flows, -float(pyo.value(m.obj)) * qs * ps)
+    return Equilibrium(out, flows, -float(pyo.value(m.obj)) * qs * ps, float(pyo.value(m.reg)))

@@ -211,7 +211,9 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
             base_cost = arcs["traditional"]
         e0 = solve_equilibrium(markets, arcs.assign(cost=base_cost))
         net_cost = arcs["traditional"] - theta * share_net.get(k, 0.0) * arcs["saving"]
-        e1 = solve_equilibrium(markets, arcs.assign(cost=net_cost))
+        e1 = solve_equilibrium(markets, arcs.assign(cost=net_cost), regularisation=e0.regularisation)
+        if e1.regularisation != e0.regularisation:  # compared equilibria carry the same regularisation
+            e0 = solve_equilibrium(markets, arcs.assign(cost=base_cost), regularisation=e1.regularisation)
         # rents and revenue inside the scope: the share of the centres' saving the pass-through withholds is the
         # centres' margin (income, not a cost); the scope's import duties are its revenue
         base_saving = (ref_arcs["saving"] * share_ref.get(k, 0.0)) if ref_sites else 0.0 * arcs["saving"]
@@ -244,7 +246,8 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
             "consumer_surplus_change_rub": float(reg["consumer_surplus_change_rub"].sum()),
             "producer_surplus_change_rub": float(reg["producer_surplus_change_rub"].sum()),
             "welfare_change_rub": e1.welfare - e0.welfare,
-            "centre_margin_change_rub": margin1 - margin0, "import_duty_change_rub": duty1 - duty0})
+            "centre_margin_change_rub": margin1 - margin0, "import_duty_change_rub": duty1 - duty0,
+            "flow_regularisation": e1.regularisation})
     return PriceReport(list(open_ids), pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs,
                        pd.concat(trade, ignore_index=True) if trade else pd.DataFrame(), pd.DataFrame(calib))
 
