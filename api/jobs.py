@@ -73,7 +73,7 @@ def _execute(run_id: str, url: str, body: dict) -> None:
     from optimization.solve import relative_gap
     from planner.data.loader import load_dataset
     from planner.execute import execute_scenario
-    from planner.outputs import network_geojson, tables
+    from planner.outputs import network_geojson, result_tables
     from planner.scenario import parse_scenario
 
     scenario = parse_scenario(body, source="scenario")
@@ -93,7 +93,7 @@ def _execute(run_id: str, url: str, body: dict) -> None:
     _update(url, run_id, progress="building the model")
     dataset = load_dataset(dict(scenario.data))
     out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
-    t = tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
+    t = result_tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
     result = {"summary": out.summary,
               "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},
               "geojson": network_geojson(out.planned, out.result, t["sites"])}

@@ -135,9 +135,9 @@ def test_centres_say_their_store_type(run):
         assert c["store_type"] in STORE_TYPES
         assert c["store_type_ru"] == STORE_TYPES[c["store_type"]].name_ru and c["store_type_en"]
     # sites.csv joins the centres with the investor table: the store type comes once, from the centres
-    from planner.outputs import tables
+    from planner.outputs import result_tables
 
-    sites = tables(run.planned, run.result, run.summary, run.losses, run.prices, run.investor)["sites"]
+    sites = result_tables(run.planned, run.result, run.summary, run.losses, run.prices, run.investor)["sites"]
     assert "store_type" in sites.columns and "store_type_x" not in sites.columns
 
 

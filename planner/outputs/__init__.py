@@ -74,7 +74,7 @@ def _scope_from_flows(result) -> list[str]:
     return sorted({e.split(":", 1)[1] for e in ends if e.startswith(("farm:", "market:"))})
 
 
-def tables(planned, result, summary: dict, losses=None, prices=None, investor=None, dataset=None
+def result_tables(planned, result, summary: dict, losses=None, prices=None, investor=None, dataset=None
            ) -> dict[str, pd.DataFrame]:
     """The run's tables (:func:`planner.outputs.tables.run_tables`; the embedded dataset names the ids when
     ``dataset`` is not given)."""

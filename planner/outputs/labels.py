@@ -57,6 +57,8 @@ COLUMNS: dict[str, Column] = {
     "country_id": Column("Код страны", "country id"), "country_ru": Column("Страна", "country (Russian)"),
     "country_en": Column("Страна (англ.)", "country (English)"),
     "status_ru": Column("Статус", "status (Russian)"), "status_en": Column("Статус (англ.)", "status (English)"),
+    "store_type": Column("Тип (код)", "store type id"), "store_type_ru": Column("Тип объекта", "store type (Russian)"),
+    "store_type_en": Column("Тип объекта (англ.)", "store type (English)"),
     "size": Column("Размер (код)", "size id"), "size_ru": Column("Размер", "size (Russian)"),
     "size_en": Column("Размер (англ.)", "size (English)"),
     "capacity_status": Column("Источник мощности", "capacity source"),

@@ -89,7 +89,8 @@ def sites_table(planned, summary: dict, investor, names: Names) -> pd.DataFrame:
     """Opened centres: identity, names, region, country, status, size, capacity, throughput, utilisation,
     investor figures (million RUB), coordinates."""
     cols = ["site_id", "name_ru", "name_en", "region_id", "region_ru", "region_en", "country_id", "country_ru",
-            "country_en", "existing", "status_ru", "status_en", "size", "size_ru", "size_en", "capacity_status",
+            "country_en", "existing", "status_ru", "status_en", "store_type", "store_type_ru", "store_type_en",
+            "size", "size_ru", "size_en", "capacity_status",
             "capacity_t", "throughput_t", "utilisation_pct", "held_t", "capital_mrub", "public_cofinancing_mrub",
             "investor_capital_mrub", "revenue_mrub", "opex_mrub", "operating_result_mrub", "npv_mrub",
             "npv_glut_mrub", "npv_short_mrub", "payback_years", "lat_deg", "lon_deg"]
@@ -106,9 +107,14 @@ def sites_table(planned, summary: dict, investor, names: Names) -> pd.DataFrame:
     out["country_en"] = [names.countries.get(c, (c, c))[1] for c in out["country_id"]]
     out["status_ru"] = ["действующий" if e else "новый" for e in out["existing"]]
     out["status_en"] = ["existing" if e else "new" for e in out["existing"]]
+    for col in ("store_type", "store_type_ru", "store_type_en"):
+        out[col] = centres.get(col, "")
     out["size"] = centres["size"]
-    out["size_ru"] = [" + ".join(pair(SIZE_NAMES, p)[0] for p in str(s).split("+")) for s in out["size"]]
-    out["size_en"] = [" + ".join(pair(SIZE_NAMES, p)[1] for p in str(s).split("+")) for s in out["size"]]
+    # module ids: a size (``large``), a store type and a size (``store_large``), or an existing centre's expansion
+    # (``existing+large``); the names say the size part
+    sizes = [[p.rsplit("_", 1)[-1] for p in str(s).split("+")] for s in out["size"]]
+    out["size_ru"] = [" + ".join(pair(SIZE_NAMES, p)[0] for p in parts) for parts in sizes]
+    out["size_en"] = [" + ".join(pair(SIZE_NAMES, p)[1] for p in parts) for parts in sizes]
     out["capacity_status"] = centres["capacity_status"]
     out["capacity_t"] = centres["capacity_t"]
     out["throughput_t"] = centres["throughput_t"]
