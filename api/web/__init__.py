@@ -9,13 +9,14 @@ Nothing here loads from the internet.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 API_DIR = Path(__file__).resolve().parents[1]
@@ -23,7 +24,19 @@ STATIC_DIR = API_DIR / "static"
 TEMPLATES_DIR = API_DIR / "templates"
 DOCS_ASSETS = "/static-offline-docs"
 KEY_SCHEME = "APIKey"
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 PUBLIC_PATHS = frozenset({"/health"})
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+       "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; font-src 'self' data:; "
+       "frame-ancestors 'self'")
+"""Content-Security-Policy of the pages: the browser may load nothing from outside this server (ReDoc's bundle,
+for one, would fetch its logo from the vendor's CDN)."""
+
+
+def offline_html(resp: HTMLResponse) -> HTMLResponse:
+    """``resp`` with the Content-Security-Policy that keeps the page on this server's origin."""
+    resp.headers["Content-Security-Policy"] = CSP
+    return resp
 
 
 def _docs_assets_dir() -> Path:
@@ -33,21 +46,35 @@ def _docs_assets_dir() -> Path:
     return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
+@lru_cache(maxsize=1)
+def _redoc_bundle() -> bytes:
+    """ReDoc's bundle with its one hard-wired outside address (the vendor's logo in the side bar) pointed at the
+    local favicon, so the page makes no request outside this server."""
+    text = (_docs_assets_dir() / "redoc.standalone.js").read_text(encoding="utf-8")
+    return text.replace(REDOC_LOGO, f"{DOCS_ASSETS}/favicon.png").encode("utf-8")
+
+
 def _offline_docs(app: FastAPI) -> None:
     """Replace FastAPI's CDN-backed ``/docs`` and ``/redoc`` with pages that load their assets from this server."""
     drop = {"/docs", "/redoc", "/docs/oauth2-redirect"}
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in drop]
     app.docs_url = app.redoc_url = None
+
+    @app.get(f"{DOCS_ASSETS}/redoc.standalone.js", include_in_schema=False)
+    def redoc_js() -> Response:
+        return Response(_redoc_bundle(), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "max-age=3600"})
+
     app.mount(DOCS_ASSETS, StaticFiles(directory=_docs_assets_dir()), name="offline-docs")
 
     @app.get("/docs", include_in_schema=False)
     def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " — Swagger UI",
+        return offline_html(get_swagger_ui_html(openapi_url=app.openapi_url, title=app.title + " — Swagger UI",
                                    oauth2_redirect_url="/docs/oauth2-redirect",
                                    swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
-                                   swagger_ui_parameters={"persistAuthorization": False})
+                                   swagger_ui_parameters={"persistAuthorization": False}))
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     def swagger_redirect() -> HTMLResponse:
@@ -55,9 +82,9 @@ def _offline_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url, title=app.title + " — ReDoc",
+        return offline_html(get_redoc_html(openapi_url=app.openapi_url, title=app.title + " — ReDoc",
                               redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False))
 
 
 def _secured_openapi(app: FastAPI) -> None:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from api.db import RunRecord, ScenarioRecord, role_of, session
-from api.web import TEMPLATES_DIR
+from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import LayerError, centres_layer, crossings_layer, region_layer, scenario_layers
 
 router = APIRouter()
@@ -50,7 +50,7 @@ def page(request: Request) -> HTMLResponse:
 
     vocab = {"commodities": [{"key": c.key, "ru": c.name_ru, "en": c.name_en} for c in COMMODITIES],
              "districts": [{"key": d.code, "ru": d.name_ru, "en": d.name_en} for d in FEDERAL_DISTRICTS]}
-    return templates.TemplateResponse(request, "index.html", {"vocab": vocab})
+    return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}))
 
 
 @router.get("/whoami", tags=["web"])

@@ -355,6 +355,8 @@
   }
   async function openRun(id) {
     $("#run-id").textContent = id.slice(0, 8); $("#run-result").hidden = true; $("#run-error").textContent = "";
+    $("#run-result").dataset.ready = ""; $("#run-status").dataset.status = ""; $("#run-status").textContent = "";
+    $("#run-progress").textContent = ""; $("#run-gap").textContent = "—"; $("#run-bar").style.width = "0";
     const limit = { v: 120 };
     const tick = async () => {
       let r;
