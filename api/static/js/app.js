@@ -12,6 +12,7 @@
   function t(key) { return (I18N[state.lang] && I18N[state.lang][key]) || I18N.ru[key] || key; }
   function nm(obj) { return obj ? (state.lang === "en" ? (obj.name_en || obj.en || obj.name_ru || obj.ru)
     : (obj.name_ru || obj.ru || obj.name_en || obj.en)) : ""; }
+  function costName(k) { return state.lang === "ru" && window.ORC_COST_RU[k] ? window.ORC_COST_RU[k] : k; }
   function commodityName(key) { const c = VOCAB.commodities.find((x) => x.key === key); return c ? nm(c) : key; }
   function applyLang() {
     document.documentElement.lang = state.lang;
@@ -423,7 +424,7 @@
     $("#centres-table").innerHTML = `<tr><th>id</th><th>${t("c_name")}</th><th>${t("c_region")}</th><th>${t("c_existing")}</th><th>${t("c_size")}</th><th>${t("c_capacity")}</th><th>${t("c_throughput")}</th><th>${t("c_util")}</th></tr>` +
       centres.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(nm(c))}</td><td>${esc(c.region)}</td><td>${c.existing ? t("yes") : t("no")}</td><td>${esc(c.size)}</td><td>${num(c.capacity_t, 0)}</td><td>${num(c.throughput_t, 0)}</td><td>${num(100 * (c.utilisation || 0), 0)}</td></tr>`).join("");
     const costs = s.cost_breakdown || {};
-    $("#costs-table").innerHTML = `<tr><th>${t("cost_item")}</th><th>${t("cost_value")}</th></tr>` + Object.entries(costs).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${num(v, 0)}</td></tr>`).join("");
+    $("#costs-table").innerHTML = `<tr><th>${t("cost_item")}</th><th>${t("cost_value")}</th></tr>` + Object.entries(costs).map(([k, v]) => `<tr><td>${esc(costName(k))}</td><td>${num(v, 0)}</td></tr>`).join("");
     const groups = Object.keys(s.loss_reduction_pct || s.loss_tonnes || {});
     $("#groups-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("g_loss_base")}</th><th>${t("g_loss_net")}</th><th>${t("g_loss_red")}</th><th>${t("g_price")}</th></tr>` +
       groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num((s.loss_tonnes_baseline || {})[g], 0)}</td><td>${num((s.loss_tonnes_network || {})[g], 0)}</td><td>${num((s.loss_reduction_pct || {})[g], 1)}</td><td>${num((s.price_change_pct || {})[g], 2)}</td></tr>`).join("");
@@ -449,7 +450,7 @@
     const rows = [[t("scenario"), c.a.scenario, c.b.scenario], [t("h_status"), c.a.status, c.b.status], [t("h_objective"), num(c.a.objective, 0), num(c.b.objective, 0)],
       [t("h_gap"), c.a.gap === null ? "—" : num(100 * c.a.gap, 3) + " %", c.b.gap === null ? "—" : num(100 * c.b.gap, 3) + " %"], [t("h_centres"), c.a.centres.length, c.b.centres.length]];
     const comps = [...new Set(Object.keys(c.a.cost_breakdown || {}).concat(Object.keys(c.b.cost_breakdown || {})))];
-    comps.forEach((k) => rows.push([`${t("cost_item")}: ${k}`, num((c.a.cost_breakdown || {})[k], 0), num((c.b.cost_breakdown || {})[k], 0)]));
+    comps.forEach((k) => rows.push([`${t("cost_item")}: ${esc(costName(k))}`, num((c.a.cost_breakdown || {})[k], 0), num((c.b.cost_breakdown || {})[k], 0)]));
     const gs = [...new Set(Object.keys(c.a.loss_reduction_pct || {}).concat(Object.keys(c.b.loss_reduction_pct || {})))];
     gs.forEach((g) => rows.push([`${t("g_loss_red")}: ${commodityName(g)}`, num((c.a.loss_reduction_pct || {})[g], 1), num((c.b.loss_reduction_pct || {})[g], 1)]));
     gs.forEach((g) => rows.push([`${t("g_price")}: ${commodityName(g)}`, num((c.a.price_change_pct || {})[g], 2), num((c.b.price_change_pct || {})[g], 2)]));

@@ -1,5 +1,14 @@
 /* Labels of the web workspace in Russian (default) and English. Keys are used by data-i18n attributes and t(). */
 "use strict";
+/* The model's cost components (optimization/results.py) in Russian; English is the model's own name. */
+window.ORC_COST_RU = {
+  "fixed (capital + operating)": "постоянные (капитальные + эксплуатационные)",
+  "transport and handling": "перевозка и перевалка",
+  "imports (purchases)": "импорт (закупки)",
+  "unmet demand penalty": "штраф за неудовлетворённый спрос",
+  "export revenue (negative cost)": "выручка от вывоза (отрицательные затраты)",
+  "seasonal margin (negative cost)": "сезонная маржа (отрицательные затраты)",
+};
 window.ORC_I18N = {
   ru: {
     app_title: "Планировщик сети ОРЦ", nav_map: "Карта", nav_scenarios: "Сценарии", nav_runs: "Расчёты",
