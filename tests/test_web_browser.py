@@ -172,6 +172,9 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert _wait_run(pg, seen) == "succeeded", seen
     assert len(set(seen)) >= 3, seen  # at least two updates before "done"
     page.wait_for_selector("#run-result[data-ready='1']")
+    run_id = page.url.rsplit("/", 1)[1]
+    stored = httpx.get(f"{server['base']}/runs/{run_id}", headers={"X-API-Key": server["viewer"]}).json()
+    assert stored["scenario_id"] is not None  # the saved scenario ran as itself, by id
     assert page.locator("#centres-table tr").count() == 1 + 6
     assert page.locator("#run-map path.leaflet-interactive").count() >= 6
     pg.shot("result")
@@ -208,10 +211,23 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert "Только в B" in table
     pg.shot("compare")
 
+    # a larger run is cancelled while it solves
+    page.click("a[href='#scenarios']")
+    page.click("[data-lib='south_russia_corridors']")
+    page.wait_for_selector("#form-source:has-text('south_russia_corridors')")
+    first = page.text_content("#run-id")
+    page.click("#run-now")
+    page.wait_for_selector(f"#run-id:not(:text-is('{first}'))")
+    page.wait_for_selector("#run-status[data-status='running']")
+    page.click("#run-cancel")
+    page.wait_for_selector("#run-status[data-status='cancelled']")
+    assert page.is_hidden("#run-cancel")
+
     # the language switch turns every label to English, and back
     page.click("#lang")
-    page.wait_for_selector("#cmp-go:has-text('Compare')")
-    assert page.text_content("a[href='#runs']") == "Runs"
+    page.wait_for_selector("a[href='#runs']:has-text('Runs')")
+    page.wait_for_selector("#run-status:text-is('cancelled')")
+    assert page.text_content("#view-run h2").startswith("Run")
     assert page.get_attribute("html", "lang") == "en"
     page.click("a[href='#map']")
     page.wait_for_selector(".legend:has-text('Production of a commodity group')")

@@ -322,8 +322,13 @@
       location.hash = "#run/" + r.id;
     } catch (e) { showErrors(e); }
   });
-  function sameAsStored() { return JSON.stringify(normal(formBody())) === JSON.stringify(normal(state.form.body)); }
-  function normal(b) { return JSON.parse(JSON.stringify(b, Object.keys(flatKeys(b)).sort())); }
+  function sameAsStored() { return normal(formBody()) === normal(state.form.body); }
+  function dropNulls(o) {
+    if (Array.isArray(o)) { return o.map(dropNulls); }
+    if (o && typeof o === "object") { const r = {}; Object.keys(o).forEach((k) => { if (o[k] !== null && o[k] !== undefined) { r[k] = dropNulls(o[k]); } }); return r; }
+    return o;
+  }
+  function normal(b) { b = dropNulls(b); return JSON.stringify(b, Object.keys(flatKeys(b)).sort()); }
   function flatKeys(o, acc = {}) { if (o && typeof o === "object") { Object.keys(o).forEach((k) => { acc[k] = 1; flatKeys(o[k], acc); }); } return acc; }
   function yamlPath() { return state.form.kind === "library" ? `/library/${state.form.source}/yaml` : `/scenarios/${state.form.source}/yaml`; }
   $("#show-yaml").addEventListener("click", async () => {
@@ -420,6 +425,11 @@
     const rows = [["h_status", esc(s.status)], ["h_objective", num(s.objective, 0)], ["h_gap", s.gap === null ? "—" : num(100 * s.gap, 3) + " %"],
       ["h_runtime", num(s.runtime_seconds, 1)], ["h_centres", centres.length], ["h_new", centres.filter((c) => !c.existing).length],
       ["h_nsb", num(s.net_social_benefit_mrub, 1)], ["h_lost_value", num(s.lost_value_rub, 0)]];
+    const inv = (s.investor || {}).totals || {};
+    if (inv.capital_new_rub !== undefined) {
+      rows.push(["h_capital", num(inv.capital_new_rub / 1e6, 1)], ["h_public", num(inv.public_cofinancing_new_rub / 1e6, 1)],
+        ["h_npv", num(inv.npv_new_rub / 1e6, 1)], ["h_operating", num(inv.operating_result_rub / 1e6, 1)]);
+    }
     $("#headline").innerHTML = rows.map(([k, v]) => `<tr><th>${t(k)}</th><td>${v}</td></tr>`).join("");
     $("#centres-table").innerHTML = `<tr><th>id</th><th>${t("c_name")}</th><th>${t("c_region")}</th><th>${t("c_existing")}</th><th>${t("c_size")}</th><th>${t("c_capacity")}</th><th>${t("c_throughput")}</th><th>${t("c_util")}</th></tr>` +
       centres.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(nm(c))}</td><td>${esc(c.region)}</td><td>${c.existing ? t("yes") : t("no")}</td><td>${esc(c.size)}</td><td>${num(c.capacity_t, 0)}</td><td>${num(c.throughput_t, 0)}</td><td>${num(100 * (c.utilisation || 0), 0)}</td></tr>`).join("");
