@@ -117,6 +117,16 @@ def test_region_layer_carries_indicator_unit_year_source(web, dataset):
     got = next(f["properties"] for f in grain["features"] if f["properties"]["region_id"] == "RU-STA")
     assert got["value"] == pytest.approx(float(want.sort_values("year")["quantity_kt"].iloc[-1]))
     assert grain["meta"]["commodity_ru"].startswith("зерно")
+    sur = tc.get("/datasets/layers/regions?indicator=surplus&commodity=potatoes", headers=v).json()
+    from planner.balance import regional_balance
+    from planner.parameters import ParameterSet
+
+    bal = regional_balance(dataset, ["RU-STA", "RU-MOW"], ["potatoes"], ParameterSet(dataset.loss_rates))
+    want = dict(zip(bal["region_id"], bal["surplus_kt"], strict=True))
+    got = {f["properties"]["region_id"]: f["properties"] for f in sur["features"]}
+    assert got["RU-STA"]["value"] == pytest.approx(want["RU-STA"])
+    assert got["RU-MOW"]["value"] == pytest.approx(want["RU-MOW"]) and got["RU-MOW"]["value"] < 0  # a city eats
+    assert "demand" in got["RU-STA"]["source"] and sur["meta"]["unit"].startswith("тыс. т/год")
     bad = tc.get("/datasets/layers/regions?indicator=bogus", headers=v)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "indicator"]
     bad = tc.get("/datasets/layers/regions?indicator=production&commodity=rice", headers=v)

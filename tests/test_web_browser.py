@@ -142,6 +142,9 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.locator("#map path.leaflet-interactive").first.click(force=True)
     popup = page.wait_for_selector(".leaflet-popup-content").text_content()
     assert "тыс. т" in popup or "нет данных" in popup
+    page.select_option("#indicator", "surplus")
+    page.wait_for_selector(".legend:has-text('Избыток')")
+    pg.shot("map_surplus")
 
     # scenarios: pick a library scenario, change a switch, see the field error the API names, save as
     page.click("a[href='#scenarios']")
@@ -230,7 +233,7 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert page.text_content("#view-run h2").startswith("Run")
     assert page.get_attribute("html", "lang") == "en"
     page.click("a[href='#map']")
-    page.wait_for_selector(".legend:has-text('Production of a commodity group')")
+    page.wait_for_selector(".legend:has-text('Surplus (+) or deficit')")
     page.click("#lang")
     page.wait_for_selector("a[href='#runs']:has-text('Расчёты')")
 

@@ -25,6 +25,9 @@ INDICATORS: dict[str, dict[str, str]] = {
                "year_col": "year_grp"},
     "production": {"ru": "Производство группы продукции", "en": "Production of a commodity group",
                    "unit": "тыс. т / kt", "year_col": "year"},
+    "surplus": {"ru": "Избыток (+) или дефицит (−) группы: производство минус потребление",
+                "en": "Surplus (+) or deficit (−) of a group: production less consumption",
+                "unit": "тыс. т/год / kt a year", "year_col": "year"},
 }
 """Indicators a planner can shade regions by: labels (ru, en), unit and the column holding the year."""
 
@@ -64,7 +67,7 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
     """
     if indicator not in INDICATORS:
         raise LayerError(f"indicator: expected one of {sorted(INDICATORS)}, got {indicator!r}")
-    if indicator == "production" and commodity not in COMMODITY_BY_KEY:
+    if indicator in ("production", "surplus") and commodity not in COMMODITY_BY_KEY:
         raise LayerError(f"commodity: expected one of {sorted(COMMODITY_BY_KEY)}, got {commodity!r}")
     ds = _dataset()
     regions = ds.regions.set_index("region_id")
@@ -77,6 +80,8 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
             values[r["area_id"]] = {"value": _clean(r["quantity_kt"]), "year": _clean(r["year"]),
                                     "approximate": bool(r["approximate"]) or bool(r.get("derived")),
                                     "source": _clean(r["source"])}
+    elif indicator == "surplus":
+        values = _surplus(ds, commodity)
     else:
         year_col = INDICATORS[indicator]["year_col"]
         for r in ds.agri_shares.to_dict("records"):
@@ -95,10 +100,32 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
         feats.append({"type": "Feature", "geometry": f["geometry"], "properties": props})
     meta = dict(INDICATORS[indicator], indicator=indicator)
     meta.pop("year_col")
-    if indicator == "production":
+    if indicator in ("production", "surplus"):
         c = COMMODITY_BY_KEY[commodity]
         meta.update(commodity=commodity, commodity_ru=c.name_ru, commodity_en=c.name_en)
     return {"type": "FeatureCollection", "meta": meta, "features": feats}
+
+
+def _surplus(ds, commodity: str) -> dict[str, dict]:
+    """Per Russian region: production less demand (thousand t a year) on the default demand basis (Rosstat's
+    actual consumption, :func:`planner.balance.regional_balance`), with the production figure's year and source."""
+    from planner.balance import DEMAND_BASIS_TEXT, regional_balance
+    from planner.parameters import ParameterSet
+
+    have = set(ds.regions["region_id"])
+    ids = [f["properties"]["region_id"] for f in _boundaries()["features"] if f["properties"]["region_id"] in have]
+    bal = regional_balance(ds, ids, [commodity], ParameterSet(ds.loss_rates), "actual").set_index("region_id")
+    prod = ds.production
+    prod = prod[(prod["area_level"] == "region") & (prod["commodity"] == commodity)]
+    prod = prod.sort_values("year").groupby("area_id").tail(1).set_index("area_id")
+    out = {}
+    for rid, r in bal.iterrows():
+        year = _clean(prod.loc[rid, "year"]) if rid in prod.index else None
+        src = _clean(prod.loc[rid, "source"]) if rid in prod.index else None
+        out[rid] = {"value": _clean(r["surplus_kt"]), "year": year,
+                    "approximate": bool(r["approximate"]) or bool(r["demand_approximate"]),
+                    "source": f"production: {src}; demand: {DEMAND_BASIS_TEXT['actual']}"}
+    return out
 
 
 def _points(frame, id_col: str, cols: tuple[str, ...]) -> list[dict]:

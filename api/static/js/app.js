@@ -124,10 +124,17 @@
     for (let i = 1; i < PALETTE.length; i++) { out.push(v[Math.min(v.length - 1, Math.floor((i * v.length) / PALETTE.length))]); }
     return out;
   }
-  function colour(v, br) {
+  const DIVERGING = ["#b2182b", "#ef8a62", "#fddbc7", "#d9f0d3", "#7fbf7b", "#1b7837"];
+  function symmetricBreaks(values) {
+    const a = values.filter((x) => x !== null && x !== undefined).map(Math.abs).sort((x, y) => x - y);
+    if (!a.length) { return []; }
+    const q1 = a[Math.floor(a.length / 3)]; const q2 = a[Math.floor((2 * a.length) / 3)];
+    return [-q2, -q1, 0, q1, q2];
+  }
+  function colour(v, br, pal = PALETTE) {
     if (v === null || v === undefined) { return "#e6e6e6"; }
     let i = 0; while (i < br.length && v >= br[i]) { i++; }
-    return PALETTE[Math.min(i, PALETTE.length - 1)];
+    return pal[Math.min(i, pal.length - 1)];
   }
   function regionPopup(p, meta) {
     const unit = meta ? meta.unit : "";
@@ -193,12 +200,15 @@
   }
   async function drawRegions(m) {
     const ind = $("#indicator").value;
-    $("#commodity-wrap").hidden = ind !== "production";
+    $("#commodity-wrap").hidden = !["production", "surplus"].includes(ind);
     const gj = await api(`/datasets/layers/regions?indicator=${encodeURIComponent(ind)}&commodity=${encodeURIComponent($("#commodity").value || "vegetables")}`);
-    const br = breaks(gj.features.map((f) => f.properties.value));
+    const diverging = ind === "surplus";
+    const pal = diverging ? DIVERGING : PALETTE;
+    const br = diverging ? symmetricBreaks(gj.features.map((f) => f.properties.value)) : breaks(gj.features.map((f) => f.properties.value));
+    m.closePopup();
     if (mapLayers.regions) { m.removeLayer(mapLayers.regions); }
     if (mapLayers.legend) { mapLayers.legend.remove(); }
-    mapLayers.regions = L.geoJSON(gj, { style: (f) => ({ color: "#777", weight: 0.6, fillOpacity: 0.85, fillColor: colour(f.properties.value, br) }),
+    mapLayers.regions = L.geoJSON(gj, { style: (f) => ({ color: "#777", weight: 0.6, fillOpacity: 0.85, fillColor: colour(f.properties.value, br, pal) }),
       onEachFeature: (f, l) => l.bindPopup(regionPopup(f.properties, gj.meta)) }).addTo(m);
     mapLayers.regions.bringToBack();
     const years = [...new Set(gj.features.map((f) => f.properties.year).filter((y) => y))].sort();
@@ -206,7 +216,7 @@
     let html = `<b>${esc(state.lang === "en" ? gj.meta.en : gj.meta.ru)}${gj.meta.commodity ? ": " + esc(state.lang === "en" ? gj.meta.commodity_en : gj.meta.commodity_ru) : ""}</b>` +
       `<br>${esc(gj.meta.unit)}; ${t("year")} ${years.join(", ")}${anyApprox ? "; " + t("approximate") : ""}<br>`;
     const edges = [null].concat(br);
-    PALETTE.forEach((c, i) => { if (i < edges.length) { html += `<i style="background:${c}"></i> ${i === 0 ? "&lt; " + num(br[0], 2) : "≥ " + num(edges[i], 2)}<br>`; } });
+    pal.forEach((c, i) => { if (i < edges.length) { html += `<i style="background:${c}"></i> ${i === 0 ? "&lt; " + num(br[0], 2) : "≥ " + num(edges[i], 2)}<br>`; } });
     html += `<i style="background:#e6e6e6"></i> ${t("no_data")}<br>` +
       `<span class="line road"></span> ${t("corridor_road")} <span class="line rail"></span> ${t("corridor_rail")}<br>` +
       `<i class="dot" style="background:#2ecc71"></i> ${t("crossing_open")} <i class="dot" style="background:#e74c3c"></i> ${t("crossing_closed")}<br>` +
