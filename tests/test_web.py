@@ -143,6 +143,11 @@ def test_scenario_layers_follow_the_scenario(web):
             for f in open_["crossings"]["features"]}["ru_ge_upper_lars"] is True
     assert len(closed["candidates"]["features"]) > 0
     assert tc.get("/datasets/layers/scenario?scenario=nope", headers=v).status_code == 404
+    countries = tc.get("/datasets/layers/countries", headers=v).json()
+    names = {f["properties"]["iso3"]: (f["properties"]["name_ru"], f["properties"]["name_en"])
+             for f in countries["features"]}
+    assert names["KAZ"] == ("Казахстан", "Kazakhstan") and names["GEO"][0] == "Грузия" and "RUS" not in names
+    assert "Natural Earth" in countries["meta"]["source"]
     centres = tc.get("/datasets/layers/centres", headers=v).json()["features"]
     assert {f["properties"]["kind"] for f in centres} == {"orc", "wholesale_market"}
 

@@ -128,6 +128,34 @@ def _surplus(ds, commodity: str) -> dict[str, dict]:
     return out
 
 
+COUNTRIES_SOURCE = ("Natural Earth 1:110m admin-0 countries (public domain), the copy pyogrio ships "
+                    "(pyogrio/tests/fixtures/naturalearth_lowres); approximate at this scale")
+
+
+def countries_layer() -> dict:
+    """The dataset's partner countries (EAEU members, Uzbekistan, Tajikistan, China, Georgia, Azerbaijan) as a
+    base layer around Russia's regions: polygons with Russian and English names, ISO code and the source; an empty
+    collection when the package copy is absent."""
+    try:
+        import geopandas as gpd
+        import pyogrio
+    except ImportError:
+        return {"type": "FeatureCollection", "features": [], "meta": {"source": None}}
+    from pathlib import Path
+
+    path = Path(pyogrio.__file__).parent / "tests" / "fixtures" / "naturalearth_lowres" / "naturalearth_lowres.shp"
+    if not path.is_file():
+        return {"type": "FeatureCollection", "features": [], "meta": {"source": None}}
+    frame = gpd.read_file(path)
+    ru = dict(zip(_dataset().countries["iso3"], _dataset().countries["name_ru"], strict=True))
+    frame = frame[frame["iso_a3"].isin(set(ru) - {"RUS"})]
+    feats = []
+    for r in frame.to_dict("records"):
+        feats.append({"type": "Feature", "geometry": r["geometry"].__geo_interface__,
+                      "properties": {"iso3": r["iso_a3"], "name_en": r["name"], "name_ru": ru[r["iso_a3"]]}})
+    return {"type": "FeatureCollection", "features": feats, "meta": {"source": COUNTRIES_SOURCE}}
+
+
 def _points(frame, id_col: str, cols: tuple[str, ...]) -> list[dict]:
     feats = []
     for r in frame.to_dict("records"):

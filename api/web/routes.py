@@ -19,7 +19,14 @@ from sqlalchemy import func, select
 
 from api.db import RunRecord, ScenarioRecord, role_of, session
 from api.web import TEMPLATES_DIR, offline_html
-from api.web.layers import LayerError, centres_layer, crossings_layer, region_layer, scenario_layers
+from api.web.layers import (
+    LayerError,
+    centres_layer,
+    countries_layer,
+    crossings_layer,
+    region_layer,
+    scenario_layers,
+)
 
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -72,6 +79,18 @@ def layer_regions(_: Viewer, indicator: str = "employment_share_pct", commodity:
     except LayerError as exc:
         field = str(exc).split(":")[0]
         raise HTTPException(422, [{"loc": ["query", field], "msg": str(exc), "type": "value_error"}]) from None
+
+
+@router.get("/datasets/layers/countries", tags=["datasets"])
+def layer_countries(_: Viewer) -> dict:
+    """The dataset's partner countries around Russia (Natural Earth 1:110m, public domain) as the map's base
+    layer, with Russian and English names; ``meta.source`` names the copy used."""
+    return _countries()
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict:
+    return countries_layer()
 
 
 @router.get("/datasets/layers/centres", tags=["datasets"])

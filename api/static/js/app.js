@@ -178,6 +178,13 @@
         l.bindPopup(`<b>${esc(p.name_ru)}</b><br><i>${esc(p.name_en || "")}</i><br>${t("candidate")} (${esc(p.candidate_id)}), ${esc(p.region_id)}`); } });
   }
 
+  async function countriesLayer() {
+    if (!state.countries) { state.countries = await api("/datasets/layers/countries"); }
+    const src = state.countries.meta.source || "";
+    return L.geoJSON(state.countries, { style: { color: "#8a8a8a", weight: 0.8, fillColor: "#e9e4d8", fillOpacity: 1 },
+      onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru)}</b><br><i>${esc(f.properties.name_en)}</i> (${esc(f.properties.iso3)})<br><small>${t("source")}: ${esc(src)}</small>`) });
+  }
+
   // ------------------------------------------------------------------ map view
   let mapLayers = {};
   async function viewMap() {
@@ -189,6 +196,7 @@
     const m = baseMap("map");
     mapLayers = {};
     const [corr, centres] = await Promise.all([api("/datasets/corridors"), api("/datasets/layers/centres")]);
+    (await countriesLayer()).addTo(m);
     await drawRegions(m);
     mapLayers.corridors = corridorLayer(corr).addTo(m);
     mapLayers.centres = centresLayer(centres).addTo(m);
@@ -221,7 +229,8 @@
       `<span class="line road"></span> ${t("corridor_road")} <span class="line rail"></span> ${t("corridor_rail")}<br>` +
       `<i class="dot" style="background:#2ecc71"></i> ${t("crossing_open")} <i class="dot" style="background:#e74c3c"></i> ${t("crossing_closed")}<br>` +
       `<i class="dot" style="background:#8e44ad"></i> ${t("existing_centre")} <i class="dot" style="background:#f1c40f"></i> ${t("wholesale_market")}<br>` +
-      `<i class="dot" style="background:#e67e22"></i> ${t("candidate")}`;
+      `<i class="dot" style="background:#e67e22"></i> ${t("candidate")}<br>` +
+      `<i style="background:#e9e4d8"></i> ${t("partner_countries")}`;
     mapLayers.legend = legendControl(m, html);
   }
   async function drawScenarioLayers(m) {
@@ -415,6 +424,7 @@
   }
   function runMap(el, gj) {
     const m = baseMap(el);
+    if (state.countries) { countriesLayer().then((c) => { c.addTo(m); c.bringToBack(); }); }
     const regions = gj.features.filter((f) => f.properties.layer === "region");
     L.geoJSON({ type: "FeatureCollection", features: regions }, { style: { color: "#999", weight: 0.5, fillColor: "#f4f4f0", fillOpacity: 1 },
       onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b> ${esc(f.properties.name_en || "")}`) }).addTo(m);
