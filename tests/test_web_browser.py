@@ -180,6 +180,8 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert stored["scenario_id"] is not None  # the saved scenario ran as itself, by id
     assert page.locator("#centres-table tr").count() == 1 + 6
     assert page.locator("#run-map path.leaflet-interactive").count() >= 6
+    assert "розничная торговля" in page.text_content("#stages-table")
+    assert page.locator("#prices-table tr").count() == 1 + 7  # vegetables in the seven NCFD regions
     pg.shot("result")
     with page.expect_download() as dl:
         page.click("[data-file='results.xlsx']")

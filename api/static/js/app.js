@@ -458,6 +458,13 @@
     const groups = Object.keys(s.loss_reduction_pct || s.loss_tonnes || {});
     $("#groups-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("g_loss_base")}</th><th>${t("g_loss_net")}</th><th>${t("g_loss_red")}</th><th>${t("g_price")}</th></tr>` +
       groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num((s.loss_tonnes_baseline || {})[g], 0)}</td><td>${num((s.loss_tonnes_network || {})[g], 0)}</td><td>${num((s.loss_reduction_pct || {})[g], 1)}</td><td>${num((s.price_change_pct || {})[g], 2)}</td></tr>`).join("");
+    const stageName = (k) => (window.ORC_STAGES[k] ? window.ORC_STAGES[k][state.lang] : k);
+    const lt = (res.tables || {}).losses || [];
+    $("#stages-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("stage")}</th><th>${t("l_base")}</th><th>${t("l_net")}</th><th>${t("l_saved")}</th></tr>` +
+      lt.map((r) => `<tr><td>${esc(commodityName(r.commodity))}</td><td>${esc(stageName(r.stage))}</td><td>${num(r.baseline_t, 0)}</td><td>${num(r.network_t, 0)}</td><td>${num(r.saved_t, 0)}</td></tr>`).join("");
+    const pt = (res.tables || {}).prices || [];
+    $("#prices-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("c_region")}</th><th>${t("pr_cons_base")}</th><th>${t("pr_cons_net")}</th><th>${t("pr_cons_chg")}</th><th>${t("pr_farm_chg")}</th></tr>` +
+      pt.map((r) => `<tr><td>${esc(commodityName(r.commodity))}</td><td>${esc(r.region_id)}</td><td>${num(r.consumer_price_base, 0)}</td><td>${num(r.consumer_price_network, 0)}</td><td>${num(r.consumer_price_change_pct, 2)}</td><td>${num(r.farm_price_change_pct, 2)}</td></tr>`).join("");
     $("#downloads").innerHTML = files.map((f) => `<li><a href="#run/${id}" data-file="${esc(f.name)}">${esc(f.name)}</a> <small>${num(f.bytes / 1024, 1)} KB</small></li>`).join("");
     document.querySelectorAll("[data-file]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); download(`/runs/${id}/files/${a.dataset.file}`, `${id.slice(0, 8)}_${a.dataset.file}`); }));
     runMap("run-map", gj);

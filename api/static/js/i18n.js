@@ -9,6 +9,13 @@ window.ORC_COST_RU = {
   "export revenue (negative cost)": "выручка от вывоза (отрицательные затраты)",
   "seasonal margin (negative cost)": "сезонная маржа (отрицательные затраты)",
 };
+/* Loss stages of planner/economics/losses.py: Russian and English. */
+window.ORC_STAGES = {
+  farm_storage: { ru: "хранение в хозяйстве", en: "farm storage" },
+  transport: { ru: "перевозка", en: "transport" },
+  wholesale_storage: { ru: "оптовое хранение", en: "wholesale storage" },
+  retail_distribution: { ru: "розничная торговля", en: "retail distribution" },
+};
 window.ORC_I18N = {
   ru: {
     app_title: "Планировщик сети ОРЦ", nav_map: "Карта", nav_scenarios: "Сценарии", nav_runs: "Расчёты",
@@ -56,6 +63,10 @@ window.ORC_I18N = {
     g_group: "Группа", g_loss_base: "Потери без сети, т", g_loss_net: "Потери с сетью, т",
     g_loss_red: "Снижение потерь, %", g_price: "Изменение потребит. цены, %",
     cost_item: "Статья", cost_value: "Сумма, руб./год",
+    losses_stage: "Потери по стадиям, т/год", stage: "Стадия", l_base: "Без сети, т", l_net: "С сетью, т",
+    l_saved: "Сбережено, т", prices_region: "Цены по регионам", pr_cons_base: "Потреб. цена без сети, руб./т",
+    pr_cons_net: "Потреб. цена с сетью, руб./т", pr_cons_chg: "Изменение потреб. цены, %",
+    pr_farm_chg: "Изменение цены производителя, %",
     compare: "Сравнить", cmp_field: "Показатель", cmp_only_a: "Только в A", cmp_only_b: "Только в B",
     cmp_need_two: "Выберите два завершённых расчёта",
     seconds: "с", throughput_t: "оборот, т/год", utilisation: "загрузка", tonnes: "т/год",
@@ -110,6 +121,10 @@ window.ORC_I18N = {
     g_group: "Group", g_loss_base: "Loss without network, t", g_loss_net: "Loss with network, t",
     g_loss_red: "Loss reduction, %", g_price: "Consumer price change, %",
     cost_item: "Component", cost_value: "Amount, RUB/year",
+    losses_stage: "Losses by stage, t/year", stage: "Stage", l_base: "Without network, t", l_net: "With network, t",
+    l_saved: "Saved, t", prices_region: "Prices by region", pr_cons_base: "Consumer price without network, RUB/t",
+    pr_cons_net: "Consumer price with network, RUB/t", pr_cons_chg: "Consumer price change, %",
+    pr_farm_chg: "Farm-gate price change, %",
     compare: "Compare", cmp_field: "Figure", cmp_only_a: "Only in A", cmp_only_b: "Only in B",
     cmp_need_two: "Choose two finished runs",
     seconds: "s", throughput_t: "throughput, t/year", utilisation: "utilisation", tonnes: "t/year",
