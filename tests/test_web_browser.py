@@ -91,10 +91,10 @@ class Page:
         return [u for u in self.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
                 and urlsplit(u).netloc != own]
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, full_page: bool = False) -> None:
         if SCREENSHOTS:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+            self.page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
 
     def sign_in(self, key: str) -> None:
         self.page.goto(self.base + "/")
@@ -181,8 +181,10 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert page.locator("#centres-table tr").count() == 1 + 6
     assert page.locator("#run-map path.leaflet-interactive").count() >= 6
     assert "розничная торговля" in page.text_content("#stages-table")
+    assert page.locator("#charts svg.chart rect").count() == 2  # loss reduction and price change of one group
     assert page.locator("#prices-table tr").count() == 1 + 7  # vegetables in the seven NCFD regions
     pg.shot("result")
+    pg.shot("result_full", full_page=True)
     with page.expect_download() as dl:
         page.click("[data-file='results.xlsx']")
     path = tmp_path / "results.xlsx"

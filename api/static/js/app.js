@@ -458,6 +458,8 @@
     const groups = Object.keys(s.loss_reduction_pct || s.loss_tonnes || {});
     $("#groups-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("g_loss_base")}</th><th>${t("g_loss_net")}</th><th>${t("g_loss_red")}</th><th>${t("g_price")}</th></tr>` +
       groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num((s.loss_tonnes_baseline || {})[g], 0)}</td><td>${num((s.loss_tonnes_network || {})[g], 0)}</td><td>${num((s.loss_reduction_pct || {})[g], 1)}</td><td>${num((s.price_change_pct || {})[g], 2)}</td></tr>`).join("");
+    $("#charts").innerHTML = barChart(t("g_loss_red"), groups.map((g) => ({ label: commodityName(g), value: (s.loss_reduction_pct || {})[g] })), "") +
+      barChart(t("g_price"), groups.map((g) => ({ label: commodityName(g), value: (s.price_change_pct || {})[g] })), "");
     const stageName = (k) => (window.ORC_STAGES[k] ? window.ORC_STAGES[k][state.lang] : k);
     const lt = (res.tables || {}).losses || [];
     $("#stages-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("stage")}</th><th>${t("l_base")}</th><th>${t("l_net")}</th><th>${t("l_saved")}</th></tr>` +
@@ -469,6 +471,24 @@
     document.querySelectorAll("[data-file]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); download(`/runs/${id}/files/${a.dataset.file}`, `${id.slice(0, 8)}_${a.dataset.file}`); }));
     runMap("run-map", gj);
     $("#run-result").dataset.ready = "1";
+  }
+
+  function barChart(title, items, unit) {
+    /* A horizontal bar chart as inline SVG: one bar per item, negative values to the left of zero. */
+    const w = 560; const rowH = 22; const labelW = 200; const h = 26 + rowH * items.length;
+    const maxAbs = Math.max(1e-9, ...items.map((i) => Math.abs(i.value || 0)));
+    const neg = items.some((i) => (i.value || 0) < 0);
+    const zero = labelW + (neg ? (w - labelW - 60) / 2 : 0); const span = (w - labelW - 60) * (neg ? 0.5 : 1);
+    let svg = `<svg class="chart" width="${w}" height="${h}" role="img" aria-label="${esc(title)}"><text x="0" y="14" class="ct">${esc(title)}${unit ? ", " + esc(unit) : ""}</text>`;
+    items.forEach((it, k) => {
+      const v = it.value || 0; const len = (Math.abs(v) / maxAbs) * span; const y = 22 + k * rowH;
+      const x = v < 0 ? zero - len : zero;
+      const label = it.label.length > 26 ? it.label.slice(0, 25) + "…" : it.label;
+      svg += `<text x="0" y="${y + 14}"><title>${esc(it.label)}</title>${esc(label)}</text><rect x="${x}" y="${y + 3}" width="${Math.max(1, len)}" height="${rowH - 8}" fill="${v < 0 ? "#c0392b" : "#2e7d32"}"></rect>` +
+        `<text x="${v < 0 ? x - 4 : x + len + 4}" y="${y + 14}" text-anchor="${v < 0 ? "end" : "start"}">${num(v, 2)}</text>`;
+    });
+    svg += `<line x1="${zero}" x2="${zero}" y1="20" y2="${h}" stroke="#555"></line></svg>`;
+    return svg;
   }
 
   // ------------------------------------------------------------------ compare
