@@ -12,6 +12,13 @@
   function t(key) { return (I18N[state.lang] && I18N[state.lang][key]) || I18N.ru[key] || key; }
   function nm(obj) { return obj ? (state.lang === "en" ? (obj.name_en || obj.en || obj.name_ru || obj.ru)
     : (obj.name_ru || obj.ru || obj.name_en || obj.en)) : ""; }
+  function progressText(p) {
+    p = p || ""; const P = window.ORC_PROGRESS;
+    if (P[p]) { return P[p][state.lang]; }
+    if (p.startsWith("solving:")) { return P["solving:"][state.lang] + p.slice(8); }
+    return p;
+  }
+  function flowKind(k) { return window.ORC_FLOW_KINDS[k] ? window.ORC_FLOW_KINDS[k][state.lang] : k; }
   function costName(k) { return state.lang === "ru" && window.ORC_COST_RU[k] ? window.ORC_COST_RU[k] : k; }
   function commodityName(key) { const c = VOCAB.commodities.find((x) => x.key === key); return c ? nm(c) : key; }
   function applyLang() {
@@ -362,7 +369,7 @@
     if (st) { q.set("status", st); } if (nmf) { q.set("scenario_name", nmf); }
     const page = await api("/runs?" + q);
     $("#runs-table tbody").innerHTML = page.items.map((r) => `<tr><td><a href="#run/${r.id}">${r.id.slice(0, 8)}</a></td><td>${esc(r.scenario_name)}</td>` +
-      `<td class="st-${r.status}">${t("st_" + r.status)}</td><td>${esc(r.progress)}</td><td>${r.gap === null ? "—" : num(100 * r.gap, 2) + " %"}</td><td>${esc(r.created.slice(0, 19).replace("T", " "))}</td></tr>`).join("");
+      `<td class="st-${r.status}">${t("st_" + r.status)}</td><td>${esc(progressText(r.progress))}</td><td>${r.gap === null ? "—" : num(100 * r.gap, 2) + " %"}</td><td>${esc(r.created.slice(0, 19).replace("T", " "))}</td></tr>`).join("");
     $("#runs-page").textContent = `${page.total ? page.offset + 1 : 0}–${page.offset + page.items.length} / ${page.total}`;
     $("#runs-prev").disabled = page.offset === 0; $("#runs-next").disabled = page.offset + page.items.length >= page.total;
   }
@@ -388,7 +395,7 @@
       try { r = await api("/runs/" + id); } catch (e) { $("#run-error").textContent = e.message; return; }
       $("#run-status").textContent = t("st_" + r.status); $("#run-status").className = "st-" + r.status;
       $("#run-status").dataset.status = r.status;
-      $("#run-progress").textContent = r.progress; $("#run-elapsed").textContent = elapsed(r);
+      $("#run-progress").textContent = progressText(r.progress); $("#run-elapsed").textContent = elapsed(r);
       $("#run-gap").textContent = r.gap === null ? "—" : num(100 * r.gap, 3) + " %";
       const done = !["queued", "running"].includes(r.status);
       const secs = r.started ? ((r.finished ? Date.parse(r.finished) : Date.now()) - Date.parse(r.started)) / 1000 : 0;
@@ -420,7 +427,7 @@
     const flows = gj.features.filter((f) => f.properties.layer === "flow");
     const top = Math.max(1, ...flows.map((f) => f.properties.tonnes || 0));
     return L.geoJSON({ type: "FeatureCollection", features: flows }, { style: (f) => ({ color: "#2980b9", opacity: 0.5, weight: 0.5 + 6 * (f.properties.tonnes || 0) / top }),
-      onEachFeature: (f, l) => l.bindPopup(`${esc(commodityName(f.properties.commodity))}: ${num(f.properties.tonnes, 0)} ${t("tonnes")} (${esc(f.properties.kind)})`) });
+      onEachFeature: (f, l) => l.bindPopup(`${esc(commodityName(f.properties.commodity))}: ${num(f.properties.tonnes, 0)} ${t("tonnes")} (${esc(flowKind(f.properties.kind))})`) });
   }
   function runMap(el, gj) {
     const m = baseMap(el);

@@ -16,6 +16,18 @@ window.ORC_STAGES = {
   wholesale_storage: { ru: "оптовое хранение", en: "wholesale storage" },
   retail_distribution: { ru: "розничная торговля", en: "retail distribution" },
 };
+/* The server's progress words (api/jobs.py) and flow kinds (optimization results). */
+window.ORC_PROGRESS = {
+  queued: { ru: "в очереди", en: "queued" }, starting: { ru: "запуск", en: "starting" },
+  "building the model": { ru: "построение модели", en: "building the model" }, done: { ru: "готово", en: "done" },
+  cancelled: { ru: "отменён", en: "cancelled" }, failed: { ru: "ошибка", en: "failed" },
+  interrupted: { ru: "прерван перезапуском сервера", en: "interrupted by a server restart" },
+  "solving:": { ru: "решение:", en: "solving:" },
+};
+window.ORC_FLOW_KINDS = {
+  inbound: { ru: "в центр", en: "into a centre" }, outbound: { ru: "из центра", en: "out of a centre" },
+  direct: { ru: "напрямую (традиционный канал)", en: "direct (traditional channel)" },
+};
 window.ORC_I18N = {
   ru: {
     app_title: "Планировщик сети ОРЦ", nav_map: "Карта", nav_scenarios: "Сценарии", nav_runs: "Расчёты",
