@@ -247,19 +247,24 @@ def list_runs(request: Request, _: Viewer,
               offset: Annotated[int, Query(ge=0)] = 0) -> RunPage:
     """Runs, newest first, paged (``limit`` 1–200, ``offset``) and filtered by status, stored scenario id or
     scenario name."""
-    q = select(RunRecord)
+    cols = (RunRecord.id, RunRecord.scenario_id, RunRecord.scenario, RunRecord.status, RunRecord.progress,
+            RunRecord.gap, RunRecord.created, RunRecord.started, RunRecord.finished)
+    q = select(*cols)  # never the results: a page of the list stays small however large the runs' results are
     if status:
         q = q.where(RunRecord.status == status)
     if scenario_id:
         q = q.where(RunRecord.scenario_id == scenario_id)
+    q = q.order_by(RunRecord.created.desc())
     with session(request.app.state.url) as s:
-        runs = list(s.scalars(q.order_by(RunRecord.created.desc())))
-        if scenario_name:
-            runs = [r for r in runs if (r.scenario or {}).get("name") == scenario_name]
-        total = len(runs) if scenario_name else s.scalar(select(func.count()).select_from(q.subquery()))
+        if scenario_name:  # the name sits inside the scenario's JSON: filtered here, portable across databases
+            rows = [r for r in s.execute(q) if (r.scenario or {}).get("name") == scenario_name]
+            total, rows = len(rows), rows[offset:offset + limit]
+        else:
+            total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+            rows = list(s.execute(q.limit(limit).offset(offset)))
     items = [RunItem(id=r.id, scenario_id=r.scenario_id, scenario_name=(r.scenario or {}).get("name"),
                      status=r.status, progress=r.progress, gap=r.gap, created=_iso(r.created),
-                     started=_iso(r.started), finished=_iso(r.finished)) for r in runs[offset:offset + limit]]
+                     started=_iso(r.started), finished=_iso(r.finished)) for r in rows]
     return RunPage(total=total, limit=limit, offset=offset, items=items)
 
 

@@ -448,6 +448,7 @@
   async function showResult(id) {
     const [res, gj, files] = await Promise.all([api(`/runs/${id}/result`), api(`/runs/${id}/geojson`), api(`/runs/${id}/files`)]);
     const s = res.summary; const centres = s.centres || [];
+    if (s.scenario) { $("#run-scenario").textContent = s.scenario; }
     $("#run-result").hidden = false;
     const rows = [["h_status", esc(s.status)], ["h_objective", num(s.objective, 0)], ["h_gap", s.gap === null ? "—" : num(100 * s.gap, 3) + " %"],
       ["h_runtime", num(s.runtime_seconds, 1)], ["h_centres", centres.length], ["h_new", centres.filter((c) => !c.existing).length],
