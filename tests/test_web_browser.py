@@ -144,6 +144,7 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert "тыс. т" in popup or "нет данных" in popup
     page.select_option("#indicator", "surplus")
     page.wait_for_selector(".legend:has-text('Избыток')")
+    assert page.locator(".leaflet-popup").count() == 0  # the old indicator's popup is gone
     pg.shot("map_surplus")
 
     # scenarios: pick a library scenario, change a switch, see the field error the API names, save as

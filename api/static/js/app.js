@@ -221,6 +221,7 @@
     const pal = diverging ? DIVERGING : PALETTE;
     const br = diverging ? symmetricBreaks(gj.features.map((f) => f.properties.value)) : breaks(gj.features.map((f) => f.properties.value));
     m.closePopup();
+    m.eachLayer((l) => { if (l instanceof L.Popup) { m.removeLayer(l); } });
     if (mapLayers.regions) { m.removeLayer(mapLayers.regions); }
     if (mapLayers.legend) { mapLayers.legend.remove(); }
     mapLayers.regions = L.geoJSON(gj, { style: (f) => ({ color: "#777", weight: 0.6, fillOpacity: 0.85, fillColor: colour(f.properties.value, br, pal) }),
