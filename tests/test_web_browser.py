@@ -144,12 +144,21 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert "тыс. т" in popup or "нет данных" in popup
     page.select_option("#indicator", "surplus")
     page.wait_for_selector(".legend:has-text('Избыток')")
-    assert page.locator(".leaflet-popup").count() == 0  # the old indicator's popup is gone
+    page.wait_for_selector(".leaflet-popup", state="detached", timeout=3000)  # the old indicator's popup goes
     pg.shot("map_surplus")
 
     # scenarios: pick a library scenario, change a switch, see the field error the API names, save as
     page.click("a[href='#scenarios']")
     page.wait_for_selector("[data-lib='ncfd_expansion']")
+    # a duty outside the admissible range is shown in its own cell of the outside markets' table
+    page.click("[data-lib='eaeu_tariff_shock']")
+    page.wait_for_selector("#form-source:has-text('eaeu_tariff_shock')")
+    duty = page.locator("#exit-table tr:has-text('az_baku') input[name$=':tariff_export_pct']")
+    assert duty.input_value() == "30"
+    duty.fill("900")
+    page.click("#save-as")
+    cell = page.wait_for_selector("#exit-table tr:has-text('az_baku') td.invalid .field-error:not(:empty)")
+    assert "500" in cell.text_content()
     page.click("[data-lib='ncfd_expansion']")
     page.wait_for_selector("#form-source:has-text('ncfd_expansion')")
     page.uncheck("input[name=group][value=potatoes]")

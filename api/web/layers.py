@@ -156,6 +156,13 @@ def countries_layer() -> dict:
     return {"type": "FeatureCollection", "features": feats, "meta": {"source": COUNTRIES_SOURCE}}
 
 
+def outside_markets() -> list[dict]:
+    """Outside markets (``outside_markets`` table): id, names (ru, en), country and the duties in force, % ad
+    valorem, with their basis — the form's defaults for a scenario's exits."""
+    cols = ("market_id", "name_ru", "name_en", "country_id", "tariff_export_pct", "tariff_import_pct", "tariff_basis")
+    return [{k: _clean(r[k]) for k in cols} for r in _dataset().outside_markets.to_dict("records")]
+
+
 def _points(frame, id_col: str, cols: tuple[str, ...]) -> list[dict]:
     feats = []
     for r in frame.to_dict("records"):

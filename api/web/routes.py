@@ -24,6 +24,7 @@ from api.web.layers import (
     centres_layer,
     countries_layer,
     crossings_layer,
+    outside_markets,
     region_layer,
     scenario_layers,
 )
@@ -55,8 +56,10 @@ def page(request: Request) -> HTMLResponse:
     """The workspace (one page; its views load data from the API with the key the user signs in with)."""
     from planner.settings import COMMODITIES, FEDERAL_DISTRICTS
 
+    markets = outside_markets()
     vocab = {"commodities": [{"key": c.key, "ru": c.name_ru, "en": c.name_en} for c in COMMODITIES],
-             "districts": [{"key": d.code, "ru": d.name_ru, "en": d.name_en} for d in FEDERAL_DISTRICTS]}
+             "districts": [{"key": d.code, "ru": d.name_ru, "en": d.name_en} for d in FEDERAL_DISTRICTS],
+             "markets": markets}
     return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}))
 
 

@@ -282,6 +282,15 @@
     boxes($("#commodity-boxes"), VOCAB.commodities.map((c) => ({ key: c.key, label: nm(c) })), (k) => groups.includes(k), "group");
     const borders = b.borders || {};
     boxes($("#border-boxes"), state.crossings.map((c) => ({ key: c.crossing_id, label: `${nm(c)} (${c.country_a}–${c.country_b})` })), (k) => !borders[k] || borders[k].open !== false, "crossing");
+    const exits = b.exits || [];
+    const val = (v) => (v === undefined || v === null ? "" : v);
+    $("#exit-table tbody").innerHTML = exits.map((x, i) => {
+      const m = VOCAB.markets.find((q) => q.market_id === x.market) || {};
+      const name = x.market ? `${esc(nm(m) || x.market)} (${esc(x.market)})` : esc(x.town || "");
+      return `<tr class="field" data-loc="exits.${i}"><td>${name}<span class="field-error"></span></td>` +
+        ["tariff_export_pct", "tariff_import_pct"].map((k) => `<td class="field" data-loc="exits.${i}.${k}"><input type="number" step="any" min="0" max="500" name="exit:${i}:${k}" value="${val(x[k])}" placeholder="${val(m[k])}"><span class="field-error"></span></td>`).join("") +
+        `<td><small>${esc(m.tariff_basis || "")}</small></td></tr>`;
+    }).join("");
     const params = b.parameters || {};
     $("#param-table tbody").innerHTML = state.params.map((p) => `<tr class="field" data-loc="parameters.${p.name}"><td title="${esc(p.description)}">${esc(p.name)}</td>` +
       `<td><input type="number" step="any" name="param:${p.name}" value="${params[p.name] === undefined ? "" : params[p.name]}" placeholder="${p.default}"` +
@@ -306,6 +315,13 @@
       if (!x.checked) { borders[x.value] = Object.assign({}, borders[x.value] || {}, { open: false }); } else if (borders[x.value]) { borders[x.value].open = true; }
     });
     b.borders = borders;
+    if (Array.isArray(b.exits)) {
+      b.exits = b.exits.map((x) => Object.assign({}, x));
+      document.querySelectorAll("input[name^='exit:']").forEach((inp) => {
+        const [, i, k] = inp.name.split(":"); const v = numOrText(inp.value);
+        if (v === undefined) { delete b.exits[Number(i)][k]; } else { b.exits[Number(i)][k] = v; }
+      });
+    }
     const params = {};
     document.querySelectorAll("input[name^='param:']").forEach((x) => { const v = numOrText(x.value); if (v !== undefined) { params[x.name.slice(6)] = v; } });
     b.parameters = params;
