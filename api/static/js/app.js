@@ -41,7 +41,13 @@
   async function api(path, opts = {}) {
     const headers = Object.assign({ "X-API-Key": key() || "" }, opts.headers || {});
     if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
-    const resp = await fetch(path, { method: opts.method || "GET", headers, body: opts.body });
+    let resp;
+    for (let attempt = 0; ; attempt++) {  // a busy server's 429: wait as long as it asks (Retry-After), then retry
+      resp = await fetch(path, { method: opts.method || "GET", headers, body: opts.body });
+      if (resp.status !== 429 || attempt >= 3) { break; }
+      const wait = Number(resp.headers.get("retry-after")) || 2;
+      await new Promise((ok) => setTimeout(ok, Math.min(30, wait) * 1000));
+    }
     if (resp.status === 401 && path !== "/whoami") { signOut(t("bad_key")); throw new Error("401"); }
     const type = resp.headers.get("content-type") || "";
     const data = type.includes("json") ? await resp.json() : await resp.text();
