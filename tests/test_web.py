@@ -230,3 +230,33 @@ def test_the_wheel_ships_the_pages_and_assets(tmp_path):
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
                          capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_shipped_neighbours_and_crimea_are_preferred(web, tmp_path, monkeypatch):
+    """When the dataset ships neighbouring countries and Crimea's and Sevastopol's polygons, the map uses them."""
+    from api.web import layers, routes
+
+    square = {"type": "Polygon", "coordinates": [[[33, 44.5], [34, 44.5], [34, 45.5], [33, 45.5], [33, 44.5]]]}
+    ne = tmp_path / "ne.geojson"
+    ne.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": square, "properties": {"iso3": "GEO", "name_en": "Georgia",
+                                                               "name_ru": "Грузия", "source": "NE 1:50m"}},
+        {"type": "Feature", "geometry": square, "properties": {"iso3": "RUS", "name_en": "Russia",
+                                                               "name_ru": "Россия", "source": "NE 1:50m"}}]}))
+    crimea = tmp_path / "crimea.geojson"
+    crimea.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": square, "properties": {"region_id": "RU-CR", "name_en": "Crimea"}}]}))
+    monkeypatch.setattr(layers, "NEIGHBOURS_FILE", ne)
+    monkeypatch.setattr(layers, "CRIMEA_FILE", crimea)
+    for cached in (layers._boundaries, routes._countries):
+        cached.cache_clear()
+    try:
+        tc, _, v, _ = web
+        doc = tc.get("/datasets/layers/countries", headers=v).json()
+        assert [f["properties"]["iso3"] for f in doc["features"]] == ["GEO"] and doc["meta"]["source"] == "NE 1:50m"
+        regions = tc.get("/datasets/layers/regions", headers=v).json()["features"]
+        assert "RU-CR" in {f["properties"]["region_id"] for f in regions}
+    finally:
+        monkeypatch.undo()
+        for cached in (layers._boundaries, routes._countries):
+            cached.cache_clear()

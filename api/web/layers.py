@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from planner.settings import COMMODITY_BY_KEY, EMBEDDED_DATA_DIR
@@ -47,9 +48,22 @@ def _clean(v: Any) -> Any:
     return v
 
 
+BOUNDARIES_FILE = EMBEDDED_DATA_DIR / "ru_region_boundaries.geojson"
+CRIMEA_FILE = EMBEDDED_DATA_DIR / "ru_crimea_sevastopol.geojson"
+"""Polygons of the Republic of Crimea and Sevastopol, drawn when the dataset ships them (flagged approximate)."""
+NEIGHBOURS_FILE = EMBEDDED_DATA_DIR / "ne_50m_countries.geojson"
+"""Neighbouring countries (Natural Earth 1:50m) when the dataset ships them; else pyogrio's 1:110m copy."""
+
+
 @lru_cache(maxsize=1)
 def _boundaries() -> dict:
-    return json.loads((EMBEDDED_DATA_DIR / "ru_region_boundaries.geojson").read_text(encoding="utf-8"))
+    """Russia's region polygons, with Crimea's and Sevastopol's added when the dataset has them."""
+    doc = json.loads(BOUNDARIES_FILE.read_text(encoding="utf-8"))
+    if CRIMEA_FILE.is_file():
+        have = {f["properties"]["region_id"] for f in doc["features"]}
+        extra = json.loads(CRIMEA_FILE.read_text(encoding="utf-8"))["features"]
+        doc["features"] += [f for f in extra if f["properties"].get("region_id") not in have]
+    return doc
 
 
 @lru_cache(maxsize=1)
@@ -133,26 +147,32 @@ COUNTRIES_SOURCE = ("Natural Earth 1:110m admin-0 countries (public domain), the
 
 
 def countries_layer() -> dict:
-    """The dataset's partner countries (EAEU members, Uzbekistan, Tajikistan, China, Georgia, Azerbaijan) as a
-    base layer around Russia's regions: polygons with Russian and English names, ISO code and the source; an empty
-    collection when the package copy is absent."""
+    """Countries around Russia as a base layer: polygons with Russian and English names, ISO code and source.
+
+    The dataset's Natural Earth 1:50m extract when it ships one (every country in it but Russia, whose regions
+    are drawn instead); else the dataset's partner countries from pyogrio's 1:110m copy; else nothing."""
+    if NEIGHBOURS_FILE.is_file():
+        doc = json.loads(NEIGHBOURS_FILE.read_text(encoding="utf-8"))
+        feats = [{"type": "Feature", "geometry": f["geometry"],
+                  "properties": {k: f["properties"].get(k) for k in ("iso3", "name_ru", "name_en")}}
+                 for f in doc["features"] if f["properties"].get("iso3") != "RUS"]
+        source = next((f["properties"].get("source") for f in doc["features"] if f["properties"].get("source")),
+                      "Natural Earth 1:50m admin-0 countries (public domain)")
+        return {"type": "FeatureCollection", "features": feats, "meta": {"source": source}}
     try:
         import geopandas as gpd
         import pyogrio
     except ImportError:
         return {"type": "FeatureCollection", "features": [], "meta": {"source": None}}
-    from pathlib import Path
-
     path = Path(pyogrio.__file__).parent / "tests" / "fixtures" / "naturalearth_lowres" / "naturalearth_lowres.shp"
     if not path.is_file():
         return {"type": "FeatureCollection", "features": [], "meta": {"source": None}}
     frame = gpd.read_file(path)
     ru = dict(zip(_dataset().countries["iso3"], _dataset().countries["name_ru"], strict=True))
     frame = frame[frame["iso_a3"].isin(set(ru) - {"RUS"})]
-    feats = []
-    for r in frame.to_dict("records"):
-        feats.append({"type": "Feature", "geometry": r["geometry"].__geo_interface__,
-                      "properties": {"iso3": r["iso_a3"], "name_en": r["name"], "name_ru": ru[r["iso_a3"]]}})
+    feats = [{"type": "Feature", "geometry": r["geometry"].__geo_interface__,
+              "properties": {"iso3": r["iso_a3"], "name_en": r["name"], "name_ru": ru[r["iso_a3"]]}}
+             for r in frame.to_dict("records")]
     return {"type": "FeatureCollection", "features": feats, "meta": {"source": COUNTRIES_SOURCE}}
 
 

@@ -86,8 +86,8 @@ def layer_regions(_: Viewer, indicator: str = "employment_share_pct", commodity:
 
 @router.get("/datasets/layers/countries", tags=["datasets"])
 def layer_countries(_: Viewer) -> dict:
-    """The dataset's partner countries around Russia (Natural Earth 1:110m, public domain) as the map's base
-    layer, with Russian and English names; ``meta.source`` names the copy used."""
+    """Countries around Russia (Natural Earth, public domain) as the map's base layer, with Russian and English
+    names; ``meta.source`` names the copy used (the dataset's 1:50m extract, else pyogrio's 1:110m copy)."""
     return _countries()
 
 
