@@ -42,9 +42,10 @@
     const headers = Object.assign({ "X-API-Key": key() || "" }, opts.headers || {});
     if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
     let resp;
-    for (let attempt = 0; ; attempt++) {  // a busy server's 429: wait as long as it asks (Retry-After), then retry
-      resp = await fetch(path, { method: opts.method || "GET", headers, body: opts.body });
-      if (resp.status !== 429 || attempt >= 3) { break; }
+    const method = opts.method || "GET";
+    for (let attempt = 0; ; attempt++) {  // a busy server's 429 on a read: wait as long as it asks, then retry
+      resp = await fetch(path, { method, headers, body: opts.body });
+      if (resp.status !== 429 || method !== "GET" || attempt >= 2) { break; }  // a refused run is shown at once
       const wait = Number(resp.headers.get("retry-after")) || 2;
       await new Promise((ok) => setTimeout(ok, Math.min(30, wait) * 1000));
     }
