@@ -32,9 +32,14 @@ from api.web.layers import (
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 LIBRARY_NAME = re.compile(r"^[a-z0-9_\-]+$")
-RUN_FILES = ("summary.json", "sites.csv", "flows.csv", "losses.csv", "losses_by_region.csv", "prices.csv",
-             "network.geojson", "results.xlsx")
-"""Files written for a finished run (``GET /runs/{id}/files``); nothing else in its folder is served."""
+TABLE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
+
+
+def run_file_names(run: RunRecord) -> list[str]:
+    """The files of a finished run (``GET /runs/{id}/files``): the summary, one CSV per stored table, the network
+    and the workbook; nothing else in its folder is served."""
+    names = [k for k in (run.result or {}).get("tables", {}) if TABLE_NAME.match(k)]
+    return ["summary.json", *(f"{k}.csv" for k in names), "network.geojson", "results.xlsx"]
 
 
 def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
@@ -284,9 +289,9 @@ def write_run_files(run: RunRecord, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     res = run.result
     (folder / "summary.json").write_text(json.dumps(res["summary"], ensure_ascii=False, indent=2), encoding="utf-8")
-    frames = {k: pd.DataFrame(v) for k, v in res["tables"].items()}
-    for name in ("sites", "flows", "losses", "losses_by_region", "prices"):
-        frames.get(name, pd.DataFrame()).to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
+    frames = {k: pd.DataFrame(v) for k, v in res["tables"].items() if TABLE_NAME.match(k)}
+    for name, frame in frames.items():
+        frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
     (folder / "network.geojson").write_text(json.dumps(res["geojson"], ensure_ascii=False), encoding="utf-8")
     flat = {k: v for k, v in res["summary"].items() if not isinstance(v, list | dict)}
     tmp = folder / "results.xlsx.part"
@@ -297,32 +302,33 @@ def write_run_files(run: RunRecord, folder: Path) -> None:
     tmp.replace(folder / "results.xlsx")
 
 
-def _run_folder(request: Request, run_id: str) -> Path:
+def _run_folder(request: Request, run_id: str) -> tuple[Path, list[str]]:
+    """The run's folder, written on first request, and the names of its files."""
     with session(request.app.state.url) as s:
         run = s.get(RunRecord, run_id)
     if run is None:
         raise HTTPException(404, f"no run with id {run_id!r}")
     if run.result is None or run.status != "succeeded":
         raise HTTPException(409, f"run {run_id} has no files (status {run.status})")
-    folder = runs_dir() / run.id
-    if not all((folder / f).is_file() for f in RUN_FILES):
+    folder, names = runs_dir() / run.id, run_file_names(run)
+    if not all((folder / f).is_file() for f in names):
         write_run_files(run, folder)
-    return folder
+    return folder, names
 
 
 @router.get("/runs/{run_id}/files", tags=["runs"])
 def run_files(run_id: str, request: Request, _: Viewer) -> list[dict]:
     """The finished run's files with their sizes in bytes (409 while it has none)."""
-    folder = _run_folder(request, run_id)
-    return [{"name": f, "bytes": (folder / f).stat().st_size, "url": f"/runs/{run_id}/files/{f}"} for f in RUN_FILES]
+    folder, names = _run_folder(request, run_id)
+    return [{"name": f, "bytes": (folder / f).stat().st_size, "url": f"/runs/{run_id}/files/{f}"} for f in names]
 
 
 @router.get("/runs/{run_id}/files/{name}", tags=["runs"])
 def run_file(run_id: str, name: str, request: Request, _: Viewer) -> FileResponse:
     """Download one file of the run's folder; only the names ``GET /runs/{id}/files`` lists are served."""
-    if name not in RUN_FILES:
-        raise HTTPException(404, f"run {run_id} has no file {name!r}; files: {', '.join(RUN_FILES)}")
-    folder = _run_folder(request, run_id)
+    folder, names = _run_folder(request, run_id)
+    if name not in names:
+        raise HTTPException(404, f"run {run_id} has no file {name!r}; files: {', '.join(names)}")
     media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}[name.rsplit(".", 1)[1]]
     return FileResponse(folder / name, media_type=media, filename=f"{run_id[:8]}_{name}")

@@ -440,18 +440,20 @@
   function centreMarkers(gj) {
     const centres = gj.features.filter((f) => f.properties.layer === "centre");
     const top = Math.max(1, ...centres.map((f) => f.properties.throughput_t || 0));
+    const util = (p) => (p.utilisation !== undefined ? p.utilisation : (p.utilisation_pct || 0) / 100);
     return L.geoJSON({ type: "FeatureCollection", features: centres }, {
       pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 5 + 20 * Math.sqrt((f.properties.throughput_t || 0) / top), color: "#222", weight: 1, fillOpacity: 0.85,
-        fillColor: utilColour(f.properties.utilisation) }),
-      onEachFeature: (f, l) => { const p = f.properties; l.bindPopup(`<b>${esc(p.name_ru)}</b><br><i>${esc(p.name_en)}</i><br>${esc(p.id)}, ${p.existing ? t("existing_centre") : t("lay_opened")}<br>` +
-        `${t("throughput_t")}: ${num(p.throughput_t, 0)}; ${t("utilisation")}: ${num(100 * (p.utilisation || 0), 0)} %`); } });
+        fillColor: utilColour(util(f.properties)) }),
+      onEachFeature: (f, l) => { const p = f.properties; l.bindPopup(`<b>${esc(p.name_ru)}</b><br><i>${esc(p.name_en)}</i><br>${esc(p.id || p.site_id)}, ${p.existing ? t("existing_centre") : t("lay_opened")}<br>` +
+        `${t("throughput_t")}: ${num(p.throughput_t, 0)}; ${t("utilisation")}: ${num(100 * util(p), 0)} %`); } });
   }
   function utilColour(u) { u = u || 0; return u >= 0.9 ? "#c0392b" : u >= 0.6 ? "#e67e22" : u >= 0.3 ? "#f1c40f" : "#3498db"; }
   function flowLines(gj) {
     const flows = gj.features.filter((f) => f.properties.layer === "flow");
-    const top = Math.max(1, ...flows.map((f) => f.properties.tonnes || 0));
-    return L.geoJSON({ type: "FeatureCollection", features: flows }, { style: (f) => ({ color: "#2980b9", opacity: 0.5, weight: 0.5 + 6 * (f.properties.tonnes || 0) / top }),
-      onEachFeature: (f, l) => l.bindPopup(`${esc(commodityName(f.properties.commodity))}: ${num(f.properties.tonnes, 0)} ${t("tonnes")} (${esc(flowKind(f.properties.kind))})`) });
+    const tonnes = (p) => (p.tonnes !== undefined ? p.tonnes : p.tonnes_t) || 0;
+    const top = Math.max(1, ...flows.map((f) => tonnes(f.properties)));
+    return L.geoJSON({ type: "FeatureCollection", features: flows }, { style: (f) => ({ color: "#2980b9", opacity: 0.5, weight: 0.5 + 6 * tonnes(f.properties) / top }),
+      onEachFeature: (f, l) => l.bindPopup(`${esc(f.properties["commodity_" + state.lang] || commodityName(f.properties.commodity))}: ${num(tonnes(f.properties), 0)} ${t("tonnes")} (${esc(f.properties["kind_" + state.lang] || flowKind(f.properties.kind))})`) });
   }
   function runMap(el, gj) {
     const m = baseMap(el);
@@ -493,12 +495,14 @@
     $("#charts").innerHTML = barChart(t("g_loss_red"), groups.map((g) => ({ label: commodityName(g), value: (s.loss_reduction_pct || {})[g] })), "") +
       barChart(t("g_price"), groups.map((g) => ({ label: commodityName(g), value: (s.price_change_pct || {})[g] })), "");
     const stageName = (k) => (window.ORC_STAGES[k] ? window.ORC_STAGES[k][state.lang] : k);
-    const lt = (res.tables || {}).losses || [];
+    const tb = res.tables || {};
+    const lt = tb.losses_by_stage || (tb.losses || []).filter((r) => r.stage !== undefined);
     $("#stages-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("stage")}</th><th>${t("l_base")}</th><th>${t("l_net")}</th><th>${t("l_saved")}</th></tr>` +
-      lt.map((r) => `<tr><td>${esc(commodityName(r.commodity))}</td><td>${esc(stageName(r.stage))}</td><td>${num(r.baseline_t, 0)}</td><td>${num(r.network_t, 0)}</td><td>${num(r.saved_t, 0)}</td></tr>`).join("");
-    const pt = (res.tables || {}).prices || [];
+      lt.map((r) => `<tr><td>${esc(commodityName(r.commodity))}</td><td>${esc(r["stage_" + state.lang] || stageName(r.stage))}</td><td>${num(r.baseline_t, 0)}</td><td>${num(r.network_t, 0)}</td><td>${num(r.saved_t, 0)}</td></tr>`).join("");
+    const pt = tb.prices || [];
+    const pick = (r, a, b) => (r[a] !== undefined ? r[a] : r[b]);
     $("#prices-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("c_region")}</th><th>${t("pr_cons_base")}</th><th>${t("pr_cons_net")}</th><th>${t("pr_cons_chg")}</th><th>${t("pr_farm_chg")}</th></tr>` +
-      pt.map((r) => `<tr><td>${esc(commodityName(r.commodity))}</td><td>${esc(r.region_id)}</td><td>${num(r.consumer_price_base, 0)}</td><td>${num(r.consumer_price_network, 0)}</td><td>${num(r.consumer_price_change_pct, 2)}</td><td>${num(r.farm_price_change_pct, 2)}</td></tr>`).join("");
+      pt.map((r) => `<tr><td>${esc(commodityName(r.commodity))}</td><td>${esc(r["region_" + state.lang] || r.region_id)}</td><td>${num(pick(r, "consumer_price_base", "consumer_price_base_rub_per_t"), 0)}</td><td>${num(pick(r, "consumer_price_network", "consumer_price_network_rub_per_t"), 0)}</td><td>${num(r.consumer_price_change_pct, 2)}</td><td>${num(r.farm_price_change_pct, 2)}</td></tr>`).join("");
     $("#downloads").innerHTML = files.map((f) => `<li><a href="#run/${id}" data-file="${esc(f.name)}">${esc(f.name)}</a> <small>${num(f.bytes / 1024, 1)} KB</small></li>`).join("");
     document.querySelectorAll("[data-file]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); download(`/runs/${id}/files/${a.dataset.file}`, `${id.slice(0, 8)}_${a.dataset.file}`); }));
     runMap("run-map", gj);
