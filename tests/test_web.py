@@ -182,6 +182,7 @@ def test_run_list_is_paged_and_filtered(web):
     assert tc.get("/runs?status=succeeded&scenario_name=s0", headers=v).json()["total"] == 3
     assert tc.get("/runs?status=nonsense", headers=v).status_code == 422
     assert tc.get("/runs?limit=0", headers=v).status_code == 422
+    assert tc.get(f"/runs?offset={10 ** 30}", headers=v).status_code == 422  # never an overflow in the database
 
 
 def test_run_files_are_written_from_the_result_and_only_they_are_served(web, tmp_path):

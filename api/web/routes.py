@@ -78,7 +78,8 @@ def whoami(role: Viewer) -> dict:
 
 
 @router.get("/datasets/layers/regions", tags=["datasets"])
-def layer_regions(_: Viewer, indicator: str = "employment_share_pct", commodity: str = "vegetables") -> dict:
+def layer_regions(_: Viewer, indicator: Annotated[str, Query(max_length=40)] = "employment_share_pct",
+                  commodity: Annotated[str, Query(max_length=40)] = "vegetables") -> dict:
     """Region polygons (EPSG:4326) with names (ru, en) and an indicator's value, unit, year, source and
     approximate flag. ``indicator``: employment_share_pct, grp_share_pct (% of employment / gross value added in
     agriculture), employment_lq, grp_lq (location quotients), production (thousand t of ``commodity``)."""
@@ -126,7 +127,8 @@ def _scenario_body(request: Request, scenario: str) -> dict:
 
 
 @router.get("/datasets/layers/scenario", tags=["datasets"])
-def layer_scenario(request: Request, _: Viewer, scenario: str = "ncfd_expansion") -> dict:
+def layer_scenario(request: Request, _: Viewer,
+                   scenario: Annotated[str, Query(max_length=200)] = "ncfd_expansion") -> dict:
     """For a library scenario (name) or a stored one (id): its border crossings with their open/closed state and
     its candidate sites, as two GeoJSON collections."""
     return scenario_layers(_scenario_body(request, scenario))
@@ -252,7 +254,7 @@ def list_runs(request: Request, _: Viewer,
               scenario_id: Annotated[str | None, Query(max_length=64)] = None,
               scenario_name: Annotated[str | None, Query(max_length=200)] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 20,
-              offset: Annotated[int, Query(ge=0)] = 0) -> RunPage:
+              offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0) -> RunPage:
     """Runs, newest first, paged (``limit`` 1–200, ``offset``) and filtered by status, stored scenario id or
     scenario name."""
     cols = (RunRecord.id, RunRecord.scenario_id, RunRecord.scenario, RunRecord.status, RunRecord.progress,
