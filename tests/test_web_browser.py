@@ -95,6 +95,7 @@ class Page:
     def shot(self, name: str, full_page: bool = False) -> None:
         if SCREENSHOTS:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+            self.page.wait_for_timeout(800)  # let Leaflet's zoom and fade animations settle
             self.page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
 
     def sign_in(self, key: str) -> None:

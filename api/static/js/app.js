@@ -468,7 +468,7 @@
     L.control.layers(null, ov, { collapsed: true }).addTo(m);
     legendControl(m, `<b>${t("lay_opened")}</b><br>${t("throughput_t")} ∝ r²<br>` +
       [["#3498db", "< 30 %"], ["#f1c40f", "30–60 %"], ["#e67e22", "60–90 %"], ["#c0392b", "≥ 90 %"]].map(([c, l]) => `<i class="dot" style="background:${c}"></i> ${t("utilisation")} ${l}`).join("<br>"));
-    const b = cm.getBounds(); if (b.isValid()) { m.fitBounds(b.pad(0.6)); }
+    const b = cm.getBounds(); if (b.isValid()) { m.fitBounds(b.pad(0.6), { animate: false }); }
     return m;
   }
   async function showResult(id) {
