@@ -520,3 +520,8 @@ def create_app(url: str | None = None, start_jobs: bool = True) -> FastAPI:
     app.state.url = url or database_url()
     app.state.start_jobs = start_jobs
     return app
+
+
+from api.web import install as install_web  # noqa: E402  (the web workspace, offline docs, key scheme: api/web)
+
+install_web(app)

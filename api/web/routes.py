@@ -1,0 +1,336 @@
+"""Endpoints of the web workspace: the page, map layers, the scenario library, the parameter registry, the run
+list and a run's files. Every data endpoint needs an API key (``X-API-Key``), like the rest of the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from api.db import RunRecord, ScenarioRecord, role_of, session
+from api.web import TEMPLATES_DIR, offline_html
+from api.web.layers import (
+    LayerError,
+    centres_layer,
+    countries_layer,
+    crossings_layer,
+    outside_markets,
+    region_layer,
+    scenario_layers,
+)
+
+router = APIRouter()
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+LIBRARY_NAME = re.compile(r"^[a-z0-9_\-]+$")
+TABLE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
+
+
+def run_file_names(run: RunRecord) -> list[str]:
+    """The files of a finished run (``GET /runs/{id}/files``): the summary, one CSV per stored table, the network
+    and the workbook; nothing else in its folder is served."""
+    names = [k for k in (run.result or {}).get("tables", {}) if TABLE_NAME.match(k)]
+    return ["summary.json", *(f"{k}.csv" for k in names), "network.geojson", "results.xlsx"]
+
+
+def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+    """Dependency: an active key of any role (viewer or planner); 401 otherwise. Returns the role."""
+    role = role_of(x_api_key, request.app.state.url)
+    if role is None:
+        raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
+    return role
+
+
+Viewer = Annotated[str, Depends(viewer)]
+
+
+# ---------------------------------------------------------------- page
+
+
+@router.get("/", include_in_schema=False, response_class=HTMLResponse)
+def page(request: Request) -> HTMLResponse:
+    """The workspace (one page; its views load data from the API with the key the user signs in with)."""
+    from planner.settings import COMMODITIES, FEDERAL_DISTRICTS
+
+    markets = outside_markets()
+    vocab = {"commodities": [{"key": c.key, "ru": c.name_ru, "en": c.name_en} for c in COMMODITIES],
+             "districts": [{"key": d.code, "ru": d.name_ru, "en": d.name_en} for d in FEDERAL_DISTRICTS],
+             "markets": markets}
+    return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}))
+
+
+@router.get("/whoami", tags=["web"])
+def whoami(role: Viewer) -> dict:
+    """The role of the key sent (viewer or planner): the pages offer run and save only to planners."""
+    return {"role": role}
+
+
+# ---------------------------------------------------------------- map layers
+
+
+@router.get("/datasets/layers/regions", tags=["datasets"])
+def layer_regions(_: Viewer, indicator: Annotated[str, Query(max_length=40)] = "employment_share_pct",
+                  commodity: Annotated[str, Query(max_length=40)] = "vegetables") -> dict:
+    """Region polygons (EPSG:4326) with names (ru, en) and an indicator's value, unit, year, source and
+    approximate flag. ``indicator``: employment_share_pct, grp_share_pct (% of employment / gross value added in
+    agriculture), employment_lq, grp_lq (location quotients), production (thousand t of ``commodity``)."""
+    try:
+        return region_layer(indicator, commodity)
+    except LayerError as exc:
+        field = str(exc).split(":")[0]
+        raise HTTPException(422, [{"loc": ["query", field], "msg": str(exc), "type": "value_error"}]) from None
+
+
+@router.get("/datasets/layers/countries", tags=["datasets"])
+def layer_countries(_: Viewer) -> dict:
+    """Countries around Russia (Natural Earth, public domain) as the map's base layer, with Russian and English
+    names; ``meta.source`` names the copy used (the dataset's 1:50m extract, else pyogrio's 1:110m copy)."""
+    return _countries()
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict:
+    return countries_layer()
+
+
+@router.get("/datasets/layers/centres", tags=["datasets"])
+def layer_centres(_: Viewer) -> dict:
+    """Existing centres (ОРЦ) and large wholesale markets as points, with capacity (thousand t) and sources."""
+    return centres_layer()
+
+
+@router.get("/datasets/layers/crossings", tags=["datasets"])
+def layer_crossings(_: Viewer) -> dict:
+    """Border crossings as points: countries, mode, typical delay (hours), all open (the dataset's state)."""
+    return crossings_layer()
+
+
+def _scenario_body(request: Request, scenario: str) -> dict:
+    """A library scenario's body by name, else a stored scenario's by id; 404 if neither."""
+    lib = library()
+    if scenario in lib:
+        return lib[scenario]["body"]
+    with session(request.app.state.url) as s:
+        rec = s.get(ScenarioRecord, scenario)
+    if rec is None:
+        raise HTTPException(404, f"scenario: no library scenario or stored scenario {scenario!r}")
+    return rec.body
+
+
+@router.get("/datasets/layers/scenario", tags=["datasets"])
+def layer_scenario(request: Request, _: Viewer,
+                   scenario: Annotated[str, Query(max_length=200)] = "ncfd_expansion") -> dict:
+    """For a library scenario (name) or a stored one (id): its border crossings with their open/closed state and
+    its candidate sites, as two GeoJSON collections."""
+    return scenario_layers(_scenario_body(request, scenario))
+
+
+# ---------------------------------------------------------------- library and registry
+
+
+def library_dir() -> Path:
+    """Folder of library scenarios: ``PLANNER_SCENARIOS``, else ``scenarios/`` beside the package (a checkout)."""
+    env = os.environ.get("PLANNER_SCENARIOS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@lru_cache(maxsize=4)
+def _library(folder: str, stamp: float) -> dict[str, dict]:
+    from planner.scenario import ScenarioError, load_scenario
+
+    out = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        try:
+            sc = load_scenario(path)
+        except ScenarioError:
+            continue  # a broken library file is `planner validate`'s business; the list shows the valid ones
+        body = sc.model_dump(mode="json", exclude={"extends"}, exclude_unset=True)
+        if body.get("data") or (body.get("candidates") or {}).get("file"):
+            continue  # scenarios reading server files are for the command line
+        out[path.stem] = {"name": path.stem, "title_ru": sc.title_ru, "title_en": sc.title_en, "body": body}
+    return out
+
+
+def library() -> dict[str, dict]:
+    """Library scenarios by file name: title (ru, en) and the validated body with ``extends`` resolved."""
+    folder = library_dir()
+    if not folder.is_dir():
+        return {}
+    stamp = max((p.stat().st_mtime for p in folder.glob("*.yaml")), default=0.0)
+    return _library(str(folder), stamp)
+
+
+@router.get("/library", tags=["scenarios"])
+def list_library(_: Viewer) -> list[dict]:
+    """The library scenarios (read-only): name and title in Russian and English."""
+    return [{k: v for k, v in s.items() if k != "body"} for s in library().values()]
+
+
+@router.get("/library/{name}", tags=["scenarios"])
+def get_library(name: str, _: Viewer) -> dict:
+    """One library scenario with its body (``extends`` resolved)."""
+    if not LIBRARY_NAME.match(name) or name not in library():
+        raise HTTPException(404, f"no library scenario {name!r}")
+    return library()[name]
+
+
+def _yaml(body: dict, name: str) -> PlainTextResponse:
+    text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    return PlainTextResponse(text, media_type="application/yaml; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}.yaml"'})
+
+
+@router.get("/library/{name}/yaml", tags=["scenarios"], response_class=PlainTextResponse)
+def library_yaml(name: str, _: Viewer) -> PlainTextResponse:
+    """A library scenario as YAML (the resolved body)."""
+    return _yaml(get_library(name, _)["body"], name)
+
+
+@router.get("/scenarios/{scenario_id}/yaml", tags=["scenarios"], response_class=PlainTextResponse)
+def scenario_yaml(scenario_id: str, request: Request, _: Viewer) -> PlainTextResponse:
+    """A stored scenario as YAML, ready to save as a scenario file."""
+    with session(request.app.state.url) as s:
+        rec = s.get(ScenarioRecord, scenario_id)
+    if rec is None:
+        raise HTTPException(404, f"no stored scenario with id {scenario_id!r}")
+    return _yaml(rec.body, rec.name)
+
+
+@router.get("/parameters", tags=["scenarios"])
+def parameters(_: Viewer) -> list[dict]:
+    """The parameter registry: name, unit, default, admissible range, source and description of each."""
+    from planner import parameters as reg
+
+    out = []
+    for group in ("PARAMETERS", "GEO_PARAMETERS", "CENTRE_PARAMETERS"):
+        for p in getattr(reg, group, ()):
+            out.append({"name": p.name, "unit": p.unit, "default": p.default, "minimum": p.minimum,
+                        "maximum": p.maximum, "source": p.source, "description": p.description})
+    return out
+
+
+# ---------------------------------------------------------------- runs
+
+
+class RunItem(BaseModel):
+    """One run in the list: state and the scenario's name."""
+
+    id: str
+    scenario_id: str | None
+    scenario_name: str | None
+    status: str
+    progress: str
+    gap: float | None
+    created: str
+    started: str | None
+    finished: str | None
+
+
+class RunPage(BaseModel):
+    """A page of runs, newest first, and how many match the filters."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[RunItem]
+
+
+def _iso(t) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+@router.get("/runs", tags=["runs"], response_model=RunPage)
+def list_runs(request: Request, _: Viewer,
+              status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+              scenario_id: Annotated[str | None, Query(max_length=64)] = None,
+              scenario_name: Annotated[str | None, Query(max_length=200)] = None,
+              limit: Annotated[int, Query(ge=1, le=200)] = 20,
+              offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0) -> RunPage:
+    """Runs, newest first, paged (``limit`` 1–200, ``offset``) and filtered by status, stored scenario id or
+    scenario name."""
+    cols = (RunRecord.id, RunRecord.scenario_id, RunRecord.scenario, RunRecord.status, RunRecord.progress,
+            RunRecord.gap, RunRecord.created, RunRecord.started, RunRecord.finished)
+    q = select(*cols)  # never the results: a page of the list stays small however large the runs' results are
+    if status:
+        q = q.where(RunRecord.status == status)
+    if scenario_id:
+        q = q.where(RunRecord.scenario_id == scenario_id)
+    q = q.order_by(RunRecord.created.desc())
+    with session(request.app.state.url) as s:
+        if scenario_name:  # the name sits inside the scenario's JSON: filtered here, portable across databases
+            rows = [r for r in s.execute(q) if (r.scenario or {}).get("name") == scenario_name]
+            total, rows = len(rows), rows[offset:offset + limit]
+        else:
+            total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+            rows = list(s.execute(q.limit(limit).offset(offset)))
+    items = [RunItem(id=r.id, scenario_id=r.scenario_id, scenario_name=(r.scenario or {}).get("name"),
+                     status=r.status, progress=r.progress, gap=r.gap, created=_iso(r.created),
+                     started=_iso(r.started), finished=_iso(r.finished)) for r in rows]
+    return RunPage(total=total, limit=limit, offset=offset, items=items)
+
+
+def runs_dir() -> Path:
+    """Folder holding one sub-folder of files per finished run: ``PLANNER_RUNS_DIR`` (default ``planner_runs``)."""
+    return Path(os.environ.get("PLANNER_RUNS_DIR", "planner_runs"))
+
+
+def write_run_files(run: RunRecord, folder: Path) -> None:
+    """Write a finished run's files from its stored result: summary (JSON), tables (CSV in UTF-8 with BOM, and
+    one workbook with a sheet per table), network (GeoJSON)."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    res = run.result
+    (folder / "summary.json").write_text(json.dumps(res["summary"], ensure_ascii=False, indent=2), encoding="utf-8")
+    frames = {k: pd.DataFrame(v) for k, v in res["tables"].items() if TABLE_NAME.match(k)}
+    for name, frame in frames.items():
+        frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
+    (folder / "network.geojson").write_text(json.dumps(res["geojson"], ensure_ascii=False), encoding="utf-8")
+    flat = {k: v for k, v in res["summary"].items() if not isinstance(v, list | dict)}
+    tmp = folder / "results.xlsx.part"
+    with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+        pd.DataFrame([flat]).to_excel(xl, sheet_name="summary", index=False)
+        for name, frame in frames.items():
+            frame.to_excel(xl, sheet_name=name[:31], index=False)
+    tmp.replace(folder / "results.xlsx")
+
+
+def _run_folder(request: Request, run_id: str) -> tuple[Path, list[str]]:
+    """The run's folder, written on first request, and the names of its files."""
+    with session(request.app.state.url) as s:
+        run = s.get(RunRecord, run_id)
+    if run is None:
+        raise HTTPException(404, f"no run with id {run_id!r}")
+    if run.result is None or run.status != "succeeded":
+        raise HTTPException(409, f"run {run_id} has no files (status {run.status})")
+    folder, names = runs_dir() / run.id, run_file_names(run)
+    if not all((folder / f).is_file() for f in names):
+        write_run_files(run, folder)
+    return folder, names
+
+
+@router.get("/runs/{run_id}/files", tags=["runs"])
+def run_files(run_id: str, request: Request, _: Viewer) -> list[dict]:
+    """The finished run's files with their sizes in bytes (409 while it has none)."""
+    folder, names = _run_folder(request, run_id)
+    return [{"name": f, "bytes": (folder / f).stat().st_size, "url": f"/runs/{run_id}/files/{f}"} for f in names]
+
+
+@router.get("/runs/{run_id}/files/{name}", tags=["runs"])
+def run_file(run_id: str, name: str, request: Request, _: Viewer) -> FileResponse:
+    """Download one file of the run's folder; only the names ``GET /runs/{id}/files`` lists are served."""
+    folder, names = _run_folder(request, run_id)
+    if name not in names:
+        raise HTTPException(404, f"run {run_id} has no file {name!r}; files: {', '.join(names)}")
+    media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}[name.rsplit(".", 1)[1]]
+    return FileResponse(folder / name, media_type=media, filename=f"{run_id[:8]}_{name}")

@@ -1,0 +1,263 @@
+"""The web workspace's server side: offline /docs and /redoc, the key's security scheme, the page and its
+assets, map layers, the scenario library, the parameter registry, the run list (paged, filtered) and a run's files
+(only its own, written from its stored result). The browser flow is in tests/test_web_browser.py."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.db import RunRecord, create_key, now, session
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
+
+
+@pytest.fixture
+def web(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    _, pk = create_key("planner", url=url)
+    _, vk = create_key("viewer", url=url)
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        yield tc, {"X-API-Key": pk}, {"X-API-Key": vk}, url
+
+
+def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded") -> str:
+    """A run record with a small stored result (as the worker writes it), for the list and download endpoints."""
+    result = {"summary": {"scenario": name, "status": "optimal", "objective": 1.5e9, "gap": 0.0,
+                          "centres": [{"id": "pyatigorsk", "name_ru": "Пятигорск", "name_en": "Pyatigorsk",
+                                       "throughput_t": 1000.0}],
+                          "cost_breakdown": {"transport and handling": 1.0e9}},
+              "tables": {"sites": [{"id": "pyatigorsk", "name_ru": "Пятигорск", "throughput_t": 1000.0}],
+                         "flows": [{"from_id": "a", "to_id": "b", "commodity": "vegetables", "tonnes": 10.0}],
+                         "losses": [], "losses_by_region": [], "prices": []},
+              "geojson": {"type": "FeatureCollection", "features": []}}
+    with session(url) as s:
+        run = RunRecord(scenario_id=None, scenario={"name": name}, status=status, progress="done",
+                        result=result if status == "succeeded" else None, finished=now())
+        s.add(run)
+        s.commit()
+        return run.id
+
+
+def test_docs_and_redoc_are_served_offline_with_an_authorize_button(web):
+    tc, _, _, _ = web
+    for path in ("/docs", "/redoc"):
+        page = tc.get(path)
+        assert page.status_code == 200
+        assert not OUTSIDE.search(page.text), OUTSIDE.search(page.text)
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        for asset in re.findall(r"""(?:src|href)=["']?(/[^"' >]+)""", page.text):
+            assert tc.get(asset).status_code == 200, asset
+    assert "cdn.redoc.ly" not in tc.get("/static-offline-docs/redoc.standalone.js").text
+    schema = tc.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["APIKey"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "description": schema["components"]["securitySchemes"]["APIKey"]["description"]}
+    assert schema["paths"]["/runs"]["post"]["security"] == [{"APIKey": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]
+    params = schema["paths"]["/runs/{run_id}"]["get"].get("parameters", [])
+    assert all(p["name"].lower() != "x-api-key" for p in params)
+
+
+def test_page_and_assets_load_from_this_server_only(web):
+    tc, _, _, _ = web
+    page = tc.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert not OUTSIDE.search(page.text)
+    assert "Планировщик сети ОРЦ" in page.text and 'lang="ru"' in page.text  # Russian by default
+    vocab = json.loads(re.search(r"window.ORC_VOCAB = (.*?);</script>", page.text).group(1))
+    assert {c["key"]: c["ru"] for c in vocab["commodities"]}["potatoes"] == "картофель"
+    assert {d["key"]: d["en"] for d in vocab["districts"]}["NCFD"] == "North Caucasus Federal District"
+    for asset in re.findall(r"""(?:src|href)="(/static/[^"]+)""", page.text):
+        assert tc.get(asset).status_code == 200, asset
+    assert "BSD 2-Clause" in tc.get("/static/vendor/leaflet-1.9.4/LICENSE").text
+    js = tc.get("/static/js/app.js").text
+    assert "sessionStorage" in js and "X-API-Key" in js and "http://" not in js and "https://" not in js
+    i18n = tc.get("/static/js/i18n.js").text.split("window.ORC_I18N")[1]
+    ru = set(re.findall(r"\b([a-z_][a-z_0-9]*): \"", i18n.split("en: {")[0]))
+    en = set(re.findall(r"\b([a-z_][a-z_0-9]*): \"", i18n.split("en: {")[1]))
+    assert ru == en and len(ru) > 100  # every label in both languages
+    used = set(re.findall(r'data-i18n="([a-z_0-9]+)"', page.text)) | set(re.findall(r'\bt\("([a-z_0-9]+)"\)', js))
+    assert used and used <= ru, used - ru
+
+
+def test_keys_and_roles(web):
+    tc, p, v, _ = web
+    assert tc.get("/whoami").status_code == 401
+    assert tc.get("/whoami", headers={"X-API-Key": "orc_wrong"}).status_code == 401
+    assert tc.get("/whoami", headers=v).json() == {"role": "viewer"}
+    assert tc.get("/whoami", headers=p).json() == {"role": "planner"}
+    for path in ("/datasets/layers/regions", "/datasets/layers/centres", "/library", "/parameters", "/runs"):
+        assert tc.get(path).status_code == 401, path
+
+
+def test_region_layer_carries_indicator_unit_year_source(web, dataset):
+    tc, _, v, _ = web
+    doc = tc.get("/datasets/layers/regions", headers=v).json()
+    assert doc["meta"]["unit"] == "%" and len(doc["features"]) >= 83
+    stav = next(f["properties"] for f in doc["features"] if f["properties"]["region_id"] == "RU-STA")
+    row = dataset.agri_shares.set_index("region_id").loc["RU-STA"]
+    assert stav["value"] == pytest.approx(float(row["employment_share_pct"]))
+    assert stav["year"] == int(row["year_employment"]) and stav["source"] == row["source"]
+    assert stav["name_ru"] == "Ставропольский край" and stav["name_en"]
+    grain = tc.get("/datasets/layers/regions?indicator=production&commodity=grain", headers=v).json()
+    prod = dataset.production
+    want = prod[(prod["area_id"] == "RU-STA") & (prod["commodity"] == "grain") & (prod["area_level"] == "region")]
+    got = next(f["properties"] for f in grain["features"] if f["properties"]["region_id"] == "RU-STA")
+    assert got["value"] == pytest.approx(float(want.sort_values("year")["quantity_kt"].iloc[-1]))
+    assert grain["meta"]["commodity_ru"].startswith("зерно")
+    sur = tc.get("/datasets/layers/regions?indicator=surplus&commodity=potatoes", headers=v).json()
+    from planner.balance import regional_balance
+    from planner.parameters import ParameterSet
+
+    bal = regional_balance(dataset, ["RU-STA", "RU-MOW"], ["potatoes"], ParameterSet(dataset.loss_rates))
+    want = dict(zip(bal["region_id"], bal["surplus_kt"], strict=True))
+    got = {f["properties"]["region_id"]: f["properties"] for f in sur["features"]}
+    assert got["RU-STA"]["value"] == pytest.approx(want["RU-STA"])
+    assert got["RU-MOW"]["value"] == pytest.approx(want["RU-MOW"]) and got["RU-MOW"]["value"] < 0  # a city eats
+    assert "demand" in got["RU-STA"]["source"] and sur["meta"]["unit"].startswith("тыс. т/год")
+    bad = tc.get("/datasets/layers/regions?indicator=bogus", headers=v)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "indicator"]
+    bad = tc.get("/datasets/layers/regions?indicator=production&commodity=rice", headers=v)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "commodity"]
+
+
+def test_scenario_layers_follow_the_scenario(web):
+    tc, _, v, _ = web
+    open_ = tc.get("/datasets/layers/scenario?scenario=eaeu_crossborder", headers=v).json()
+    closed = tc.get("/datasets/layers/scenario?scenario=eaeu_upper_lars_closed", headers=v).json()
+    state = {f["properties"]["crossing_id"]: f["properties"]["open"] for f in closed["crossings"]["features"]}
+    assert state["ru_ge_upper_lars"] is False
+    assert {f["properties"]["crossing_id"]: f["properties"]["open"]
+            for f in open_["crossings"]["features"]}["ru_ge_upper_lars"] is True
+    assert len(closed["candidates"]["features"]) > 0
+    assert tc.get("/datasets/layers/scenario?scenario=nope", headers=v).status_code == 404
+    countries = tc.get("/datasets/layers/countries", headers=v).json()
+    names = {f["properties"]["iso3"]: (f["properties"]["name_ru"], f["properties"]["name_en"])
+             for f in countries["features"]}
+    assert names["KAZ"] == ("Казахстан", "Kazakhstan") and names["GEO"][0] == "Грузия" and "RUS" not in names
+    assert "Natural Earth" in countries["meta"]["source"]
+    centres = tc.get("/datasets/layers/centres", headers=v).json()["features"]
+    assert {f["properties"]["kind"] for f in centres} == {"orc", "wholesale_market"}
+
+
+def test_library_yaml_and_parameters(web):
+    tc, p, v, _ = web
+    lib = {s["name"]: s for s in tc.get("/library", headers=v).json()}
+    assert "ncfd_expansion" in lib and lib["ncfd_expansion"]["title_ru"]
+    child = tc.get("/library/eaeu_upper_lars_closed", headers=v).json()["body"]
+    assert child["borders"]["ru_ge_upper_lars"]["open"] is False and "extends" not in child
+    text = tc.get("/library/ncfd_expansion/yaml", headers=v)
+    assert text.status_code == 200 and "name: ncfd_expansion" in text.text
+    assert tc.get("/library/../etc", headers=v).status_code == 404
+    sid = tc.post("/scenarios", json={"name": "web_yaml", "commodities": ["vegetables"]},
+                  headers=p).json()["id"]
+    assert "web_yaml" in tc.get(f"/scenarios/{sid}/yaml", headers=v).text
+    assert tc.get("/scenarios/nope/yaml", headers=v).status_code == 404
+    params = {q["name"]: q for q in tc.get("/parameters", headers=v).json()}
+    speed = params["road_speed_kmh"]
+    assert (speed["unit"], speed["minimum"], speed["maximum"]) == ("km/h", 10, 120) and speed["source"]
+
+
+def test_run_list_is_paged_and_filtered(web):
+    tc, _, v, url = web
+    ids = [_finished_run(url, f"s{i % 2}") for i in range(5)]
+    failed = _finished_run(url, "s0", status="failed")
+    page = tc.get("/runs?limit=2", headers=v).json()
+    assert page["total"] == 6 and len(page["items"]) == 2 and page["items"][0]["id"] == failed  # newest first
+    rest = tc.get("/runs?limit=2&offset=4", headers=v).json()
+    assert [r["id"] for r in rest["items"]] == [ids[1], ids[0]]
+    assert tc.get("/runs?status=failed", headers=v).json()["total"] == 1
+    assert tc.get("/runs?status=succeeded&scenario_name=s0", headers=v).json()["total"] == 3
+    assert tc.get("/runs?status=nonsense", headers=v).status_code == 422
+    assert tc.get("/runs?limit=0", headers=v).status_code == 422
+    assert tc.get(f"/runs?offset={10 ** 30}", headers=v).status_code == 422  # never an overflow in the database
+
+
+def test_run_files_are_written_from_the_result_and_only_they_are_served(web, tmp_path):
+    tc, _, v, url = web
+    rid = _finished_run(url)
+    files = tc.get(f"/runs/{rid}/files", headers=v).json()
+    assert [f["name"] for f in files] == ["summary.json", "sites.csv", "flows.csv", "losses.csv",
+                                          "losses_by_region.csv", "prices.csv", "network.geojson", "results.xlsx"]
+    xlsx = tc.get(f"/runs/{rid}/files/results.xlsx", headers=v)
+    assert xlsx.status_code == 200 and "spreadsheetml" in xlsx.headers["content-type"]
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    assert {"summary", "sites", "flows"} <= set(wb.sheetnames)
+    sites = tc.get(f"/runs/{rid}/files/sites.csv", headers=v).content
+    assert sites.startswith(b"\xef\xbb\xbf") and "Пятигорск" in sites.decode("utf-8-sig")
+    (tmp_path / "runs" / rid / "secret.txt").write_text("not a run file")
+    for name in ("secret.txt", "..%2F..%2Fweb.db", "%2Fetc%2Fpasswd"):
+        assert tc.get(f"/runs/{rid}/files/{name}", headers=v).status_code == 404, name
+    assert tc.get(f"/runs/{rid}/files/results.xlsx").status_code == 401
+    assert tc.get("/runs/nope/files", headers=v).status_code == 404
+    failed = _finished_run(url, status="failed")
+    assert tc.get(f"/runs/{failed}/files", headers=v).status_code == 409
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_pages_and_assets(tmp_path):
+    """Build the wheel, install it (without dependencies) into a folder of its own, and fetch a page and an asset
+    from the installed copy."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp_path / "dist"), str(ROOT)], check=True, cwd=tmp_path)
+    wheel = next((tmp_path / "dist").glob("orc_planner-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "api/templates/index.html" in names and "api/static/vendor/leaflet-1.9.4/leaflet.js" in names
+    assert "api/static/vendor/leaflet-1.9.4/LICENSE" in names and "api/static/js/app.js" in names
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True)
+    code = ("import api.app, sys; from fastapi.testclient import TestClient; "
+            "assert api.app.__file__.startswith(sys.argv[1]), api.app.__file__; "
+            "c = TestClient(api.app.create_app(sys.argv[2], start_jobs=False)); "
+            "assert c.get('/').status_code == 200; "
+            "assert c.get('/static/vendor/leaflet-1.9.4/leaflet.js').status_code == 200; "
+            "assert c.get('/docs').status_code == 200; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code, str(target), f"sqlite:///{tmp_path / 'w.db'}"],
+                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_shipped_neighbours_and_crimea_are_preferred(web, tmp_path, monkeypatch):
+    """When the dataset ships neighbouring countries and Crimea's and Sevastopol's polygons, the map uses them."""
+    from api.web import layers, routes
+
+    square = {"type": "Polygon", "coordinates": [[[33, 44.5], [34, 44.5], [34, 45.5], [33, 45.5], [33, 44.5]]]}
+    ne = tmp_path / "ne.geojson"
+    ne.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": square, "properties": {"iso3": "GEO", "name_en": "Georgia",
+                                                               "name_ru": "Грузия", "source": "NE 1:50m"}},
+        {"type": "Feature", "geometry": square, "properties": {"iso3": "RUS", "name_en": "Russia",
+                                                               "name_ru": "Россия", "source": "NE 1:50m"}}]}))
+    crimea = tmp_path / "crimea.geojson"
+    crimea.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": square, "properties": {"region_id": "RU-CR", "name_en": "Crimea"}}]}))
+    monkeypatch.setattr(layers, "NEIGHBOURS_FILE", ne)
+    monkeypatch.setattr(layers, "CRIMEA_FILE", crimea)
+    for cached in (layers._boundaries, routes._countries):
+        cached.cache_clear()
+    try:
+        tc, _, v, _ = web
+        doc = tc.get("/datasets/layers/countries", headers=v).json()
+        assert [f["properties"]["iso3"] for f in doc["features"]] == ["GEO"] and doc["meta"]["source"] == "NE 1:50m"
+        regions = tc.get("/datasets/layers/regions", headers=v).json()["features"]
+        assert "RU-CR" in {f["properties"]["region_id"] for f in regions}
+    finally:
+        monkeypatch.undo()
+        for cached in (layers._boundaries, routes._countries):
+            cached.cache_clear()
