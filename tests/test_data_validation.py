@@ -73,11 +73,17 @@ def test_russian_region_needs_a_known_federal_district(edited_table):
 def test_duplicate_key(edited_table):
     import pandas as pd
 
-    path = edited_table("border_crossings", lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True))
+    rows = {}
+
+    def dup_first(f):
+        rows["n"] = len(f)
+        return pd.concat([f, f.iloc[[0]]], ignore_index=True)
+
+    path = edited_table("border_crossings", dup_first)
     with pytest.raises(DataValidationError) as exc:
         read_table("border_crossings", path)
     assert "duplicate key" in exc.value.problems[0].message
-    assert exc.value.problems[0].row == 18
+    assert exc.value.problems[0].row == rows["n"] + 2  # the appended copy: header line + n rows + 1
 
 
 def test_city_in_unknown_region_fails_the_join(edited_table):

@@ -51,7 +51,7 @@ def test_the_table_names_its_sources():
     t = _published()
     assert len(t) >= 20
     assert (t["scope"] == "ncfd_sfd").sum() >= 10  # capital pairs of the North Caucasus and Southern FDs
-    assert set(t["scope"]) <= {"ncfd_sfd", "eaeu", "corridor"}
+    assert set(t["scope"]) <= {"ncfd_sfd", "eaeu", "corridor", "national"}
     assert (t["source_url"].str.len() > 5).all() and (t["source_note"].str.len() > 5).all()
     assert pd.to_datetime(t["read_on"], format="%Y-%m-%d").notna().all()
     assert set(t["approximate"]) <= {"true", "false"} and set(t["independent"]) <= {"true", "false"}

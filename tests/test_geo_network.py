@@ -137,7 +137,7 @@ def test_candidates_from_a_user_file(G, dataset, tmp_path):
     c = load_candidates(f, G, dataset)
     assert c.loc[0, "region_id"] == "RU-STA" and c.loc[0, "node"] in G
     far = tmp_path / "far.csv"
-    far.write_text("candidate_id,name_ru,name_en,lat,lon\nx,Мурманск,Murmansk,68.97,33.07\n", encoding="utf-8")
+    far.write_text("candidate_id,name_ru,name_en,lat,lon\nx,Анадырь,Anadyr,64.73,177.51\n", encoding="utf-8")
     with pytest.raises(NetworkError, match="farther than"):
         load_candidates(far, G, dataset)
 
