@@ -21,7 +21,7 @@ from planner.economics.share_curve import curve_records, share_curve, write_shar
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
 from planner.scenario import Scenario
-from planner.summary import summarize
+from planner.summary import centres_that_pay, summarize
 
 
 @dataclass
@@ -78,6 +78,7 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         summary["losses"] = losses.as_dict()
         summary["prices"] = {k: v for k, v in prices.as_dict().items() if k != "regions"}
         summary["investor"] = {"centres": investor[0].to_dict("records"), "totals": investor[1]}
+        summary["centres_that_pay"] = centres_that_pay(investor[0])
         flow_base = (base_run if base_run is not None and base_run.objective is not None
                      else route_with_sites(planned, {}, scenario))
         summary["interdistrict_baseline"] = "existing" if flow_base is base_run else "traditional"

@@ -250,3 +250,13 @@ def test_producer_surplus_by_region_beside_its_agricultural_share(dataset, south
     assert set(summary["region_id"]) == set(south_run.prices.regions["region_id"])
     head = write_distribution_csv(summary, tmp_path / "d.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert "млн руб./год" in head and "million RUB/yr" in head
+
+
+def test_centres_that_pay_counts_the_new_centres_with_a_positive_npv(south_run):
+    pays = south_run.summary["centres_that_pay"]
+    table = south_run.investor[0]
+    new = table[~table["existing"].astype(bool)]
+    assert pays["new_centres"] == len(new)
+    assert pays["paying"] == int((new["npv_rub"] >= 0).sum())
+    assert set(pays["paying_ids"]) == set(new.loc[new["npv_rub"] >= 0, "id"])
+    assert pays["paying_with_loan"] >= pays["paying"]  # the loan only lowers the cost of capital
