@@ -455,8 +455,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                      "capital per tonne is modelled; grain passes centres only through an elevator): they travel the "
                      "traditional way / не проходят через ОРЦ")
     if whole_country:
-        dropped = [e.market or e.town for e in scenario.exits
-                   if e.kind == "rest_of_russia" or e.market == "ru_rest"]
+        kept = {o.market_id for o in outside}
+        dropped = [e.market for e in scenario.exits if e.market is not None and e.market not in kept]
         notes.append(f"the scope covers every region of {scope_country}: no rest-of-country market"
                      + (f" (exits {dropped} dropped)" if dropped else "") + "; balancing: "
                      + (", ".join(o.market_id for o in outside if o.balancing) or "none"))
