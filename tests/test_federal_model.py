@@ -260,3 +260,17 @@ def test_centres_that_pay_counts_the_new_centres_with_a_positive_npv(south_run):
     assert pays["paying"] == int((new["npv_rub"] >= 0).sum())
     assert set(pays["paying_ids"]) == set(new.loc[new["npv_rub"] >= 0, "id"])
     assert pays["paying_with_loan"] >= pays["paying"]  # the loan only lowers the cost of capital
+
+
+def test_an_infeasible_coverage_is_explained_by_region():
+    # two covered regions, each reached by one site only, and p = 1: no plan meets the rule
+    res = optimize(_with_p(three_sites(coverage={"RU-X": ["a1"], "RU-Y": ["b"]}), 1), EXACT)
+    assert res.status == "infeasible"
+    assert "coverage rule" in res.message and "RU-X" in res.message and "RU-Y" in res.message
+    assert "at least 2 centres" in res.message and "p is 1" in res.message
+
+
+def _with_p(pb: NetworkProblem, p: int) -> NetworkProblem:
+    from dataclasses import replace
+
+    return replace(pb, options=replace(pb.options, p=p))
