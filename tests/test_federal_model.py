@@ -274,3 +274,31 @@ def _with_p(pb: NetworkProblem, p: int) -> NetworkProblem:
     from dataclasses import replace
 
     return replace(pb, options=replace(pb.options, p=p))
+
+
+def test_the_rules_cost_what_they_force_in_a_regional_scenario(dataset):
+    """North Caucasus and South, nine centres: alone the plan crowds Stavropol and Dagestan (six regions); asking
+    for nine regions or for a centre within 3 h of every region with a location quotient of 2 or more spreads it
+    and costs more, never less (both are constraints on the same plan)."""
+    from planner.pipeline import run_scenario
+
+    base = {"name": "rules", "scope": {"federal_districts": ["NCFD", "SFD"]},
+            "commodities": ["vegetables", "fruit_berries"], "candidates": {"max_per_region": 2},
+            "solver": {"time_limit_s": 60, "gap": 0.0}}
+    runs = {}
+    for key, obj in (("free", {"p": 9}), ("regions", {"p": 9, "min_regions": 9}),
+                     ("cover", {"p": 9, "coverage_hours": 3.0, "coverage_min_agri_lq": 2.0})):
+        planned, res = run_scenario(parse_scenario({**base, "objective": obj}), dataset)
+        assert res.status == "optimal"
+        runs[key] = (planned, res)
+    regions = {k: res.sites.loc[res.sites["open"], "region"].nunique() for k, (_, res) in runs.items()}
+    assert regions["free"] < 9 and regions["regions"] == 9
+    planned, res = runs["cover"]
+    opened = set(res.open_sites)
+    lq = agri_location_quotients(dataset)
+    covered = planned.problem.options.coverage
+    assert all(lq[r] >= 2.0 for r in covered) and all(set(ids) & opened for ids in covered.values())
+    free = runs["free"][1].objective
+    assert runs["regions"][1].objective >= free - 1e-6 * abs(free)
+    assert runs["cover"][1].objective >= free - 1e-6 * abs(free)
+    assert any(not set(ids) & set(runs["free"][1].open_sites) for ids in covered.values())  # the rule binds
