@@ -435,6 +435,11 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                       max_per_group=dict(obj.max_per_region),
                       min_share_through_centres=obj.min_share_through_centres, objective=obj.type,
                       strong_linking=scenario.solver.linking, min_regions=obj.min_regions, coverage=coverage)
+    n_sites = int(sites["site_id"].isin(set(modules["site_id"])).sum())
+    if obj.p is not None and obj.p > n_sites:
+        raise ScenarioError(f"objective.p: {obj.p} centres asked, but the scope has {n_sites} candidate sites (in "
+                            f"{sites['region'].nunique()} regions: the corridor network reaches no more); raise "
+                            "candidates.max_per_region, lower min_spacing_km or add candidates (candidates.file)")
     if obj.min_regions is not None and obj.min_regions > sites["region"].nunique():
         raise ScenarioError(f"objective.min_regions: centres in {obj.min_regions} different regions asked, but the "
                             f"candidate sites lie in {sites['region'].nunique()} regions; raise "

@@ -302,3 +302,14 @@ def test_the_rules_cost_what_they_force_in_a_regional_scenario(dataset):
     assert runs["regions"][1].objective >= free - 1e-6 * abs(free)
     assert runs["cover"][1].objective >= free - 1e-6 * abs(free)
     assert any(not set(ids) & set(runs["free"][1].open_sites) for ids in covered.values())  # the rule binds
+
+
+def test_more_centres_than_candidate_sites_is_refused_before_the_solve(dataset):
+    sc = parse_scenario({"name": "many", "scope": {"regions": ["RU-STA", "RU-KB"]}, "commodities": ["vegetables"],
+                         "candidates": {"max_per_region": 4}, "objective": {"p": 12}})
+    with pytest.raises(ScenarioError, match=r"objective\.p: 12 centres asked, but the scope has \d+ candidate sites"):
+        build_problem(sc, dataset)
+    spread = parse_scenario({"name": "spread", "scope": {"regions": ["RU-STA", "RU-KB"]},
+                             "commodities": ["vegetables"], "objective": {"p": 3, "min_regions": 3}})
+    with pytest.raises(ScenarioError, match="min_regions"):
+        build_problem(spread, dataset)
