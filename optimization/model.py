@@ -73,9 +73,8 @@ Constraints
     - distinct regions (``min_regions``): with :math:`G` the regions of the sites, :math:`J_g` the sites of region
       *g* and :math:`o_g \in [0, 1]` "region *g* has an open centre",
       :math:`o_g \le \sum_{j \in J_g} \sum_{m \in M_j} y_m` and :math:`\sum_g o_g \ge R`. :math:`o_g` needs
-      no integrality: any fractional :math:`o` with :math:`\sum_g o_g \ge R` has each :math:`o_g \le 1` covered by
-      an integer count of open sites, so at integer :math:`y` at least :math:`R` regions hold a site (the rows
-      only read :math:`y`);
+      no integrality: at integer :math:`y`, :math:`o_g \le \min(1, \text{open sites in } g)`, so
+      :math:`\sum_g o_g` never exceeds the number of regions holding an open site;
     - coverage (``coverage``): with :math:`N` the covered areas (the regions of the rule) and :math:`J(n)` the
       sites within :math:`H` hours of area *n*'s farm node, :math:`\sum_{j \in J(n)} \sum_{m \in M_j} y_m \ge 1`
       for every :math:`n \in N` (a maximal-covering rule made a constraint; an area with :math:`J(n) = \emptyset`
