@@ -69,7 +69,16 @@ Constraints
       :math:`\sum_m Q_m y_m \ge \sum_{d \notin E} q_d`;
     - options: :math:`\sum_m y_m = p`; :math:`\sum_m C_m y_m \le B`; per-group minimum/maximum of open sites
       (a site's ``group`` may list several labels, ``"RU-STA|NCFD"``: region and federal district);
-      :math:`\sum_{A^1} x_a \ge \alpha (\sum_{A^1} x_a + \sum_{A^0} x_a)`.
+      :math:`\sum_{A^1} x_a \ge \alpha (\sum_{A^1} x_a + \sum_{A^0} x_a)`;
+    - distinct regions (``min_regions``): with :math:`G` the regions of the sites, :math:`J_g` the sites of region
+      *g* and :math:`o_g \in [0, 1]` "region *g* has an open centre",
+      :math:`o_g \le \sum_{j \in J_g} \sum_{m \in M_j} y_m` and :math:`\sum_g o_g \ge R`. :math:`o_g` needs
+      no integrality: at integer :math:`y`, :math:`o_g \le \min(1, \text{open sites in } g)`, so
+      :math:`\sum_g o_g` never exceeds the number of regions holding an open site;
+    - coverage (``coverage``): with :math:`N` the covered areas (the regions of the rule) and :math:`J(n)` the
+      sites within :math:`H` hours of area *n*'s farm node, :math:`\sum_{j \in J(n)} \sum_{m \in M_j} y_m \ge 1`
+      for every :math:`n \in N` (a maximal-covering rule made a constraint; an area with :math:`J(n) = \emptyset`
+      is refused before the model is built, by name).
 
 An OR-Library CFLP instance is the special case of one commodity, one supply row holding all demand, zero-cost
 inbound arcs, one module per site, no direct arcs and no unmet-demand slack.
@@ -85,7 +94,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression
 
-from optimization.problem import NetworkProblem, check_problem
+from optimization.problem import NetworkProblem, check_problem, site_regions
 
 
 def _groups(keys) -> dict:
@@ -440,6 +449,20 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
             rows[g] = (sum(y[i] for i in ys) >= n) if sense == ">=" else (sum(y[i] for i in ys) <= n)
         if rows:
             setattr(m, name, pyo.Constraint(list(rows), rule=lambda m, g, rows=rows: rows[g]))
+    if opt.min_regions is not None and opt.min_regions > 0:
+        region_sites = _groups(site_regions(sites))
+        names = sorted(region_sites)
+        m.G = pyo.Set(initialize=names)
+        m.o = pyo.Var(m.G, bounds=(0.0, 1.0))
+        m.region_open = pyo.Constraint(m.G, rule=lambda m, g: _le(_lin(
+            [m.o[g]], [-1.0] * sum(len(mods_of.get(j, [])) for j in region_sites[g]),
+            [y[i] for j in region_sites[g] for i in mods_of.get(j, [])]), 0.0))
+        m.min_regions = pyo.Constraint(expr=sum(m.o[g] for g in names) >= opt.min_regions)
+    if opt.coverage:
+        areas = sorted(opt.coverage)
+        m.N = pyo.Set(initialize=areas)
+        m.coverage = pyo.Constraint(m.N, rule=lambda m, n: _lin(
+            [y[i] for sid in opt.coverage[n] for i in mods_of.get(site_row[sid], [])]) >= 1.0)
     if opt.min_share_through_centres is not None:
         alpha = opt.min_share_through_centres
         m.share = pyo.Constraint(expr=(1 - alpha) * sum(x1) >= alpha * sum(x0))

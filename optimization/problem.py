@@ -27,6 +27,10 @@ class Options:
     - ``min_per_group`` / ``max_per_group``: open sites per group label (region or federal district);
     - ``min_share_through_centres``: fraction of all shipped supply that must pass through centres;
     - ``objective``: ``cost`` (minimise total annual cost) or ``loss`` (minimise tonnes lost; needs ``budget``);
+    - ``min_regions``: open sites in at least this many different regions (a site's region is its ``region``
+      column, else the first label of its ``group``);
+    - ``coverage``: the coverage rule, covered area → the sites within reach of it (e.g. region id → the sites
+      within H hours of its farm node): at least one of them open for every area;
     - ``strong_linking``: ``"all"`` (or True) adds the disaggregated rows ``x ≤ U·Σ y`` on every inbound and
       outbound arc; ``"outbound"`` only on centre → market arcs; ``"none"`` (or False) keeps only the aggregated
       capacity rows.
@@ -38,6 +42,8 @@ class Options:
     min_per_group: dict[str, int] = field(default_factory=dict)
     max_per_group: dict[str, int] = field(default_factory=dict)
     min_share_through_centres: float | None = None
+    min_regions: int | None = None
+    coverage: dict[str, list[str]] = field(default_factory=dict)
     objective: str = "cost"
     strong_linking: bool | str = "all"
 
@@ -51,7 +57,8 @@ class NetworkProblem:
     - ``supplies``: supply_id, commodity, quantity_t, storage_loss (fraction of unsold produce lost),
       value_per_t (value of a lost tonne);
     - ``sites``: site_id, existing (bool), group (labels for per-group limits, ``|``-separated, e.g.
-      ``"RU-STA|NCFD"``);
+      ``"RU-STA|NCFD"``); optional ``region`` (the site's region for ``min_regions``; default the first label of
+      ``group``);
     - ``modules``: site_id, module_id, capacity_t (throughput a year), fixed_cost (annualised capital + fixed
       operating, a year), capital_cost (for the budget); optional ``groups`` (the commodity groups the module may
       take, ``|``-separated; empty or absent: all, e.g. ``"potatoes|vegetables"`` for a potato and vegetable
@@ -106,6 +113,13 @@ class NetworkProblem:
             return set()
         sel = t[t["row_kind"] == kind]
         return set(zip(sel["row_id"].tolist(), sel["commodity"].tolist(), strict=True))
+
+
+def site_regions(sites: pd.DataFrame) -> list[str]:
+    """Each site's region: its ``region`` column, else the first ``|``-separated label of its ``group``."""
+    if "region" in sites.columns:
+        return [str(r) for r in sites["region"]]
+    return [str(g).split("|")[0] for g in sites["group"]]
 
 
 TIER_COLUMNS = ["row_kind", "row_id", "commodity", "width_t", "price_per_t"]
@@ -194,6 +208,21 @@ def check_problem(pb: NetworkProblem) -> None:
         raise ProblemError(f"options.objective: expected 'cost' or 'loss', got {pb.options.objective!r}")
     if pb.options.objective == "loss" and pb.options.budget is None:
         raise ProblemError("options.objective 'loss' maximises loss reduction within a budget: set options.budget")
+    if pb.options.min_regions is not None:
+        n_regions = len(set(site_regions(pb.sites)))
+        if pb.options.min_regions > n_regions:
+            raise ProblemError(f"options.min_regions: centres in {pb.options.min_regions} different regions asked, "
+                               f"but the sites lie in {n_regions} regions")
+        if pb.options.p is not None and pb.options.min_regions > pb.options.p:
+            raise ProblemError(f"options.min_regions: {pb.options.min_regions} different regions need at least as "
+                               f"many sites, but options.p is {pb.options.p}")
+    unknown_sites = sorted({s for ids in pb.options.coverage.values() for s in ids} - sites)
+    if unknown_sites:
+        raise ProblemError(f"options.coverage: unknown site id(s) {unknown_sites[:5]}")
+    uncovered = sorted(a for a, ids in pb.options.coverage.items() if not ids)
+    if uncovered:
+        raise ProblemError(f"options.coverage: no site within reach of {uncovered[:10]}"
+                           + (f" and {len(uncovered) - 10} more" if len(uncovered) > 10 else ""))
     share = pb.options.min_share_through_centres
     if share is not None and not 0 <= share <= 1:
         raise ProblemError(f"options.min_share_through_centres: a fraction in 0-1, got {share}")

@@ -54,6 +54,8 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     res = NetworkResult(solved.status, solved.message, solved.objective, solved.bound, solved.gap, build_seconds,
                         solved.solve_seconds)
     if solved.objective is None:
+        if solved.status == "infeasible":
+            res.message += "".join(f"; {why}" for why in explain_infeasible(pb))
         return res
     y = _vals(model.y)
     x1, x2, x0 = _vals(model.x1), _vals(model.x2), _vals(model.x0)
@@ -144,6 +146,40 @@ def extract(model: pyo.ConcreteModel, pb: NetworkProblem, solved: SolveResult, b
     res.unsold = pb.supplies[["supply_id", "commodity", "quantity_t"]].assign(unsold_t=w)
     res.diagnosis = diagnose(pb, res)
     return res
+
+
+def explain_infeasible(pb: NetworkProblem) -> list[str]:
+    """Why the site-count rules may contradict each other, region by region: the coverage rule against ``p``
+    (a lower bound on the centres it needs: covered regions that no open existing centre reaches and whose sites
+    within reach are pairwise disjoint each need a centre of their own) and the distinct-regions rule against
+    ``p`` and the per-group maxima. Empty when neither rule is set."""
+    opt = pb.options
+    out: list[str] = []
+    forced = set(pb.sites.loc[pb.sites["existing"].fillna(False).astype(bool), "site_id"]) if opt.force_existing \
+        else set()
+    if opt.coverage:
+        open_need = {a: set(ids) for a, ids in opt.coverage.items() if not set(ids) & forced}
+        packed: list[str] = []
+        used: set[str] = set()
+        for a in sorted(open_need, key=lambda a: (len(open_need[a]), a)):
+            if not open_need[a] & used:
+                packed.append(a)
+                used |= open_need[a]
+        need = len(forced) + len(packed)
+        text = (f"coverage rule: {len(opt.coverage)} regions each need an open centre within reach; "
+                f"{len(open_need)} of them are reached by no forced existing centre")
+        if opt.p is not None and need > opt.p:
+            text += (f", and {len(packed)} of those share no site within reach ({', '.join(packed[:15])}"
+                     f"{' …' if len(packed) > 15 else ''}): at least {need} centres with the {len(forced)} "
+                     f"existing ones, but p is {opt.p}")
+        out.append(text)
+    if opt.min_regions:
+        text = f"distinct regions: centres in at least {opt.min_regions} regions"
+        capped = [g for g, n in opt.max_per_group.items() if n == 0]
+        if capped:
+            text += f"; regions or districts capped at 0 centres: {capped[:10]}"
+        out.append(text)
+    return out
 
 
 UNMET_CAUSES = {

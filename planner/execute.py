@@ -15,13 +15,14 @@ import pandas as pd
 from optimization.results import NetworkResult
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
+from planner.economics.districts import interdistrict_flows, surplus_by_region
 from planner.economics.losses import existing_network, route_with_sites
 from planner.economics.ranges import evaluate_ranges
 from planner.economics.share_curve import curve_records, share_curve, write_share_curve
 from planner.economics.welfare import net_social_benefit
 from planner.pipeline import PlannedProblem, run_scenario
 from planner.scenario import Scenario
-from planner.summary import balance_records, provenance, summarize
+from planner.summary import balance_records, centres_that_pay, provenance, summarize
 
 
 @dataclass
@@ -41,9 +42,11 @@ class RunOutput:
 def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None,
                      economics: bool = True, output: Path | None = None) -> RunOutput:
     """Solve the scenario and, when a solution exists and ``economics``, estimate losses and prices against the
-    traditional channel and the investor's view; the summary holds every headline figure. When the scenario asks
-    for the share curve (``outputs.share_curve``), it is computed too (``summary["share_curve"]``) and, with an
-    ``output`` folder, written there as share_curve.csv and share_curve.png."""
+    traditional channel and the investor's view, the inter-district flows (``interdistrict_flows``, against today's
+    network, else none: ``interdistrict_baseline``) and producer surplus by region beside its agricultural shares
+    (``distribution_by_region``, against today's network); the summary holds every headline figure. When the
+    scenario asks for the share curve (``outputs.share_curve``), it is computed too (``summary["share_curve"]``)
+    and, with an ``output`` folder, written there as share_curve.csv and share_curve.png."""
     start = time.perf_counter()
     started = datetime.now().astimezone()
     planned, result = run_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
@@ -77,6 +80,12 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         summary["losses"] = losses.as_dict()
         summary["prices"] = {k: v for k, v in prices.as_dict().items() if k != "regions"}
         summary["investor"] = {"centres": investor[0].to_dict("records"), "totals": investor[1]}
+        summary["centres_that_pay"] = centres_that_pay(investor[0])
+        flow_base = (base_run if base_run is not None and base_run.objective is not None
+                     else route_with_sites(planned, {}, scenario))
+        summary["interdistrict_baseline"] = "existing" if flow_base is base_run else "traditional"
+        summary["interdistrict_flows"] = interdistrict_flows(planned, dataset, result, flow_base).to_dict("records")
+        summary["distribution_by_region"] = surplus_by_region(prices_now.regions, dataset).to_dict("records")
     curve = None
     if economics and result.objective is not None and scenario.outputs.share_curve:
         curve = share_curve(scenario, dataset, scenario.outputs.share_curve, planned=planned,

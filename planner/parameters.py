@@ -153,6 +153,22 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "(CPI 2024 9.52%); central value 228; one project only",
               "capital of a controlled-atmosphere fruit store (store type ca_fruit) per tonne of storage", 0, 10_000,
               low=219.0, high=237.0),
+    Parameter("elevator_capital_krub_per_t", "thousand RUB per tonne of storage", 11.5,
+              "turnkey grain elevator of 10 kt: 80-150 M RUB of capital by equipment, region and automation "
+              "(technikonprom.ru, 'Элеватор под ключ', read 2026, mid-2020s prices; a builder's figure), 8-15k RUB "
+              "per tonne; central value 11.5; approximate (an older project plan, 240 M RUB for 35 kt, opsar.ru, "
+              "undated, is 6.9k)",
+              "capital of a grain elevator (store type elevator) per tonne of storage", 0, 10_000,
+              low=8.0, high=15.0),
+    Parameter("elevator_storage_turns_per_year", "turns a year", 1.0,
+              "project assumption, approximate: an elevator holds the harvest until it is sold through the season, "
+              "like a long-term store (store_storage_turns_per_year); no published throughput per tonne found",
+              "annual throughput of a grain elevator per tonne of its storage", 1, 12),
+    Parameter("support_cap_elevator_krub_per_t", "thousand RUB per tonne of storage", 0.0,
+              "project assumption: the compensation caps found (Minselkhoz orders No 550/309/625) are for fruit, "
+              "potato and vegetable stores and distribution centres; none found for grain elevators, so none is "
+              "counted",
+              "largest compensation per tonne of storage of a grain elevator (store type elevator)", 0, 10_000),
     Parameter("store_storage_turns_per_year", "turns a year", 1.0,
               "inference, not a published figure (shared/research/centre-economics.md): a long-term store turns "
               "its stock once a season (potato and cooled vegetable stores hold Sep-May, Moscow oblast ministry "
@@ -325,15 +341,23 @@ class StoreType:
 
 STORE_TYPES: dict[str, StoreType] = {t.key: t for t in (
     StoreType("dc", "многотемпературный оптово-распределительный центр", "multi-temperature distribution centre",
-              None, "centre_storage_turns_per_year", "support_cap_krub_per_t", None),
+              ("potatoes", "vegetables", "fruit_berries"), "centre_storage_turns_per_year", "support_cap_krub_per_t",
+              None),
     StoreType("store", "картофеле- и овощехранилище", "potato and vegetable store", ("potatoes", "vegetables"),
               "store_storage_turns_per_year", "support_cap_store_krub_per_t", "store_capital_krub_per_t"),
     StoreType("ca_fruit", "фруктохранилище с регулируемой газовой средой", "controlled-atmosphere fruit store",
               ("fruit_berries",), "store_storage_turns_per_year", "support_cap_krub_per_t",
               "ca_store_capital_krub_per_t"),
+    StoreType("elevator", "элеватор (зернохранилище)", "grain elevator", ("grain",),
+              "elevator_storage_turns_per_year", "support_cap_elevator_krub_per_t", "elevator_capital_krub_per_t"),
 )}
 """Store types a new site may be built as. Loss factors, opex share and handling cost are the same for every type:
-no source found gives them by type (docs/economics.md)."""
+no source found gives them by type (docs/economics.md). Grain passes a centre only through an elevator; milk and
+meat through none (no dairy or meat module with a cited capital per tonne is modelled: they travel the traditional
+way, :data:`CENTRE_GROUPS`)."""
+
+CENTRE_GROUPS: frozenset[str] = frozenset(k for t in STORE_TYPES.values() for k in (t.groups or ()))
+"""The commodity groups some store type takes: the only groups that may pass through a centre."""
 
 PARAMETERS = PARAMETERS + GEO_PARAMETERS + CENTRE_PARAMETERS + STORAGE_PARAMETERS + ECONOMICS_PARAMETERS
 PARAMETER_BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}

@@ -43,10 +43,10 @@ from planner.balance import demand_kt_per_capita, regional_population, regional_
 from planner.candidates import candidate_sites
 from planner.data.loader import Dataset
 from planner.network import corridor_graph, scenario_network
-from planner.parameters import STORE_TYPES, ParameterSet
+from planner.parameters import CENTRE_GROUPS, STORE_TYPES, ParameterSet
 from planner.scenario import Scenario, ScenarioError
 from planner.storage import seasonal_storage
-from planner.trade import OutsideMarket, market_curves, resolve_markets
+from planner.trade import OutsideMarket, covers_country, market_curves, resolve_markets
 
 SIZES = ("small", "medium", "large")
 
@@ -164,7 +164,7 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterS
     A new site offers every store type (:data:`planner.parameters.STORE_TYPES`) in every size
     (:func:`type_modules`), each at its capital annualised over the lifetime at the discount rate plus fixed opex;
     dominated modules are dropped (:func:`drop_dominated`). An existing centre's capital is sunk: its own module
-    ``existing`` (a distribution centre taking every group) carries its documented throughput
+    ``existing`` (a distribution centre, taking the distribution centre's groups) carries its documented throughput
     (:func:`existing_capacity`) at the fixed opex of what building it would cost today and no capital;
     ``existing+small`` … add a distribution-centre module's capacity at that module's (incremental) capital.
     Returns the modules, notes on existing centres whose capacity is not documented, and each existing centre's
@@ -172,6 +172,7 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterS
     (the scenario's groups), a type that takes none of them is not offered and a type's groups are those in
     scope. ``drop=False`` keeps dominated modules (to re-price a solved plan under other parameters)."""
     cap = existing_capacity(existing, params)
+    dc_groups = "|".join(STORE_TYPES["dc"].groups or ())
     unit_capital = params["module_small_capital_mrub"] * 1e6 / (params["module_small_capacity_kt"] * 1000.0)
     opex_share = params["centre_fixed_opex_pct"] / 100.0
     offered = type_modules(params)
@@ -180,7 +181,7 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterS
         if is_existing and sid in cap.index:
             c = float(cap.at[sid, "capacity_t"])
             base = (c, opex_share * c * unit_capital, float(cap.at[sid, "storage_t"]))
-            rows.append((sid, "existing", "dc", "", c, base[1], 0.0, base[2]))
+            rows.append((sid, "existing", "dc", dc_groups, c, base[1], 0.0, base[2]))
             status[sid] = "documented" if cap.at[sid, "documented"] else "not published: scenario value"
             if cap.at[sid, "documented"] and str(existing.set_index("centre_id").at[sid, "capacity_approximate"]
                                                   ).lower() in ("true", "1"):
@@ -190,7 +191,7 @@ def site_modules(sites: pd.DataFrame, existing: pd.DataFrame, params: ParameterS
                              "of storage taken (existing_centre_capacity_kt), flagged")
             for module_id, key, added, capital, storage in offered:
                 if key == "dc":  # an existing centre grows as what it is
-                    rows.append((sid, f"existing+{module_id}", key, "", base[0] + added,
+                    rows.append((sid, f"existing+{module_id}", key, dc_groups, base[0] + added,
                                  base[1] + annual_fixed_cost(capital, params), capital, base[2] + storage))
             continue
         for module_id, key, added, capital, storage in offered:
@@ -336,7 +337,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         except NetworkError as exc:
             raise ScenarioError(f"exits[{i}]: {exc}") from None
 
-    outside = resolve_markets(list(scenario.exits), dataset, scope_country, resolve)
+    whole_country = covers_country(region_ids, dataset, scope_country)
+    outside = resolve_markets(list(scenario.exits), dataset, scope_country, resolve, whole_country)
     exit_node = {f"exit:{o.market_id}": o.node for o in outside}
     import_node = {f"import:{o.market_id}": o.node for o in outside}
 
@@ -346,7 +348,7 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     fd_of = dataset.regions.set_index("region_id")["federal_district"]
     groups = [f"{r}|{fd_of.get(r)}" if isinstance(fd_of.get(r), str) else r for r in cands["region_id"]]
     sites = pd.DataFrame({"site_id": cands["candidate_id"], "existing": cands["existing"].astype(bool),
-                          "group": groups})
+                          "group": groups, "region": cands["region_id"].astype(str)})
     site_node = dict(zip(cands["candidate_id"], cands["node"], strict=True))
     modules, capacity_notes, capacity_status = site_modules(sites, dataset.existing_centres, params,
                                                                commodities)
@@ -448,13 +450,25 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     if net.traditional_to_exits:
         direct_rows += arcs(supply_node, exit_node, None)
     direct = frame(direct_rows, "supply_id", "demand_id", both_k, post, dist, trad_h)
+    inbound, outbound = centre_arcs(modules, inbound, outbound)
 
     obj = scenario.objective
+    coverage, coverage_notes = coverage_sets(scenario, dataset, supply_node, site_node,
+                                             sites[sites["site_id"].isin(set(modules["site_id"]))], hours)
     options = Options(p=obj.p, budget=None if obj.budget_mrub is None else obj.budget_mrub * 1e6,
                       force_existing=obj.force_existing, min_per_group=dict(obj.min_per_region),
                       max_per_group=dict(obj.max_per_region),
                       min_share_through_centres=obj.min_share_through_centres, objective=obj.type,
-                      strong_linking=scenario.solver.linking)
+                      strong_linking=scenario.solver.linking, min_regions=obj.min_regions, coverage=coverage)
+    n_sites = int(sites["site_id"].isin(set(modules["site_id"])).sum())
+    if obj.p is not None and obj.p > n_sites:
+        raise ScenarioError(f"objective.p: {obj.p} centres asked, but the scope has {n_sites} candidate sites (in "
+                            f"{sites['region'].nunique()} regions: the corridor network reaches no more); raise "
+                            "candidates.max_per_region, lower min_spacing_km or add candidates (candidates.file)")
+    if obj.min_regions is not None and obj.min_regions > sites["region"].nunique():
+        raise ScenarioError(f"objective.min_regions: centres in {obj.min_regions} different regions asked, but the "
+                            f"candidate sites lie in {sites['region'].nunique()} regions; raise "
+                            "candidates.max_per_region or widen the scope")
     known = set(dataset.regions["region_id"]) | set(dataset.regions["federal_district"].dropna())
     for rid in list(obj.min_per_region) + list(obj.max_per_region):
         if rid not in known:
@@ -464,11 +478,81 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
                         direct, options, name=scenario.name, value_per_t=value, tiers=tiers, storage=storage)
     nodes = {**supply_node, **site_node, **market_node, **exit_node, **import_node}
     notes = [f"region {r} has no network node of its own: snapped to the nearest node of its country"
-             for r in sorted(set(farm_fallback) | set(city_fallback))] + capacity_notes
+             for r in sorted(set(farm_fallback) | set(city_fallback))] + capacity_notes + coverage_notes
+    refused = [k for k in commodities if k not in CENTRE_GROUPS]
+    if refused:
+        notes.append(f"{', '.join(refused)}: no centre module handles them (no dairy or meat module with a cited "
+                     "capital per tonne is modelled; grain passes centres only through an elevator): they travel the "
+                     "traditional way / не проходят через ОРЦ")
+    if whole_country:
+        kept = {o.market_id for o in outside}
+        dropped = [e.market for e in scenario.exits if e.market is not None and e.market not in kept]
+        notes.append(f"the scope covers every region of {scope_country}: no rest-of-country market"
+                     + (f" (exits {dropped} dropped)" if dropped else "") + "; balancing: "
+                     + (", ".join(o.market_id for o in outside if o.balancing) or "none"))
     cut_off = curves.groupby("market_id")["P0_rub_per_t"].apply(lambda p: not np.isfinite(p).any())
     notes += [f"outside market {m} cannot be reached from the scope's farms (a closed crossing or no path): it "
               "trades nothing" for m, cut in cut_off.items() if cut]
     return PlannedProblem(pb, G, cands, nodes, params, outside, curves, notes, capacity_status, storage_info)
+
+
+def centre_arcs(modules: pd.DataFrame, inbound: pd.DataFrame,
+                outbound: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Inbound and outbound arcs of the groups some module of the arc's site takes (a module's ``groups``, empty:
+    all): grain reaches a site only where it may build an elevator, milk and meat no site (no module takes them),
+    fruit never a potato store. The model would hold such arcs at zero anyway (docs/model.md, store types); dropping
+    them keeps it smaller."""
+    takes: dict[str, set[str] | None] = {}
+    for sid, g in zip(modules["site_id"], modules["groups"], strict=True):
+        if not isinstance(g, str) or not g:
+            takes[sid] = None
+        elif sid not in takes or takes[sid] is not None:
+            takes[sid] = (takes.get(sid) or set()) | set(g.split("|"))
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        ok = [sid in takes and (takes[sid] is None or k in takes[sid])
+              for sid, k in zip(frame["site_id"], frame["commodity"], strict=True)]
+        return frame[np.array(ok, dtype=bool)].reset_index(drop=True) if len(frame) else frame
+
+    return keep(inbound), keep(outbound)
+
+
+def coverage_sets(scenario: Scenario, dataset: Dataset, supply_node: dict[str, str], site_node: dict[str, str],
+                  sites: pd.DataFrame, hours: pd.DataFrame) -> tuple[dict[str, list[str]], list[str]]:
+    """The coverage rule's data (``objective.coverage_hours``): covered region id → the sites within H hours of its
+    farm node (door-to-door hours along the cheapest route, :func:`trip_metrics`), and notes on covered regions
+    without a farm node (no production in scope: not covered). Raises ScenarioError naming every covered region
+    with no site within H hours, with the nearest site's hours."""
+    H = scenario.objective.coverage_hours
+    covered = scenario.covered_regions(dataset)
+    if H is None:
+        return {}, []
+    if not covered:
+        raise ScenarioError(f"objective.coverage_min_agri_lq: no region of the scope has an agriculture location "
+                            f"quotient ({scenario.scope.agri_lq_basis}) of at least "
+                            f"{scenario.objective.coverage_min_agri_lq}")
+    names = dataset.regions.set_index("region_id")
+    site_ids = list(sites["site_id"])
+    cols = [site_node[sid] for sid in site_ids]
+    out, notes, bad = {}, [], []
+    for r in covered:
+        node = supply_node.get(f"farm:{r}")
+        if node is None:
+            notes.append(f"coverage: region {r} has no production of the scenario's groups: not covered")
+            continue
+        h = hours.loc[node, cols].to_numpy(float)
+        within = [sid for sid, t in zip(site_ids, h, strict=True) if t <= H]
+        if not within:
+            near = float(np.nanmin(h)) if np.isfinite(h).any() else float("inf")
+            bad.append(f"{r} ({names.at[r, 'name_ru']} / {names.at[r, 'name_en']}): nearest site "
+                       f"{near:.1f} h" if np.isfinite(near) else f"{r}: no site reachable")
+        out[r] = within
+    if bad:
+        raise ScenarioError(f"objective.coverage_hours: no candidate site within {H:g} h of the farm node of "
+                            f"{len(bad)} covered region(s): " + "; ".join(bad)
+                            + ". Raise coverage_hours, add candidates (candidates.max_per_region, "
+                              "include_towns) or narrow the covered regions (coverage_min_agri_lq)")
+    return out, notes
 
 
 def run_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None) -> tuple[PlannedProblem,

@@ -116,6 +116,14 @@ class Scope(BaseModel):
                                          examples=[["NCFD"]])
     regions: list[str] = Field(default_factory=list, description="region ids (ISO 3166-2)",
                                examples=[["RU-STA", "RU-KB"]])
+    min_agri_lq: float | None = Field(
+        None, ge=0, le=100, description="keep only the regions whose agriculture location quotient (the region's "
+                                        "agricultural share ÷ Russia's, agri_shares table) is at least this value; "
+                                        "with no list given, among all regions that have one (e.g. 1.0: regions "
+                                        "specialised in agriculture)", examples=[1.0])
+    agri_lq_basis: Literal["employment", "value_added"] = Field(
+        "employment", description="the share the location quotient is taken on: employment (ОКВЭД2 section A "
+                                  "share of the employed) or value_added (its share of gross regional value added)")
 
     @field_validator("countries", "federal_districts", "regions")
     @classmethod
@@ -127,8 +135,9 @@ class Scope(BaseModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Scope:
-        if not (self.countries or self.federal_districts or self.regions):
-            raise ValueError("the scope is empty: list countries, federal_districts or regions")
+        if not (self.countries or self.federal_districts or self.regions or self.min_agri_lq is not None):
+            raise ValueError("the scope is empty: list countries, federal_districts or regions, or give "
+                             "min_agri_lq")
         return self
 
     @field_validator("federal_districts")
@@ -253,6 +262,23 @@ class ObjectiveSettings(BaseModel):
                                                                              "-> at most N centres")
     min_share_through_centres: float | None = Field(None, ge=0, le=1,
                                                     description="fraction of shipped produce passing centres")
+    min_regions: int | None = Field(None, ge=0, le=MAX_COUNT,
+                                    description="centres open in at least this many different regions (existing "
+                                                "included)")
+    coverage_hours: float | None = Field(
+        None, gt=0, le=720, description="coverage rule: every covered region (coverage_min_agri_lq) has an open "
+                                        "centre within this many hours of its farm node (door-to-door road or rail "
+                                        "hours, drivers' rest included), h")
+    coverage_min_agri_lq: float | None = Field(
+        None, ge=0, le=100, description="the regions the coverage rule covers: those in scope whose agriculture "
+                                        "location quotient (scope.agri_lq_basis) is at least this value (empty: "
+                                        "every region in scope with production)")
+
+    @model_validator(mode="after")
+    def _coverage_needs_hours(self) -> ObjectiveSettings:
+        if self.coverage_min_agri_lq is not None and self.coverage_hours is None:
+            raise ValueError("coverage_min_agri_lq selects the regions of the coverage rule: set coverage_hours too")
+        return self
 
 
 class SolverSettings(BaseModel):
@@ -399,10 +425,30 @@ class Scenario(BaseModel):
             | regions["federal_district"].isin(self.scope.federal_districts)
             | regions["region_id"].isin(self.scope.regions)
         )
+        if not (self.scope.countries or self.scope.federal_districts or self.scope.regions):
+            mask = regions["region_id"].isin(set(dataset.agri_shares["region_id"]))
         ids = regions.loc[mask, "region_id"].tolist()
+        if self.scope.min_agri_lq is not None:
+            lq = agri_location_quotients(dataset, self.scope.agri_lq_basis)
+            ids = [r for r in ids if lq.get(r, float("nan")) >= self.scope.min_agri_lq]
+            if not ids:
+                raise ScenarioError(f"scope.min_agri_lq: no region of the scope has an agriculture location quotient "
+                                    f"({self.scope.agri_lq_basis}) of at least {self.scope.min_agri_lq}")
         if not ids:
             raise ScenarioError("scope: selects no region; list countries, federal_districts or regions")
         return ids
+
+    def covered_regions(self, dataset: Dataset) -> list[str]:
+        """The regions the coverage rule covers (``objective.coverage_hours``): the scope's regions whose agriculture
+        location quotient is at least ``objective.coverage_min_agri_lq`` (all of the scope's when it is empty);
+        empty when the scenario sets no coverage rule."""
+        if self.objective.coverage_hours is None:
+            return []
+        ids = self.region_ids(dataset)
+        if self.objective.coverage_min_agri_lq is None:
+            return ids
+        lq = agri_location_quotients(dataset, self.scope.agri_lq_basis)
+        return [r for r in ids if lq.get(r, float("nan")) >= self.objective.coverage_min_agri_lq]
 
     def parameter_set(self, dataset: Dataset) -> ParameterSet:
         """Registry defaults with this scenario's overrides, and the loss table of the scope's FAO region (the
@@ -412,6 +458,16 @@ class Scenario(BaseModel):
         region = fao[countries.pop()] if len(countries) == 1 else fao["RU"]
         return ParameterSet(dataset.loss_rates, fao_region=region, overrides=self.parameters,
                             loss_overrides=self.losses)
+
+
+def agri_location_quotients(dataset: Dataset, basis: str = "employment") -> dict[str, float]:
+    """Region id → agriculture location quotient (the region's agricultural share of employment, or of gross value
+    added with ``basis="value_added"``, divided by Russia's; dimensionless, > 1 = specialised in agriculture), from
+    the ``agri_shares`` table. Regions without a row are absent."""
+    col = {"employment": "employment_lq", "value_added": "grp_lq"}[basis]
+    shares = dataset.agri_shares
+    shares = shares[shares["region_id"] != "RU"]
+    return {r: float(v) for r, v in zip(shares["region_id"], shares[col], strict=True) if v == v}
 
 
 def dataset_errors(scenario: Scenario, dataset: Dataset) -> list[tuple[tuple, str]]:
@@ -448,11 +504,10 @@ def dataset_errors(scenario: Scenario, dataset: Dataset) -> list[tuple[tuple, st
                 errors.append((("objective", key, rid), f"unknown region or federal district {short(rid)}"))
     if errors:
         return errors
-    mask = (regions["country_id"].isin(sc.countries) | regions["federal_district"].isin(sc.federal_districts)
-            | regions["region_id"].isin(sc.regions))
-    in_scope = set(regions.loc[mask, "region_id"])
-    if not in_scope:
-        return [(("scope",), "selects no region of the dataset")]
+    try:
+        in_scope = set(scenario.region_ids(dataset))
+    except ScenarioError as exc:
+        return [(("scope",), str(exc).removeprefix("scope: "))]
     existing = int(dataset.existing_centres["region_id"].isin(in_scope).sum())
     room = existing + len(in_scope) * scenario.candidates.max_per_region
     p = scenario.objective.p
@@ -460,6 +515,12 @@ def dataset_errors(scenario: Scenario, dataset: Dataset) -> list[tuple[tuple, st
         errors.append((("objective", "p"), f"{p} centres cannot open in a scope of {len(in_scope)} regions: at "
                        f"most {room} ({existing} existing + candidates.max_per_region "
                        f"{scenario.candidates.max_per_region} per region)"))
+    if scenario.objective.min_regions is not None and scenario.objective.min_regions > len(in_scope):
+        errors.append((("objective", "min_regions"), f"centres in {scenario.objective.min_regions} different regions "
+                       f"cannot open in a scope of {len(in_scope)} regions"))
+    if p is not None and scenario.objective.min_regions is not None and scenario.objective.min_regions > p:
+        errors.append((("objective", "min_regions"), f"{scenario.objective.min_regions} different regions need at "
+                       f"least as many centres, but objective.p is {p}"))
     for key in ("min_per_region", "max_per_region"):
         for rid, n in getattr(scenario.objective, key).items():
             if n > room:

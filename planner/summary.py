@@ -93,6 +93,20 @@ def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult
     return out
 
 
+def centres_that_pay(investor_table: pd.DataFrame) -> dict:
+    """How many of a plan's new centres pay in the investor's sense (NPV ≥ 0 at the discount rate, after the
+    public co-financing; and with the preferential loan), and which: counts, ids, and the NPV of each (million
+    RUB), from the investor view's table (:func:`planner.economics.investor.investor_view`)."""
+    if investor_table is None or investor_table.empty:
+        return {"new_centres": 0, "paying": 0, "paying_with_loan": 0, "paying_ids": [], "npv_new_mrub": {}}
+    new = investor_table[~investor_table["existing"].astype(bool)]
+    pays = new[new["npv_rub"] >= 0]
+    pays_loan = new[new["npv_with_loan_rub"] >= 0]
+    return {"new_centres": int(len(new)), "paying": int(len(pays)), "paying_with_loan": int(len(pays_loan)),
+            "paying_ids": pays["id"].tolist(), "paying_with_loan_ids": pays_loan["id"].tolist(),
+            "npv_new_mrub": {str(i): float(v) / 1e6 for i, v in zip(new["id"], new["npv_rub"], strict=True)}}
+
+
 def trade_summary(planned: PlannedProblem, result: NetworkResult) -> dict:
     """Imports, exports and unmet demand by commodity group (tonnes a year), trade by outside market and group,
     and the cause of any unmet demand (a code from ``optimization.results.UNMET_CAUSES`` with its message)."""

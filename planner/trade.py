@@ -11,7 +11,9 @@ exports + imports (the volume the curve is scaled on, at least ``outside_unrecor
 market — the rest of Russia for a Russian scope, Russia for Kazakhstan's — :math:`N_o` is what closes the scope's
 balance: its surplus (production − demand) less the recorded net sales to the scenario's other outside markets,
 and :math:`T_o` at least the scope's own demand: the national market is scaled on the scope's market, not on a
-balance that may be near zero), :math:`\\varepsilon_o` the
+balance that may be near zero; when several markets balance — a scope covering the whole country has no rest of
+the country, and its own ports close the balance — each takes an equal share of :math:`N_o` and :math:`T_o`),
+:math:`\\varepsilon_o` the
 elasticity of the market's excess demand (``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``).
 The curve runs its natural course: the market buys until its price falls to zero and sells until its price
 reaches ``outside_purchase_price_cap`` × :math:`P_o`; it is cut into steps of ``outside_step_pct`` % of
@@ -68,10 +70,23 @@ class OutsideMarket:
         return self.market_id
 
 
-def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, resolve_node) -> list[OutsideMarket]:
+def covers_country(region_ids: list[str], dataset: Dataset, country: str) -> bool:
+    """Whether the scope holds every region of ``country`` in the dataset (all 85 federal subjects for Russia): the
+    rest of the country is then inside the model, not an outside market."""
+    regions = dataset.regions
+    return set(regions.loc[regions["country_id"] == country, "region_id"]) <= set(region_ids)
+
+
+def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, resolve_node,
+                    whole_country: bool = False) -> list[OutsideMarket]:
     """The scenario's outside markets with their data: an exit names a ``market`` of the ``outside_markets`` table
     or a ``town`` (matched to the table's town, else a market of its own with no recorded trade and no duties).
-    ``resolve_node(town)`` returns the network node of a town or raises ScenarioError."""
+    ``resolve_node(town)`` returns the network node of a town or raises ScenarioError.
+
+    ``whole_country`` (the scope covers every region of its country, :func:`covers_country`): the rest of the
+    country is in the model, so exits of kind ``rest_of_russia`` are dropped; unless an exit says ``balancing``,
+    the country's own ports take the balancing role (the national surplus or deficit leaves or enters through
+    them, shared equally, :func:`market_curves`), and its borders stay partner markets with their recorded trade."""
     table = dataset.outside_markets.set_index("market_id")
     trade = dataset.outside_trade
     trade = trade[trade["scope_country"] == scope_country]
@@ -94,6 +109,8 @@ def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, res
             mid = f"town_{len(out)}"
             name_ru = name_en = town
             country, kind, tx, tm = scope_country, e.kind, 0.0, 0.0
+        if whole_country and kind == "rest_of_russia":
+            continue
         if mid in seen:
             raise ScenarioError(f"exits[{i}]: outside market {mid!r} listed twice")
         seen.add(mid)
@@ -104,6 +121,12 @@ def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, res
             tx if e.tariff_export_pct is None else e.tariff_export_pct,
             tm if e.tariff_import_pct is None else e.tariff_import_pct, tx, tm, e.price_pct_of_value, rec,
             kind == "rest_of_russia" if e.balancing is None else e.balancing))
+    if whole_country and not any(o.balancing for o in out):
+        explicit = {i for i, e in enumerate(exits) if e.balancing is not None}
+        if not explicit:
+            for o in out:
+                if o.kind == "port" and o.country_id == scope_country:
+                    o.balancing = True
     return out
 
 
@@ -166,12 +189,13 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
             for k, (x, m) in o.recorded.items():
                 recorded_net[k] = recorded_net.get(k, 0.0) + x - m
     rows = []
+    n_balancing = max(sum(o.balancing for o in markets), 1)
     for o in markets:
         for k in commodities:
             value = params[f"value_rub_per_t_{k}"]
-            if o.balancing:
-                N0 = balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)
-                T0 = max(abs(N0), demand_t.get(k, 0.0))
+            if o.balancing:  # several balancing markets (a whole country's ports) share the balance equally
+                N0 = (balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)) / n_balancing
+                T0 = max(abs(N0), demand_t.get(k, 0.0) / n_balancing)
                 eps = params["outside_elasticity_rest_of_russia"]
                 recorded = False
             else:

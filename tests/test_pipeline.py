@@ -149,8 +149,11 @@ def test_run_writes_every_output_and_never_overwrites(tmp_path):
     assert (out / "summary.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")))
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")
+                                         if not p.name.startswith("federal_")))
 def test_every_library_scenario_runs_from_the_cli(name):
+    """Every library scenario but the federal ones (85 regions, minutes each: their own slow suite,
+    tests/test_federal_scenarios.py)."""
     text = (ROOT / "scenarios" / name).read_text(encoding="utf-8")
     assert text.startswith("#"), "every library scenario opens with a comment saying what it answers"
     res = CliRunner().invoke(app, ["run", str(ROOT / "scenarios" / name), "--json"])

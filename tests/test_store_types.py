@@ -80,7 +80,8 @@ def test_new_sites_offer_each_store_type_at_its_cited_capital(planned):
     assert store["capital_cost"] == pytest.approx(p["store_capital_krub_per_t"] * 1e3 * storage)
     assert store["capacity_t"] == pytest.approx(storage * p["store_storage_turns_per_year"])
     dc = mods.loc[(new, "small")]
-    assert dc["store_type"] == "dc" and dc["groups"] == ""
+    # the distribution centre takes fruit, vegetables and potatoes, not grain, milk or meat (issue #18)
+    assert dc["store_type"] == "dc" and set(dc["groups"].split("|")) == {"potatoes", "vegetables", "fruit_berries"}
     # the controlled-atmosphere fruit store costs more per tonne than the centre and takes fewer groups: dominated
     assert not any(m.startswith("ca_fruit") for m in mods.loc[new].index)
     # existing centres keep their own module and grow as distribution centres only

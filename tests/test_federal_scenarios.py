@@ -1,0 +1,62 @@
+"""The federal scenarios end to end (issue #18): 60 centres in at least 48 regions with all six groups, and the
+variant that asks how many centres pay. Slow (minutes: 85 regions, a solve of up to five minutes each); they need
+the national corridors (roads and rail of all 85 subjects) in the embedded data: on a network that reaches fewer
+than 48 regions, federal_network is refused by its min_regions check, by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from planner.execute import execute_scenario
+from planner.scenario import load_scenario
+
+pytestmark = pytest.mark.slow
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def federal(dataset):
+    """One run of federal_network at its own settings (1% gap, 300 s), reused by the checks below."""
+    return execute_scenario(load_scenario(SCENARIOS / "federal_network.yaml"), dataset)
+
+
+@pytest.fixture(scope="module")
+def pays(dataset):
+    return execute_scenario(load_scenario(SCENARIOS / "federal_network_pays.yaml"), dataset)
+
+
+def test_sixty_centres_in_at_least_48_regions_existing_kept(federal, dataset):
+    s = federal.summary
+    assert s["objective"] is not None, s["message"]
+    centres = pd.DataFrame(s["centres"])
+    assert len(centres) == 60 and centres["region"].nunique() >= 48
+    existing = set(dataset.existing_centres.loc[dataset.existing_centres["country"] == "RU", "centre_id"])
+    assert existing <= set(centres["id"])
+
+
+def test_the_federal_network_has_no_rest_of_russia_and_no_milk_or_meat_through_centres(federal):
+    s = federal.summary
+    assert "ru_rest" not in {m["id"] for m in s["outside_markets"]}
+    f = federal.result.flows
+    assert not set(f.loc[f["kind"] == "inbound", "commodity"]) & {"milk", "meat"}
+    assert set(federal.planned.problem.commodities) == {"grain", "potatoes", "vegetables", "fruit_berries", "milk",
+                                                        "meat"}
+
+
+def test_the_federal_interdistrict_table_spans_the_districts(federal):
+    table = pd.DataFrame(federal.summary["interdistrict_flows"])
+    assert len(set(table["from_district"]) - {"outside"}) >= 6
+    assert (table["from_district"] != table["to_district"]).any()
+    assert table["change_t"].abs().sum() > 0
+
+
+def test_how_many_centres_pay(pays):
+    s = pays.summary
+    assert s["objective"] is not None, s["message"]
+    p = s["centres_that_pay"]
+    assert p["new_centres"] == sum(not c["existing"] for c in s["centres"])
+    assert 0 <= p["paying"] <= p["paying_with_loan"] <= p["new_centres"]
