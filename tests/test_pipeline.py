@@ -124,7 +124,8 @@ def test_run_writes_every_output_and_never_overwrites(tmp_path):
     assert res.exit_code == 0, res.output
     from planner.outputs import FILES
 
-    assert {p.name for p in out.iterdir()} == set(FILES) | {"run.log", "ranges.csv"}
+    assert {p.name for p in out.iterdir()} == set(FILES) | {"run.log", "ranges.csv", "interdistrict_flows.csv",
+                                                           "distribution_by_region.csv"}
     log = (out / "run.log").read_text(encoding="utf-8")
     assert "HiGHS" in log and "Solving report" in log  # the solver's lines went to the log
     assert "Solving report" not in res.output and "Coefficient ranges" not in res.output

@@ -108,8 +108,9 @@ def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=
 
 def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_regions: list[str], losses=None,
                   prices=None, investor=None, force: bool = False) -> list[Path]:
-    """Write every output file of a run (:data:`FILES`, and ``ranges.csv`` when the run has economics) into
-    ``folder``; returns the paths written."""
+    """Write every output file of a run (:data:`FILES`; with economics also ``ranges.csv``, and the inter-district
+    flows and the producer-surplus change by region beside each region's agricultural shares) into ``folder``;
+    returns the paths written."""
     from planner.outputs.gis import network_geojson_from, run_layers, write_layers
     from planner.outputs.map import draw_map
     from planner.outputs.report import context, render_html, write_pdf
@@ -141,4 +142,15 @@ def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_r
         from planner.economics.ranges import write_ranges_csv
 
         written.append(write_ranges_csv(summary["ranges"], folder / "ranges.csv"))
+    if summary.get("interdistrict_flows") or summary.get("distribution_by_region"):
+        import pandas as pd
+
+        from planner.economics.districts import write_distribution_csv, write_interdistrict_csv
+
+        if summary.get("interdistrict_flows"):
+            written.append(write_interdistrict_csv(pd.DataFrame(summary["interdistrict_flows"]),
+                                                   folder / "interdistrict_flows.csv"))
+        if summary.get("distribution_by_region"):
+            written.append(write_distribution_csv(pd.DataFrame(summary["distribution_by_region"]),
+                                                  folder / "distribution_by_region.csv"))
     return written

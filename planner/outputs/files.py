@@ -23,7 +23,8 @@ FILES: tuple[str, ...] = (
     "report.pdf",
 )
 """Every file :func:`planner.outputs.write_outputs` writes into a run folder."""
-OPTIONAL_FILES: tuple[str, ...] = ("ranges.csv", "share_curve.csv", "share_curve.png", "run.log")
+OPTIONAL_FILES: tuple[str, ...] = ("ranges.csv", "interdistrict_flows.csv", "distribution_by_region.csv",
+                                   "share_curve.csv", "share_curve.png", "run.log")
 """Files a run folder may hold besides :data:`FILES`: NPV and net social benefit across the cited ranges (runs
 with economics), the share-through-centres curve (scenarios with ``outputs.share_curve``), the solver's log (the
 command line)."""
