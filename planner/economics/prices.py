@@ -142,6 +142,16 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     trip = trip_matrix(G, nodes, nodes, params, commodity=commodity)  # freight and hours along one route per pair
     freight, hours = trip.freight, trip.hours
     curves = planned.curves.set_index(["market_id", "commodity"]) if len(planned.curves) else None
+    pos = {n: k for k, n in enumerate(freight.index)}
+    F, H = freight.to_numpy(float), hours.to_numpy(float)
+    # cheapest route through any open centre, for every pair of nodes (a, c, b): freight and hours in, then out
+    cpos = [pos[c] for c in centre_nodes]
+    if cpos:
+        via_all = (F[:, cpos][:, :, None] + F[cpos, :][None, :, :] + centre_h + value * combine_shares(
+            transit * (H[:, cpos][:, :, None] + H[cpos, :][None, :, :]), post * f, dist * f))
+        via_all = np.where(np.isfinite(via_all), via_all, np.inf).min(axis=1)
+    else:
+        via_all = np.full(F.shape, np.inf)
     rows = []
     for i in place:
         for j in place:
@@ -150,11 +160,11 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
             if i == j and i.startswith("outside:"):
                 rows.append((i, j, 0.0, 0.0, 0.0))  # the outside market's own supply meeting its own demand
                 continue
-            a, b = place[i], place[j]
-            fr = float(freight.at[a, b])
+            a, b = pos[place[i]], pos[place[j]]
+            fr = float(F[a, b])
             if not np.isfinite(fr):
                 continue
-            trad = fr + trad_h + value * combine_shares(transit * float(hours.at[a, b]), post, dist)
+            trad = fr + trad_h + value * float(combine_shares(transit * float(H[a, b]), post, dist))
             if j.startswith("outside:"):  # the scope sells: the market's duty on the exporter's price
                 o = by_id[j.removeprefix("outside:")]
                 p0 = float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
@@ -164,9 +174,7 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
                 o = by_id[i.removeprefix("outside:")]
                 duty_in = o.tariff_import_pct / 100 * float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
                 trad += duty_in
-            via = [float(freight.at[a, c] + freight.at[c, b]) + centre_h + value * combine_shares(
-                transit * float(hours.at[a, c] + hours.at[c, b]), post * f, dist * f) for c in centre_nodes]
-            best = min([v for v in via if np.isfinite(v)], default=np.inf)
+            best = float(via_all[a, b])
             rows.append((i, j, trad, max(0.0, trad - best), duty_in))
     arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving", "duty_in"])
     return markets, arcs
