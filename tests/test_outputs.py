@@ -276,3 +276,22 @@ def test_every_library_scenario_writes_every_file(name: str, tmp_path: Path):
         assert closed == {"ru_ge_upper_lars"}
         flows = gpd.read_file(out / "network.gpkg", layer="flows")
         assert not flows["crossings"].fillna("").str.contains("ru_ge_upper_lars").any()
+
+
+def test_a_national_map_is_centred_on_russia_not_on_greenwich():
+    """Chukotka runs past the antimeridian (-180…-169°): the map's box and central meridian must stay on the
+    scope, or a national map comes out rotated about Greenwich."""
+    import geopandas as gpd
+    from shapely.geometry import MultiPolygon, Point, box
+
+    from planner.outputs.map import map_extent
+
+    chukotka = MultiPolygon([box(160, 62, 180, 70), box(-180, 64, -169, 68)])
+    layers = {"regions": gpd.GeoDataFrame({"in_scope": [True, True]},
+                                          geometry=[box(30, 45, 60, 60), chukotka], crs=4326),
+              "region_points": gpd.GeoDataFrame(geometry=[Point(40, 50)], crs=4326),
+              "centres": gpd.GeoDataFrame(geometry=[Point(135, 48)], crs=4326)}
+    x0, _, x1, _ = map_extent(layers)
+    assert x0 < 30 and x1 > 191  # the wrapped part counts at 180…191°, not at -180°
+    lon_0 = float(projection(map_extent(layers)).split("+lon_0=")[1].split()[0])
+    assert 100 < lon_0 < 125

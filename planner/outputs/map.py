@@ -26,6 +26,7 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib_scalebar.scalebar import ScaleBar  # noqa: E402
+from shapely.affinity import translate  # noqa: E402
 from shapely.geometry import LineString, Point, box  # noqa: E402
 
 from planner.outputs.labels import commodity_names, fmt  # noqa: E402
@@ -56,7 +57,14 @@ def map_extent(layers: dict[str, gpd.GeoDataFrame]) -> tuple[float, float, float
     reg = layers["regions"]
     if not reg.empty and reg["in_scope"].any():
         parts.append(reg[reg["in_scope"]].geometry)
-    x0, y0, x1, y1 = gpd.GeoSeries(pd.concat(parts, ignore_index=True), crs=4326).total_bounds
+    geoms = gpd.GeoSeries(pd.concat(parts, ignore_index=True), crs=4326).explode(index_parts=False)
+    b = geoms.bounds
+    if (b["maxx"] < -90).any() and (b["minx"] > 0).any():
+        # a scope east of Greenwich with parts past the antimeridian (Chukotka at -180…-169°): count those parts
+        # at 180…191°, so the box, and the projection's central meridian, stay on the scope (not at 0°)
+        geoms = gpd.GeoSeries([translate(g, xoff=360.0) if bb.maxx < -90 else g
+                               for g, bb in zip(geoms, b.itertuples(), strict=True)], crs=4326)
+    x0, y0, x1, y1 = geoms.total_bounds
     px, py = max((x1 - x0) * 0.12, 1.0), max((y1 - y0) * 0.12, 1.0)
     return (x0 - px, y0 - py, x1 + px, y1 + py)
 
