@@ -137,10 +137,11 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         welfare += sum((outside_price - oc[i]) * m.e[i] - (outside_price + oc[i]) * m.im[i] for i in range(n))
     m.obj = pyo.Objective(expr=-welfare, sense=pyo.minimize)
     started = time.perf_counter()
+    fallback = regularisation < FLOW_REGULARISATION_FALLBACK  # a second attempt remains
     res = Highs().solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                        time_limit=min(time_limit, FIRST_ATTEMPT_S))
+                        time_limit=min(time_limit, FIRST_ATTEMPT_S) if fallback else time_limit)
     left = time_limit - (time.perf_counter() - started)
-    if res.solution_status != SolutionStatus.optimal and left >= 1.0 and regularisation < FLOW_REGULARISATION_FALLBACK:
+    if res.solution_status != SolutionStatus.optimal and left >= 1.0 and fallback:
         m.reg.set_value(FLOW_REGULARISATION_FALLBACK)
         res = Highs().solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, time_limit=left)
     if res.solution_status != SolutionStatus.optimal:

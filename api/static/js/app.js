@@ -274,7 +274,7 @@
     el.innerHTML = items.map((it) => `<label><input type="checkbox" name="${name}" value="${it.key}" ${checked(it.key) ? "checked" : ""}> ${esc(it.label)}</label>`).join("");
   }
   function loadForm(body, kind, source) {
-    state.form = { body: JSON.parse(JSON.stringify(body)), kind, source };
+    state.form = { body: JSON.parse(JSON.stringify(body)), kind, source, dirty: false };
     clearErrors(); $("#form-status").textContent = ""; $("#yaml-view").hidden = true;
     $("#form-source").textContent = `${source} (${kind === "library" ? t("library") : t("stored")})`;
     const f = form.elements; const b = state.form.body; const scope = b.scope || {}; const obj = b.objective || {};
@@ -372,14 +372,10 @@
       location.hash = "#run/" + r.id;
     } catch (e) { showErrors(e); }
   });
-  function sameAsStored() { return normal(formBody()) === normal(state.form.body); }
-  function dropNulls(o) {
-    if (Array.isArray(o)) { return o.map(dropNulls); }
-    if (o && typeof o === "object") { const r = {}; Object.keys(o).forEach((k) => { if (o[k] !== null && o[k] !== undefined) { r[k] = dropNulls(o[k]); } }); return r; }
-    return o;
-  }
-  function normal(b) { b = dropNulls(b); return JSON.stringify(b, Object.keys(flatKeys(b)).sort()); }
-  function flatKeys(o, acc = {}) { if (o && typeof o === "object") { Object.keys(o).forEach((k) => { acc[k] = 1; flatKeys(o[k], acc); }); } return acc; }
+  // a stored scenario runs as itself (by id) until the planner edits a field; the server normalises what it stores,
+  // so comparing the form with the stored body would call a just-saved scenario edited
+  ["input", "change"].forEach((ev) => form.addEventListener(ev, () => { if (state.form) { state.form.dirty = true; } }));
+  function sameAsStored() { return !state.form.dirty; }
   function yamlPath() { return state.form.kind === "library" ? `/library/${state.form.source}/yaml` : `/scenarios/${state.form.source}/yaml`; }
   $("#show-yaml").addEventListener("click", async () => {
     const pre = $("#yaml-view"); pre.hidden = false; pre.textContent = await api(yamlPath());
