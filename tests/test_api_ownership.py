@@ -171,9 +171,11 @@ def test_recovery_leaves_a_live_run_of_another_server_alone(tmp_path):
 def test_a_worker_dies_with_its_parent(tmp_path):
     """A parent starts a child that calls die_with_parent; SIGKILL of the parent ends the child too."""
     out = tmp_path / "child.pid"
+    (tmp_path / "child.py").write_text(
+        "import os, sys, time\nfrom api.jobs import die_with_parent\ndie_with_parent()\n"
+        "open(sys.argv[1], 'w').write(str(os.getpid()))\ntime.sleep(120)\n", encoding="utf-8")
     code = ("import subprocess, sys, time\n"
-            "c = subprocess.Popen([sys.executable, '-c', 'import os, time; from api.jobs import die_with_parent; "
-            f"die_with_parent(); open({str(out)!r}, \"w\").write(str(os.getpid())); time.sleep(120)'])\n"
+            f"subprocess.Popen([sys.executable, {str(tmp_path / 'child.py')!r}, {str(out)!r}])\n"
             "time.sleep(120)\n")
     parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.getcwd()})
     try:
