@@ -357,7 +357,24 @@ def corridors(_: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     return corridors_geojson(corridor_graph(ds, ParameterSet(ds.loss_rates)))
 
 
-@app.post("/scenarios", status_code=201, tags=["scenarios"], response_model=StoredScenario)
+SCENARIO_LINKS = {
+    "GetScenario": {"operationId": "get_scenario", "parameters": {"scenario_id": "$response.body#/id"},
+                    "description": "read the stored scenario"},
+    "RunScenario": {"operationId": "create_run", "requestBody": {"scenario_id": "$response.body#/id"},
+                    "description": "start a run of the stored scenario"},
+}
+RUN_LINKS = {
+    "GetRun": {"operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}},
+    "GetResult": {"operationId": "get_result", "parameters": {"run_id": "$response.body#/id"}},
+    "GetGeojson": {"operationId": "get_geojson", "parameters": {"run_id": "$response.body#/id"}},
+    "CancelRun": {"operationId": "cancel_run", "parameters": {"run_id": "$response.body#/id"}},
+}
+"""OpenAPI links (a stored scenario's id feeds its reads and runs; a run's id its reads and cancel): clients and
+schemathesis's stateful tests follow them."""
+
+
+@app.post("/scenarios", status_code=201, tags=["scenarios"], response_model=StoredScenario,
+          operation_id="create_scenario", responses={201: {"links": SCENARIO_LINKS}})
 def create_scenario(sc: ScenarioIn, caller: Annotated[Caller, Depends(require("planner"))],
                     library: Annotated[bool, Query(description="store it in the library, read by every "
                                                                "organisation (admin keys only)")] = False,
@@ -386,7 +403,7 @@ def list_scenarios(caller: Annotated[Caller, Depends(require("viewer"))]) -> lis
         return [_stored(r, body=False) for r in recs]
 
 
-@app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario)
+@app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario, operation_id="get_scenario")
 def get_scenario(scenario_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> StoredScenario:
     """One stored scenario with its body (404 for another organisation's)."""
     rec = _visible_scenario(scenario_id, caller)
@@ -395,7 +412,8 @@ def get_scenario(scenario_id: str, caller: Annotated[Caller, Depends(require("vi
     return _stored(rec)
 
 
-@app.post("/runs", status_code=202, tags=["runs"], response_model=RunCreated)
+@app.post("/runs", status_code=202, tags=["runs"], response_model=RunCreated, operation_id="create_run",
+          responses={202: {"links": RUN_LINKS}})
 def create_run(body: RunIn, caller: Annotated[Caller, Depends(require("planner"))]) -> RunCreated:
     """Queue a run; it executes in a worker process. Poll ``GET /runs/{id}``. 429 with ``Retry-After`` when the
     queue (PLANNER_MAX_QUEUE) or the key's share of it (PLANNER_MAX_RUNS_PER_KEY) is full."""
@@ -434,13 +452,13 @@ def _run(run_id: str, caller: Caller) -> RunRecord:
     return run
 
 
-@app.get("/runs/{run_id}", tags=["runs"], response_model=RunState)
+@app.get("/runs/{run_id}", tags=["runs"], response_model=RunState, operation_id="get_run")
 def get_run(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> RunState:
     """A run's status, progress and the solver's gap so far."""
     return _state(_run(run_id, caller))
 
 
-@app.get("/runs/{run_id}/result", tags=["runs"])
+@app.get("/runs/{run_id}/result", tags=["runs"], operation_id="get_result")
 def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's summary and tables (409 while it has none)."""
     run = _run(run_id, caller)
@@ -450,7 +468,7 @@ def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))
     return {"id": run.id, "summary": run.result["summary"], "tables": run.result["tables"]}
 
 
-@app.get("/runs/{run_id}/geojson", tags=["runs"])
+@app.get("/runs/{run_id}/geojson", tags=["runs"], operation_id="get_geojson")
 def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's network: regions, corridors, centres sized by throughput, flows (EPSG:4326)."""
     run = _run(run_id, caller)
@@ -459,7 +477,7 @@ def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer")
     return run.result["geojson"]
 
 
-@app.delete("/runs/{run_id}", tags=["runs"], response_model=RunState)
+@app.delete("/runs/{run_id}", tags=["runs"], response_model=RunState, operation_id="cancel_run")
 def cancel_run(run_id: str, caller: Annotated[Caller, Depends(require("planner"))]) -> RunState:
     """Cancel a queued or running run of the key's organisation (stops its solve, on whichever server runs it);
     409 if it has already ended."""

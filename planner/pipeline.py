@@ -440,7 +440,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     nodes = {**supply_node, **site_node, **market_node, **exit_node, **import_node}
     notes = [f"region {r} has no network node of its own: snapped to the nearest node of its country"
              for r in sorted(set(farm_fallback) | set(city_fallback))] + capacity_notes
-    cut_off = curves.groupby("market_id")["P0_rub_per_t"].apply(lambda p: not np.isfinite(p).any())
+    cut_off = (curves.groupby("market_id")["P0_rub_per_t"].apply(lambda p: not np.isfinite(p).any())
+               if len(curves) else {})  # `exits: []`: no outside market, no curve
     notes += [f"outside market {m} cannot be reached from the scope's farms (a closed crossing or no path): it "
               "trades nothing" for m, cut in cut_off.items() if cut]
     return PlannedProblem(pb, G, cands, nodes, params, outside, curves, notes, capacity_status, storage_info)

@@ -458,3 +458,12 @@ def test_error_messages_do_not_echo_a_whole_input(tmp_path):
         load_scenario(path)
     assert "federal_districts" in str(err.value) and len(str(err.value)) < 1_000
     assert os.path.getsize(path) > 50_000
+
+
+def test_a_scenario_without_outside_markets_is_estimated(api):
+    """``exits: []`` (no outside market at all) is valid by the schema: the estimate answers, not a 500 (found by
+    schemathesis)."""
+    tc, p, _ = api
+    r = tc.post("/estimate/loss-reduction", json={"scenario": {**SMALL, "exits": []}}, headers=p)
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"][0]["commodity"] == "vegetables"

@@ -220,7 +220,9 @@ def test_two_servers_on_one_database(db_url, servers):
     # a run queued with both servers up is run once, by one of them
     rid = b.post("/runs", {"scenario": SMALL}, h).json()["id"]
     wait_for(lambda: a.status(rid, h) not in ("queued", "running"), 240, "the small run to end")
-    assert a.status(rid, h) == "succeeded" and a.get(f"/runs/{rid}/result", h).status_code == 200
+    state = a.get(f"/runs/{rid}", h).json()
+    assert state["status"] == "succeeded", state
+    assert a.get(f"/runs/{rid}/result", h).status_code == 200
 
 
 def test_a_worker_over_a_low_memory_limit(db_url, servers):
