@@ -146,13 +146,15 @@ def _renew(url: str, run_id: str, owner: str, lease_s: float, stop: threading.Ev
     """Worker thread: renew the run's lease every fifth of ``lease_s`` seconds; quit the process when the run is
     no longer this worker's (cancelled, or failed elsewhere). A database error skips one renewal."""
     every = max(0.2, lease_s / 5)
-    while not stop.wait(every):
+    while True:  # the first renewal at once: starting the interpreter may have taken a good part of the lease
         try:
             ok = write(url, run_id, owner, lease_until=time.time() + lease_s)
         except Exception:  # a busy or briefly unreachable database: try again at the next period
-            continue
+            ok = True
         if not ok:
             os._exit(0)
+        if stop.wait(every):
+            return
 
 
 def _peak_mb() -> float:
@@ -260,10 +262,11 @@ class JobManager:
 
     def recover(self) -> int:
         """Fail the running runs (other than this server's own) whose worker is really gone: its process on this
-        host has ended, or it is an orphan whose server died (it is killed first), or — wherever it ran — its
-        lease has expired (a worker still alive on this host is killed first). A live run of another server on
-        the same database is left alone. Every write is conditional on the run still being the same worker's.
-        Returns how many runs were failed."""
+        host has ended, or it is an orphan whose server died (it is killed first), or — started on another host,
+        or not yet named — its lease has expired. A worker alive under its live server on this host is left to
+        that server (its deadline and exit watch), however late its renewals on a loaded machine; so is every
+        live run of another server on the same database. Every write is conditional on the run still being the
+        same worker's. Returns how many runs were failed."""
         n = 0
         t = time.time()
         with session(self.url) as s:
@@ -279,9 +282,9 @@ class JobManager:
                     why = "its process has ended"
                 elif state == "orphan":
                     why = "its server died and the orphaned worker was stopped"
-                elif expired:
+                elif expired and state == "unknown":  # on another host, or not yet named: the lease decides
                     why = f"it stopped renewing its lease of {self.limits.lease_s} s"
-                else:
+                else:  # alive under its live server on this host: that server's deadline and watch govern it
                     continue
                 if pid is not None:  # a worker that must not solve on
                     with contextlib.suppress(OSError):
