@@ -20,11 +20,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import load_only
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, runs_visible, scenarios_visible, session
 from api.guard import BodyGuard
@@ -313,6 +316,21 @@ async def invalid_request(request: Request, exc: RequestValidationError):
     detail = [{"loc": list(error_loc(e)), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
               for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException):
+    """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path has (Starlette names
+    only those of the first route that matched the path, e.g. GET but not DELETE on ``/runs/{run_id}``)."""
+    if exc.status_code == 405:
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            match, _ = route.matches({**request.scope, "method": "__none__"})
+            if match != Match.NONE and getattr(route, "methods", None):
+                allowed |= set(route.methods)
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
 
 
 @app.exception_handler(Exception)

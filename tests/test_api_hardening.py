@@ -467,3 +467,12 @@ def test_a_scenario_without_outside_markets_is_estimated(api):
     r = tc.post("/estimate/loss-reduction", json={"scenario": {**SMALL, "exits": []}}, headers=p)
     assert r.status_code == 200, r.text
     assert r.json()["summary"][0]["commodity"] == "vegetables"
+
+
+def test_a_405_lists_every_method_of_the_path(api):
+    """``Allow`` names every method the path has (schemathesis's allow_header_conformance), not only the first
+    route's."""
+    tc, _, _ = api
+    r = tc.options("/runs/some-id")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
+    assert tc.options("/scenarios").headers["allow"] == "GET, POST"
