@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm import defer, load_only
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -461,10 +461,15 @@ def _busy(msg: str) -> HTTPException:
     return HTTPException(429, msg, headers={"Retry-After": str(app.state.limits.retry_after_s)})
 
 
-def _run(run_id: str, caller: Caller) -> RunRecord:
-    """The run ``run_id`` if the caller may see it (its organisation's; any for an admin), else 404."""
+def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
+    """The run ``run_id`` if the caller may see it (its organisation's; any for an admin), else 404. Without
+    ``full`` its state only: the scenario and the result (large JSON) are not read (``GET /runs/{id}`` at 40
+    concurrent clients went from 11 to well over 100 requests per second, docs/benchmarks.md)."""
+    query = select(RunRecord).where(RunRecord.id == run_id, runs_visible(caller.role, caller.org))
+    if not full:
+        query = query.options(defer(RunRecord.result), defer(RunRecord.scenario))
     with session(app.state.url) as s:
-        run = s.scalar(select(RunRecord).where(RunRecord.id == run_id, runs_visible(caller.role, caller.org)))
+        run = s.scalar(query)
     if run is None:
         raise HTTPException(404, f"no run with id {short(run_id)}")
     return run
@@ -479,7 +484,7 @@ def get_run(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) 
 @app.get("/runs/{run_id}/result", tags=["runs"], operation_id="get_result")
 def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's summary and tables (409 while it has none)."""
-    run = _run(run_id, caller)
+    run = _run(run_id, caller, full=True)
     if run.result is None:
         raise HTTPException(409, f"run {run_id} has no result (status {run.status}" +
                             (f": {run.error}" if run.error else "") + ")")
@@ -489,7 +494,7 @@ def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))
 @app.get("/runs/{run_id}/geojson", tags=["runs"], operation_id="get_geojson")
 def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's network: regions, corridors, centres sized by throughput, flows (EPSG:4326)."""
-    run = _run(run_id, caller)
+    run = _run(run_id, caller, full=True)
     if run.result is None:
         raise HTTPException(409, f"run {run_id} has no result (status {run.status})")
     return run.result["geojson"]
@@ -523,7 +528,7 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
 
     centres = body.centres
     if body.run_id is not None:
-        run = _run(body.run_id, caller)
+        run = _run(body.run_id, caller, full=True)
         if run.result is None:
             raise HTTPException(409, f"run {short(body.run_id)} has no result")
         scenario, where = run.scenario, ("body", "run_id")
@@ -567,7 +572,7 @@ def compare(body: CompareIn, caller: Annotated[Caller, Depends(require("viewer")
     """Two finished runs side by side: status, objective, costs, losses, prices, centres."""
     out = {}
     for label, rid in (("a", body.run_a), ("b", body.run_b)):
-        run = _run(rid, caller)
+        run = _run(rid, caller, full=True)
         if run.result is None:
             raise HTTPException(409, f"run {rid} has no result")
         s = run.result["summary"]

@@ -476,3 +476,22 @@ def test_a_405_lists_every_method_of_the_path(api):
     r = tc.options("/runs/some-id")
     assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
     assert tc.options("/scenarios").headers["allow"] == "GET, POST"
+
+
+def test_a_run_state_is_read_without_its_result(api):
+    """``GET /runs/{id}`` (polled by every client) reads the state only, never the large result or scenario."""
+    tc, p, v = api
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    eng = engine(tc.app.state.url)
+    event.listen(eng, "before_cursor_execute", seen)
+    try:
+        assert tc.get(f"/runs/{rid}", headers=v).json()["status"] == "queued"
+    finally:
+        event.remove(eng, "before_cursor_execute", seen)
+    reads = [s for s in statements if "FROM runs" in s]
+    assert reads and all("runs.result" not in s and "runs.scenario," not in s for s in reads)
