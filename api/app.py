@@ -464,7 +464,7 @@ def _busy(msg: str) -> HTTPException:
 def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
     """The run ``run_id`` if the caller may see it (its organisation's; any for an admin), else 404. Without
     ``full`` its state only: the scenario and the result (large JSON) are not read (``GET /runs/{id}`` at 40
-    concurrent clients went from 11 to well over 100 requests per second, docs/benchmarks.md)."""
+    concurrent clients went from 11 to about 100 requests per second, docs/benchmarks.md)."""
     query = select(RunRecord).where(RunRecord.id == run_id, runs_visible(caller.role, caller.org))
     if not full:
         query = query.options(defer(RunRecord.result), defer(RunRecord.scenario))
