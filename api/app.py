@@ -1,7 +1,10 @@
 """The optimization API (FastAPI): datasets, stored scenarios, runs as background jobs, quick estimates.
 
-Access: an API key in the ``X-API-Key`` header; ``viewer`` keys read, ``planner`` keys also write and run.
-Without a key: 401; with a key of the wrong role: 403. Bad input: 422 naming the field down to the item (a
+Access: an API key in the ``X-API-Key`` header; ``viewer`` keys read, ``planner`` keys also write and run,
+``admin`` keys do all that across organisations. Without a key: 401; with a key of the wrong role: 403.
+Ownership: a key sees and cancels only its organisation's scenarios and runs (plus the library scenarios, which
+everyone reads); another organisation's object is answered 404, exactly as one that does not exist, so ids do
+not leak. Bad input: 422 naming the field down to the item (a
 scenario is checked against the dataset before it is stored); bodies over ``PLANNER_MAX_BODY`` bytes (default
 1 MiB, counted as they stream): 413; unknown ids: 404; too many active runs or estimates: 429 with
 ``Retry-After``; no stack traces in any answer. The limits are in :mod:`api.limits` and docs/api.md.
@@ -16,14 +19,17 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm import defer, load_only
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, session
+from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, runs_visible, scenarios_visible, session
 from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.limits import Limits, load_limits
@@ -70,8 +76,8 @@ def _err(description: str, model: type[BaseModel] = Error, headers: dict | None 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _err("malformed request (e.g. a Content-Length that is not a number)"),
     401: _err("missing, unknown or revoked API key (X-API-Key)"),
-    403: _err("the key's role may not do this (viewer keys read only)"),
-    404: _err("no such stored scenario or run"),
+    403: _err("the key's role may not do this (viewer keys read only; library scenarios: admin keys only)"),
+    404: _err("no such stored scenario or run (or it belongs to another organisation)"),
     409: _err("the run has no result yet, or has already ended"),
     413: _err("request body over PLANNER_MAX_BODY bytes"),
     422: _err("invalid input; each item names its location", ValidationErrors),
@@ -81,11 +87,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class StoredScenario(BaseModel):
-    """A stored scenario."""
+    """A stored scenario; ``library`` ones are read by every organisation."""
 
     id: str
     name: str
     created: str
+    library: bool = False
     body: dict[str, Any] | None = None
 
 
@@ -160,24 +167,40 @@ class CompareIn(BaseModel):
 
 
 class Caller(NamedTuple):
-    """The key a request came with: its id and role."""
+    """The key a request came with: its id, role and organisation."""
 
     key_id: str
     role: str
+    org: str
 
 
 def require(role: str):
-    """Dependency: the caller's key must be active and allow ``role`` (planner also allows viewer)."""
+    """Dependency: the caller's key must be active and allow ``role`` (planner also allows viewer; admin allows
+    everything)."""
 
     def check(x_api_key: Annotated[str | None, Header()] = None) -> Caller:
         found = key_of(x_api_key, app.state.url)
         if found is None:
             raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
-        if role == "planner" and found[1] != "planner":
+        if role == "planner" and found[1] not in ("planner", "admin"):
             raise HTTPException(403, "this key may read but not write or run (role viewer); use a planner key")
         return Caller(*found)
 
     return check
+
+
+def _stored(rec: ScenarioRecord, body: bool = True) -> StoredScenario:
+    """A stored scenario as answered."""
+    return StoredScenario(id=rec.id, name=rec.name, created=_iso(rec.created), library=rec.org is None,
+                          body=rec.body if body else None)
+
+
+def _visible_scenario(sid: str, caller: Caller) -> ScenarioRecord | None:
+    """The stored scenario ``sid`` if the caller may read it (its organisation's, a library one, or any for an
+    admin), else None — whether it exists elsewhere is not told."""
+    with session(app.state.url) as s:
+        return s.scalar(select(ScenarioRecord).where(ScenarioRecord.id == sid,
+                                                     scenarios_visible(caller.role, caller.org)))
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -217,7 +240,7 @@ def _state(run: RunRecord) -> RunState:
                     error=run.error)
 
 
-def _body(sc: ScenarioIn, prefix: tuple = ("body",)) -> dict:
+def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
     """Validate an API scenario before anything is stored: resolve ``extends`` against stored ids, refuse server
     file paths and a solver time limit over the service's, and check every id it names against the dataset.
     Errors are 422s at the offending item, under ``prefix`` (where the scenario sits in the request)."""
@@ -229,8 +252,7 @@ def _body(sc: ScenarioIn, prefix: tuple = ("body",)) -> dict:
         raise _invalid([(where, "server file paths (data, candidates.file) are not accepted over the API")], prefix)
     parent = body.pop("extends", None)
     if parent is not None:
-        with session(app.state.url) as s:
-            base = s.get(ScenarioRecord, parent)
+        base = _visible_scenario(parent, caller)
         if base is None:
             raise _invalid([(("extends",), f"no stored scenario with id {short(parent)}")], prefix)
         from planner.scenario import _merge
@@ -251,14 +273,14 @@ def _body(sc: ScenarioIn, prefix: tuple = ("body",)) -> dict:
     return validated.model_dump(mode="json", exclude={"extends"})
 
 
-def _scenario_for(sid: str | None, sc: ScenarioIn | None) -> tuple[str | None, dict]:
+def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tuple[str | None, dict]:
+    """The scenario a request names: a stored one the caller may read (else 404), or one given inline."""
     if sid is not None:
-        with session(app.state.url) as s:
-            rec = s.get(ScenarioRecord, sid)
+        rec = _visible_scenario(sid, caller)
         if rec is None:
             raise HTTPException(404, f"no stored scenario with id {short(sid)}")
         return sid, rec.body
-    return None, _body(sc, ("body", "scenario"))
+    return None, _body(sc, caller, ("body", "scenario"))
 
 
 @asynccontextmanager
@@ -294,6 +316,21 @@ async def invalid_request(request: Request, exc: RequestValidationError):
     detail = [{"loc": list(error_loc(e)), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
               for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException):
+    """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path has (Starlette names
+    only those of the first route that matched the path, e.g. GET but not DELETE on ``/runs/{run_id}``)."""
+    if exc.status_code == 405:
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            match, _ = route.matches({**request.scope, "method": "__none__"})
+            if match != Match.NONE and getattr(route, "methods", None):
+                allowed |= set(route.methods)
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
 
 
 @app.exception_handler(Exception)
@@ -338,42 +375,67 @@ def corridors(_: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     return corridors_geojson(corridor_graph(ds, ParameterSet(ds.loss_rates)))
 
 
-@app.post("/scenarios", status_code=201, tags=["scenarios"], response_model=StoredScenario)
-def create_scenario(sc: ScenarioIn, _: Annotated[Caller, Depends(require("planner"))]) -> StoredScenario:
-    """Validate and store a scenario (``extends`` may name a stored scenario id)."""
-    body = _body(sc)
+SCENARIO_LINKS = {
+    "GetScenario": {"operationId": "get_scenario", "parameters": {"scenario_id": "$response.body#/id"},
+                    "description": "read the stored scenario"},
+    "RunScenario": {"operationId": "create_run", "requestBody": {"scenario_id": "$response.body#/id"},
+                    "description": "start a run of the stored scenario"},
+}
+RUN_LINKS = {
+    "GetRun": {"operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}},
+    "GetResult": {"operationId": "get_result", "parameters": {"run_id": "$response.body#/id"}},
+    "GetGeojson": {"operationId": "get_geojson", "parameters": {"run_id": "$response.body#/id"}},
+    "CancelRun": {"operationId": "cancel_run", "parameters": {"run_id": "$response.body#/id"}},
+}
+"""OpenAPI links (a stored scenario's id feeds its reads and runs; a run's id its reads and cancel): clients and
+schemathesis's stateful tests follow them."""
+
+
+@app.post("/scenarios", status_code=201, tags=["scenarios"], response_model=StoredScenario,
+          operation_id="create_scenario", responses={201: {"links": SCENARIO_LINKS}})
+def create_scenario(sc: ScenarioIn, caller: Annotated[Caller, Depends(require("planner"))],
+                    library: Annotated[bool, Query(description="store it in the library, read by every "
+                                                               "organisation (admin keys only)")] = False,
+                    ) -> StoredScenario:
+    """Validate and store a scenario for the key's organisation (``extends`` may name a stored scenario id the
+    key can read); ``library=true`` (admin keys) stores it for everyone."""
+    if library and caller.role != "admin":
+        raise HTTPException(403, "only an admin key may store library scenarios")
+    body = _body(sc, caller)
     with session(app.state.url) as s:
-        rec = ScenarioRecord(name=body["name"], body=body)
+        rec = ScenarioRecord(name=body["name"], body=body, org=None if library else caller.org)
         s.add(rec)
         s.commit()
-        return StoredScenario(id=rec.id, name=rec.name, created=_iso(rec.created), body=rec.body)
+        return _stored(rec)
 
 
 @app.get("/scenarios", tags=["scenarios"], response_model=list[StoredScenario])
-def list_scenarios(_: Annotated[Caller, Depends(require("viewer"))]) -> list[StoredScenario]:
-    """Stored scenarios, newest first (without bodies)."""
+def list_scenarios(caller: Annotated[Caller, Depends(require("viewer"))]) -> list[StoredScenario]:
+    """The stored scenarios the key may read (its organisation's and the library's), newest first, without
+    bodies."""
     with session(app.state.url) as s:
         recs = s.scalars(select(ScenarioRecord).options(load_only(ScenarioRecord.id, ScenarioRecord.name,
-                                                                  ScenarioRecord.created))
+                                                                  ScenarioRecord.created, ScenarioRecord.org))
+                         .where(scenarios_visible(caller.role, caller.org))
                          .order_by(ScenarioRecord.created.desc()))
-        return [StoredScenario(id=r.id, name=r.name, created=_iso(r.created)) for r in recs]
+        return [_stored(r, body=False) for r in recs]
 
 
-@app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario)
-def get_scenario(scenario_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> StoredScenario:
-    """One stored scenario with its body."""
-    with session(app.state.url) as s:
-        rec = s.get(ScenarioRecord, scenario_id)
+@app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario, operation_id="get_scenario")
+def get_scenario(scenario_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> StoredScenario:
+    """One stored scenario with its body (404 for another organisation's)."""
+    rec = _visible_scenario(scenario_id, caller)
     if rec is None:
         raise HTTPException(404, f"no stored scenario with id {short(scenario_id)}")
-    return StoredScenario(id=rec.id, name=rec.name, created=_iso(rec.created), body=rec.body)
+    return _stored(rec)
 
 
-@app.post("/runs", status_code=202, tags=["runs"], response_model=RunCreated)
+@app.post("/runs", status_code=202, tags=["runs"], response_model=RunCreated, operation_id="create_run",
+          responses={202: {"links": RUN_LINKS}})
 def create_run(body: RunIn, caller: Annotated[Caller, Depends(require("planner"))]) -> RunCreated:
     """Queue a run; it executes in a worker process. Poll ``GET /runs/{id}``. 429 with ``Retry-After`` when the
     queue (PLANNER_MAX_QUEUE) or the key's share of it (PLANNER_MAX_RUNS_PER_KEY) is full."""
-    sid, scenario = _scenario_for(body.scenario_id, body.scenario)
+    sid, scenario = _scenario_for(body.scenario_id, body.scenario, caller)
     limits: Limits = app.state.limits
     with QUEUE_LOCK, session(app.state.url) as s:
         active = RunRecord.status.in_(("queued", "running"))
@@ -384,7 +446,7 @@ def create_run(body: RunIn, caller: Annotated[Caller, Depends(require("planner")
         total = s.scalar(select(func.count()).select_from(RunRecord).where(active))
         if total >= limits.max_active_runs:
             raise _busy(f"the queue holds {total} runs, its limit (PLANNER_MAX_QUEUE); retry later")
-        run = RunRecord(scenario_id=sid, scenario=scenario, key_id=caller.key_id)
+        run = RunRecord(scenario_id=sid, scenario=scenario, key_id=caller.key_id, org=caller.org)
         s.add(run)
         s.commit()
         return RunCreated(id=run.id)
@@ -399,49 +461,56 @@ def _busy(msg: str) -> HTTPException:
     return HTTPException(429, msg, headers={"Retry-After": str(app.state.limits.retry_after_s)})
 
 
-def _run(run_id: str) -> RunRecord:
+def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
+    """The run ``run_id`` if the caller may see it (its organisation's; any for an admin), else 404. Without
+    ``full`` its state only: the scenario and the result (large JSON) are not read (``GET /runs/{id}`` at 40
+    concurrent clients went from 11 to about 100 requests per second, docs/benchmarks.md)."""
+    query = select(RunRecord).where(RunRecord.id == run_id, runs_visible(caller.role, caller.org))
+    if not full:
+        query = query.options(defer(RunRecord.result), defer(RunRecord.scenario))
     with session(app.state.url) as s:
-        run = s.get(RunRecord, run_id)
+        run = s.scalar(query)
     if run is None:
         raise HTTPException(404, f"no run with id {short(run_id)}")
     return run
 
 
-@app.get("/runs/{run_id}", tags=["runs"], response_model=RunState)
-def get_run(run_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> RunState:
+@app.get("/runs/{run_id}", tags=["runs"], response_model=RunState, operation_id="get_run")
+def get_run(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> RunState:
     """A run's status, progress and the solver's gap so far."""
-    return _state(_run(run_id))
+    return _state(_run(run_id, caller))
 
 
-@app.get("/runs/{run_id}/result", tags=["runs"])
-def get_result(run_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> dict:
+@app.get("/runs/{run_id}/result", tags=["runs"], operation_id="get_result")
+def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's summary and tables (409 while it has none)."""
-    run = _run(run_id)
+    run = _run(run_id, caller, full=True)
     if run.result is None:
         raise HTTPException(409, f"run {run_id} has no result (status {run.status}" +
                             (f": {run.error}" if run.error else "") + ")")
     return {"id": run.id, "summary": run.result["summary"], "tables": run.result["tables"]}
 
 
-@app.get("/runs/{run_id}/geojson", tags=["runs"])
-def get_geojson(run_id: str, _: Annotated[Caller, Depends(require("viewer"))]) -> dict:
+@app.get("/runs/{run_id}/geojson", tags=["runs"], operation_id="get_geojson")
+def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """The finished run's network: regions, corridors, centres sized by throughput, flows (EPSG:4326)."""
-    run = _run(run_id)
+    run = _run(run_id, caller, full=True)
     if run.result is None:
         raise HTTPException(409, f"run {run_id} has no result (status {run.status})")
     return run.result["geojson"]
 
 
-@app.delete("/runs/{run_id}", tags=["runs"], response_model=RunState)
-def cancel_run(run_id: str, _: Annotated[Caller, Depends(require("planner"))]) -> RunState:
-    """Cancel a queued or running run (stops its solve); 409 if it has already ended."""
-    _run(run_id)
+@app.delete("/runs/{run_id}", tags=["runs"], response_model=RunState, operation_id="cancel_run")
+def cancel_run(run_id: str, caller: Annotated[Caller, Depends(require("planner"))]) -> RunState:
+    """Cancel a queued or running run of the key's organisation (stops its solve, on whichever server runs it);
+    409 if it has already ended."""
+    _run(run_id, caller)
     if not app.state.jobs.cancel(run_id):
         raise HTTPException(409, f"run {run_id} has already ended")
-    return _state(_run(run_id))
+    return _state(_run(run_id, caller))
 
 
-def _estimate(body: EstimateIn, kind: str) -> dict:
+def _estimate(body: EstimateIn, kind: str, caller: Caller) -> dict:
     """Run an estimate in the request, at most ``PLANNER_MAX_ESTIMATES`` at once (else 429). Domain errors are
     422s at their field: the scenario's (``["body", "scenario", ...]``, or ``["body", "scenario_id"]`` /
     ``["body", "run_id"]`` for a stored one) or the centre id (``["body", "centres", i]``)."""
@@ -449,23 +518,23 @@ def _estimate(body: EstimateIn, kind: str) -> dict:
         raise _busy(f"{app.state.limits.max_estimates} estimates are being computed, the most at once "
                     "(PLANNER_MAX_ESTIMATES); retry later")
     try:
-        return _estimate_now(body, kind)
+        return _estimate_now(body, kind, caller)
     finally:
         app.state.estimates.release()
 
 
-def _estimate_now(body: EstimateIn, kind: str) -> dict:
+def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
     from api.estimates import run_estimate
 
     centres = body.centres
     if body.run_id is not None:
-        run = _run(body.run_id)
+        run = _run(body.run_id, caller, full=True)
         if run.result is None:
             raise HTTPException(409, f"run {short(body.run_id)} has no result")
         scenario, where = run.scenario, ("body", "run_id")
         centres = centres or [c["id"] for c in run.result["summary"].get("centres", [])]
     else:
-        _, scenario = _scenario_for(body.scenario_id, body.scenario)
+        _, scenario = _scenario_for(body.scenario_id, body.scenario, caller)
         where = ("body", "scenario_id") if body.scenario_id is not None else ("body", "scenario")
     limits: Limits = app.state.limits
     tag, value = run_estimate(kind, scenario, centres, body.baseline, limits.estimate_deadline_s,
@@ -487,23 +556,23 @@ def _estimate_now(body: EstimateIn, kind: str) -> dict:
 
 
 @app.post("/estimate/loss-reduction", tags=["estimates"])
-def loss_reduction(body: EstimateIn, _: Annotated[Caller, Depends(require("planner"))]) -> dict:
+def loss_reduction(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))]) -> dict:
     """Tonnes lost by commodity, stage and region with the centres, against the baseline."""
-    return _estimate(body, "loss")
+    return _estimate(body, "loss", caller)
 
 
 @app.post("/estimate/price-impact", tags=["estimates"])
-def price_impact(body: EstimateIn, _: Annotated[Caller, Depends(require("planner"))]) -> dict:
+def price_impact(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))]) -> dict:
     """Equilibrium price changes with the centres, against the baseline."""
-    return _estimate(body, "price")
+    return _estimate(body, "price", caller)
 
 
 @app.post("/compare", tags=["runs"])
-def compare(body: CompareIn, _: Annotated[Caller, Depends(require("viewer"))]) -> dict:
+def compare(body: CompareIn, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
     """Two finished runs side by side: status, objective, costs, losses, prices, centres."""
     out = {}
     for label, rid in (("a", body.run_a), ("b", body.run_b)):
-        run = _run(rid)
+        run = _run(rid, caller, full=True)
         if run.result is None:
             raise HTTPException(409, f"run {rid} has no result")
         s = run.result["summary"]

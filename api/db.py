@@ -3,6 +3,16 @@
 A SQLite file by default (``PLANNER_DB``, default ``planner.db`` in the working folder); PostgreSQL (or any
 SQLAlchemy URL) when ``DATABASE_URL`` says so. Every write commits at once, so a stored scenario or result
 survives a restart.
+
+Ownership: every key belongs to an organisation (``org``, default ``default``); scenarios and runs record the
+organisation of the key that made them. A key sees its organisation's scenarios and runs, plus the library
+scenarios (``org`` NULL: stored by an admin with ``library``), and an ``admin`` key sees everything. A database
+made before organisations existed is upgraded at start-up: its keys, runs and scenarios join ``default`` (so
+nothing that was visible before is hidden, and nothing is lost).
+
+Leases: a running run carries ``lease_owner`` (a token given to its worker when the run is claimed) and
+``lease_until`` (seconds since the epoch, UTC) that its worker keeps renewing; ``worker`` names the process
+(host, pid and the process's start time, so a reused pid is never mistaken for it). See :mod:`api.jobs`.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, String, Text, create_engine, inspect, select, text
+from sqlalchemy import JSON, DateTime, Float, String, Text, create_engine, inspect, or_, select, text, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -36,6 +46,7 @@ class ApiKey(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     role: Mapped[str] = mapped_column(String(16))
+    org: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     label: Mapped[str] = mapped_column(String(200), default="")
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -49,6 +60,7 @@ class ScenarioRecord(Base):
     name: Mapped[str] = mapped_column(String(200))
     body: Mapped[dict] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    org: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # NULL: a library scenario
 
 
 class RunRecord(Base):
@@ -63,6 +75,10 @@ class RunRecord(Base):
     gap: Mapped[float | None] = mapped_column(Float, nullable=True)
     pid: Mapped[int | None] = mapped_column(nullable=True)
     key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    org: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # epoch seconds (UTC)
+    worker: Mapped[str | None] = mapped_column(String(300), nullable=True)  # "host pid start-ticks"
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -87,8 +103,17 @@ def _private_sqlite_file(url: str) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+DEFAULT_ORG = "default"
+"""The organisation of keys created without ``--org``, and of everything stored before organisations existed."""
+
+BACKFILL = {("api_keys", "org"): DEFAULT_ORG, ("scenarios", "org"): DEFAULT_ORG, ("runs", "org"): DEFAULT_ORG}
+"""Value given to the rows of an older database when a column is added to it (only then: later NULLs mean
+something, e.g. a library scenario)."""
+
+
 def _add_missing_columns(eng: Engine) -> None:
-    """Additive upgrade of a database made by an older version: nullable columns a table lacks are added."""
+    """Additive upgrade of a database made by an older version: nullable columns a table lacks are added, and
+    filled where :data:`BACKFILL` says (in the same transaction, so a crash leaves either both or neither)."""
     insp = inspect(eng)
     for table in Base.metadata.sorted_tables:
         if not insp.has_table(table.name):
@@ -99,6 +124,9 @@ def _add_missing_columns(eng: Engine) -> None:
                 kind = col.type.compile(dialect=eng.dialect)
                 with eng.begin() as conn:
                     conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {col.name} {kind}'))
+                    fill = BACKFILL.get((table.name, col.name))
+                    if fill is not None:
+                        conn.execute(text(f"UPDATE {table.name} SET {col.name} = :v"), {"v": fill})
 
 
 def engine(url: str | None = None) -> Engine:
@@ -124,14 +152,29 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(role: str, label: str = "", url: str | None = None) -> tuple[str, str]:
-    """Create a key of ``role`` (viewer or planner); returns (key id, the key itself — shown once)."""
-    if role not in ("viewer", "planner"):
-        raise ValueError(f"role: expected viewer or planner, got {role!r}")
+ROLES = ("viewer", "planner", "admin")
+"""Key roles: viewer reads its organisation's objects; planner also writes and runs; admin sees and cancels
+everything and may store library scenarios."""
+
+
+def check_org(org: str) -> str:
+    """An organisation name, stripped; ValueError for an empty one or one over 100 characters."""
+    name = (org or "").strip()
+    if not name or len(name) > 100:
+        raise ValueError(f"org: expected a name of 1 to 100 characters, got {org[:40]!r}")
+    return name
+
+
+def create_key(role: str, label: str = "", url: str | None = None, org: str = DEFAULT_ORG) -> tuple[str, str]:
+    """Create a key of ``role`` (viewer, planner or admin) for organisation ``org``; returns (key id, the key
+    itself — shown once)."""
+    if role not in ROLES:
+        raise ValueError(f"role: expected viewer, planner or admin, got {role!r}")
+    org = check_org(org)
     key = "orc_" + secrets.token_urlsafe(24)
     kid = uuid.uuid4().hex[:12]
     with session(url) as s:
-        s.add(ApiKey(id=kid, key_hash=hash_key(key), role=role, label=label))
+        s.add(ApiKey(id=kid, key_hash=hash_key(key), role=role, org=org, label=label))
         s.commit()
     return kid, key
 
@@ -153,16 +196,32 @@ def revoke_key(kid: str, url: str | None = None) -> bool:
         return True
 
 
-def key_of(key: str | None, url: str | None = None) -> tuple[str, str] | None:
-    """(key id, role) of an active key, or None."""
+def key_of(key: str | None, url: str | None = None) -> tuple[str, str, str] | None:
+    """(key id, role, organisation) of an active key, or None."""
     if not key:
         return None
     with session(url) as s:
         k = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-        return (k.id, k.role) if k is not None and k.revoked is None else None
+        return (k.id, k.role, k.org or DEFAULT_ORG) if k is not None and k.revoked is None else None
 
 
 def role_of(key: str | None, url: str | None = None) -> str | None:
     """The role of an active key, or None."""
     found = key_of(key, url)
     return found[1] if found is not None else None
+
+
+def scenarios_visible(role: str, org: str):
+    """SQL condition: the stored scenarios a key of ``role`` in ``org`` may read (its organisation's and the
+    library's; an admin: all)."""
+    if role == "admin":
+        return true()
+    return or_(ScenarioRecord.org == org, ScenarioRecord.org.is_(None))
+
+
+def runs_visible(role: str, org: str):
+    """SQL condition: the runs a key of ``role`` in ``org`` may read and cancel (its organisation's; an admin:
+    all)."""
+    if role == "admin":
+        return true()
+    return RunRecord.org == org

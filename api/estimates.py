@@ -54,11 +54,12 @@ def compute(kind: str, scenario: dict, centres: list[str] | None, baseline: str)
 
 def _child(conn, kind: str, scenario: dict, centres: list[str] | None, baseline: str, memory_mb: int) -> None:
     """Child process: compute the estimate under the memory limit and send the tagged outcome."""
-    from api.jobs import _limit_memory
+    from api.jobs import _limit_memory, die_with_parent
     from geo.network import NetworkError
     from planner.economics.equilibrium import EquilibriumError
     from planner.scenario import ScenarioError
 
+    die_with_parent()  # its parent, the fork server, ends with the API server
     try:
         _limit_memory(memory_mb)
         outcome: tuple = ("ok", compute(kind, scenario, centres, baseline))

@@ -490,7 +490,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         notes.append(f"the scope covers every region of {scope_country}: no rest-of-country market"
                      + (f" (exits {dropped} dropped)" if dropped else "") + "; balancing: "
                      + (", ".join(o.market_id for o in outside if o.balancing) or "none"))
-    cut_off = curves.groupby("market_id")["P0_rub_per_t"].apply(lambda p: not np.isfinite(p).any())
+    cut_off = (curves.groupby("market_id")["P0_rub_per_t"].apply(lambda p: not np.isfinite(p).any())
+               if len(curves) else {})  # `exits: []`: no outside market, no curve
     notes += [f"outside market {m} cannot be reached from the scope's farms (a closed crossing or no path): it "
               "trades nothing" for m, cut in cut_off.items() if cut]
     return PlannedProblem(pb, G, cands, nodes, params, outside, curves, notes, capacity_status, storage_info)

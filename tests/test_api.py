@@ -174,7 +174,16 @@ def test_keys_cli(tmp_path, monkeypatch):
     assert runner.invoke(cli, ["keys", "revoke", kid]).exit_code == 0
     assert role_of(key, url) is None
     assert runner.invoke(cli, ["keys", "revoke", kid]).exit_code == 1
-    assert runner.invoke(cli, ["keys", "create", "--role", "admin"]).exit_code == 1
+    bad = runner.invoke(cli, ["keys", "create", "--role", "superuser"])
+    assert bad.exit_code == 1 and "--role" in bad.output
+    bad = runner.invoke(cli, ["keys", "create", "--role", "planner", "--org", "  "])
+    assert bad.exit_code == 1 and "--org" in bad.output
+    made = runner.invoke(cli, ["keys", "create", "--role", "planner", "--org", "Минсельхоз КБР"])
+    assert made.exit_code == 0 and "Минсельхоз КБР" in made.output
+    from api.db import key_of
+
+    assert key_of(made.output.split()[-1], url)[1:] == ("planner", "Минсельхоз КБР")
+    assert "Минсельхоз КБР" in runner.invoke(cli, ["keys", "list"]).output
 
 
 def _free_port() -> int:

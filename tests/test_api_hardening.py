@@ -459,3 +459,40 @@ def test_error_messages_do_not_echo_a_whole_input(tmp_path):
         load_scenario(path)
     assert "federal_districts" in str(err.value) and len(str(err.value)) < 1_000
     assert os.path.getsize(path) > 50_000
+
+
+def test_a_scenario_without_outside_markets_is_estimated(api):
+    """``exits: []`` (no outside market at all) is valid by the schema: the estimate answers, not a 500 (found by
+    schemathesis)."""
+    tc, p, _ = api
+    r = tc.post("/estimate/loss-reduction", json={"scenario": {**SMALL, "exits": []}}, headers=p)
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"][0]["commodity"] == "vegetables"
+
+
+def test_a_405_lists_every_method_of_the_path(api):
+    """``Allow`` names every method the path has (schemathesis's allow_header_conformance), not only the first
+    route's."""
+    tc, _, _ = api
+    r = tc.options("/runs/some-id")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
+    assert tc.options("/scenarios").headers["allow"] == "GET, POST"
+
+
+def test_a_run_state_is_read_without_its_result(api):
+    """``GET /runs/{id}`` (polled by every client) reads the state only, never the large result or scenario."""
+    tc, p, v = api
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    eng = engine(tc.app.state.url)
+    event.listen(eng, "before_cursor_execute", seen)
+    try:
+        assert tc.get(f"/runs/{rid}", headers=v).json()["status"] == "queued"
+    finally:
+        event.remove(eng, "before_cursor_execute", seen)
+    reads = [s for s in statements if "FROM runs" in s]
+    assert reads and all("runs.result" not in s and "runs.scenario," not in s for s in reads)

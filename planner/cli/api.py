@@ -12,26 +12,35 @@ keys_app = typer.Typer(help="API keys: create (printed once), list, revoke. Stor
 
 
 @keys_app.command("create")
-def keys_create(role: Annotated[str, typer.Option(help="viewer (reads) or planner (also writes and runs)")],
-                label: Annotated[str, typer.Option(help="who the key is for")] = "") -> None:
+def keys_create(role: Annotated[str, typer.Option(help="viewer (reads), planner (also writes and runs) or admin "
+                                                       "(all organisations, library scenarios)")],
+                label: Annotated[str, typer.Option(help="who the key is for")] = "",
+                org: Annotated[str, typer.Option(help="the organisation (or team) the key belongs to: it sees "
+                                                      "and cancels only that organisation's scenarios and runs")]
+                = "default") -> None:
     """Create a key; the key itself is the last word of the output and is not stored."""
-    from api.db import create_key
+    from api.db import check_org, create_key
 
     try:
-        kid, key = create_key(role, label)
+        org = check_org(org)
     except ValueError as exc:
-        raise fail(f"--role: {exc}") from None
-    typer.echo(f"created {role} key {kid}; keep it now, it is not shown again: {key}")
+        raise fail(f"--{exc}") from None
+    try:
+        kid, key = create_key(role, label, org=org)
+    except ValueError as exc:
+        raise fail(f"--{exc}") from None
+    typer.echo(f"created {role} key {kid} for organisation {org!r}; keep it now, it is not shown again: {key}")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """Keys with role, label, creation and revocation dates (never the keys)."""
-    from api.db import list_keys
+    """Keys with role, organisation, label, creation and revocation dates (never the keys)."""
+    from api.db import DEFAULT_ORG, list_keys
 
     for k in list_keys():
         state = f"revoked {k.revoked:%Y-%m-%d}" if k.revoked else "active"
-        console.print(f"{k.id}  {k.role:8s} {state:18s} {k.created:%Y-%m-%d %H:%M}  {k.label}")
+        console.print(f"{k.id}  {k.role:8s} {state:18s} {k.created:%Y-%m-%d %H:%M}  {k.org or DEFAULT_ORG}  "
+                      f"{k.label}", highlight=False)
 
 
 @keys_app.command("revoke")
