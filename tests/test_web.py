@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.db import RunRecord, create_key, now, session
+from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
@@ -32,7 +32,7 @@ def web(tmp_path, monkeypatch):
         yield tc, {"X-API-Key": pk}, {"X-API-Key": vk}, url
 
 
-def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded") -> str:
+def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded", org: str = DEFAULT_ORG) -> str:
     """A run record with a small stored result (as the worker writes it), for the list and download endpoints."""
     result = {"summary": {"scenario": name, "status": "optimal", "objective": 1.5e9, "gap": 0.0,
                           "centres": [{"id": "pyatigorsk", "name_ru": "Пятигорск", "name_en": "Pyatigorsk",
@@ -44,7 +44,7 @@ def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded")
               "geojson": {"type": "FeatureCollection", "features": []}}
     with session(url) as s:
         run = RunRecord(scenario_id=None, scenario={"name": name}, status=status, progress="done",
-                        result=result if status == "succeeded" else None, finished=now())
+                        result=result if status == "succeeded" else None, finished=now(), org=org)
         s.add(run)
         s.commit()
         return run.id
@@ -96,8 +96,8 @@ def test_keys_and_roles(web):
     tc, p, v, _ = web
     assert tc.get("/whoami").status_code == 401
     assert tc.get("/whoami", headers={"X-API-Key": "orc_wrong"}).status_code == 401
-    assert tc.get("/whoami", headers=v).json() == {"role": "viewer"}
-    assert tc.get("/whoami", headers=p).json() == {"role": "planner"}
+    assert tc.get("/whoami", headers=v).json() == {"role": "viewer", "org": "default"}
+    assert tc.get("/whoami", headers=p).json() == {"role": "planner", "org": "default"}
     for path in ("/datasets/layers/regions", "/datasets/layers/centres", "/library", "/parameters", "/runs"):
         assert tc.get(path).status_code == 401, path
 
@@ -206,6 +206,27 @@ def test_run_files_are_written_from_the_result_and_only_they_are_served(web, tmp
     assert tc.get("/runs/nope/files", headers=v).status_code == 404
     failed = _finished_run(url, status="failed")
     assert tc.get(f"/runs/{failed}/files", headers=v).status_code == 409
+
+
+def test_pages_show_only_the_keys_organisation(web):
+    """The run list, a run's files and a stored scenario's YAML are scoped to the key's organisation (404 for
+    another's, as for a missing id); an admin sees all."""
+    tc, p, v, url = web
+    ours = _finished_run(url, "ours")
+    theirs = _finished_run(url, "theirs", org="other_ministry")
+    _, other = create_key("viewer", url=url, org="other_ministry")
+    _, admin = create_key("admin", url=url, org="ops")
+    assert [r["id"] for r in tc.get("/runs", headers=v).json()["items"]] == [ours]
+    assert [r["id"] for r in tc.get("/runs", headers={"X-API-Key": other}).json()["items"]] == [theirs]
+    assert tc.get("/runs", headers={"X-API-Key": admin}).json()["total"] == 2
+    assert tc.get(f"/runs/{theirs}/files", headers=v).status_code == 404
+    assert tc.get(f"/runs/{ours}/files", headers={"X-API-Key": other}).status_code == 404
+    sid = tc.post("/scenarios", json={"name": "ours_only", "scope": {"regions": ["RU-KB"]},
+                                      "commodities": ["vegetables"]}, headers=p).json()["id"]
+    assert tc.get(f"/scenarios/{sid}/yaml", headers=v).status_code == 200
+    assert tc.get(f"/scenarios/{sid}/yaml", headers={"X-API-Key": other}).status_code == 404
+    assert tc.get(f"/datasets/layers/scenario?scenario={sid}", headers={"X-API-Key": other}).status_code == 404
+    assert tc.get("/whoami", headers={"X-API-Key": admin}).json() == {"role": "admin", "org": "ops"}
 
 
 @pytest.mark.slow

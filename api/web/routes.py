@@ -8,7 +8,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from api.db import RunRecord, ScenarioRecord, role_of, session
+from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, scenarios_visible, session
 from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import (
     LayerError,
@@ -42,15 +42,22 @@ def run_file_names(run: RunRecord) -> list[str]:
     return ["summary.json", *(f"{k}.csv" for k in names), "network.geojson", "results.xlsx"]
 
 
-def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
-    """Dependency: an active key of any role (viewer or planner); 401 otherwise. Returns the role."""
-    role = role_of(x_api_key, request.app.state.url)
-    if role is None:
+class Key(NamedTuple):
+    """The key a page request came with: its role and organisation (what it may see, api.db)."""
+
+    role: str
+    org: str
+
+
+def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> Key:
+    """Dependency: an active key of any role; 401 otherwise. Returns its role and organisation."""
+    found = key_of(x_api_key, request.app.state.url)
+    if found is None:
         raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
-    return role
+    return Key(found[1], found[2])
 
 
-Viewer = Annotated[str, Depends(viewer)]
+Viewer = Annotated[Key, Depends(viewer)]
 
 
 # ---------------------------------------------------------------- page
@@ -69,9 +76,10 @@ def page(request: Request) -> HTMLResponse:
 
 
 @router.get("/whoami", tags=["web"])
-def whoami(role: Viewer) -> dict:
-    """The role of the key sent (viewer or planner): the pages offer run and save only to planners."""
-    return {"role": role}
+def whoami(key: Viewer) -> dict:
+    """The role of the key sent (viewer, planner or admin) and its organisation: the pages offer run and save only
+    to planners and admins."""
+    return {"role": key.role, "org": key.org}
 
 
 # ---------------------------------------------------------------- map layers
@@ -114,24 +122,30 @@ def layer_crossings(_: Viewer) -> dict:
     return crossings_layer()
 
 
-def _scenario_body(request: Request, scenario: str) -> dict:
-    """A library scenario's body by name, else a stored scenario's by id; 404 if neither."""
+def _visible(request: Request, key: Key, scenario_id: str) -> ScenarioRecord | None:
+    """The stored scenario if the key's organisation may read it (its own, the library's; an admin: any)."""
+    with session(request.app.state.url) as s:
+        return s.scalar(select(ScenarioRecord).where(ScenarioRecord.id == scenario_id,
+                                                     scenarios_visible(key.role, key.org)))
+
+
+def _scenario_body(request: Request, scenario: str, key: Key) -> dict:
+    """A library scenario's body by name, else a stored scenario's by id (one the key may read); 404 if neither."""
     lib = library()
     if scenario in lib:
         return lib[scenario]["body"]
-    with session(request.app.state.url) as s:
-        rec = s.get(ScenarioRecord, scenario)
+    rec = _visible(request, key, scenario)
     if rec is None:
         raise HTTPException(404, f"scenario: no library scenario or stored scenario {scenario!r}")
     return rec.body
 
 
 @router.get("/datasets/layers/scenario", tags=["datasets"])
-def layer_scenario(request: Request, _: Viewer,
+def layer_scenario(request: Request, key: Viewer,
                    scenario: Annotated[str, Query(max_length=200)] = "ncfd_expansion") -> dict:
     """For a library scenario (name) or a stored one (id): its border crossings with their open/closed state and
     its candidate sites, as two GeoJSON collections."""
-    return scenario_layers(_scenario_body(request, scenario))
+    return scenario_layers(_scenario_body(request, scenario, key))
 
 
 # ---------------------------------------------------------------- library and registry
@@ -196,10 +210,9 @@ def library_yaml(name: str, _: Viewer) -> PlainTextResponse:
 
 
 @router.get("/scenarios/{scenario_id}/yaml", tags=["scenarios"], response_class=PlainTextResponse)
-def scenario_yaml(scenario_id: str, request: Request, _: Viewer) -> PlainTextResponse:
+def scenario_yaml(scenario_id: str, request: Request, key: Viewer) -> PlainTextResponse:
     """A stored scenario as YAML, ready to save as a scenario file."""
-    with session(request.app.state.url) as s:
-        rec = s.get(ScenarioRecord, scenario_id)
+    rec = _visible(request, key, scenario_id)
     if rec is None:
         raise HTTPException(404, f"no stored scenario with id {scenario_id!r}")
     return _yaml(rec.body, rec.name)
@@ -249,7 +262,7 @@ def _iso(t) -> str | None:
 
 
 @router.get("/runs", tags=["runs"], response_model=RunPage)
-def list_runs(request: Request, _: Viewer,
+def list_runs(request: Request, key: Viewer,
               status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
               scenario_id: Annotated[str | None, Query(max_length=64)] = None,
               scenario_name: Annotated[str | None, Query(max_length=200)] = None,
@@ -259,7 +272,9 @@ def list_runs(request: Request, _: Viewer,
     scenario name."""
     cols = (RunRecord.id, RunRecord.scenario_id, RunRecord.scenario, RunRecord.status, RunRecord.progress,
             RunRecord.gap, RunRecord.created, RunRecord.started, RunRecord.finished)
-    q = select(*cols)  # never the results: a page of the list stays small however large the runs' results are
+    # never the results: a page of the list stays small however large the runs' results are; only the runs of the
+    # key's organisation (an admin: all)
+    q = select(*cols).where(runs_visible(key.role, key.org))
     if status:
         q = q.where(RunRecord.status == status)
     if scenario_id:
@@ -304,10 +319,11 @@ def write_run_files(run: RunRecord, folder: Path) -> None:
     tmp.replace(folder / "results.xlsx")
 
 
-def _run_folder(request: Request, run_id: str) -> tuple[Path, list[str]]:
-    """The run's folder, written on first request, and the names of its files."""
+def _run_folder(request: Request, run_id: str, key: Key) -> tuple[Path, list[str]]:
+    """The run's folder, written on first request, and the names of its files (404 for another organisation's
+    run, as for a missing one)."""
     with session(request.app.state.url) as s:
-        run = s.get(RunRecord, run_id)
+        run = s.scalar(select(RunRecord).where(RunRecord.id == run_id, runs_visible(key.role, key.org)))
     if run is None:
         raise HTTPException(404, f"no run with id {run_id!r}")
     if run.result is None or run.status != "succeeded":
@@ -319,16 +335,16 @@ def _run_folder(request: Request, run_id: str) -> tuple[Path, list[str]]:
 
 
 @router.get("/runs/{run_id}/files", tags=["runs"])
-def run_files(run_id: str, request: Request, _: Viewer) -> list[dict]:
+def run_files(run_id: str, request: Request, key: Viewer) -> list[dict]:
     """The finished run's files with their sizes in bytes (409 while it has none)."""
-    folder, names = _run_folder(request, run_id)
+    folder, names = _run_folder(request, run_id, key)
     return [{"name": f, "bytes": (folder / f).stat().st_size, "url": f"/runs/{run_id}/files/{f}"} for f in names]
 
 
 @router.get("/runs/{run_id}/files/{name}", tags=["runs"])
-def run_file(run_id: str, name: str, request: Request, _: Viewer) -> FileResponse:
+def run_file(run_id: str, name: str, request: Request, key: Viewer) -> FileResponse:
     """Download one file of the run's folder; only the names ``GET /runs/{id}/files`` lists are served."""
-    folder, names = _run_folder(request, run_id)
+    folder, names = _run_folder(request, run_id, key)
     if name not in names:
         raise HTTPException(404, f"run {run_id} has no file {name!r}; files: {', '.join(names)}")
     media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",

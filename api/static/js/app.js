@@ -87,7 +87,7 @@
       return false;
     }
     $("#signin-error").textContent = "";
-    document.body.classList.toggle("viewer", state.role !== "planner");
+    document.body.classList.toggle("viewer", state.role !== "planner" && state.role !== "admin");
     $("#nav").hidden = false; $("#signout").hidden = false; $("#role-badge").hidden = false;
     applyLang();
     return true;
@@ -421,7 +421,7 @@
       const secs = r.started ? ((r.finished ? Date.parse(r.finished) : Date.now()) - Date.parse(r.started)) / 1000 : 0;
       $("#run-bar").style.width = done ? "100%" : Math.min(95, 5 + (90 * secs) / limit.v) + "%";
       $("#run-bar").className = "bar-" + r.status;
-      $("#run-cancel").hidden = done || state.role !== "planner";
+      $("#run-cancel").hidden = done || (state.role !== "planner" && state.role !== "admin");
       if (r.error) { $("#run-error").textContent = r.error; }
       if (done) { if (r.status === "succeeded") { showResult(id); } return; }
       state.poll = setTimeout(tick, 700);
