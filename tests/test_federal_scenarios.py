@@ -60,3 +60,21 @@ def test_how_many_centres_pay(pays):
     p = s["centres_that_pay"]
     assert p["new_centres"] == sum(not c["existing"] for c in s["centres"])
     assert 0 <= p["paying"] <= p["paying_with_loan"] <= p["new_centres"]
+
+
+def test_the_federal_run_writes_every_output(federal, dataset, tmp_path):
+    """The national scenario once through the outputs (issue #16): every file, with the inter-district table, and a
+    map whose projection is centred on Russia (Chukotka past the antimeridian must not swing it to Greenwich)."""
+    import json
+
+    from planner.outputs import FILES, write_outputs
+
+    sc = load_scenario(SCENARIOS / "federal_network.yaml")
+    written = write_outputs(tmp_path / "fed", federal.planned, federal.result, federal.summary, dataset,
+                            sc.region_ids(dataset), federal.losses, federal.prices, federal.investor)
+    names = {p.name for p in written}
+    assert set(FILES) <= names and "interdistrict_flows.csv" in names
+    s = json.loads((tmp_path / "fed" / "summary.json").read_text(encoding="utf-8"))
+    assert len(s["centres"]) == 60
+    html = (tmp_path / "fed" / "report.html").read_text(encoding="utf-8")
+    assert "60" in html and "Федеральная сеть" in html
