@@ -45,10 +45,11 @@ def _service_arcs(pb: NetworkProblem):
     out = pb.outbound
     out_cost = (out["cost_per_t"] + out["loss"] * out["commodity"].map(value).fillna(0)) / (1 - out["loss"])
     key = pd.MultiIndex.from_arrays([out["site_id"], out["commodity"]])
-    total = out_cost.to_numpy() + best_in.reindex(key).to_numpy()
+    # float arrays even when a group has no inbound arc at all (no module takes it): an empty reindex is object
+    total = out_cost.to_numpy(float) + best_in.reindex(key).to_numpy(float)
     jj = out["site_id"].map(srow).to_numpy(int)
     dd = row_numbers(drow, out, "demand_id")
-    use = 1 / ((1 - out["loss"].to_numpy(float)) * worst_keep.reindex(key).to_numpy())
+    use = 1 / ((1 - out["loss"].to_numpy(float)) * worst_keep.reindex(key).to_numpy(float))
     ok = np.isfinite(total) & np.isfinite(use)
     must = 100 * (float(np.nanmax(total[ok])) if ok.any() else 1.0) + 1.0
     base = np.where(dem["penalty_per_t"].notna(), dem["penalty_per_t"].fillna(0).to_numpy(float), must)

@@ -231,3 +231,16 @@ def test_break_even_by_store_type(dataset):
     assert store["investor_npv_mean_mrub"] > 0 > dc["investor_npv_mean_mrub"]
     assert (t["investor_npv_mean_with_loan_mrub"] > t["investor_npv_mean_mrub"]).all()
     assert {m for m, *_ in type_modules(p)} >= {"small", "store_small", "ca_fruit_small"}
+
+
+def test_a_group_no_module_takes_is_routed_the_traditional_way(dataset):
+    """Milk passes no centre (no dairy module is modelled): a scenario of milk alone still solves — the start
+    heuristic once failed on the empty inbound table (a 500 on /estimate/* that schemathesis found)."""
+    from planner.economics import estimate_loss_reduction
+    from planner.scenario import parse_scenario
+
+    sc = parse_scenario({"name": "milk_only", "scope": {"regions": ["RU-KB"]}, "commodities": ["milk"]})
+    rep = estimate_loss_reduction(sc, dataset, None, "traditional")
+    assert rep.network_status in ("optimal", "feasible")
+    s = rep.summary.set_index("commodity")
+    assert s.at["milk", "baseline_t"] > 0 and abs(s.at["milk", "saved_t"]) < 1e-6  # no centre, nothing saved
