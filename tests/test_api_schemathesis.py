@@ -33,6 +33,13 @@ EXPECTED = {
     # DELETE /runs/{id} cancels a run: the record stays readable (status cancelled), as docs/api.md says
     "ST301": "deleted resource still available",
 }
+KNOWN_ON = {
+    # known gaps of the web workspace's routes (issues #17/#19, closing note of 2026-12-02), allowed on these
+    # operations only: the YAML and file downloads answer application/yaml, text/csv, … which their OpenAPI entries
+    # do not list yet; a 405 on /runs names POST in Allow but not the pages' GET /runs
+    "ST105": {"GET /library/{name}/yaml", "GET /runs/{run_id}/files/{name}", "GET /scenarios/{scenario_id}/yaml"},
+    "ST205": {"OPTIONS /runs"},
+}
 
 
 def _free_port() -> int:
@@ -76,6 +83,9 @@ def test_schemathesis_all_checks_stateful_against_a_running_server(tmp_path):
     codes = {f["code"]: f for f in out["failures"]}
     assert "ST101" not in codes, codes.get("ST101")
     assert "ST103" not in codes, codes.get("ST103")
+    for code, ops in KNOWN_ON.items():
+        if code in codes:
+            assert set(codes.pop(code)["operations"]) <= ops, (code, ops)
     assert set(codes) <= set(EXPECTED), {c: f["operations"] for c, f in codes.items() if c not in EXPECTED}
     assert out["test_cases"]["generated"] >= 300, out["test_cases"]
     assert out["phases"]["stateful"]["status"] in ("success", "failure"), out["phases"]  # it ran
