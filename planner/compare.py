@@ -142,6 +142,26 @@ def _crossings_on_path(G: nx.MultiDiGraph, town: str, home_country: str) -> list
     return crossings
 
 
+_TRADE_KEYS = ("exports_a_t", "exports_b_t", "imports_a_t", "imports_b_t")
+
+
+def _sum_trade(rows: dict[str, dict], key: str, head: dict, market: str, trade: Mapping[str, float]) -> None:
+    """Add one market's exports and imports (t a year, A and B) to the row ``key`` of ``rows`` (made from
+    ``head`` when new), and list the market there."""
+    r = rows.setdefault(key, {**head, "markets": [], **dict.fromkeys(_TRADE_KEYS, 0.0)})
+    r["markets"].append(market)
+    for k in _TRADE_KEYS:
+        r[k] += trade[k]
+
+
+def _with_changes(rows: list[dict]) -> list[dict]:
+    """``rows`` with exports and imports changes B − A (t a year) added."""
+    for r in rows:
+        r["exports_change_t"] = r["exports_b_t"] - r["exports_a_t"]
+        r["imports_change_t"] = r["imports_b_t"] - r["imports_a_t"]
+    return rows
+
+
 def _by_crossing(markets: list[dict], crossing_of: Mapping[str, list[str]],
                  crossing_names: Mapping[str, tuple[str, str]]) -> list[dict]:
     """Trade (t a year) by border crossing: the markets whose path passes it, their sales and purchases summed."""
@@ -149,15 +169,9 @@ def _by_crossing(markets: list[dict], crossing_of: Mapping[str, list[str]],
     for m in markets:
         for cid in crossing_of.get(m["market"], []):
             en, ru = crossing_names.get(cid, (cid, cid))
-            r = rows.setdefault(cid, {"crossing": cid, "name_en": en, "name_ru": ru, "markets": [],
-                                      "exports_a_t": 0.0, "exports_b_t": 0.0, "imports_a_t": 0.0, "imports_b_t": 0.0})
-            r["markets"].append(m["market"])
-            for k in ("exports_a_t", "exports_b_t", "imports_a_t", "imports_b_t"):
-                r[k] += m[k]
-    for r in rows.values():
-        r["exports_change_t"] = r["exports_b_t"] - r["exports_a_t"]
-        r["imports_change_t"] = r["imports_b_t"] - r["imports_a_t"]
-    return sorted(rows.values(), key=lambda r: -(abs(r["exports_change_t"]) + abs(r["imports_change_t"])))
+            _sum_trade(rows, cid, {"crossing": cid, "name_en": en, "name_ru": ru}, m["market"], m)
+    return sorted(_with_changes(list(rows.values())),
+                  key=lambda r: -(abs(r["exports_change_t"]) + abs(r["imports_change_t"])))
 
 
 def _trade(a: dict, b: dict, country_names: dict[str, tuple[str, str]]) -> tuple[list[dict], list[dict]]:
@@ -181,16 +195,8 @@ def _trade(a: dict, b: dict, country_names: dict[str, tuple[str, str]]) -> tuple
     countries: dict[str, dict] = {}
     for r in rows:
         en, ru = country_names.get(r["country"], (r["name_en"] or r["country"], r["name_ru"] or r["country"]))
-        c = countries.setdefault(r["country"], {"country": r["country"], "name_en": en, "name_ru": ru,
-                                                "markets": [], "exports_a_t": 0.0,
-                                                "exports_b_t": 0.0, "imports_a_t": 0.0, "imports_b_t": 0.0})
-        c["markets"].append(r["market"])
-        for k in ("exports_a_t", "exports_b_t", "imports_a_t", "imports_b_t"):
-            c[k] += r[k]
-    for c in countries.values():
-        c["exports_change_t"] = c["exports_b_t"] - c["exports_a_t"]
-        c["imports_change_t"] = c["imports_b_t"] - c["imports_a_t"]
-    return rows, list(countries.values())
+        _sum_trade(countries, r["country"], {"country": r["country"], "name_en": en, "name_ru": ru}, r["market"], r)
+    return rows, _with_changes(list(countries.values()))
 
 
 def _by_group(a: dict, b: dict, key: str) -> list[dict]:

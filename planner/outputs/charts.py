@@ -30,6 +30,25 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _grouped_barh(ax, table: pd.DataFrame, row: str, value: str, scale: float = 1.0) -> list:
+    """One bar per commodity group within each ``row`` of ``table`` (long form: ``row``, ``commodity``,
+    ``commodity_ru``, ``commodity_en``, ``value``), values divided by ``scale``, a zero line, legend labels
+    Russian / English. Returns the rows in the order drawn (top to bottom)."""
+    rows = list(dict.fromkeys(table[row]))
+    groups = list(dict.fromkeys(table["commodity"]))
+    h = 0.8 / max(len(groups), 1)
+    ys = np.arange(len(rows))
+    for i, g in enumerate(groups):
+        part = table[table["commodity"] == g].set_index(row).reindex(rows)
+        ax.barh(ys + i * h - 0.4 + h / 2, part[value].fillna(0) / scale, h,
+                color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
+                label=f"{part['commodity_ru'].dropna().iloc[0]} / {part['commodity_en'].dropna().iloc[0]}")
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.6)
+    ax.grid(axis="x", alpha=0.3)
+    return rows
+
+
 def cost_chart(costs: pd.DataFrame) -> bytes | None:
     """Horizontal bars of the annual cost components, million RUB a year (revenues negative)."""
     if costs.empty:
@@ -62,22 +81,12 @@ def loss_chart(by_group: pd.DataFrame, by_stage: pd.DataFrame) -> bytes | None:
     a.set_xlabel("потери, тыс. т в год / losses, thousand t a year", fontsize=8)
     a.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1, frameon=False)
     a.grid(axis="x", alpha=0.3)
-    stages = list(dict.fromkeys(by_stage["stage"]))
-    groups = list(dict.fromkeys(by_stage["commodity"]))
-    h = 0.8 / max(len(groups), 1)
-    ys = np.arange(len(stages))
-    for i, g in enumerate(groups):
-        part = by_stage[by_stage["commodity"] == g].set_index("stage").reindex(stages)
-        b.barh(ys + i * h - 0.4 + h / 2, part["saved_t"].fillna(0) / 1000, h,
-               color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
-               label=f"{part['commodity_ru'].dropna().iloc[0]} / {part['commodity_en'].dropna().iloc[0]}")
+    stages = _grouped_barh(b, by_stage, "stage", "saved_t", 1000)
     names = by_stage.drop_duplicates("stage").set_index("stage")
-    b.set_yticks(ys, [f"{names.loc[s, 'stage_ru']}\n{names.loc[s, 'stage_en']}" for s in stages], fontsize=7)
-    b.invert_yaxis()
-    b.axvline(0, color="black", lw=0.6)
+    b.set_yticks(np.arange(len(stages)), [f"{names.loc[s, 'stage_ru']}\n{names.loc[s, 'stage_en']}" for s in stages],
+                 fontsize=7)
     b.set_xlabel("сбережено, тыс. т в год / saved, thousand t a year", fontsize=8)
     b.legend(fontsize=6.5, loc="best")
-    b.grid(axis="x", alpha=0.3)
     _ticks(a)
     _ticks(b, 1)
     fig.tight_layout()
@@ -88,23 +97,15 @@ def price_chart(prices: pd.DataFrame) -> bytes | None:
     """Consumer price change by region and group against the traditional channel, %."""
     if prices.empty:
         return None
-    regions = list(dict.fromkeys(prices["region_id"]))
-    groups = list(dict.fromkeys(prices["commodity"]))
-    fig, ax = plt.subplots(figsize=(7.2, 0.32 * len(regions) * max(1, len(groups) / 2) + 1.2))
-    h = 0.8 / max(len(groups), 1)
-    ys = np.arange(len(regions))
-    for i, g in enumerate(groups):
-        part = prices[prices["commodity"] == g].set_index("region_id").reindex(regions)
-        ax.barh(ys + i * h - 0.4 + h / 2, part["consumer_price_change_pct"].fillna(0), h,
-                color=GROUP_COLOURS[i % len(GROUP_COLOURS)],
-                label=f"{part['commodity_ru'].dropna().iloc[0]} / {part['commodity_en'].dropna().iloc[0]}")
+    n_regions = prices["region_id"].nunique()
+    n_groups = prices["commodity"].nunique()
+    fig, ax = plt.subplots(figsize=(7.2, 0.32 * n_regions * max(1, n_groups / 2) + 1.2))
+    regions = _grouped_barh(ax, prices, "region_id", "consumer_price_change_pct")
     names = prices.drop_duplicates("region_id").set_index("region_id")
-    ax.set_yticks(ys, [f"{names.loc[r, 'region_ru']} / {names.loc[r, 'region_en']}" for r in regions], fontsize=7)
-    ax.invert_yaxis()
-    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(np.arange(len(regions)),
+                  [f"{names.loc[r, 'region_ru']} / {names.loc[r, 'region_en']}" for r in regions], fontsize=7)
     ax.set_xlabel("изменение потребительской цены, % / consumer price change, % (с сетью против традиционного "
                   "канала / network vs traditional)", fontsize=7.5)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=1, frameon=False)
-    ax.grid(axis="x", alpha=0.3)
     _ticks(ax, 3)
     return _png(fig)
