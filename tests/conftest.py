@@ -1,5 +1,5 @@
-"""Shared fixtures: the embedded dataset, the default parameters, the corridor network, and a helper that writes a
-modified copy of an embedded table."""
+"""Shared fixtures: the embedded dataset, the default parameters, the corridor network, the default scenario
+planned and run once per session, and a helper that writes a modified copy of an embedded table."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 from planner.data.loader import Dataset, embedded_path, load_dataset
 from planner.network import corridor_graph
 from planner.parameters import ParameterSet
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +31,24 @@ def params(dataset: Dataset) -> ParameterSet:
 def G(dataset: Dataset, params: ParameterSet):
     """The embedded road and rail corridor network at the default parameters (tests must not modify it)."""
     return corridor_graph(dataset, params)
+
+
+@pytest.fixture(scope="session")
+def ncfd_planned(dataset: Dataset):
+    """The default scenario (``ncfd_expansion``) built into its siting problem (tests must not modify it)."""
+    from planner.pipeline import build_problem
+    from planner.scenario import load_scenario
+
+    return build_problem(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
+
+
+@pytest.fixture(scope="session")
+def ncfd_run(dataset: Dataset):
+    """The default scenario (``ncfd_expansion``) run end to end once per session (tests must not modify it)."""
+    from planner.execute import execute_scenario
+    from planner.scenario import load_scenario
+
+    return execute_scenario(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
 
 
 @pytest.fixture

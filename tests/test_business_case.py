@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from planner.pipeline import build_problem, type_modules
+from planner.pipeline import type_modules
 from planner.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def planned(dataset):
-    return build_problem(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
+def planned(ncfd_planned):
+    return ncfd_planned
 
 
 def test_existing_centres_carry_their_documented_capacity_and_no_capital(planned):
@@ -47,10 +47,8 @@ def test_an_undocumented_capacity_is_said_and_flagged(planned):
 
 
 @pytest.fixture(scope="module")
-def run(dataset):
-    from planner.execute import execute_scenario
-
-    return execute_scenario(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
+def run(ncfd_run):
+    return ncfd_run
 
 
 def test_net_social_benefit_adds_up_against_todays_network(run):

@@ -15,7 +15,7 @@ from optimization.problem import NetworkProblem, Options
 from optimization.run import optimize
 from optimization.solve import SolverOptions
 from planner.parameters import PARAMETERS, STORE_TYPES, ParameterSet
-from planner.pipeline import build_problem, run_scenario, site_modules, type_modules
+from planner.pipeline import run_scenario, site_modules, type_modules
 from planner.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,8 +66,8 @@ def test_a_centre_opens_where_the_fruit_needs_it():
 
 
 @pytest.fixture(scope="module")
-def planned(dataset):
-    return build_problem(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
+def planned(ncfd_planned):
+    return ncfd_planned
 
 
 def test_new_sites_offer_each_store_type_at_its_cited_capital(planned):
@@ -125,10 +125,8 @@ def test_what_opens_follows_the_stores_capital(dataset, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def run(dataset):
-    from planner.execute import execute_scenario
-
-    return execute_scenario(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
+def run(ncfd_run):
+    return ncfd_run
 
 
 def test_centres_say_their_store_type(run):
