@@ -133,3 +133,11 @@ def test_todays_network_is_never_expanded_for_free(planned):
     fixed = route_with_sites(planned, {**today, sid: bigger}, scenario)
     got = fixed.sites[fixed.sites["open"]].set_index("site_id")["module_id"]
     assert got[sid] == bigger
+
+
+def test_a_run_says_where_its_time_went(run):
+    stages = run.summary["stage_seconds"]
+    assert {"siting", "losses", "prices", "investor", "net_social_benefit", "ranges", "districts"} <= set(stages)
+    assert all(v >= 0 for v in stages.values())
+    assert sum(stages.values()) <= run.summary["runtime_seconds"] + 0.05 * len(stages)
+    assert stages["siting"] >= run.summary["solve_seconds"] - 0.01
