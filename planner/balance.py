@@ -31,8 +31,10 @@ DEMAND_BASES: tuple[str, ...] = ("actual", "norm")
 DEMAND_BASIS_TEXT = {
     "actual": "Demand = resident population × Rosstat's actual per-capita consumption (resource balances: the "
               "region's figure, else its federal district's, else Russia's; vegetables exclude melons; groups "
-              "without a figure use the Ministry of Health norm).",
-    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614).",
+              "without a figure use the Ministry of Health norm); grain adds livestock feed (Russia's national "
+              "figure split by the regions' meat production, approximate).",
+    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614); grain adds livestock "
+            "feed (Russia's national figure split by the regions' meat production, approximate).",
 }
 """One line per basis saying what demand rests on (printed under the balance)."""
 
@@ -156,7 +158,7 @@ def feed_demand_kt(dataset: Dataset, region_ids: list[str] | None = None) -> pd.
     if "RU" in t.index:
         rest = max(float(t.at["RU", "quantity_kt"]) - float(own["quantity_kt"].sum()), 0.0)
         others = [r for r in ru if r not in own.index]
-        meat = regional_production(dataset, others, ["meat"]).set_index("area_id")["quantity_kt"]
+        meat = regional_production(dataset, others, ["meat"]).set_index("area_id")["quantity_kt"].astype(float)
         meat = meat.groupby(level=0).sum().reindex(others).fillna(0.0)
         if meat.sum() > 0:
             share = meat / meat.sum()
