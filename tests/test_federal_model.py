@@ -290,11 +290,22 @@ def test_per_district_losses_prices_and_net_benefit(south_run, tmp_path):
     assert t["net_benefit_mrub"].sum() == pytest.approx(social["net_social_benefit_mrub"])
     # every group row of a district with consumers carries a price change; the total row carries the net benefit
     assert per_group["consumer_price_change_pct"].notna().all() and total["net_benefit_mrub"].notna().all()
+    assert per_group.loc[per_group["production_t"] > 0, "farm_price_change_pct"].notna().all()
+
     head = write_district_csv(t, tmp_path / "d.csv").read_bytes()
     assert head.startswith(b"\xef\xbb\xbf")
     line = head.decode("utf-8-sig").splitlines()[0]
     assert "Потери с сетью, т/год" in line and "Losses with the network, t/yr" in line
     assert "Чистая выгода, млн руб./год" in line
+
+
+def test_a_district_price_is_weighed_over_the_regions_that_have_one():
+    from planner.economics.districts import _weighted_mean
+
+    # a region with no producers has no farm-gate price (NaN): it neither counts nor blanks the district's mean
+    assert _weighted_mean(np.array([1.0, np.nan, 3.0]), np.array([1.0, 0.0, 3.0])) == pytest.approx(2.5)
+    assert _weighted_mean(np.array([1.0, 5.0]), np.array([0.0, 2.0])) == pytest.approx(5.0)
+    assert np.isnan(_weighted_mean(np.array([np.nan]), np.array([1.0])))
 
 
 def test_the_district_table_goes_to_a_csv_a_sheet_and_the_report(dataset, south_run, tmp_path):

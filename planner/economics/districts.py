@@ -291,6 +291,13 @@ def _seasonal_by_site(planned: PlannedProblem, result: NetworkResult | None) -> 
     return pd.Series(out, dtype=float)
 
 
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Mean of ``values`` weighted by ``weights`` over the entries where both are finite and the weight positive (a
+    region that neither produces nor consumes a group has no price change to weigh); NaN when none is."""
+    ok = np.isfinite(values) & np.isfinite(weights) & (weights > 0)
+    return float((values[ok] * weights[ok]).sum() / weights[ok].sum()) if ok.any() else np.nan
+
+
 def district_table(planned: PlannedProblem, dataset: Dataset, network: NetworkResult,
                    baseline: NetworkResult | None, prices_regions: pd.DataFrame | None,
                    social: dict | None = None) -> pd.DataFrame:
@@ -354,11 +361,10 @@ def district_table(planned: PlannedProblem, dataset: Dataset, network: NetworkRe
             cp = fp = np.nan
             cs = ps = 0.0
             if not g.empty:
-                w = g["consumption_base_t"].astype(float)
-                cp = float((g["consumer_price_change_pct"] * w).sum() / w.sum()) if w.sum() > 0 else np.nan
-                ws = np.array([float(sup_w.get((r, k), 0.0)) for r in g["region_id"]])
-                fp = float((g["farm_price_change_pct"].to_numpy(float) * ws).sum() / ws.sum()) if ws.sum() > 0 \
-                    else np.nan
+                cp = _weighted_mean(g["consumer_price_change_pct"].to_numpy(float),
+                                    g["consumption_base_t"].to_numpy(float))
+                fp = _weighted_mean(g["farm_price_change_pct"].to_numpy(float),
+                                    np.array([float(sup_w.get((r, k), 0.0)) for r in g["region_id"]]))
                 cs = float(g["consumer_surplus_change_rub"].sum()) / 1e6
                 ps = float(g["producer_surplus_change_rub"].sum()) / 1e6
             rows.append({"federal_district": d, "name_ru": name[0], "name_en": name[1], "commodity": k,
