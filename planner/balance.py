@@ -9,6 +9,11 @@ Demand is resident population × per-capita consumption on one of two bases (the
 - ``norm``: the Ministry of Health rational norm (order № 614; table ``consumption_norms``) — grain: the
   bread-products norm, in flour equivalent, converted to grain with the registry's ``grain_per_flour_equivalent``.
 
+Grain demand also carries **livestock feed** (:func:`feed_demand_kt`): a region's own figure where the
+``feed_demand`` table has one, else its share of Russia's national feed use (the national figure less the regions'
+own) in proportion to the region's meat production (pigs and poultry eat most of the feed grain), flagged
+approximate. Regions outside Russia get no feed demand (no figure in the dataset).
+
 The balance is what the optimizer later routes: a surplus region ships out, a deficit region draws in.
 """
 
@@ -26,8 +31,10 @@ DEMAND_BASES: tuple[str, ...] = ("actual", "norm")
 DEMAND_BASIS_TEXT = {
     "actual": "Demand = resident population × Rosstat's actual per-capita consumption (resource balances: the "
               "region's figure, else its federal district's, else Russia's; vegetables exclude melons; groups "
-              "without a figure use the Ministry of Health norm).",
-    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614).",
+              "without a figure use the Ministry of Health norm); grain adds livestock feed (Russia's national "
+              "figure split by the regions' meat production, approximate).",
+    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614); grain adds livestock "
+            "feed (Russia's national figure split by the regions' meat production, approximate).",
 }
 """One line per basis saying what demand rests on (printed under the balance)."""
 
@@ -124,11 +131,51 @@ def regional_production(dataset: Dataset, region_ids: list[str], commodities: li
     return pd.concat([regional[cols], pd.DataFrame(rows, columns=cols)], ignore_index=True)
 
 
+def feed_demand_kt(dataset: Dataset, region_ids: list[str] | None = None) -> pd.DataFrame:
+    """Grain used as livestock feed per region, thousand tonnes a year (see the module docstring).
+
+    Indexed by ``region_id`` (over ``region_ids``, every region when None); columns ``feed_kt``, ``level``
+    (``region``: the region's own figure; ``split``: its meat-weighted share of the national remainder; ``none``:
+    no figure, 0), ``year``, ``approximate`` and ``source``. The split key is the latest meat production of each
+    Russian region (:func:`regional_production`, itself a split of the national total where the region has no
+    figure); the shares sum to the national figure over all of Russia's regions.
+    """
+    reg = dataset.regions.set_index("region_id")
+    ids = list(reg.index) if region_ids is None else list(region_ids)
+    table = dataset.tables.get("feed_demand")
+    empty = pd.DataFrame({"feed_kt": 0.0, "level": "none", "year": None, "approximate": False, "source": ""},
+                         index=pd.Index(ids, name="region_id"))
+    if table is None or table.empty:
+        return empty
+    t = table[table["commodity"] == "grain"].sort_values("year").groupby("area_id").tail(1).set_index("area_id")
+    ru = list(reg.index[reg["country_id"] == "RU"])
+    own = t[t.index.isin(ru)]
+    out = empty.copy()
+    for r in own.index.intersection(out.index):
+        out.loc[r, ["feed_kt", "level", "year", "approximate", "source"]] = [
+            float(own.at[r, "quantity_kt"]), "region", int(own.at[r, "year"]), bool(own.at[r, "approximate"]),
+            own.at[r, "source"]]
+    if "RU" in t.index:
+        rest = max(float(t.at["RU", "quantity_kt"]) - float(own["quantity_kt"].sum()), 0.0)
+        others = [r for r in ru if r not in own.index]
+        meat = regional_production(dataset, others, ["meat"]).set_index("area_id")["quantity_kt"].astype(float)
+        meat = meat.groupby(level=0).sum().reindex(others).fillna(0.0)
+        if meat.sum() > 0:
+            share = meat / meat.sum()
+            for r in [r for r in others if r in out.index]:
+                out.loc[r, ["feed_kt", "level", "year", "approximate", "source"]] = [
+                    rest * float(share[r]), "split", int(t.at["RU", "year"]), True,
+                    f"{t.at['RU', 'source']}; split by the region's meat production (approximate)"]
+    out["feed_kt"] = out["feed_kt"].astype(float)
+    return out
+
+
 def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[str],
                      params: ParameterSet, basis: str = "actual") -> pd.DataFrame:
     """Production, demand and surplus (thousand tonnes a year) per region and commodity group.
 
-    Demand is on ``basis`` (``actual`` or ``norm``, :func:`demand_kt_per_capita`). ``approximate`` is true where
+    Demand is food on ``basis`` plus, for grain, livestock feed (``feed_kt``, :func:`feed_demand_kt`); food is on
+    ``basis`` (``actual`` or ``norm``, :func:`demand_kt_per_capita`). ``approximate`` is true where
     the production figure or the population is flagged approximate; ``demand_approximate`` where the per-capita
     figure is (``demand_level`` says where it came from); ``production_kt`` is NaN where the dataset has no
     regional figure.
@@ -137,6 +184,7 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
     regions["population"] = regional_population(dataset).reindex(regions.index)
     latest = regional_production(dataset, region_ids, commodities).set_index(["area_id", "commodity"])
     per_capita = demand_kt_per_capita(dataset, params, region_ids, basis)
+    feed = feed_demand_kt(dataset, region_ids)["feed_kt"]
     rows = []
     for rid, reg in regions.iterrows():
         pop = reg["population"]
@@ -146,12 +194,13 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
             have = (rid, c) in latest.index
             p = latest.loc[(rid, c)] if have else None
             pc = per_capita.loc[(rid, c)]
-            demand = float(pop) * pc["kt_per_capita"] if pd.notna(pop) else float("nan")
+            fed = float(feed.get(rid, 0.0)) if c == "grain" else 0.0
+            demand = float(pop) * pc["kt_per_capita"] + fed if pd.notna(pop) else float("nan")
             production = float(p["quantity_kt"]) if have else float("nan")
             rows.append(dict(
                 region_id=rid, name_ru=reg["name_ru"], name_en=reg["name_en"],
                 federal_district=reg["federal_district"], commodity=c,
-                production_kt=production, demand_kt=demand, surplus_kt=production - demand,
+                production_kt=production, demand_kt=demand, feed_kt=fed, surplus_kt=production - demand,
                 approximate=(have and bool(p["approximate"])) or pop_approx,
                 demand_basis=basis, demand_level=pc["level"], demand_approximate=bool(pc["approximate"]),
             ))

@@ -17,7 +17,7 @@ import pandas as pd
 from optimization.results import NetworkResult
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
-from planner.economics.districts import interdistrict_flows, surplus_by_region
+from planner.economics.districts import district_table, interdistrict_flows, scope_districts, surplus_by_region
 from planner.economics.losses import existing_network, route_with_sites
 from planner.economics.ranges import evaluate_ranges
 from planner.economics.share_curve import curve_records, share_curve, write_share_curve
@@ -56,9 +56,11 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
     """Solve the scenario and, when a solution exists and ``economics``, estimate losses and prices against the
     traditional channel and the investor's view, the inter-district flows (``interdistrict_flows``, against today's
     network, else none: ``interdistrict_baseline``) and producer surplus by region beside its agricultural shares
-    (``distribution_by_region``, against today's network); the summary holds every headline figure and the
-    wall-clock seconds of each stage (``stage_seconds``: siting — network, model and solve —, losses, prices,
-    investor, net_social_benefit, ranges, districts, share_curve). When the
+    (``distribution_by_region``, against today's network); when the scope spans several federal districts, the
+    per-district losses, prices and net benefit (``districts``, against the same baseline as the inter-district
+    flows); the summary holds every headline figure and the wall-clock seconds of each stage (``stage_seconds``:
+    siting — network, model and solve —, losses, prices, investor, net_social_benefit, ranges, districts,
+    share_curve). When the
     scenario asks for the share curve (``outputs.share_curve``), it is computed too (``summary["share_curve"]``)
     and, with an ``output`` folder, written there as share_curve.csv and share_curve.png."""
     start = time.perf_counter()
@@ -110,6 +112,9 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
             summary["interdistrict_flows"] = interdistrict_flows(planned, dataset, result, flow_base).to_dict(
                 "records")
             summary["distribution_by_region"] = surplus_by_region(prices_now.regions, dataset).to_dict("records")
+            if len(scope_districts(scenario.region_ids(dataset), dataset)) > 1:  # the scope spans districts
+                summary["districts"] = district_table(planned, dataset, result, flow_base, prices_now.regions,
+                                                      social).to_dict("records")
     curve = None
     if economics and result.objective is not None and scenario.outputs.share_curve:
         with _stage(stages, "share_curve"):

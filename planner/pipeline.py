@@ -7,7 +7,8 @@
   share (tonnes reported; no cost: produce no outlet pays for is worth nothing at the margin);
 - **demand** — each region's population × per-capita consumption (``demand_basis``: Rosstat's actual
   consumption or the Ministry of Health norm), spread over its cities in proportion to their population, each
-  city snapped to a road node of its own region;
+  city snapped to a road node of its own region; grain demand adds the region's livestock feed
+  (:func:`planner.balance.feed_demand_kt`) at its farm node;
 - **outside markets** (:mod:`planner.trade`) — the rest of Russia, partner countries and ports, each buying and
   selling along its own curve, calibrated on recorded trade, with the duties of the agreement in force: sales are
   exit rows with demand steps, purchases outside-supplier rows with supply steps, so a market short of local
@@ -39,7 +40,7 @@ from optimization.problem import TIER_COLUMNS, NetworkProblem, Options
 from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
-from planner.balance import demand_kt_per_capita, regional_population, regional_production
+from planner.balance import demand_kt_per_capita, feed_demand_kt, regional_population, regional_production
 from planner.candidates import candidate_sites
 from planner.data.loader import Dataset
 from planner.network import corridor_graph, scenario_network
@@ -324,6 +325,13 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
             continue
         for c in commodities:
             rows.append((f"market:{node}", c, float(pop) * s * per_capita_t[(rid, c)] * growth))
+    if "grain" in commodities:  # livestock feed: at the region's farm node (the farms that feed), else its cities
+        feed = feed_demand_kt(dataset, region_ids)["feed_kt"]
+        city_node = share.groupby(level=0).idxmax()
+        for rid, kt in feed.items():
+            node = supply_node.get(f"farm:{rid}") or (city_node[rid][1] if rid in city_node.index else None)
+            if kt > 0 and node is not None:
+                rows.append((f"market:{node}", "grain", float(kt) * 1000.0 * growth))
     demands = pd.DataFrame(rows, columns=["demand_id", "commodity", "quantity_t"])
     demands = demands.groupby(["demand_id", "commodity"], as_index=False, sort=False)["quantity_t"].sum()
     demands["penalty_per_t"] = demands["commodity"].map(value) * params["unmet_penalty_factor"]

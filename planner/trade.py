@@ -12,7 +12,10 @@ market — the rest of Russia for a Russian scope, Russia for Kazakhstan's — :
 balance: its surplus (production − demand) less the recorded net sales to the scenario's other outside markets,
 and :math:`T_o` at least the scope's own demand: the national market is scaled on the scope's market, not on a
 balance that may be near zero; when several markets balance — a scope covering the whole country has no rest of
-the country, and its own ports close the balance — each takes an equal share of :math:`N_o` and :math:`T_o`),
+the country, and its own ports close the balance — each takes a share of :math:`N_o` and :math:`T_o` in
+proportion to its ``balance_weight_kt`` in the ``outside_markets`` table (the port's recorded grain exports: the
+Azov–Black Sea ports carry most of the country's trade, the Baltic and Pacific ports a few per cent; an equal share
+where no balancing market has a weight, the mean weight for one without among weighted ones)),
 :math:`\\varepsilon_o` the
 elasticity of the market's excess demand (``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``).
 The curve runs its natural course: the market buys until its price falls to zero and sells until its price
@@ -63,6 +66,9 @@ class OutsideMarket:
     price_pct_of_value: float | None
     recorded: dict[str, tuple[float, float]]
     balancing: bool = False
+    balance_weight: float | None = None
+    """The market's weight among balancing markets (``balance_weight_kt`` × 1000: t a year of grain exports);
+    None: none given."""
 
     @property
     def label(self) -> str:
@@ -117,10 +123,14 @@ def resolve_markets(exits: list[Exit], dataset: Dataset, scope_country: str, res
         node = resolve_node(town, i)
         rec = {r.commodity: (float(r.export_kt) * 1000.0, float(r.import_kt) * 1000.0)
                for r in trade[trade["market_id"] == mid].itertuples()}
+        weight = None
+        if mid in table.index and "balance_weight_kt" in table.columns:
+            w = pd.to_numeric(table.at[mid, "balance_weight_kt"], errors="coerce")
+            weight = float(w) * 1000.0 if pd.notna(w) and float(w) > 0 else None
         out.append(OutsideMarket(mid, name_ru, name_en, country, kind, node,
             tx if e.tariff_export_pct is None else e.tariff_export_pct,
             tm if e.tariff_import_pct is None else e.tariff_import_pct, tx, tm, e.price_pct_of_value, rec,
-            kind == "rest_of_russia" if e.balancing is None else e.balancing))
+            kind == "rest_of_russia" if e.balancing is None else e.balancing, weight))
     if whole_country and not any(o.balancing for o in out):
         explicit = {i for i, e in enumerate(exits) if e.balancing is not None}
         if not explicit:
@@ -175,6 +185,18 @@ def reference_price(value: float, delivered: float, net: float, tariff_export_pc
     return max(value + margin - delivered, 0.1 * value) / (1 + tariff_import_pct / 100.0)
 
 
+def balancing_shares(markets: list[OutsideMarket]) -> dict[str, float]:
+    """Each balancing market's share of the scope's balance (summing to 1 over them): in proportion to its
+    ``balance_weight`` where any balancing market has one (one without takes the mean of the others' weights),
+    else equal."""
+    bal = [o for o in markets if o.balancing]
+    given = [o.balance_weight for o in bal if o.balance_weight]
+    mean = sum(given) / len(given) if given else 1.0
+    w = {o.market_id: (o.balance_weight or mean) if given else 1.0 for o in bal}
+    total = sum(w.values())
+    return {m: v / total for m, v in w.items()}
+
+
 def market_curves(markets: list[OutsideMarket], commodities: list[str], params: ParameterSet,
                   balance_t: dict[str, float], demand_t: dict[str, float],
                   delivered: dict[tuple[str, str], float], margin: dict[str, float] | None = None) -> pd.DataFrame:
@@ -189,13 +211,13 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
             for k, (x, m) in o.recorded.items():
                 recorded_net[k] = recorded_net.get(k, 0.0) + x - m
     rows = []
-    n_balancing = max(sum(o.balancing for o in markets), 1)
+    share = balancing_shares(markets)
     for o in markets:
         for k in commodities:
             value = params[f"value_rub_per_t_{k}"]
-            if o.balancing:  # several balancing markets (a whole country's ports) share the balance equally
-                N0 = (balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)) / n_balancing
-                T0 = max(abs(N0), demand_t.get(k, 0.0) / n_balancing)
+            if o.balancing:  # several balancing markets (a whole country's ports) share the balance by weight
+                N0 = (balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)) * share[o.market_id]
+                T0 = max(abs(N0), demand_t.get(k, 0.0) * share[o.market_id])
                 eps = params["outside_elasticity_rest_of_russia"]
                 recorded = False
             else:

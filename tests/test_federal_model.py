@@ -15,12 +15,16 @@ from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
 from planner.economics.districts import (
+    ALL_GROUPS,
     DISTRIBUTION_COLUMNS,
+    DISTRICT_COLUMNS,
     FLOW_COLUMNS,
     OUTSIDE,
     _origin_destination,
+    scope_districts,
     surplus_by_region,
     write_distribution_csv,
+    write_district_csv,
     write_interdistrict_csv,
 )
 from planner.parameters import ParameterSet
@@ -250,6 +254,84 @@ def test_producer_surplus_by_region_beside_its_agricultural_share(dataset, south
     assert set(summary["region_id"]) == set(south_run.prices.regions["region_id"])
     head = write_distribution_csv(summary, tmp_path / "d.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert "млн руб./год" in head and "million RUB/yr" in head
+
+
+# --- per-district losses, prices and net benefit ---------------------------------------------------------------------
+
+def test_per_district_losses_prices_and_net_benefit(south_run, tmp_path):
+    from planner.economics.losses import stage_losses
+
+    s, planned, result = south_run.summary, south_run.planned, south_run.result
+    t = pd.DataFrame(s["districts"])
+    assert list(t.columns) == list(DISTRICT_COLUMNS)
+    groups = list(planned.problem.commodities)
+    for d in ("NCFD", "SFD"):
+        assert sorted(t.loc[t["federal_district"] == d, "commodity"]) == sorted([*groups, ALL_GROUPS])
+    per_group = t[(t["commodity"] != ALL_GROUPS)]
+    total = t[(t["commodity"] == ALL_GROUPS) & (t["federal_district"] != "RU")]
+    # losses with the network, where they happen, add up to the routed plan's; shares are of the district's output
+    region = {sid: sid.removeprefix("farm:") for sid in planned.problem.supplies["supply_id"]
+              if sid.startswith("farm:")}  # outside suppliers' losses belong to no district
+    region.update(dict(zip(planned.candidates["candidate_id"], planned.candidates["region_id"], strict=True)))
+    lost = stage_losses(planned, result, region)
+    assert per_group["loss_with_t"].sum() == pytest.approx(lost.loc[lost["region_id"] != "other", "tonnes"].sum())
+    assert per_group["loss_share_with_pct"].to_numpy() == pytest.approx(
+        (100 * per_group["loss_with_t"] / per_group["production_t"]).to_numpy())
+    assert total["loss_without_t"].sum() == pytest.approx(per_group["loss_without_t"].sum())
+    farms = planned.problem.supplies[planned.problem.supplies["supply_id"].str.startswith("farm:")]
+    assert total["production_t"].sum() == pytest.approx(farms["quantity_t"].sum())
+    # surpluses and the centres' cost add up to the national net social benefit (duty and kept margin: row RU)
+    social = s["social"]
+    assert total["consumer_surplus_change_mrub"].sum() == pytest.approx(social["consumer_surplus_change_mrub"])
+    assert total["producer_surplus_change_mrub"].sum() == pytest.approx(social["producer_surplus_change_mrub"])
+    assert total["seasonal_value_change_mrub"].sum() == pytest.approx(social["seasonal_value_change_mrub"])
+    assert total["centre_cost_mrub"].sum() == pytest.approx(social["annualised_capital_mrub"]
+                                                            + social["fixed_opex_change_mrub"])
+    assert t["net_benefit_mrub"].sum() == pytest.approx(social["net_social_benefit_mrub"])
+    # every group row of a district with consumers carries a price change; the total row carries the net benefit
+    assert per_group["consumer_price_change_pct"].notna().all() and total["net_benefit_mrub"].notna().all()
+    assert per_group.loc[per_group["production_t"] > 0, "farm_price_change_pct"].notna().all()
+
+    head = write_district_csv(t, tmp_path / "d.csv").read_bytes()
+    assert head.startswith(b"\xef\xbb\xbf")
+    line = head.decode("utf-8-sig").splitlines()[0]
+    assert "Потери с сетью, т/год" in line and "Losses with the network, t/yr" in line
+    assert "Чистая выгода, млн руб./год" in line
+
+
+def test_a_district_price_is_weighed_over_the_regions_that_have_one():
+    from planner.economics.districts import _weighted_mean
+
+    # a region with no producers has no farm-gate price (NaN): it neither counts nor blanks the district's mean
+    assert _weighted_mean(np.array([1.0, np.nan, 3.0]), np.array([1.0, 0.0, 3.0])) == pytest.approx(2.5)
+    assert _weighted_mean(np.array([1.0, 5.0]), np.array([0.0, 2.0])) == pytest.approx(5.0)
+    assert np.isnan(_weighted_mean(np.array([np.nan]), np.array([1.0])))
+
+
+def test_the_district_table_goes_to_a_csv_a_sheet_and_the_report(dataset, south_run, tmp_path):
+    from openpyxl import load_workbook
+
+    from planner.outputs import write_outputs
+
+    sc_regions = sorted({b["region_id"] for b in south_run.summary["balance"]})
+    written = write_outputs(tmp_path / "run", south_run.planned, south_run.result, south_run.summary, dataset,
+                            sc_regions, south_run.losses, south_run.prices, south_run.investor)
+    assert tmp_path / "run" / "districts.csv" in written
+    rows = pd.read_csv(tmp_path / "run" / "districts.csv", encoding="utf-8-sig")
+    assert len(rows) == len(south_run.summary["districts"])
+    wb = load_workbook(tmp_path / "run" / "results.xlsx", read_only=True)
+    assert "districts" in wb.sheetnames
+    header = [c.value for c in next(wb["districts"].iter_rows(max_row=1))]
+    assert header == list(DISTRICT_COLUMNS.values())
+    html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "По федеральным округам / By federal district" in html and "Северо-Кавказский" in html
+
+
+def test_only_a_scope_spanning_districts_gets_the_district_table(dataset):
+    assert scope_districts(["RU-STA", "RU-KB", "RU-DA"], dataset) == ["NCFD"]
+    assert scope_districts(["RU-STA", "RU-ROS"], dataset) == ["NCFD", "SFD"]
+    kz = dataset.regions_in(country_id="KZ")["region_id"].iat[0]
+    assert scope_districts(["RU-AST", kz], dataset) == ["KZ", "SFD"]
 
 
 def test_centres_that_pay_counts_the_new_centres_with_a_positive_npv(south_run):

@@ -54,6 +54,32 @@ def test_the_federal_interdistrict_table_spans_the_districts(federal):
     assert table["change_t"].abs().sum() > 0
 
 
+def test_the_national_run_trades_through_every_basin_and_feeds_its_livestock(federal, dataset):
+    """The review of the first run: the national balance leaves through the Baltic and Pacific ports and the
+    land borders too, not only the southern exits, and grain demand holds the livestock feed."""
+    s = federal.summary
+    markets = {m["id"] for m in s["outside_markets"]}
+    assert {"port_baltic", "port_vladivostok", "cn_zabaykalsk", "mn_kyakhta"} <= markets
+    exports = s["exports_by_exit_t"]
+    for outlet in ("port_baltic", "port_vladivostok", "cn_zabaykalsk"):
+        assert exports.get(outlet, {}).get("grain", 0) > 0, outlet
+    feed = float(dataset.feed_demand.set_index("area_id").at["RU", "quantity_kt"]) * 1000
+    grain = [b for b in s["balance"] if b["commodity"] == "grain"]
+    production = sum(b["production_t"] or 0 for b in grain)
+    assert sum(b["demand_t"] for b in grain) > feed
+    # exports follow from the balance the feed leaves, not from the whole harvest less food
+    assert s["exports_t"]["grain"] < production - feed
+
+
+def test_the_federal_run_has_the_per_district_table(federal):
+    from planner.economics.districts import ALL_GROUPS
+
+    t = pd.DataFrame(federal.summary["districts"])
+    assert set(t["federal_district"]) == {"CFD", "NWFD", "SFD", "NCFD", "VFD", "UFD", "SibFD", "FEFD", "RU"}
+    assert t["net_benefit_mrub"].sum() == pytest.approx(federal.summary["social"]["net_social_benefit_mrub"])
+    assert (t.loc[t["commodity"] == ALL_GROUPS, "loss_with_t"].dropna() > 0).all()
+
+
 def test_how_many_centres_pay(pays):
     s = pays.summary
     assert s["objective"] is not None, s["message"]
@@ -73,7 +99,7 @@ def test_the_federal_run_writes_every_output(federal, dataset, tmp_path):
     written = write_outputs(tmp_path / "fed", federal.planned, federal.result, federal.summary, dataset,
                             sc.region_ids(dataset), federal.losses, federal.prices, federal.investor)
     names = {p.name for p in written}
-    assert set(FILES) <= names and "interdistrict_flows.csv" in names
+    assert set(FILES) <= names and "interdistrict_flows.csv" in names and "districts.csv" in names
     s = json.loads((tmp_path / "fed" / "summary.json").read_text(encoding="utf-8"))
     assert len(s["centres"]) == 60
     html = (tmp_path / "fed" / "report.html").read_text(encoding="utf-8")

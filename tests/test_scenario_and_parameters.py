@@ -104,7 +104,13 @@ def test_balance_demand_is_population_times_norm(dataset):
     pop = dataset.regions.set_index("region_id").at["RU-STA", "population"]
     assert bal.at["potatoes", "demand_kt"] == pytest.approx(pop * 90 / 1e6)
     norm = dataset.consumption_norms.set_index("commodity").at["grain", "kg_per_capita_year"]
-    assert bal.at["grain", "demand_kt"] == pytest.approx(pop * norm / 0.73 / 1e6)
+    # grain: the norm's food (flour equivalent as grain) plus the region's livestock feed
+    from planner.balance import feed_demand_kt
+
+    feed = feed_demand_kt(dataset, ["RU-STA"]).at["RU-STA", "feed_kt"]
+    assert feed > 0 and bal.at["grain", "feed_kt"] == pytest.approx(feed)
+    assert bal.at["grain", "demand_kt"] == pytest.approx(pop * norm / 0.73 / 1e6 + feed)
+    assert bal.at["potatoes", "feed_kt"] == 0
     assert bal.at["grain", "surplus_kt"] > 0
 
 

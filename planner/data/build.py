@@ -615,7 +615,7 @@ def main() -> None:
     cities.to_csv(out / "cities.csv", index=False)
     build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
-    for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "existing_centres",
+    for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "feed_demand", "existing_centres",
                  "wholesale_markets",
                  "border_crossings", "corridors", "outside_markets", "outside_trade"):
         src = SOURCES_DIR / f"{name}.csv"

@@ -136,6 +136,20 @@ class ConsumptionActualRow(Row):
     notes: str | None = None
 
 
+class FeedDemandRow(Row):
+    """Grain used as livestock feed: Russia's national figure, or a region's own where one is published
+    (:func:`planner.balance.feed_demand_kt` splits the national remainder over the other regions by their meat
+    production)."""
+
+    area_id: str = Field(pattern=r"^RU(-[A-Z0-9]{1,3})?$", description="RU (Russia) or a Russian region id")
+    commodity: Literal["grain"] = Field(description="only grain is fed in this model")
+    year: int = Field(ge=1990, le=2100, description="the year (season start) the figure refers to")
+    quantity_kt: float = Field(gt=0, description="feed use, thousand tonnes a year")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+
 class AgriShareRow(Row):
     """Agriculture's share of employment and of gross regional product in a Russian region (or RU total)."""
 
@@ -236,6 +250,17 @@ class OutsideMarketRow(Row):
     source: str = Field(min_length=3)
     approximate: bool = False
     notes: str | None = None
+    balance_weight_kt: float | None = Field(
+        None, gt=0, description="a Russian port's grain exports, thousand tonnes a year: where a scope covers the "
+                                "whole country its ports share the national balance in proportion to it "
+                                "(planner/trade.py); blank: an equal share")
+    balance_weight_source: str | None = Field(None, description="source and year of balance_weight_kt")
+
+    @model_validator(mode="after")
+    def _weight_has_a_source(self) -> OutsideMarketRow:
+        if self.balance_weight_kt is not None and not (self.balance_weight_source or "").strip():
+            raise ValueError("balance_weight_source: a balance_weight_kt needs its source and year")
+        return self
 
 
 class OutsideTradeRow(Row):
@@ -291,6 +316,7 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "production": (ProductionRow, ("area_id", "commodity", "year")),
     "consumption_norms": (ConsumptionNormRow, ("commodity",)),
     "consumption_actual": (ConsumptionActualRow, ("area_id", "commodity", "year", "basis")),
+    "feed_demand": (FeedDemandRow, ("area_id", "commodity", "year")),
     "agri_shares": (AgriShareRow, ("region_id",)),
     "existing_centres": (CentreRow, ("centre_id",)),
     "wholesale_markets": (WholesaleMarketRow, ("centre_id",)),

@@ -200,3 +200,208 @@ def write_distribution_csv(table: pd.DataFrame, path: str | Path) -> Path:
     table[list(DISTRIBUTION_COLUMNS)].rename(columns=DISTRIBUTION_COLUMNS).to_csv(path, index=False,
                                                                                    encoding="utf-8-sig")
     return path
+
+
+ALL_GROUPS = "all"
+"""The ``commodity`` of a district's total row in the per-district table (every group together)."""
+
+DISTRICT_COLUMNS = {
+    "federal_district": "Округ (код) / Federal district (code)",
+    "name_ru": "Округ / District (RU)",
+    "name_en": "District (EN)",
+    "commodity": "Группа / Group",
+    "commodity_ru": "Группа (RU)",
+    "production_t": "Производство, т/год / Production, t/yr",
+    "loss_without_t": "Потери без сети, т/год / Losses without the network, t/yr",
+    "loss_with_t": "Потери с сетью, т/год / Losses with the network, t/yr",
+    "loss_saved_t": "Сокращение потерь, т/год / Losses avoided, t/yr",
+    "loss_share_without_pct": "Доля потерь без сети, % производства / Loss share without, % of production",
+    "loss_share_with_pct": "Доля потерь с сетью, % производства / Loss share with, % of production",
+    "consumer_price_change_pct": "Изменение потребительской цены, % / Consumer price change, %",
+    "farm_price_change_pct": "Изменение цены производителя, % / Farm-gate price change, %",
+    "consumer_surplus_change_mrub": "Изменение излишка потребителей, млн руб./год / Consumer surplus change, "
+                                    "million RUB/yr",
+    "producer_surplus_change_mrub": "Изменение излишка производителей, млн руб./год / Producer surplus change, "
+                                    "million RUB/yr",
+    "seasonal_value_change_mrub": "Изменение ценности сезонного хранения, млн руб./год / Seasonal storage value "
+                                  "change, million RUB/yr",
+    "centre_cost_mrub": "Затраты на новые ОРЦ (аннуитет капитала + пост. расходы), млн руб./год / New centres' "
+                        "cost (annualised capital + fixed opex), million RUB/yr",
+    "net_benefit_mrub": "Чистая выгода, млн руб./год / Net benefit, million RUB/yr",
+}
+"""Columns of the per-district table and their CSV headers (RU / EN, units)."""
+
+
+def scope_districts(region_ids: list[str], dataset: Dataset) -> list[str]:
+    """The district labels a scope spans: federal district codes of its Russian regions, country codes of the
+    others (sorted)."""
+    reg = dataset.regions.set_index("region_id")
+    out = set()
+    for r in region_ids:
+        if r not in reg.index:
+            continue
+        fd = reg.at[r, "federal_district"]
+        out.add(fd if isinstance(fd, str) and fd else str(reg.at[r, "country_id"]))
+    return sorted(out)
+
+
+def _district_of_region(dataset: Dataset) -> dict[str, str]:
+    reg = dataset.regions.set_index("region_id")
+    fd = reg["federal_district"].where(reg["federal_district"].notna() & (reg["federal_district"] != ""),
+                                      reg["country_id"])
+    return fd.astype(str).to_dict()
+
+
+def _site_costs(planned: PlannedProblem, result: NetworkResult) -> pd.Series:
+    """Annualised capital (social rate) + fixed opex of each opened site's module, RUB a year, by site (an existing
+    centre not kept: minus its own opex), as :func:`planner.economics.welfare.net_social_benefit` counts them."""
+    from planner.pipeline import annuity_factor
+
+    p = planned.params
+    mods = planned.problem.modules.set_index(["site_id", "module_id"])
+    annuity = annuity_factor(p["social_discount_rate_pct"], p["centre_lifetime_years"])
+    opened = result.sites[result.sites["open"]] if not result.sites.empty else result.sites
+    cost: dict[str, float] = {}
+    for sid, mid in zip(opened.get("site_id", []), opened.get("module_id", []), strict=True):
+        k = float(mods.at[(sid, mid), "capital_cost"])
+        cost[sid] = cost.get(sid, 0.0) + k * p["centre_fixed_opex_pct"] / 100.0 + (k / annuity if annuity > 0
+                                                                                    else 0.0)
+    kept = set(opened.get("site_id", []))
+    for sid, e in zip(planned.problem.sites["site_id"], planned.problem.sites["existing"], strict=True):
+        if e and (sid, "existing") in mods.index and sid not in kept:
+            cost[sid] = cost.get(sid, 0.0) - float(mods.at[(sid, "existing"), "fixed_cost"])
+    return pd.Series(cost, dtype=float)
+
+
+def _seasonal_by_site(planned: PlannedProblem, result: NetworkResult | None) -> pd.Series:
+    """The value of seasonal storage (:func:`planner.economics.welfare.seasonal_value`), RUB a year, by site: each
+    group's off-season revenue shared over the sites in proportion to the tonnes they hold, less the reference
+    value of the weight each loses in store."""
+    p = planned.params
+    st = result.storage if result is not None else None
+    if st is None or st.empty:
+        return pd.Series(dtype=float)
+    held = st[st["held_t"] > 0]
+    out: dict[str, float] = {}
+    totals = held.groupby("commodity")["held_t"].sum()
+    for r in held.itertuples():
+        rev = (result.season_revenue or {}).get(r.commodity, 0.0) * r.held_t / totals[r.commodity]
+        lost = r.held_t * p[f"value_rub_per_t_{r.commodity}"] * p[f"storage_weight_loss_pct_{r.commodity}"] / 100
+        out[r.site_id] = out.get(r.site_id, 0.0) + rev - lost
+    return pd.Series(out, dtype=float)
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Mean of ``values`` weighted by ``weights`` over the entries where both are finite and the weight positive (a
+    region that neither produces nor consumes a group has no price change to weigh); NaN when none is."""
+    ok = np.isfinite(values) & np.isfinite(weights) & (weights > 0)
+    return float((values[ok] * weights[ok]).sum() / weights[ok].sum()) if ok.any() else np.nan
+
+
+def district_table(planned: PlannedProblem, dataset: Dataset, network: NetworkResult,
+                   baseline: NetworkResult | None, prices_regions: pd.DataFrame | None,
+                   social: dict | None = None) -> pd.DataFrame:
+    """Per federal district (a region outside Russia: its country), one row per commodity group and one total row
+    (``commodity`` = :data:`ALL_GROUPS`), :data:`DISTRICT_COLUMNS`:
+
+    - production (t a year, the farms of the district's regions);
+    - losses without the network (``baseline``: the routing the inter-district table compares with — today's
+      centres, or none) and with it (``network``), counted where they happen (the farm's or the centre's region,
+      :func:`planner.economics.losses.stage_losses`), t a year and as a share of the district's production;
+    - consumer and farm-gate price change (%, the price model's regions weighted by their consumption and
+      production) and the change of consumer and producer surplus (million RUB a year), from ``prices_regions``
+      (``PriceReport.regions``, against the same baseline);
+    - on the total row: the change in the value of seasonal storage at the district's centres, the annualised
+      capital and fixed opex of its new centres (as :func:`planner.economics.welfare.net_social_benefit` counts
+      them) and the net benefit = consumer + producer surplus + seasonal value − centre cost.
+
+    With ``social`` (the run's net social benefit), a last row ``federal_district`` = ``RU`` carries the
+    national terms no district owns (import duty and the centres' kept margin) in its net benefit, so the net
+    benefits of all rows sum to the national net social benefit."""
+    from planner.economics.losses import stage_losses
+
+    fd_of = _district_of_region(dataset)
+    pb = planned.problem
+    region = {s: s.removeprefix("farm:") for s in pb.supplies["supply_id"] if s.startswith("farm:")}
+    region.update(dict(zip(planned.candidates["candidate_id"], planned.candidates["region_id"], strict=True)))
+    farms = pb.supplies[pb.supplies["supply_id"].str.startswith("farm:")]
+    prod = farms.assign(d=farms["supply_id"].str.removeprefix("farm:").map(fd_of)).groupby(
+        ["d", "commodity"])["quantity_t"].sum()
+
+    def lost(res: NetworkResult | None) -> pd.Series:
+        if res is None or res.objective is None:
+            return pd.Series(dtype=float)
+        t = stage_losses(planned, res, region)
+        t = t[t["region_id"] != "other"]
+        return t.assign(d=t["region_id"].map(fd_of)).groupby(["d", "commodity"])["tonnes"].sum()
+
+    l0, l1 = lost(baseline), lost(network)
+    rows = []
+    pr = prices_regions if prices_regions is not None and not prices_regions.empty else pd.DataFrame(
+        columns=["region_id", "commodity"])
+    pr = pr.assign(d=pr["region_id"].map(fd_of))
+    sup_w = farms.assign(region_id=farms["supply_id"].str.removeprefix("farm:")).set_index(
+        ["region_id", "commodity"])["quantity_t"]
+    site_d = {s: fd_of.get(r) for s, r in zip(planned.candidates["candidate_id"], planned.candidates["region_id"],
+                                              strict=True)}
+    cost = _site_costs(planned, network)
+    seas = _seasonal_by_site(planned, network).sub(_seasonal_by_site(planned, baseline), fill_value=0.0)
+    cost_d = cost.groupby(cost.index.map(site_d)).sum() if len(cost) else pd.Series(dtype=float)
+    seas_d = seas.groupby(seas.index.map(site_d)).sum() if len(seas) else pd.Series(dtype=float)
+    districts = sorted(set(prod.index.get_level_values(0)) | set(pr["d"].dropna()))
+    for d in districts:
+        name = DISTRICT_NAMES.get(d, (d, d))
+        tot: dict[str, float] = {"production_t": 0.0, "loss_without_t": 0.0, "loss_with_t": 0.0,
+                                 "consumer_surplus_change_mrub": 0.0, "producer_surplus_change_mrub": 0.0}
+        for k in pb.commodities:
+            p_t = float(prod.get((d, k), 0.0))
+            a = float(l0.get((d, k), 0.0)) if baseline is not None else np.nan
+            b = float(l1.get((d, k), 0.0))
+            g = pr[(pr["d"] == d) & (pr["commodity"] == k)]
+            cp = fp = np.nan
+            cs = ps = 0.0
+            if not g.empty:
+                cp = _weighted_mean(g["consumer_price_change_pct"].to_numpy(float),
+                                    g["consumption_base_t"].to_numpy(float))
+                fp = _weighted_mean(g["farm_price_change_pct"].to_numpy(float),
+                                    np.array([float(sup_w.get((r, k), 0.0)) for r in g["region_id"]]))
+                cs = float(g["consumer_surplus_change_rub"].sum()) / 1e6
+                ps = float(g["producer_surplus_change_rub"].sum()) / 1e6
+            rows.append({"federal_district": d, "name_ru": name[0], "name_en": name[1], "commodity": k,
+                         "commodity_ru": COMMODITY_BY_KEY[k].name_ru if k in COMMODITY_BY_KEY else k,
+                         "production_t": p_t, "loss_without_t": a, "loss_with_t": b, "loss_saved_t": a - b,
+                         "loss_share_without_pct": 100 * a / p_t if p_t > 0 else np.nan,
+                         "loss_share_with_pct": 100 * b / p_t if p_t > 0 else np.nan,
+                         "consumer_price_change_pct": cp, "farm_price_change_pct": fp,
+                         "consumer_surplus_change_mrub": cs, "producer_surplus_change_mrub": ps,
+                         "seasonal_value_change_mrub": np.nan, "centre_cost_mrub": np.nan,
+                         "net_benefit_mrub": np.nan})
+            for key, v in (("production_t", p_t), ("loss_without_t", a), ("loss_with_t", b),
+                           ("consumer_surplus_change_mrub", cs), ("producer_surplus_change_mrub", ps)):
+                tot[key] += v
+        sv, cc = float(seas_d.get(d, 0.0)) / 1e6, float(cost_d.get(d, 0.0)) / 1e6
+        a, b, p_t = tot["loss_without_t"], tot["loss_with_t"], tot["production_t"]
+        rows.append({"federal_district": d, "name_ru": name[0], "name_en": name[1], "commodity": ALL_GROUPS,
+                     "commodity_ru": "все группы", "production_t": p_t, "loss_without_t": a, "loss_with_t": b,
+                     "loss_saved_t": a - b, "loss_share_without_pct": 100 * a / p_t if p_t > 0 else np.nan,
+                     "loss_share_with_pct": 100 * b / p_t if p_t > 0 else np.nan,
+                     "consumer_price_change_pct": np.nan, "farm_price_change_pct": np.nan,
+                     "consumer_surplus_change_mrub": tot["consumer_surplus_change_mrub"],
+                     "producer_surplus_change_mrub": tot["producer_surplus_change_mrub"],
+                     "seasonal_value_change_mrub": sv, "centre_cost_mrub": cc,
+                     "net_benefit_mrub": tot["consumer_surplus_change_mrub"] + tot["producer_surplus_change_mrub"]
+                     + sv - cc})
+    if social is not None:
+        unallocated = float(social.get("import_duty_change_mrub", 0.0)) + float(
+            social.get("centre_margin_change_mrub", 0.0))
+        rows.append({"federal_district": "RU", "name_ru": "Россия: не распределено по округам (пошлины, маржа ОРЦ)",
+                     "name_en": "Russia: not allocated to districts (import duty, the centres' kept margin)",
+                     "commodity": ALL_GROUPS, "commodity_ru": "все группы", "net_benefit_mrub": unallocated})
+    return pd.DataFrame(rows, columns=list(DISTRICT_COLUMNS))
+
+
+def write_district_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write :func:`district_table` as CSV (UTF-8 with BOM, RU/EN headers with units); returns the path."""
+    path = Path(path)
+    table[list(DISTRICT_COLUMNS)].rename(columns=DISTRICT_COLUMNS).to_csv(path, index=False, encoding="utf-8-sig")
+    return path

@@ -4,7 +4,8 @@ Markets are the scenario's regions with population, and its outside markets (:mo
 *k* in region *i*:
 
 - reference quantities — supply :math:`S_0` = regional production, demand :math:`D_0` = population ×
-  per-capita consumption (the scenario's ``demand_basis``);
+  per-capita consumption (the scenario's ``demand_basis``), plus livestock feed for grain
+  (:func:`planner.balance.feed_demand_kt`);
 - reference prices — farm gate :math:`p^s_0` = ``value_rub_per_t_<k>``; consumer :math:`p^d_0 = p^s_0 + m_i`,
   the traditional chain's local margin (``traditional_handling_rub_per_t`` plus the value of the FAO
   post-harvest and distribution losses);
@@ -35,7 +36,7 @@ import pandas as pd
 
 from geo.matrix import trip_matrix
 from optimization.results import NetworkResult
-from planner.balance import demand_kt_per_capita
+from planner.balance import demand_kt_per_capita, feed_demand_kt
 from planner.data.loader import Dataset
 from planner.economics.equilibrium import Equilibrium, solve_equilibrium
 from planner.pipeline import PlannedProblem, build_problem, combine_shares
@@ -126,9 +127,11 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     per_capita_t = demand_kt_per_capita(dataset, params, ids, scenario.demand_basis)["kt_per_capita"].xs(
         commodity, level="commodity") * 1000.0  # per region, t per person
     local_margin = trad_h + value * float(combine_shares(post, dist))
+    feed_t = (feed_demand_kt(dataset, ids)["feed_kt"] * 1000.0 if commodity == "grain"
+              else pd.Series(0.0, index=ids))  # livestock feed: grain demand beside food, t a year
     markets = pd.DataFrame({
         "market": ids, "S0": [float(prod.get(f"farm:{r}", 0.0)) for r in ids],
-        "D0": [float(regions.at[r, "population"]) * per_capita_t[r] for r in ids],
+        "D0": [float(regions.at[r, "population"]) * per_capita_t[r] + float(feed_t.get(r, 0.0)) for r in ids],
         "ps0": value, "pd0": value + local_margin,
         "eps_s": params[f"supply_elasticity_{commodity}"], "eps_d": params[f"demand_elasticity_{commodity}"]})
     outside = _outside_markets(planned, commodity)

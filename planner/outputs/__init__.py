@@ -109,7 +109,8 @@ def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=
 def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_regions: list[str], losses=None,
                   prices=None, investor=None, force: bool = False) -> list[Path]:
     """Write every output file of a run (:data:`FILES`; with economics also ``ranges.csv``, and the inter-district
-    flows and the producer-surplus change by region beside each region's agricultural shares) into ``folder``;
+    flows and the producer-surplus change by region beside each region's agricultural shares; for a scope spanning
+    federal districts ``districts.csv``, also a workbook sheet and a report section) into ``folder``;
     returns the paths written."""
     from planner.outputs.gis import network_geojson_from, run_layers, write_layers
     from planner.outputs.map import draw_map
@@ -123,6 +124,10 @@ def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_r
     t = run_tables(planned, result, summary, dataset, losses, prices, investor)
     for name in CSV_TABLES:
         write_csv(t[name], folder / f"{name}.csv")
+    if summary.get("districts"):  # a scope spanning federal districts: losses, prices, net benefit by district
+        import pandas as pd
+
+        t["districts"] = pd.DataFrame(summary["districts"])
     layers = run_layers(planned, dataset, scope_regions, summary, t, names_for(planned, dataset))
     write_layers(layers, folder)
     (folder / "network.geojson").write_text(json.dumps(network_geojson_from(layers), ensure_ascii=False),
@@ -142,6 +147,10 @@ def write_outputs(folder: Path, planned, result, summary: dict, dataset, scope_r
         from planner.economics.ranges import write_ranges_csv
 
         written.append(write_ranges_csv(summary["ranges"], folder / "ranges.csv"))
+    if "districts" in t:
+        from planner.economics.districts import write_district_csv
+
+        written.append(write_district_csv(t["districts"], folder / "districts.csv"))
     if summary.get("interdistrict_flows") or summary.get("distribution_by_region"):
         import pandas as pd
 

@@ -24,7 +24,7 @@ FILES: tuple[str, ...] = (
 )
 """Every file :func:`planner.outputs.write_outputs` writes into a run folder."""
 OPTIONAL_FILES: tuple[str, ...] = ("ranges.csv", "interdistrict_flows.csv", "distribution_by_region.csv",
-                                   "share_curve.csv", "share_curve.png", "run.log")
+                                   "districts.csv", "share_curve.csv", "share_curve.png", "run.log")
 """Files a run folder may hold besides :data:`FILES`: NPV and net social benefit across the cited ranges (runs
 with economics), the share-through-centres curve (scenarios with ``outputs.share_curve``), the solver's log (the
 command line)."""

@@ -170,6 +170,7 @@ def context(summary: dict, scenario_meta: dict, t: dict[str, pd.DataFrame], laye
         "prices": _records(t["prices"], list(t["prices"].columns)),
         "trade": _records(trade_nonzero, list(trade.columns)), "trade_rows_total": len(trade),
         "crossings": crossing_rows(layers, dataset),
+        "districts": _records(t["districts"], list(t["districts"].columns)) if "districts" in t else [],
         "flows_count": len(t["flows"]),
         "key_params": key_params, "all_params": all_params,
         "commodity_names": {c: commodity_names(c) for c in commodities},

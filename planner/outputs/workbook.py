@@ -28,6 +28,12 @@ SHEETS: dict[str, tuple[str, str]] = {
 }
 """Sheet name → (Russian, English) description, in workbook order after README and summary."""
 
+OPTIONAL_SHEETS: dict[str, tuple[str, str]] = {
+    "districts": ("По федеральным округам: потери, цены, чистая выгода",
+                  "By federal district: losses, prices, net benefit"),
+}
+"""Sheets written only when the run has the table (``districts``: a scope spanning federal districts)."""
+
 HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
 BOLD = Font(bold=True)
 
@@ -152,6 +158,7 @@ def _readme_sheet(ws, summary: dict) -> None:
         ("summary", "Главное: потери, цены, выгода, инвестор, баланс / key figures"),
     ]
     lines += [(name, f"{ru} / {en}") for name, (ru, en) in SHEETS.items()]
+    lines += [(name, f"{ru} / {en}") for name, (ru, en) in OPTIONAL_SHEETS.items() if summary.get(name)]
     for i, (a, b) in enumerate(lines, start=1):
         ws.cell(row=i, column=1, value=a).font = BOLD if i in (1, 10) else Font()
         ws.cell(row=i, column=2, value=b)
@@ -159,8 +166,17 @@ def _readme_sheet(ws, summary: dict) -> None:
     ws.column_dimensions["B"].width = 110
 
 
+def _bilingual(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """An optional sheet's table with its bilingual headers (the table module's own: RU / EN with units)."""
+    if name == "districts":
+        from planner.economics.districts import DISTRICT_COLUMNS
+
+        return frame[list(DISTRICT_COLUMNS)].rename(columns=DISTRICT_COLUMNS)
+    return frame
+
+
 def write_workbook(path: Path, summary: dict, t: dict[str, pd.DataFrame]) -> Path:
-    """Write ``results.xlsx``: README, summary, then :data:`SHEETS`."""
+    """Write ``results.xlsx``: README, summary, then :data:`SHEETS`, then the :data:`OPTIONAL_SHEETS` the run has."""
     wb = Workbook()
     _readme_sheet(wb.active, summary)
     wb.active.title = "README"
@@ -170,5 +186,12 @@ def write_workbook(path: Path, summary: dict, t: dict[str, pd.DataFrame]) -> Pat
         frame = t.get(name, pd.DataFrame())
         _write_table(ws, frame if not frame.empty else pd.DataFrame({"note": ["нет данных / no data"]}))
         ws.freeze_panes = "B2" if len(frame.columns) > 1 else "A2"
+    for name in OPTIONAL_SHEETS:
+        frame = t.get(name)
+        if frame is None or frame.empty:
+            continue
+        ws = wb.create_sheet(name)
+        _write_table(ws, _bilingual(name, frame))
+        ws.freeze_panes = "D2"
     wb.save(path)
     return path
