@@ -37,6 +37,13 @@ from api.limits import Limits
 log = logging.getLogger("planner.api")
 
 
+class _NonFinite:
+    """Stands for a non-finite number (``NaN``, ``Infinity``, ``1e309``) while a stored JSON value is read."""
+
+    def __init__(self, literal: str):
+        self.literal = literal
+
+
 class _Reader:
     """Decodes one stored value, collecting what had to be repaired (``notes``) and non-finite numbers (``bad``)."""
 
@@ -74,28 +81,25 @@ class _Reader:
         if source is None:
             return None, False
 
-        def constant(name: str) -> None:
-            self.bad.append(f"{column}: {name}")
-
-        def number(literal: str) -> float | None:
+        def number(literal: str) -> float | _NonFinite:
             value = float(literal)
-            if not math.isfinite(value):
-                self.bad.append(f"{column}: {literal[:20]}")
-                return None
-            return value
+            return value if math.isfinite(value) else _NonFinite(literal[:20])
 
         try:
-            value = json.loads(source, parse_constant=constant, parse_float=number)
+            value = json.loads(source, parse_constant=_NonFinite, parse_float=number)
         except ValueError as exc:
             self.notes.append(f"{column} is not JSON ({exc})")
             return {"unreadable": source}, True
         return self._walk(value, column), False
 
     def _walk(self, value: Any, where: str) -> Any:
+        if isinstance(value, _NonFinite):
+            self.bad.append(f"{where} = {value.literal}")
+            return None
         if isinstance(value, str):
             return self._surrogates(value, where)
         if isinstance(value, list):
-            return [self._walk(v, where) for v in value]
+            return [self._walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, dict):
             return {self._surrogates(k, where): self._walk(v, f"{where}.{k}") for k, v in value.items()}
         return value
