@@ -1,4 +1,5 @@
-"""The optimization API (FastAPI): datasets, stored scenarios, runs as background jobs, quick estimates.
+"""The optimization API (FastAPI): datasets, stored scenarios, runs as background jobs, estimates (answered at
+once, or with ``?wait=false`` queued as jobs like runs: ``/estimates/{id}``).
 
 Access: an API key in the ``X-API-Key`` header; ``viewer`` keys read, ``planner`` keys also write and run,
 ``admin`` keys do all that across organisations. Without a key: 401; with a key of the wrong role: 403.

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -271,3 +272,35 @@ def test_rows_of_an_older_version_are_repaired_or_quarantined_and_read_cleanly(t
     from api.repair import check_stored
 
     assert check_stored(url, load_limits())["scenarios"] == 0
+
+
+URLS = ["sqlite"] + (["postgresql"] if os.environ.get("PLANNER_TEST_POSTGRES_URL") else [])
+
+
+@pytest.mark.parametrize("db", URLS)
+def test_an_unchecked_row_that_no_longer_validates_is_quarantined_on_either_database(tmp_path, clear_limits, db):
+    """PostgreSQL refuses bad UTF-8 and NaN in json itself; a scenario that no longer validates can be stored
+    there as well, and the start-up check (reading rows as text there) quarantines it."""
+    from api.db import Base, engine
+    from api.limits import load_limits
+    from api.repair import check_stored
+
+    url = f"sqlite:///{tmp_path / 'either.db'}" if db == "sqlite" else os.environ["PLANNER_TEST_POSTGRES_URL"]
+    if db == "postgresql":
+        Base.metadata.drop_all(engine(url))
+        Base.metadata.create_all(engine(url))
+    _, key = create_key("planner", url=url)
+    with engine(url).begin() as c:  # as an older version wrote them: no check mark
+        c.execute(text("INSERT INTO scenarios (id, name, body, created, org) VALUES "
+                       "('old_bad', 'old_bad', :b, '2026-11-01 10:00:00', 'default')"),
+                  {"b": json.dumps({**SMALL, "scope": {"countries": ["ZZ"]}})})
+        c.execute(text("INSERT INTO scenarios (id, name, body, created, org) VALUES "
+                       "('old_ok', 'old_ok', :b, '2026-11-01 10:00:01', 'default')"), {"b": json.dumps(SMALL)})
+    assert check_stored(url, load_limits()) == {"scenarios": 2, "runs": 0, "repaired": 0, "quarantined": 1,
+                                                 "failed": 0}
+    h = {"X-API-Key": key}
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        got = {s["id"]: s for s in tc.get("/scenarios", headers=h).json()}
+        assert got["old_bad"]["status"] == "quarantined" and "ZZ" in got["old_bad"]["problem"]
+        assert got["old_ok"]["status"] == "ok"
+        assert tc.post("/runs", json={"scenario_id": "old_bad"}, headers=h).status_code == 409
