@@ -1,4 +1,5 @@
-"""The optimization API (FastAPI): datasets, stored scenarios, runs as background jobs, quick estimates.
+"""The optimization API (FastAPI): datasets, stored scenarios, runs as background jobs, estimates (answered at
+once, or with ``?wait=false`` queued as jobs like runs: ``/estimates/{id}``).
 
 Access: an API key in the ``X-API-Key`` header; ``viewer`` keys read, ``planner`` keys also write and run,
 ``admin`` keys do all that across organisations. Without a key: 401; with a key of the wrong role: 403.
@@ -22,14 +23,24 @@ from typing import Annotated, Any, Literal, NamedTuple
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer, load_only
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, runs_visible, scenarios_visible, session
+from api.db import (
+    RunRecord,
+    ScenarioRecord,
+    database_url,
+    key_of,
+    lock_admission,
+    now,
+    runs_visible,
+    scenarios_visible,
+    session,
+)
 from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.limits import Limits, load_limits
@@ -87,12 +98,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class StoredScenario(BaseModel):
-    """A stored scenario; ``library`` ones are read by every organisation."""
+    """A stored scenario; ``library`` ones are read by every organisation. ``status``: ``ok``; ``repaired`` or
+    ``quarantined`` for one stored by an older version that the start-up check had to repair or could not accept
+    (``problem`` says what; a quarantined scenario cannot be run, estimated or extended)."""
 
     id: str
     name: str
     created: str
     library: bool = False
+    status: Literal["ok", "repaired", "quarantined"] = "ok"
+    problem: str | None = None
     body: dict[str, Any] | None = None
 
 
@@ -131,6 +146,23 @@ class RunState(BaseModel):
     started: str | None
     finished: str | None
     error: str | None
+    problem: str | None = Field(None, description="what the start-up check repaired in a run stored by an older "
+                                                  "version")
+
+
+class EstimateJob(BaseModel):
+    """An estimate computed as a job (``?wait=false``): its state, and once ``succeeded`` the estimate itself
+    (the same JSON the synchronous call answers)."""
+
+    id: str
+    kind: Literal["loss-reduction", "price-impact"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: str
+    created: str
+    started: str | None
+    finished: str | None
+    error: str | None
+    result: dict[str, Any] | None = None
 
 
 class EstimateIn(BaseModel):
@@ -192,7 +224,15 @@ def require(role: str):
 def _stored(rec: ScenarioRecord, body: bool = True) -> StoredScenario:
     """A stored scenario as answered."""
     return StoredScenario(id=rec.id, name=rec.name, created=_iso(rec.created), library=rec.org is None,
-                          body=rec.body if body else None)
+                          status=rec.status or "ok", problem=rec.problem, body=rec.body if body else None)
+
+
+def _usable(rec: ScenarioRecord) -> dict:
+    """The body of a stored scenario that may be run, estimated or extended; 409 for a quarantined one."""
+    if rec.status == "quarantined":
+        raise HTTPException(409, f"stored scenario {short(rec.id)} is quarantined ({rec.problem}); store a "
+                                 "corrected copy and use that")
+    return rec.body
 
 
 def _visible_scenario(sid: str, caller: Caller) -> ScenarioRecord | None:
@@ -237,7 +277,7 @@ def _state(run: RunRecord) -> RunState:
     gap = run.gap if run.gap is not None and math.isfinite(run.gap) else None
     return RunState(id=run.id, scenario_id=run.scenario_id, status=run.status, progress=run.progress, gap=gap,
                     created=_iso(run.created), started=_iso(run.started), finished=_iso(run.finished),
-                    error=run.error)
+                    error=run.error, problem=run.problem)
 
 
 def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
@@ -255,6 +295,9 @@ def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
         base = _visible_scenario(parent, caller)
         if base is None:
             raise _invalid([(("extends",), f"no stored scenario with id {short(parent)}")], prefix)
+        if base.status == "quarantined":
+            raise _invalid([(("extends",), f"stored scenario {short(parent)} is quarantined: {base.problem}")],
+                           prefix)
         from planner.scenario import _merge
 
         body = _merge(dict(base.body), body)
@@ -279,7 +322,7 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tup
         rec = _visible_scenario(sid, caller)
         if rec is None:
             raise HTTPException(404, f"no stored scenario with id {short(sid)}")
-        return sid, rec.body
+        return sid, _usable(rec)
     return None, _body(sc, caller, ("body", "scenario"))
 
 
@@ -290,6 +333,9 @@ async def lifespan(app: FastAPI):
     app.state.limits = load_limits()
     app.state.estimates = threading.BoundedSemaphore(app.state.limits.max_estimates)
     app.state.url = app.state.url if getattr(app.state, "url", None) else database_url()
+    from api.repair import check_stored
+
+    check_stored(app.state.url, app.state.limits)
     app.state.jobs = JobManager(app.state.url, app.state.limits)
     if app.state.start_jobs:
         app.state.jobs.start()
@@ -436,24 +482,31 @@ def create_run(body: RunIn, caller: Annotated[Caller, Depends(require("planner")
     """Queue a run; it executes in a worker process. Poll ``GET /runs/{id}``. 429 with ``Retry-After`` when the
     queue (PLANNER_MAX_QUEUE) or the key's share of it (PLANNER_MAX_RUNS_PER_KEY) is full."""
     sid, scenario = _scenario_for(body.scenario_id, body.scenario, caller)
+    return RunCreated(id=_admit(RunRecord(scenario_id=sid, scenario=scenario, key_id=caller.key_id,
+                                          org=caller.org), caller))
+
+
+def _admit(run: RunRecord, caller: Caller) -> str:
+    """Queue a run or an estimate job if the quotas allow, else 429. The counts and the insert happen in one
+    transaction that first takes the database's admission lock, so the limits hold across every server process
+    on the database (not per process); returns the new row's id."""
     limits: Limits = app.state.limits
-    with QUEUE_LOCK, session(app.state.url) as s:
+    with session(app.state.url) as s:
+        lock_admission(s)
         active = RunRecord.status.in_(("queued", "running"))
         mine = s.scalar(select(func.count()).select_from(RunRecord).where(active, RunRecord.key_id == caller.key_id))
         if mine >= limits.max_active_runs_per_key:
-            raise _busy(f"this key has {mine} runs queued or running, the most one key may have "
+            s.rollback()
+            raise _busy(f"this key has {mine} runs or estimate jobs queued or running, the most one key may have "
                         f"(PLANNER_MAX_RUNS_PER_KEY); wait for one to end or cancel one")
         total = s.scalar(select(func.count()).select_from(RunRecord).where(active))
         if total >= limits.max_active_runs:
-            raise _busy(f"the queue holds {total} runs, its limit (PLANNER_MAX_QUEUE); retry later")
-        run = RunRecord(scenario_id=sid, scenario=scenario, key_id=caller.key_id, org=caller.org)
+            s.rollback()
+            raise _busy(f"the queue holds {total} runs and estimate jobs, its limit (PLANNER_MAX_QUEUE); retry "
+                        "later")
         s.add(run)
         s.commit()
-        return RunCreated(id=run.id)
-
-
-QUEUE_LOCK = threading.Lock()
-"""Serialises the quota check and the insert of a run (one server process admits runs)."""
+        return run.id
 
 
 def _busy(msg: str) -> HTTPException:
@@ -510,10 +563,86 @@ def cancel_run(run_id: str, caller: Annotated[Caller, Depends(require("planner")
     return _state(_run(run_id, caller))
 
 
-def _estimate(body: EstimateIn, kind: str, caller: Caller) -> dict:
-    """Run an estimate in the request, at most ``PLANNER_MAX_ESTIMATES`` at once (else 429). Domain errors are
-    422s at their field: the scenario's (``["body", "scenario", ...]``, or ``["body", "scenario_id"]`` /
-    ``["body", "run_id"]`` for a stored one) or the centre id (``["body", "centres", i]``)."""
+KINDS = {"loss": "loss-reduction", "price": "price-impact"}
+"""Estimate kinds as stored (``runs.kind``) and as named in paths."""
+ESTIMATE_LINKS = {
+    "GetEstimate": {"operationId": "get_estimate", "parameters": {"job_id": "$response.body#/id"}},
+    "CancelEstimate": {"operationId": "cancel_estimate", "parameters": {"job_id": "$response.body#/id"}},
+}
+WAIT = Query(description="true (default): compute now and answer 200 with the estimate (within "
+                         "PLANNER_ESTIMATE_DEADLINE_S); false: queue it as a job like a run and answer 202 with its "
+                         "id and a Location to poll (GET /estimates/{id})")
+ESTIMATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "queued as a job (wait=false): poll the Location", "model": EstimateJob,
+          "headers": {"Location": {"description": "the job, /estimates/{id}", "schema": {"type": "string"}}},
+          "links": ESTIMATE_LINKS}}
+
+
+def _estimate_source(body: EstimateIn, caller: Caller) -> tuple[dict, list[str] | None, tuple]:
+    """The scenario, centres and error location an estimate request names (a finished run's, a stored or an
+    inline scenario)."""
+    centres = body.centres
+    if body.run_id is not None:
+        run = _run(body.run_id, caller, full=True)
+        if run.result is None:
+            raise HTTPException(409, f"run {short(body.run_id)} has no result")
+        scenario, where = run.scenario, ("body", "run_id")
+        centres = centres or [c["id"] for c in run.result["summary"].get("centres", [])]
+    else:
+        _, scenario = _scenario_for(body.scenario_id, body.scenario, caller)
+        where = ("body", "scenario_id") if body.scenario_id is not None else ("body", "scenario")
+    return scenario, centres, where
+
+
+def _estimate_job(body: EstimateIn, kind: str, caller: Caller) -> JSONResponse:
+    """Queue an estimate as a job (through the run queue and its quotas); 202 with its id and Location."""
+    scenario, centres, _ = _estimate_source(body, caller)
+    jid = _admit(RunRecord(scenario=scenario, key_id=caller.key_id, org=caller.org, kind=kind,
+                           request={"centres": centres, "baseline": body.baseline}), caller)
+    job = _job(jid, caller)
+    return JSONResponse(_job_state(job).model_dump(mode="json"), status_code=202,
+                        headers={"Location": f"/estimates/{jid}"})
+
+
+def _job(job_id: str, caller: Caller) -> RunRecord:
+    """The estimate job ``job_id`` if the caller may see it, else 404."""
+    with session(app.state.url) as s:
+        job = s.scalar(select(RunRecord).where(RunRecord.id == job_id,
+                                               runs_visible(caller.role, caller.org, "estimate")))
+    if job is None:
+        raise HTTPException(404, f"no estimate job with id {short(job_id)}")
+    return job
+
+
+def _job_state(job: RunRecord) -> EstimateJob:
+    return EstimateJob(id=job.id, kind=KINDS[job.kind], status=job.status, progress=job.progress,
+                       created=_iso(job.created), started=_iso(job.started), finished=_iso(job.finished),
+                       error=job.error, result=job.result if job.status == "succeeded" else None)
+
+
+@app.get("/estimates/{job_id}", tags=["estimates"], response_model=EstimateJob, operation_id="get_estimate")
+def get_estimate(job_id: str, caller: Annotated[Caller, Depends(require("viewer"))]) -> EstimateJob:
+    """An estimate job's state, and its estimate once ``succeeded``."""
+    return _job_state(_job(job_id, caller))
+
+
+@app.delete("/estimates/{job_id}", tags=["estimates"], response_model=EstimateJob, operation_id="cancel_estimate")
+def cancel_estimate(job_id: str, caller: Annotated[Caller, Depends(require("planner"))]) -> EstimateJob:
+    """Cancel a queued or running estimate job (stops its process, on whichever server runs it); 409 if it has
+    already ended."""
+    _job(job_id, caller)
+    if not app.state.jobs.cancel(job_id):
+        raise HTTPException(409, f"estimate job {job_id} has already ended")
+    return _job_state(_job(job_id, caller))
+
+
+def _estimate(body: EstimateIn, kind: str, caller: Caller, wait: bool = True) -> dict | Response:
+    """With ``wait`` false: queue the estimate as a job (202). Else run the estimate in the request, at most
+    ``PLANNER_MAX_ESTIMATES`` at once in this server process (else 429). Domain errors are 422s at their field:
+    the scenario's (``["body", "scenario", ...]``, or ``["body", "scenario_id"]`` / ``["body", "run_id"]``
+    for a stored one) or the centre id (``["body", "centres", i]``)."""
+    if not wait:
+        return _estimate_job(body, kind, caller)
     if not app.state.estimates.acquire(blocking=False):
         raise _busy(f"{app.state.limits.max_estimates} estimates are being computed, the most at once "
                     "(PLANNER_MAX_ESTIMATES); retry later")
@@ -526,16 +655,7 @@ def _estimate(body: EstimateIn, kind: str, caller: Caller) -> dict:
 def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
     from api.estimates import run_estimate
 
-    centres = body.centres
-    if body.run_id is not None:
-        run = _run(body.run_id, caller, full=True)
-        if run.result is None:
-            raise HTTPException(409, f"run {short(body.run_id)} has no result")
-        scenario, where = run.scenario, ("body", "run_id")
-        centres = centres or [c["id"] for c in run.result["summary"].get("centres", [])]
-    else:
-        _, scenario = _scenario_for(body.scenario_id, body.scenario, caller)
-        where = ("body", "scenario_id") if body.scenario_id is not None else ("body", "scenario")
+    scenario, centres, where = _estimate_source(body, caller)
     limits: Limits = app.state.limits
     tag, value = run_estimate(kind, scenario, centres, body.baseline, limits.estimate_deadline_s,
                               limits.worker_memory_mb)
@@ -547,24 +667,29 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
         raise _domain_error(value, where)
     if tag == "deadline":
         raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
-                         "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; narrow the scope or the "
-                         "commodities, or submit the scenario as a run")], where)
+                         "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; submit it as a job (?wait=false), "
+                         "narrow the scope or the commodities, or submit the scenario as a run")], where)
     if tag == "memory":
         raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
                          "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities")], where)
     raise RuntimeError(f"estimate failed in its process:\n{value}")
 
 
-@app.post("/estimate/loss-reduction", tags=["estimates"])
-def loss_reduction(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))]) -> dict:
-    """Tonnes lost by commodity, stage and region with the centres, against the baseline."""
-    return _estimate(body, "loss", caller)
+@app.post("/estimate/loss-reduction", tags=["estimates"], response_model=dict[str, Any],
+          responses=ESTIMATE_RESPONSES)
+def loss_reduction(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))],
+                   wait: Annotated[bool, WAIT] = True) -> Any:
+    """Tonnes lost by commodity, stage and region with the centres, against the baseline (``wait=false``: as a
+    job)."""
+    return _estimate(body, "loss", caller, wait)
 
 
-@app.post("/estimate/price-impact", tags=["estimates"])
-def price_impact(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))]) -> dict:
-    """Equilibrium price changes with the centres, against the baseline."""
-    return _estimate(body, "price", caller)
+@app.post("/estimate/price-impact", tags=["estimates"], response_model=dict[str, Any],
+          responses=ESTIMATE_RESPONSES)
+def price_impact(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))],
+                 wait: Annotated[bool, WAIT] = True) -> Any:
+    """Equilibrium price changes with the centres, against the baseline (``wait=false``: as a job)."""
+    return _estimate(body, "price", caller, wait)
 
 
 @app.post("/compare", tags=["runs"])

@@ -10,6 +10,18 @@ scenarios (``org`` NULL: stored by an admin with ``library``), and an ``admin`` 
 made before organisations existed is upgraded at start-up: its keys, runs and scenarios join ``default`` (so
 nothing that was visible before is hidden, and nothing is lost).
 
+Checked rows: every scenario and run this version stores carries ``checked`` = :data:`CHECKED`; a row without it
+was stored by an older version (before the validation of issue #19) and is checked once at start-up by
+:mod:`api.repair` — repaired (``status`` ``repaired`` on a scenario, a ``problem`` note) or quarantined
+(``status`` ``quarantined`` and the reason in ``problem``), so that no read of it fails.
+
+Jobs: a row of ``runs`` is a siting run (``kind`` NULL) or an estimate computed as a job (``kind`` ``loss`` or
+``price``, its centres and baseline in ``request``); both share the queue, quotas, leases and recovery.
+
+Admission: ``admission`` holds one row that every transaction admitting a run or job updates first, so the quota
+counts and the insert are serialised across every server process on the database (SQLite's write lock, a row
+lock on PostgreSQL).
+
 Leases: a running run carries ``lease_owner`` (a token given to its worker when the run is claimed) and
 ``lease_until`` (seconds since the epoch, UTC) that its worker keeps renewing; ``worker`` names the process
 (host, pid and the process's start time, so a reused pid is never mistaken for it). See :mod:`api.jobs`.
@@ -23,8 +35,9 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, String, Text, create_engine, inspect, or_, select, text, true
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, create_engine, inspect, or_, select, text, true
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from planner.summary import clean_json  # noqa: F401  (re-exported for the API)
@@ -33,6 +46,11 @@ from planner.summary import clean_json  # noqa: F401  (re-exported for the API)
 def now() -> datetime:
     """Current UTC time."""
     return datetime.now(UTC)
+
+
+CHECKED = "19.2"
+"""Marks a row stored (or checked at start-up) by a version that validates before storing (issue #19); rows
+without it are checked once by :mod:`api.repair`."""
 
 
 class Base(DeclarativeBase):
@@ -61,6 +79,9 @@ class ScenarioRecord(Base):
     body: Mapped[dict] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     org: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # NULL: a library scenario
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)  # NULL/ok, repaired, quarantined
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # what a start-up check repaired or found
+    checked: Mapped[str | None] = mapped_column(String(16), nullable=True, default=CHECKED)
 
 
 class RunRecord(Base):
@@ -84,6 +105,18 @@ class RunRecord(Base):
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # NULL: a siting run; loss, price: estimate
+    request: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # an estimate's centres and baseline
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # what a start-up check repaired or found
+    checked: Mapped[str | None] = mapped_column(String(16), nullable=True, default=CHECKED)
+
+
+class Admission(Base):
+    """One row (id 1) that each transaction admitting a run updates first: quotas hold across server processes."""
+
+    __tablename__ = "admission"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)  # runs and jobs admitted so far (a counter; the lock matters)
 
 
 def database_url() -> str:
@@ -129,6 +162,25 @@ def _add_missing_columns(eng: Engine) -> None:
                         conn.execute(text(f"UPDATE {table.name} SET {col.name} = :v"), {"v": fill})
 
 
+def _admission_row(eng: Engine) -> None:
+    """Create the admission row if missing (another server creating it at the same moment is fine)."""
+    with eng.begin() as conn:
+        if conn.execute(text("SELECT count(*) FROM admission WHERE id = 1")).scalar():
+            return
+    try:
+        with eng.begin() as conn:
+            conn.execute(text("INSERT INTO admission (id, n) VALUES (1, 0)"))
+    except IntegrityError:
+        pass
+
+
+def lock_admission(s: Session) -> None:
+    """Take the admission lock as the first statement of ``s``'s transaction: until it commits or rolls back, no
+    other transaction (in any process on the database) admits a run, so quota counts read after this stay true
+    until the insert commits."""
+    s.execute(text("UPDATE admission SET n = n + 1 WHERE id = 1"))
+
+
 def engine(url: str | None = None) -> Engine:
     """The (cached) engine for a URL, with the tables created (a new SQLite file is created 0600)."""
     url = url or database_url()
@@ -138,6 +190,7 @@ def engine(url: str | None = None) -> Engine:
         eng = create_engine(url, pool_pre_ping=True, **kw)
         Base.metadata.create_all(eng)
         _add_missing_columns(eng)
+        _admission_row(eng)
         _ENGINES[url] = eng
     return _ENGINES[url]
 
@@ -219,9 +272,12 @@ def scenarios_visible(role: str, org: str):
     return or_(ScenarioRecord.org == org, ScenarioRecord.org.is_(None))
 
 
-def runs_visible(role: str, org: str):
+def runs_visible(role: str, org: str, kind: str | None = "run"):
     """SQL condition: the runs a key of ``role`` in ``org`` may read and cancel (its organisation's; an admin:
-    all)."""
-    if role == "admin":
-        return true()
-    return RunRecord.org == org
+    all), of ``kind``: ``run`` siting runs only (default), ``estimate`` estimate jobs only, None both."""
+    cond = true() if role == "admin" else RunRecord.org == org
+    if kind == "run":
+        cond = cond & RunRecord.kind.is_(None)
+    elif kind == "estimate":
+        cond = cond & RunRecord.kind.is_not(None)
+    return cond

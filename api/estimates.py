@@ -1,5 +1,8 @@
 """Estimates (loss reduction, price impact) computed in a child process under a wall-clock deadline.
 
+This is the synchronous path (``POST /estimate/*``, the default); with ``?wait=false`` an estimate is a job in the
+run queue instead, computed by :func:`compute` in a worker process (:mod:`api.jobs`).
+
 A request's estimate runs in a process forked from a server that has the libraries and the embedded dataset
 loaded (``forkserver``), so it starts in a fraction of a second. It gets ``PLANNER_ESTIMATE_DEADLINE_S`` seconds
 for every stage (network, routing, price equilibrium) and the worker memory limit; past the deadline the

@@ -19,6 +19,13 @@ Crashes and several servers (issue #19, item 3):
   failed nothing overwrites that, and a worker that finds its run no longer its own exits at once. So a
   ``DELETE`` on any server stops the worker, wherever it runs, within one renewal period (at once on its own).
 
+Estimates as jobs: a row with ``kind`` ``loss`` or ``price`` is an estimate submitted with ``?wait=false``; it is
+claimed, leased, limited, cancelled and recovered exactly as a run, and its worker stores the estimate (the same
+JSON as the synchronous answer) as the result.
+
+A host is named by ``PLANNER_HOST_ID`` (default the machine's host name): servers that share a database from
+several machines (or containers with one host name) must each have their own.
+
 A run has one wall-clock deadline for every stage (network, MILP, equilibrium, outputs): its solver time limit
 plus ``PLANNER_RUN_ALLOWANCE_S``; past it the worker is terminated and the run ends ``failed`` naming the stage
 it had reached. Each worker runs under an address-space limit (``PLANNER_WORKER_MEMORY_MB``,
@@ -98,11 +105,16 @@ def process_start(pid: int) -> str | None:
     return fields[19] if fields is not None and len(fields) > 19 else None
 
 
+def host_id() -> str:
+    """This host's name in worker tags: ``PLANNER_HOST_ID`` if set (no spaces), else the machine's host name."""
+    return "".join((os.environ.get("PLANNER_HOST_ID") or socket.gethostname()).split()) or "host"
+
+
 def worker_tag(pid: int) -> str:
     """How a worker is named in the database: host, its pid and start time, and its server's (this process's)
     pid and start time (``"host 1234 98765 1200 97000"``)."""
     me = os.getpid()
-    return f"{socket.gethostname()} {pid} {process_start(pid)} {me} {process_start(me)}"
+    return f"{host_id()} {pid} {process_start(pid)} {me} {process_start(me)}"
 
 
 def worker_state(tag: str | None) -> tuple[str, int | None]:
@@ -111,7 +123,7 @@ def worker_state(tag: str | None) -> tuple[str, int | None]:
     server has gone (re-parented to init); ``("alive", pid)`` when it runs under its server; ``("unknown", None)``
     when it was started on another host or not yet named (the lease decides then)."""
     parts = (tag or "").split()
-    if (len(parts) != 5 or parts[0] != socket.gethostname() or not parts[1].isdigit() or not parts[3].isdigit()
+    if (len(parts) != 5 or parts[0] != host_id() or not parts[1].isdigit() or not parts[3].isdigit()
             or "None" in parts):
         return "unknown", None
     pid = int(parts[1])
@@ -204,6 +216,24 @@ def _execute(run_id: str, url: str, owner: str, body: dict) -> None:
           error=None if status == "succeeded" else out.result.message)
 
 
+def _estimate(run_id: str, url: str, owner: str, kind: str, scenario: dict, request: dict) -> None:
+    """An estimate job: compute it as the synchronous estimate does and store it as the result; a domain error
+    (unknown centre, a scope the network cannot serve, an equilibrium that cannot be computed) ends it ``failed``
+    with the message."""
+    from api.estimates import UnknownCentres, compute
+    from geo.network import NetworkError
+    from planner.economics.equilibrium import EquilibriumError
+    from planner.scenario import ScenarioError
+
+    _write_or_quit(url, run_id, owner, progress="estimating")
+    try:
+        result = compute(kind, scenario, request.get("centres"), request.get("baseline", "traditional"))
+    except (UnknownCentres, ScenarioError, NetworkError, EquilibriumError) as exc:
+        write(url, run_id, owner, status="failed", progress="failed", finished=now(), error=str(exc)[:2000])
+        return
+    write(url, run_id, owner, status="succeeded", progress="done", result=result, finished=now())
+
+
 def worker_main(run_id: str, url: str, owner: str, parent_pid: int, memory_mb: int = 0,
                 lease_s: float = 30.0) -> None:
     """Worker process: die with the server, renew the run's lease, load the libraries and the run's scenario,
@@ -222,9 +252,13 @@ def worker_main(run_id: str, url: str, owner: str, parent_pid: int, memory_mb: i
         load_dataset()
 
         with session(url) as s:
-            body = s.get(RunRecord, run_id).scenario
+            rec = s.get(RunRecord, run_id)
+            body, kind, request = rec.scenario, rec.kind, rec.request or {}
         _limit_memory(memory_mb)
-        _execute(run_id, url, owner, body)
+        if kind is None:
+            _execute(run_id, url, owner, body)
+        else:
+            _estimate(run_id, url, owner, kind, body, request)
     except MemoryError:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))  # the run's objects are gone with _execute's frame
         write(url, run_id, owner, status="failed", progress="failed", finished=now(),

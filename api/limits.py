@@ -21,9 +21,11 @@ class Limits:
 
     max_body: int = 1 << 20              # PLANNER_MAX_BODY: largest request body, bytes (counted as it streams)
     max_runs: int = 1                    # PLANNER_MAX_RUNS: runs executing at once (one worker process each)
-    max_active_runs: int = 20            # PLANNER_MAX_QUEUE: queued + running runs of all keys; more: 429
-    max_active_runs_per_key: int = 5     # PLANNER_MAX_RUNS_PER_KEY: queued + running runs of one key; more: 429
-    max_estimates: int = 2               # PLANNER_MAX_ESTIMATES: estimates computed at once; more: 429
+    max_active_runs: int = 20            # PLANNER_MAX_QUEUE: queued + running runs and estimate jobs of all keys,
+                                         # counted in the database (all servers on it together); more: 429
+    max_active_runs_per_key: int = 5     # PLANNER_MAX_RUNS_PER_KEY: the same for one key; more: 429
+    max_estimates: int = 2               # PLANNER_MAX_ESTIMATES: synchronous estimates computed at once by one
+                                         # server process; more: 429
     retry_after_s: int = 30              # PLANNER_RETRY_AFTER_S: the Retry-After a 429 carries, seconds
     max_time_limit_s: int = 3_600        # PLANNER_MAX_TIME_LIMIT_S: largest solver.time_limit_s accepted, seconds
     worker_memory_mb: int = 4_096        # PLANNER_WORKER_MEMORY_MB: address-space limit of a worker, MiB (0: none)

@@ -103,8 +103,9 @@ def test_an_older_database_joins_the_default_organisation(tmp_path):
                   {"h": hash_key(key)})
         c.execute(text("INSERT INTO scenarios VALUES ('s1', 'old_one', '{\"name\": \"old_one\"}', "
                        "'2026-11-01 10:00:00')"))
-        c.execute(text("INSERT INTO runs VALUES ('r1', 's1', '{}', 'queued', 'queued', NULL, NULL, 'k1', "
-                       "'2026-11-01 10:00:00', NULL, NULL, NULL, NULL)"))
+        c.execute(text("INSERT INTO runs VALUES ('r1', 's1', :sc, 'queued', 'queued', NULL, NULL, 'k1', "
+                       "'2026-11-01 10:00:00', NULL, NULL, NULL, NULL)"),
+                  {"sc": '{"name": "old_one", "scope": {"federal_districts": ["NCFD"]}}'})  # still valid
     old.dispose()
     url = f"sqlite:///{path}"
     assert key_of(key, url) == ("k1", "planner", "default")

@@ -277,3 +277,124 @@ def test_cancel_a_queued_and_a_running_run(db_url, servers):
         assert (run.status, run.result) == ("cancelled", None)
         assert a.delete(f"/runs/{rid}", h).status_code == 409
     assert record(db_url, queued).pid is None  # never started
+
+
+# several servers on one database: quotas, cross-host leases, estimate jobs (issue #19, items 1, 3 and 4) -----------
+
+def _post_all(jobs: list[tuple[Server, dict]], body: dict) -> list[int]:
+    """POST ``body`` to ``/runs`` once per (server, headers), all at the same moment; the status codes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(lambda job: job[0].post("/runs", body, job[1]).status_code, jobs))
+
+
+SLOW_COUNTS = """
+import time
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _slow_count(conn, cursor, statement, parameters, context, executemany):
+    if statement.lstrip().lower().startswith("select count") and "from runs" in statement.lower():
+        time.sleep(0.3)  # widens the window between a quota count and the insert that follows it
+"""
+"""A ``sitecustomize`` for the test's servers only: every count of runs takes 0.3 s longer, so two servers that
+counted without a shared lock would both admit a run into the last place."""
+
+
+def test_quotas_hold_across_two_servers(db_url, servers, tmp_path):
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_COUNTS, encoding="utf-8")
+    # a lease longer than the seconds the slowed admissions hold SQLite's write lock (renewals wait for it)
+    limits = {"PLANNER_MAX_QUEUE": "4", "PLANNER_MAX_RUNS_PER_KEY": "3", "PLANNER_LEASE_S": "60",
+              "PYTHONPATH": f"{tmp_path / 'slow'}{os.pathsep}{ROOT}"}
+    id1, k1 = create_key("planner", url=db_url)
+    id2, k2 = create_key("planner", url=db_url)
+    h1, h2 = {"X-API-Key": k1}, {"X-API-Key": k2}
+    a = Server(db_url, **limits)
+    servers.append(a)
+    b = Server(db_url, **limits)
+    servers.append(b)
+    sid = a.post("/scenarios", BIG, h1).json()["id"]  # long runs: the places they hold stay taken
+    body = {"scenario_id": sid}
+    codes = _post_all([(a, h1), (b, h1)] * 4, body)
+    assert sorted(codes) == [202] * 3 + [429] * 5, codes  # one key: 3 places, whichever server it asks
+    codes = _post_all([(a, h2), (b, h2)] * 3, body)
+    assert sorted(codes) == [202] + [429] * 5, codes  # the queue: 4 places on the database, not 4 per server
+    with session(db_url) as s:
+        active = s.query(RunRecord).filter(RunRecord.status.in_(("queued", "running"))).all()
+    assert sorted(run.key_id for run in active) == sorted([id1] * 3 + [id2])
+    assert all(run.status in ("queued", "running") for run in active)
+    for run in active:  # free the machine (a run may have ended meanwhile: 409)
+        assert b.delete(f"/runs/{run.id}", h1 if run.key_id == id1 else h2).status_code in (200, 409)
+
+
+def test_a_dead_hosts_lease_expires_and_a_live_one_is_never_touched(db_url, servers):
+    """Three hosts (``PLANNER_HOST_ID``) on one database: host A is killed without clean-up while its worker
+    runs; host C runs a run of its own. Host B, started after the crash, cannot see A's processes: it fails A's
+    run only once its lease has expired, to one honest state, and never touches C's live run."""
+    _, key = create_key("planner", url=db_url)
+    h = {"X-API-Key": key}
+    a = Server(db_url, PLANNER_HOST_ID="host-a")
+    servers.append(a)
+    dead = a.post("/runs", {"scenario": BIG}, h).json()["id"]
+    dead_worker = wait_for(lambda: worker_of(db_url, dead), 120, "host A's worker")
+    c = Server(db_url, PLANNER_HOST_ID="host-c")
+    servers.append(c)
+    live = c.post("/runs", {"scenario": BIG}, h).json()["id"]  # host A is busy: host C claims it
+    wait_for(lambda: worker_of(db_url, live), 120, "host C's worker")
+    assert record(db_url, dead).worker.split()[0] == "host-a"
+    assert record(db_url, live).worker.split()[0] == "host-c"
+
+    a.crash()
+    wait_for(lambda: pid_gone(dead_worker), 30, "host A's worker to die with its server")
+    b = Server(db_url, PLANNER_HOST_ID="host-b")
+    servers.append(b)
+    run = wait_for(lambda: (r := record(db_url, dead)).status != "running" and r, 3 * LEASE_S + 30,
+                   "host A's run to be failed")
+    assert run.status == "failed" and run.result is None
+    assert f"stopped renewing its lease of {LEASE_S} s" in run.error
+    assert run.finished.timestamp() >= run.lease_until  # not before its lease had expired
+    state = b.get(f"/runs/{dead}", h).json()
+    assert state["status"] == "failed" and state["progress"] == "interrupted"
+
+    # host C's run lives on: its lease keeps being renewed while B and C sweep, nothing fails it
+    seen = record(db_url, live).lease_until
+    wait_for(lambda: (record(db_url, live).lease_until or 0) > seen + LEASE_S, 6 * LEASE_S,
+             "two renewals of host C's lease")
+    assert record(db_url, live).status in ("running", "succeeded")
+    if record(db_url, live).status == "running":
+        assert b.delete(f"/runs/{live}", h).json()["status"] == "cancelled"  # stopped from another host
+        live_worker = record(db_url, live).pid
+        wait_for(lambda: pid_gone(live_worker), 3 * LEASE_S, "host C's worker to exit after the cancel")
+    assert record(db_url, dead).status == "failed"  # one state, never overwritten
+
+
+def test_kill_9_during_an_estimate_job_then_restart(db_url, servers):
+    _, key = create_key("planner", url=db_url)
+    h = {"X-API-Key": key}
+    a = Server(db_url)
+    servers.append(a)
+    az = {"name": "az_only", "scope": {"countries": ["AZ"]}, "commodities": ["grain"]}  # a minute of QP
+    r = a.post("/estimate/price-impact?wait=false", {"scenario": az}, h)
+    assert r.status_code == 202 and r.headers["location"] == f"/estimates/{r.json()['id']}"
+    jid = r.json()["id"]
+    worker = wait_for(lambda: worker_of(db_url, jid), 120, "the estimate job's worker")
+    a.crash()
+    wait_for(lambda: not session_processes(a.proc.pid), 30, "every process of the killed server to end")
+    assert pid_gone(worker)
+    b = Server(db_url)
+    servers.append(b)
+    state = wait_for(lambda: (j := b.get(f"/estimates/{jid}", h).json())["status"] != "running" and j,
+                     3 * LEASE_S + 30, "the interrupted estimate job to be failed")
+    assert state["status"] == "failed" and "interrupted" in state["error"] and state["result"] is None
+    # the service goes on: a quick estimate job on the restarted server ends with its figures
+    small = {"scenario": SMALL, "centres": ["ru_sta_orc"]}
+    again = b.post("/estimate/loss-reduction?wait=false", small, h).json()["id"]
+    done = wait_for(lambda: (j := b.get(f"/estimates/{again}", h).json())["status"] not in ("queued", "running")
+                    and j, 180, "the next estimate job to end")
+    assert done["status"] == "succeeded"
+    assert done["result"] == b.post("/estimate/loss-reduction", small, h).json()
