@@ -32,6 +32,7 @@ from starlette.routing import Match
 from api.db import RunRecord, ScenarioRecord, database_url, key_of, now, runs_visible, scenarios_visible, session
 from api.guard import BodyGuard
 from api.jobs import JobManager
+from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
 from planner.scenario import Scenario, dataset_errors, error_loc, short
 
@@ -197,10 +198,9 @@ def _stored(rec: ScenarioRecord, body: bool = True) -> StoredScenario:
 
 def _visible_scenario(sid: str, caller: Caller) -> ScenarioRecord | None:
     """The stored scenario ``sid`` if the caller may read it (its organisation's, a library one, or any for an
-    admin), else None — whether it exists elsewhere is not told."""
-    with session(app.state.url) as s:
-        return s.scalar(select(ScenarioRecord).where(ScenarioRecord.id == sid,
-                                                     scenarios_visible(caller.role, caller.org)))
+    admin), else the library file of that name (``scenarios/*.yaml``, read-only), else None — whether it exists
+    elsewhere is not told."""
+    return visible_scenario(app.state.url, caller.role, caller.org, sid)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -244,7 +244,6 @@ def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
     """Validate an API scenario before anything is stored: resolve ``extends`` against stored ids, refuse server
     file paths and a solver time limit over the service's, and check every id it names against the dataset.
     Errors are 422s at the offending item, under ``prefix`` (where the scenario sits in the request)."""
-    from planner.data.loader import load_dataset
 
     body = sc.model_dump(exclude_unset=True, mode="json")
     if body.get("data") or (body.get("candidates") or {}).get("file"):
@@ -258,6 +257,14 @@ def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
         from planner.scenario import _merge
 
         body = _merge(dict(base.body), body)
+    return _checked(body, prefix)
+
+
+def _checked(body: dict, prefix: tuple) -> dict:
+    """A scenario mapping validated against the schema, the service's solver time limit and the dataset, as it is
+    stored and run; 422s at the offending item, under ``prefix``."""
+    from planner.data.loader import load_dataset
+
     try:
         validated = Scenario.model_validate(body)
     except ValidationError as exc:
@@ -279,6 +286,10 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tup
         rec = _visible_scenario(sid, caller)
         if rec is None:
             raise HTTPException(404, f"no stored scenario with id {short(sid)}")
+        if is_library_file(rec):
+            # a library file: checked now against this service's limits and the dataset (a stored scenario was
+            # checked when it was stored)
+            return sid, _checked(rec.body, ("body", "scenario_id"))
         return sid, rec.body
     return None, _body(sc, caller, ("body", "scenario"))
 
@@ -318,16 +329,29 @@ async def invalid_request(request: Request, exc: RequestValidationError):
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+"""HTTP methods a route may serve (what a 405's ``Allow`` is computed from)."""
+
+
+def allowed_methods(app_: FastAPI, scope: dict) -> list[str]:
+    """Every method some route of ``app_`` serves on the request's path: a method is allowed when a route matches
+    the path with it fully. Asking each route (rather than reading ``route.methods``) also covers routers included
+    whole (``app.include_router``), whose routes are not flattened into ``app.router.routes``."""
+    allowed = []
+    for method in METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app_.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 @app.exception_handler(StarletteHTTPException)
 async def http_error(request: Request, exc: StarletteHTTPException):
-    """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path has (Starlette names
-    only those of the first route that matched the path, e.g. GET but not DELETE on ``/runs/{run_id}``)."""
+    """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path has on any route
+    (Starlette names only those of the first route that matched the path, e.g. POST but not the web pages'
+    GET on ``/runs``)."""
     if exc.status_code == 405:
-        allowed: set[str] = set()
-        for route in request.app.router.routes:
-            match, _ = route.matches({**request.scope, "method": "__none__"})
-            if match != Match.NONE and getattr(route, "methods", None):
-                allowed |= set(route.methods)
+        allowed = allowed_methods(request.app, request.scope)
         if allowed:
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
     return await http_exception_handler(request, exc)
@@ -411,14 +435,16 @@ def create_scenario(sc: ScenarioIn, caller: Annotated[Caller, Depends(require("p
 
 @app.get("/scenarios", tags=["scenarios"], response_model=list[StoredScenario])
 def list_scenarios(caller: Annotated[Caller, Depends(require("viewer"))]) -> list[StoredScenario]:
-    """The stored scenarios the key may read (its organisation's and the library's), newest first, without
-    bodies."""
+    """The stored scenarios the key may read (its organisation's and the library's), newest first, then the
+    library files (``scenarios/*.yaml``, read-only, their file name as the id) by name; without bodies."""
     with session(app.state.url) as s:
         recs = s.scalars(select(ScenarioRecord).options(load_only(ScenarioRecord.id, ScenarioRecord.name,
                                                                   ScenarioRecord.created, ScenarioRecord.org))
                          .where(scenarios_visible(caller.role, caller.org))
                          .order_by(ScenarioRecord.created.desc()))
-        return [_stored(r, body=False) for r in recs]
+        out = [_stored(r, body=False) for r in recs]
+    files = [rec for name in sorted(library()) if (rec := library_record(name)) is not None]
+    return out + [_stored(r, body=False) for r in files]
 
 
 @app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario, operation_id="get_scenario")

@@ -1,0 +1,160 @@
+"""The API contract the web workspace and analysts rely on (issue #17): every media type an operation answers is
+in its OpenAPI entry, a 405's ``Allow`` names every method of the path whichever router serves it, the library
+scenarios are read-only stored scenarios that can be run and extended over HTTP, YAML bodies get the limits of
+scenario files, and every error the API writes carries a Russian message beside the English one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
+
+SMALL = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
+         "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
+
+
+@pytest.fixture
+def api(tmp_path, monkeypatch):
+    """A test client on a fresh SQLite file (runs stay queued), a planner and a viewer key header."""
+    for var in ("PLANNER_MAX_BODY", "PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S",
+                "PLANNER_SCENARIOS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
+    url = f"sqlite:///{tmp_path / 'contract.db'}"
+    _, planner_key = create_key("planner", url=url)
+    _, viewer_key = create_key("viewer", url=url)
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        yield tc, {"X-API-Key": planner_key}, {"X-API-Key": viewer_key}, url
+
+
+def _finished_run(url: str) -> str:
+    """A succeeded run with a small stored result (as a worker writes it)."""
+    result = {"summary": {"scenario": "stored_run", "status": "optimal", "objective": 1.0, "centres": []},
+              "tables": {"sites": [{"id": "pyatigorsk", "throughput_t": 1000.0}]},
+              "geojson": {"type": "FeatureCollection", "features": []}}
+    with session(url) as s:
+        run = RunRecord(scenario_id=None, scenario={"name": "stored_run"}, status="succeeded", progress="done",
+                        result=result, finished=now(), org=DEFAULT_ORG)
+        s.add(run)
+        s.commit()
+        return run.id
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+# item 1: documented media types ------------------------------------------------------------------------------------
+
+def test_downloads_answer_only_documented_media_types_with_schemas_their_documents_meet(api):
+    """schemathesis's ST105 (undocumented content type) and ST108 (body against the schema of its media type): a
+    client reading the OpenAPI entry knows every media type each download answers, and what it parses to."""
+    tc, p, v, url = api
+    spec = tc.get("/openapi.json").json()["paths"]
+    sid = tc.post("/scenarios", json=SMALL, headers=p).json()["id"]
+    rid = _finished_run(url)
+    files = [f["name"] for f in tc.get(f"/runs/{rid}/files", headers=v).json()]
+    assert {n.rsplit(".", 1)[1] for n in files} == {"json", "csv", "geojson", "xlsx"}
+    fetched = [("/library/{name}/yaml", "/library/ncfd_expansion/yaml"),
+               ("/scenarios/{scenario_id}/yaml", f"/scenarios/{sid}/yaml")]
+    fetched += [("/runs/{run_id}/files/{name}", f"/runs/{rid}/files/{n}") for n in files]
+    for template, path in fetched:
+        documented = spec[template]["get"]["responses"]["200"]["content"]
+        r = tc.get(path, headers=v)
+        assert r.status_code == 200, (path, r.text)
+        media = _media(r.headers["content-type"])
+        assert media in documented, (path, media, list(documented))
+        schema = documented[media]["schema"]
+        if media.endswith("yaml"):
+            assert schema["type"] == "object" and isinstance(yaml.safe_load(r.text), dict)
+        elif media.endswith("json"):
+            assert schema["type"] == "object" and isinstance(json.loads(r.content), dict)
+        elif media == "text/csv":
+            assert schema["type"] == "string" and r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM
+        else:
+            assert schema == {"type": "string", "format": "binary"} and r.content[:2] == b"PK"  # a zip (xlsx)
+    # nothing documented that is never answered either: the YAML downloads answer YAML only
+    assert list(spec["/library/{name}/yaml"]["get"]["responses"]["200"]["content"]) == ["application/yaml"]
+
+
+# item 2: Allow ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "template", "allow"), [
+    ("/runs", "/runs", "GET, POST"),                  # POST in the API, GET in the web workspace's router
+    ("/runs/some-id", "/runs/{run_id}", "DELETE, GET"),
+    ("/scenarios", "/scenarios", "GET, POST"),
+    ("/library", "/library", "GET"),
+])
+def test_a_405_allow_names_every_method_any_router_serves_on_the_path(api, path, template, allow):
+    """schemathesis's ST205: ``OPTIONS /runs`` named POST but not the web router's GET /runs."""
+    tc, p, _, _ = api
+    for method in ("OPTIONS", "PUT", "PATCH"):
+        r = tc.request(method, path, headers=p)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, path, r.headers.get("allow"))
+    documented = tc.get("/openapi.json").json()["paths"][template]
+    assert {m.upper() for m in documented} == set(allow.split(", "))
+
+
+# item 4: the library over HTTP --------------------------------------------------------------------------------------
+
+def test_library_files_are_read_only_stored_scenarios(api):
+    tc, p, v, _ = api
+    listed = {s["id"]: s for s in tc.get("/scenarios", headers=v).json()}
+    assert listed["ncfd_expansion"]["library"] is True and listed["ncfd_expansion"]["name"] == "ncfd_expansion"
+    one = tc.get("/scenarios/ncfd_expansion", headers=v).json()
+    assert one["library"] is True and one["body"]["scope"]["federal_districts"] == ["NCFD"]
+    child = tc.get("/scenarios/eaeu_upper_lars_closed", headers=v).json()["body"]
+    assert child["borders"]["ru_ge_upper_lars"]["open"] is False and "extends" not in child
+    assert yaml.safe_load(tc.get("/scenarios/ncfd_expansion/yaml", headers=v).text)["name"] == "ncfd_expansion"
+    # read-only: no method writes it, and a scenario stored with that name gets its own id
+    assert tc.put("/scenarios/ncfd_expansion", json=SMALL, headers=p).status_code == 405
+    assert tc.delete("/scenarios/ncfd_expansion", headers=p).status_code == 405
+    mine = tc.post("/scenarios", json={**SMALL, "name": "ncfd_expansion"}, headers=p).json()
+    assert mine["id"] != "ncfd_expansion" and mine["library"] is False
+    assert tc.get("/scenarios/ncfd_expansion", headers=v).json()["body"]["objective"]["p"] == 8
+
+
+def test_a_scenario_extending_a_library_one_is_stored_and_its_run_accepted(api):
+    tc, p, v, _ = api
+    r = tc.post("/scenarios", json={"name": "ncfd_veg", "extends": "ncfd_expansion", "commodities": ["vegetables"],
+                                    "solver": {"time_limit_s": 5}}, headers=p)
+    assert r.status_code == 201, r.text
+    body = r.json()["body"]
+    assert body["scope"]["federal_districts"] == ["NCFD"] and body["objective"]["p"] == 8  # from the library
+    assert body["commodities"] == ["vegetables"] and body["solver"]["time_limit_s"] == 5  # its own
+    run = tc.post("/runs", json={"scenario_id": r.json()["id"]}, headers=p)
+    assert run.status_code == 202, run.text
+    assert tc.get(f"/runs/{run.json()['id']}", headers=v).json()["status"] == "queued"
+    inline = tc.post("/runs", json={"scenario": {"name": "inline", "extends": "ncfd_baseline",
+                                                 "solver": {"time_limit_s": 5}}}, headers=p)
+    assert inline.status_code == 202, inline.text
+    by_name = tc.post("/runs", json={"scenario_id": "ncfd_expansion"}, headers=p)
+    assert by_name.status_code == 202, by_name.text
+    listed = tc.get("/runs", params={"scenario_id": "ncfd_expansion"}, headers=v).json()
+    assert [i["id"] for i in listed["items"]] == [by_name.json()["id"]]
+
+
+def test_a_bad_extends_target_is_a_422_naming_extends(api):
+    tc, p, _, _ = api
+    for target in ("ncfd_nope", "../scenarios/ncfd_expansion", "ncfd_expansion.yaml"):
+        r = tc.post("/scenarios", json={"name": "x", "extends": target}, headers=p)
+        assert r.status_code == 422, (target, r.text)
+        assert [e["loc"] for e in r.json()["detail"]] == [["body", "extends"]]
+    r = tc.post("/runs", json={"scenario": {"name": "x", "extends": "ncfd_nope"}}, headers=p)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "scenario", "extends"]
+    assert tc.get("/scenarios/ncfd_nope", headers=p).status_code == 404
+
+
+def test_a_library_scenario_run_by_id_meets_this_services_limits(api, tmp_path, monkeypatch):
+    """A library file is checked when it is run by id (a stored scenario was checked when stored): its solver
+    time limit over the service's is a 422 at ``["body", "scenario_id"]`` naming the field."""
+    tc, p, _, _ = api
+    monkeypatch.setattr(tc.app.state, "limits", type(tc.app.state.limits)(max_time_limit_s=60))
+    r = tc.post("/runs", json={"scenario_id": "ncfd_expansion"}, headers=p)  # time_limit_s: 120
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "scenario_id", "solver", "time_limit_s"]
