@@ -5,6 +5,12 @@ over the limit is refused before reading; a chunked upload without one is counte
 be standard JSON: ``NaN``, ``Infinity``, number literals that overflow a double (``1e309``), text that is not valid
 Unicode (lone surrogates, in keys or values) and duplicate keys in an object are refused with 422, each error
 naming its location (``["body", "solver", "time_limit_s"]``), so no such value reaches a handler or the database.
+
+A YAML body (``Content-Type: application/yaml``, also ``application/x-yaml``, ``text/yaml``, ``text/x-yaml``) is
+read under the limits of a scenario file on the command line (``planner.scenario``): at most ``MAX_FILE_BYTES``
+(413), UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded — counted before expanding, so a
+"billion laughs" body is refused at once — and each key once (422 naming the problem and the line). It is then
+turned into JSON and checked like a JSON body, so the handlers see one format.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import json
 import math
 from typing import Any
 
-from planner.scenario import bad_values, short
+import anyio
+
+from planner.scenario import MAX_FILE_BYTES, ScenarioError, bad_values, parse_yaml, short
 
 Scope = dict[str, Any]
 
@@ -105,6 +113,42 @@ async def _send_json(send, status: int, body: dict, headers: dict[str, str] | No
     await send({"type": "http.response.body", "body": payload})
 
 
+YAML_TYPES = (b"application/yaml", b"application/x-yaml", b"text/yaml", b"text/x-yaml")
+"""Media types read as YAML."""
+
+
+def is_yaml(content_type: bytes) -> bool:
+    """Whether a Content-Type header names YAML (parameters such as ``charset`` aside)."""
+    return content_type.split(b";")[0].strip().lower() in YAML_TYPES
+
+
+def _json_value(v: Any) -> Any:
+    """``json.dumps`` fallback for YAML values JSON has no type for: dates and times become ISO 8601 text (as a
+    scenario file's would be read as text); anything else (``!!binary``, ``!!set``) is refused."""
+    import datetime as dt
+
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    raise TypeError(f"a YAML value of type {type(v).__name__} has no JSON equivalent")
+
+
+def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
+    """A YAML body as JSON bytes, or 422 error items (at ``["body"]``, the message naming the problem and line).
+    Non-finite numbers (``.inf``, ``.nan``) are written as JSON's non-standard literals so :func:`json_errors`
+    reports them at their field, exactly as in a JSON body."""
+    try:
+        data, _ = parse_yaml(raw, "YAML body")
+    except ScenarioError as exc:
+        text = str(exc)
+        kind = ("yaml_aliases" if "aliases are expanded" in text else "duplicate_key" if "duplicate key" in text
+                else "yaml_invalid")
+        return None, [{"type": kind, "loc": ["body"], "msg": text[:300]}]
+    try:
+        return json.dumps(data, default=_json_value).encode("utf-8"), []
+    except (TypeError, ValueError) as exc:  # a mapping key JSON cannot hold (a list as a key), a binary value
+        return None, [{"type": "yaml_invalid", "loc": ["body"], "msg": f"YAML body: {str(exc)[:200]}"}]
+
+
 class BodyGuard:
     """ASGI middleware: ``max_body()`` bytes at most per request body (413), strict JSON (422)."""
 
@@ -142,6 +186,19 @@ class BodyGuard:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         ctype = headers.get(b"content-type", b"application/json").lower()
+        if is_yaml(ctype) and body.strip():
+            if len(body) > MAX_FILE_BYTES:
+                await _send_json(send, 413, {"detail": f"YAML body of {len(body)} bytes is over the limit of "
+                                                       f"{MAX_FILE_BYTES} bytes of a scenario file"})
+                return
+            converted, errors = await anyio.to_thread.run_sync(yaml_to_json, body)
+            if errors:
+                await _send_json(send, 422, {"detail": errors})
+                return
+            body, ctype = converted, b"application/json"
+            scope = {**scope, "headers": [(k, v) for k, v in scope.get("headers") or []
+                                          if k not in (b"content-type", b"content-length")]
+                     + [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]}
         if body.strip() and b"json" in ctype:
             errors = json_errors(body)
             if errors:

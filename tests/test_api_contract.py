@@ -158,3 +158,117 @@ def test_a_library_scenario_run_by_id_meets_this_services_limits(api, tmp_path, 
     r = tc.post("/runs", json={"scenario_id": "ncfd_expansion"}, headers=p)  # time_limit_s: 120
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "scenario_id", "solver", "time_limit_s"]
+
+
+# item 3: YAML bodies ------------------------------------------------------------------------------------------------
+
+YAML = {"content-type": "application/yaml"}
+SMALL_YAML = """# the same scenario as SMALL, as a scenario file
+name: api_small
+scope: {federal_districts: [NCFD]}
+commodities: [vegetables]
+objective:
+  p: 6
+solver:
+  time_limit_s: 60
+"""
+
+
+def _laughs(depth: int = 9) -> str:
+    """A "billion laughs" scenario: nine levels of nine aliases each, 9⁹ values once expanded."""
+    text, prev = "name: laughs\nlol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n", "lol0"
+    for i in range(1, depth):
+        text += f"lol{i}: &lol{i} [" + ", ".join([f"*{prev}"] * 9) + "]\n"
+        prev = f"lol{i}"
+    return text
+
+
+def _stored_ids(tc, h) -> list[str]:
+    return [s["id"] for s in tc.get("/scenarios", headers=h).json() if not s["library"]]
+
+
+def test_a_yaml_scenario_body_is_stored_and_run_as_its_json_twin(api):
+    tc, p, v, _ = api
+    from_yaml = tc.post("/scenarios", content=SMALL_YAML.encode(), headers={**p, **YAML})
+    from_json = tc.post("/scenarios", json=SMALL, headers=p)
+    assert from_yaml.status_code == 201 == from_json.status_code, from_yaml.text
+    assert from_yaml.json()["body"] == from_json.json()["body"]
+    child = "name: veg\nextends: ncfd_expansion\ncommodities: [vegetables]\nsolver: {time_limit_s: 5}\n"
+    r = tc.post("/scenarios", content=child.encode(), headers={**p, "content-type": "application/x-yaml"})
+    assert r.status_code == 201 and r.json()["body"]["objective"]["p"] == 8, r.text
+    run = tc.post("/runs", content=b"scenario:\n  name: inline\n  extends: ncfd_expansion\n",
+                  headers={**p, "content-type": "text/yaml; charset=utf-8"})
+    assert run.status_code == 202, run.text
+    # documented: every operation taking a JSON body takes the same document in YAML
+    spec = tc.get("/openapi.json").json()["paths"]
+    for path in ("/scenarios", "/runs", "/estimate/loss-reduction", "/estimate/price-impact"):
+        content = spec[path]["post"]["requestBody"]["content"]
+        assert content["application/yaml"] == content["application/json"], path
+
+
+def test_a_billion_laughs_yaml_body_is_refused_at_once_and_nothing_stored(api):
+    import time
+
+    tc, p, v, _ = api
+    for path in ("/scenarios", "/runs", "/estimate/price-impact"):
+        body = _laughs() if path == "/scenarios" else "scenario:\n  " + _laughs().replace("\n", "\n  ")
+        start = time.monotonic()
+        r = tc.post(path, content=body.encode(), headers={**p, **YAML})
+        assert time.monotonic() - start < 5, path
+        assert r.status_code == 422, (path, r.text)
+        err = r.json()["detail"][0]
+        assert err["loc"] == ["body"] and err["type"] == "yaml_aliases" and "aliases" in err["msg"], err
+    assert _stored_ids(tc, v) == []
+    assert tc.get("/runs", headers=v).json()["total"] == 0
+
+
+@pytest.mark.parametrize(("text", "status", "loc", "needle"), [
+    ("name: x\nname: y\n", 422, ["body"], "duplicate key 'name' (first at line 1)"),
+    ("name: x\nscope:\n  regions: [RU-STA]\n  regions: [RU-KB]\n", 422, ["body"], "line 4"),
+    ("name: x\nsolver: {time_limit_s: .inf}\n", 422, ["body", "solver", "time_limit_s"], "finite"),
+    ("name: x\nparameters: {road_speed_kmh: .nan}\n", 422, ["body", "parameters", "road_speed_kmh"], "finite"),
+    ("name: [unclosed\n", 422, ["body"], "not valid YAML"),
+    ("name: !!binary aGVsbG8=\n", 422, ["body"], "bytes"),
+    ("name: x\nscope: {regions: [RU-XXX]}\n", 422, ["body", "scope", "regions", 0], "RU-XXX"),
+])
+def test_a_bad_yaml_body_is_a_422_naming_the_problem(api, text, status, loc, needle):
+    tc, p, v, _ = api
+    r = tc.post("/scenarios", content=text.encode(), headers={**p, **YAML})
+    assert r.status_code == status, r.text
+    err = r.json()["detail"][0]
+    assert err["loc"] == loc and needle in err["msg"], err
+    assert _stored_ids(tc, v) == []
+
+
+def test_a_yaml_body_that_is_not_utf8_is_a_422(api):
+    tc, p, _, _ = api
+    r = tc.post("/scenarios", content="name: Пятигорск\n".encode("cp1251"), headers={**p, **YAML})
+    assert r.status_code == 422 and "not UTF-8" in r.json()["detail"][0]["msg"], r.text
+
+
+def test_an_oversized_yaml_body_is_a_413_announced_or_chunked(api):
+    tc, p, v, _ = api
+    big = ("name: big\ndescription: |\n" + "  строка\n" * 200_000).encode()  # ~2.2 MB
+    assert tc.post("/scenarios", content=big, headers={**p, **YAML}).status_code == 413
+
+    def chunks():
+        for i in range(0, len(big), 64 * 1024):
+            yield big[i:i + 64 * 1024]
+
+    r = tc.post("/scenarios", content=chunks(), headers={**p, **YAML})  # no Content-Length: counted as it streams
+    assert r.status_code == 413, r.text
+    assert _stored_ids(tc, v) == []
+
+
+def test_a_yaml_body_keeps_the_scenario_file_limit_when_the_body_limit_is_raised(tmp_path, monkeypatch):
+    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within a scenario file's 1 MiB."""
+    from planner.scenario import MAX_FILE_BYTES
+
+    monkeypatch.setenv("PLANNER_MAX_BODY", str(4 << 20))
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    _, key = create_key("planner", url=url)
+    body = ("name: big\ndescription: |\n" + "  x" * 700_000 + "\n").encode()
+    assert MAX_FILE_BYTES < len(body) < 4 << 20
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        r = tc.post("/scenarios", content=body, headers={"X-API-Key": key, **YAML})
+        assert r.status_code == 413 and str(MAX_FILE_BYTES) in r.json()["detail"], r.text

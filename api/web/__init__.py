@@ -89,7 +89,8 @@ def _offline_docs(app: FastAPI) -> None:
 
 def _secured_openapi(app: FastAPI) -> None:
     """OpenAPI with an ``apiKey`` security scheme (header ``X-API-Key``) required on every operation but
-    ``/health``; the per-operation ``x-api-key`` header parameter is dropped so Swagger asks for the key once."""
+    ``/health``; the per-operation ``x-api-key`` header parameter is dropped so Swagger asks for the key once.
+    Every JSON request body is documented as accepted in YAML too (``application/yaml``, :mod:`api.guard`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -111,6 +112,9 @@ def _secured_openapi(app: FastAPI) -> None:
                 else:
                     op.pop("parameters", None)
                 op["security"] = [{KEY_SCHEME: []}]
+                content = op.get("requestBody", {}).get("content", {})
+                if "application/json" in content:  # api.guard reads a YAML body as the same document
+                    content["application/yaml"] = dict(content["application/json"])
         app.openapi_schema = schema
         return schema
 
