@@ -34,6 +34,7 @@ from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
+from api.messages import ApiError, bilingual_items, item, ru_detail, ru_item
 from planner.scenario import Scenario, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
@@ -48,16 +49,19 @@ class ScenarioIn(Scenario):
 
 
 class Error(BaseModel):
-    """An error answer: what went wrong, in words."""
+    """An error answer: what went wrong, in English (``detail``) and in Russian (``detail_ru``)."""
 
     detail: str
+    detail_ru: str
 
 
 class ErrorItem(BaseModel):
-    """One invalid input: where (``loc``, e.g. ``["body", "scope", "regions", 0]``), what and its kind."""
+    """One invalid input: where (``loc``, e.g. ``["body", "scope", "regions", 0]``), what in English (``msg``) and
+    in Russian (``msg_ru``), and its kind."""
 
     loc: list[str | int]
     msg: str
+    msg_ru: str
     type: str
 
 
@@ -182,9 +186,11 @@ def require(role: str):
     def check(x_api_key: Annotated[str | None, Header()] = None) -> Caller:
         found = key_of(x_api_key, app.state.url)
         if found is None:
-            raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
+            raise ApiError(401, "missing or unknown API key: send it in the X-API-Key header",
+                           "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key")
         if role == "planner" and found[1] not in ("planner", "admin"):
-            raise HTTPException(403, "this key may read but not write or run (role viewer); use a planner key")
+            raise ApiError(403, "this key may read but not write or run (role viewer); use a planner key",
+                           "этот ключ даёт только чтение (роль viewer): для записи и запуска нужен ключ планировщика")
         return Caller(*found)
 
     return check
@@ -210,9 +216,11 @@ def _iso(t: datetime | None) -> str | None:
     return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat()
 
 
-def _invalid(items: list[tuple[tuple, str]], prefix: tuple = ("body",)) -> HTTPException:
-    """A 422 listing each (location, message); locations are relative to ``prefix``."""
-    return HTTPException(422, [{"loc": [*prefix, *loc], "msg": msg, "type": "value_error"} for loc, msg in items])
+def _invalid(items: list[tuple], prefix: tuple = ("body",)) -> HTTPException:
+    """A 422 listing each (location, message[, Russian message]); locations are relative to ``prefix``. A message
+    without its Russian (from the domain's checks) is put into Russian by :func:`api.messages.ru_item`."""
+    return HTTPException(422, [item([*prefix, *it[0]], it[1], it[2] if len(it) > 2 else ru_item(it[1]))
+                               for it in items])
 
 
 FIELD = re.compile(r"^([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+(?:\[\d+\])?)*): ")
@@ -248,12 +256,14 @@ def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
     body = sc.model_dump(exclude_unset=True, mode="json")
     if body.get("data") or (body.get("candidates") or {}).get("file"):
         where = ("data",) if body.get("data") else ("candidates", "file")
-        raise _invalid([(where, "server file paths (data, candidates.file) are not accepted over the API")], prefix)
+        raise _invalid([(where, "server file paths (data, candidates.file) are not accepted over the API",
+                         "пути к файлам сервера (data, candidates.file) через API не принимаются")], prefix)
     parent = body.pop("extends", None)
     if parent is not None:
         base = _visible_scenario(parent, caller)
         if base is None:
-            raise _invalid([(("extends",), f"no stored scenario with id {short(parent)}")], prefix)
+            raise _invalid([(("extends",), f"no stored or library scenario with id {short(parent)}",
+                             f"нет сохранённого или библиотечного сценария с id {short(parent)}")], prefix)
         from planner.scenario import _merge
 
         body = _merge(dict(base.body), body)
@@ -268,12 +278,16 @@ def _checked(body: dict, prefix: tuple) -> dict:
     try:
         validated = Scenario.model_validate(body)
     except ValidationError as exc:
-        raise _invalid([(error_loc(e), e["msg"].removeprefix("Value error, ")) for e in exc.errors()],
-                       prefix) from None
+        raise _invalid([(error_loc(e), e["msg"].removeprefix("Value error, "),
+                         ru_item(e["msg"].removeprefix("Value error, "), e["type"], e.get("ctx")))
+                        for e in exc.errors()], prefix) from None
     cap = app.state.limits.max_time_limit_s
     if validated.solver.time_limit_s > cap:
+        got = f"{validated.solver.time_limit_s:g}"
         raise _invalid([(("solver", "time_limit_s"), f"at most {cap} s on this service (PLANNER_MAX_TIME_LIMIT_S)"
-                         f", got {validated.solver.time_limit_s:g}")], prefix)
+                         f", got {got}",
+                         f"на этом сервисе не больше {cap} с (PLANNER_MAX_TIME_LIMIT_S), задано {got}")],
+                       prefix)
     errors = dataset_errors(validated, load_dataset())
     if errors:
         raise _invalid(errors, prefix)
@@ -285,7 +299,8 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tup
     if sid is not None:
         rec = _visible_scenario(sid, caller)
         if rec is None:
-            raise HTTPException(404, f"no stored scenario with id {short(sid)}")
+            raise ApiError(404, f"no stored scenario with id {short(sid)}",
+                           f"нет сохранённого сценария с id {short(sid)}")
         if is_library_file(rec):
             # a library file: checked now against this service's limits and the dataset (a stored scenario was
             # checked when it was stored)
@@ -324,7 +339,8 @@ app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body)
 async def invalid_request(request: Request, exc: RequestValidationError):
     """422 with each error's location down to the item, its message and kind; the input is not echoed (it may be
     large, or hold what JSON cannot carry)."""
-    detail = [{"loc": list(error_loc(e)), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
+    detail = [item(error_loc(e), str(e["msg"]).removeprefix("Value error, "),
+                   ru_item(str(e["msg"]).removeprefix("Value error, "), e["type"], e.get("ctx")), e["type"])
               for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
 
@@ -354,7 +370,18 @@ async def http_error(request: Request, exc: StarletteHTTPException):
         allowed = allowed_methods(request.app, request.scope)
         if allowed:
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
-    return await http_exception_handler(request, exc)
+    if exc.status_code in (204, 304):
+        return await http_exception_handler(request, exc)
+    return JSONResponse(bilingual(exc), status_code=exc.status_code, headers=exc.headers)
+
+
+def bilingual(exc: StarletteHTTPException) -> dict:
+    """An error's body in both languages (api.messages): ``detail`` and ``detail_ru``, or a list of located errors
+    each with ``msg`` and ``msg_ru``."""
+    if isinstance(exc.detail, list):
+        return {"detail": bilingual_items(exc.detail)}
+    detail = str(exc.detail)
+    return {"detail": detail, "detail_ru": getattr(exc, "detail_ru", None) or ru_detail(detail, exc.status_code)}
 
 
 @app.exception_handler(Exception)
@@ -363,7 +390,8 @@ async def internal_error(request: Request, exc: Exception):
     import logging
 
     logging.getLogger("planner.api").exception("unhandled error on %s", request.url.path)
-    return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+    return JSONResponse({"detail": "internal error; the server log has the details",
+                         "detail_ru": "внутренняя ошибка; подробности — в журнале сервера"}, status_code=500)
 
 
 @app.get("/health", tags=["service"])
@@ -424,7 +452,8 @@ def create_scenario(sc: ScenarioIn, caller: Annotated[Caller, Depends(require("p
     """Validate and store a scenario for the key's organisation (``extends`` may name a stored scenario id the
     key can read); ``library=true`` (admin keys) stores it for everyone."""
     if library and caller.role != "admin":
-        raise HTTPException(403, "only an admin key may store library scenarios")
+        raise ApiError(403, "only an admin key may store library scenarios",
+                       "сохранять библиотечные сценарии может только ключ администратора")
     body = _body(sc, caller)
     with session(app.state.url) as s:
         rec = ScenarioRecord(name=body["name"], body=body, org=None if library else caller.org)
@@ -452,7 +481,8 @@ def get_scenario(scenario_id: str, caller: Annotated[Caller, Depends(require("vi
     """One stored scenario with its body (404 for another organisation's)."""
     rec = _visible_scenario(scenario_id, caller)
     if rec is None:
-        raise HTTPException(404, f"no stored scenario with id {short(scenario_id)}")
+        raise ApiError(404, f"no stored scenario with id {short(scenario_id)}",
+                       f"нет сохранённого сценария с id {short(scenario_id)}")
     return _stored(rec)
 
 
@@ -468,10 +498,13 @@ def create_run(body: RunIn, caller: Annotated[Caller, Depends(require("planner")
         mine = s.scalar(select(func.count()).select_from(RunRecord).where(active, RunRecord.key_id == caller.key_id))
         if mine >= limits.max_active_runs_per_key:
             raise _busy(f"this key has {mine} runs queued or running, the most one key may have "
-                        f"(PLANNER_MAX_RUNS_PER_KEY); wait for one to end or cancel one")
+                        f"(PLANNER_MAX_RUNS_PER_KEY); wait for one to end or cancel one",
+                        f"у этого ключа {mine} запусков в очереди или в работе — больше одному ключу нельзя "
+                        f"(PLANNER_MAX_RUNS_PER_KEY); дождитесь окончания одного или отмените его")
         total = s.scalar(select(func.count()).select_from(RunRecord).where(active))
         if total >= limits.max_active_runs:
-            raise _busy(f"the queue holds {total} runs, its limit (PLANNER_MAX_QUEUE); retry later")
+            raise _busy(f"the queue holds {total} runs, its limit (PLANNER_MAX_QUEUE); retry later",
+                        f"в очереди {total} запусков — это её предел (PLANNER_MAX_QUEUE); повторите позже")
         run = RunRecord(scenario_id=sid, scenario=scenario, key_id=caller.key_id, org=caller.org)
         s.add(run)
         s.commit()
@@ -482,9 +515,9 @@ QUEUE_LOCK = threading.Lock()
 """Serialises the quota check and the insert of a run (one server process admits runs)."""
 
 
-def _busy(msg: str) -> HTTPException:
+def _busy(msg: str, msg_ru: str) -> HTTPException:
     """A 429 telling the client when to retry."""
-    return HTTPException(429, msg, headers={"Retry-After": str(app.state.limits.retry_after_s)})
+    return ApiError(429, msg, msg_ru, headers={"Retry-After": str(app.state.limits.retry_after_s)})
 
 
 def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
@@ -497,7 +530,7 @@ def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
     with session(app.state.url) as s:
         run = s.scalar(query)
     if run is None:
-        raise HTTPException(404, f"no run with id {short(run_id)}")
+        raise ApiError(404, f"no run with id {short(run_id)}", f"нет запуска с id {short(run_id)}")
     return run
 
 
@@ -512,8 +545,9 @@ def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))
     """The finished run's summary and tables (409 while it has none)."""
     run = _run(run_id, caller, full=True)
     if run.result is None:
-        raise HTTPException(409, f"run {run_id} has no result (status {run.status}" +
-                            (f": {run.error}" if run.error else "") + ")")
+        why = f": {run.error}" if run.error else ""
+        raise ApiError(409, f"run {run_id} has no result (status {run.status}{why})",
+                       f"у запуска {run_id} нет результата (состояние {run.status}{why})")
     return {"id": run.id, "summary": run.result["summary"], "tables": run.result["tables"]}
 
 
@@ -522,7 +556,8 @@ def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer")
     """The finished run's network: regions, corridors, centres sized by throughput, flows (EPSG:4326)."""
     run = _run(run_id, caller, full=True)
     if run.result is None:
-        raise HTTPException(409, f"run {run_id} has no result (status {run.status})")
+        raise ApiError(409, f"run {run_id} has no result (status {run.status})",
+                       f"у запуска {run_id} нет результата (состояние {run.status})")
     return run.result["geojson"]
 
 
@@ -532,7 +567,7 @@ def cancel_run(run_id: str, caller: Annotated[Caller, Depends(require("planner")
     409 if it has already ended."""
     _run(run_id, caller)
     if not app.state.jobs.cancel(run_id):
-        raise HTTPException(409, f"run {run_id} has already ended")
+        raise ApiError(409, f"run {run_id} has already ended", f"запуск {run_id} уже завершён")
     return _state(_run(run_id, caller))
 
 
@@ -541,8 +576,9 @@ def _estimate(body: EstimateIn, kind: str, caller: Caller) -> dict:
     422s at their field: the scenario's (``["body", "scenario", ...]``, or ``["body", "scenario_id"]`` /
     ``["body", "run_id"]`` for a stored one) or the centre id (``["body", "centres", i]``)."""
     if not app.state.estimates.acquire(blocking=False):
-        raise _busy(f"{app.state.limits.max_estimates} estimates are being computed, the most at once "
-                    "(PLANNER_MAX_ESTIMATES); retry later")
+        n = app.state.limits.max_estimates
+        raise _busy(f"{n} estimates are being computed, the most at once (PLANNER_MAX_ESTIMATES); retry later",
+                    f"уже считается оценок: {n} — больше одновременно нельзя (PLANNER_MAX_ESTIMATES); повторите позже")
     try:
         return _estimate_now(body, kind, caller)
     finally:
@@ -556,7 +592,8 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
     if body.run_id is not None:
         run = _run(body.run_id, caller, full=True)
         if run.result is None:
-            raise HTTPException(409, f"run {short(body.run_id)} has no result")
+            raise ApiError(409, f"run {short(body.run_id)} has no result",
+                           f"у запуска {short(body.run_id)} нет результата")
         scenario, where = run.scenario, ("body", "run_id")
         centres = centres or [c["id"] for c in run.result["summary"].get("centres", [])]
     else:
@@ -574,10 +611,15 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
     if tag == "deadline":
         raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
                          "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; narrow the scope or the "
-                         "commodities, or submit the scenario as a run")], where)
+                         "commodities, or submit the scenario as a run",
+                         f"оценка не уложилась в {limits.estimate_deadline_s} с (срок сервиса, "
+                         "PLANNER_ESTIMATE_DEADLINE_S) и остановлена; сузьте охват или товарные группы либо "
+                         "отправьте сценарий как запуск")], where)
     if tag == "memory":
         raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
-                         "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities")], where)
+                         "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities",
+                         f"оценке не хватило предела памяти {limits.worker_memory_mb} МиБ "
+                         "(PLANNER_WORKER_MEMORY_MB); сузьте охват или товарные группы")], where)
     raise RuntimeError(f"estimate failed in its process:\n{value}")
 
 
@@ -600,7 +642,7 @@ def compare(body: CompareIn, caller: Annotated[Caller, Depends(require("viewer")
     for label, rid in (("a", body.run_a), ("b", body.run_b)):
         run = _run(rid, caller, full=True)
         if run.result is None:
-            raise HTTPException(409, f"run {rid} has no result")
+            raise ApiError(409, f"run {rid} has no result", f"у запуска {rid} нет результата")
         s = run.result["summary"]
         out[label] = {k: s.get(k) for k in ("scenario", "status", "objective", "gap", "cost_breakdown",
                                             "loss_reduction_pct", "price_change_pct")}

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import anyio
 
+from api.messages import item, ru_item
 from planner.scenario import MAX_FILE_BYTES, ScenarioError, bad_values, parse_yaml, short
 
 Scope = dict[str, Any]
@@ -60,7 +62,7 @@ def json_errors(raw: bytes) -> list[dict] | None:
     try:
         data = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:
-        return [{"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply"}]
+        return [item(["body"], "JSON nested too deeply", "JSON вложен слишком глубоко", "json_invalid")]
     except ValueError:  # not JSON (or an integer literal over Python's digit limit): FastAPI's own 422
         return None
     errors: list[dict] = []
@@ -68,17 +70,19 @@ def json_errors(raw: bytes) -> list[dict] | None:
     while stack:
         v, loc = stack.pop()
         if isinstance(v, _NonFinite):
-            errors.append({"type": "finite_number", "loc": ["body", *loc],
-                           "msg": f"expected a finite number, got {short(v.text, 40)} (not standard JSON)"})
+            got = short(v.text, 40)
+            errors.append(item(["body", *loc], f"expected a finite number, got {got} (not standard JSON)",
+                               f"ожидается конечное число, получено {got} (это не стандартный JSON)",
+                               "finite_number"))
         elif isinstance(v, dict):
             for k in getattr(v, "dups", []):
-                errors.append({"type": "duplicate_key", "loc": ["body", *loc, k],
-                               "msg": f"key {short(k, 80)} given more than once"})
+                errors.append(item(["body", *loc, k], f"key {short(k, 80)} given more than once",
+                                   f"ключ {short(k, 80)} указан более одного раза", "duplicate_key"))
             stack.extend((x, (*loc, k)) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((x, (*loc, i)) for i, x in enumerate(v))
     clean = _plain(data)
-    errors += [{"type": "unicode", "loc": ["body", *loc], "msg": msg} for loc, msg in bad_values(clean)]
+    errors += [item(["body", *loc], msg, ru_item(msg), "unicode") for loc, msg in bad_values(clean)]
     for e in errors:
         e["loc"] = [_safe(p) for p in e["loc"]]
     return sorted(errors, key=lambda e: [str(p) for p in e["loc"]])
@@ -142,11 +146,35 @@ def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
         text = str(exc)
         kind = ("yaml_aliases" if "aliases are expanded" in text else "duplicate_key" if "duplicate key" in text
                 else "yaml_invalid")
-        return None, [{"type": kind, "loc": ["body"], "msg": text[:300]}]
+        return None, [item(["body"], text[:300], _yaml_ru(text)[:300], kind)]
     try:
         return json.dumps(data, default=_json_value).encode("utf-8"), []
     except (TypeError, ValueError) as exc:  # a mapping key JSON cannot hold (a list as a key), a binary value
-        return None, [{"type": "yaml_invalid", "loc": ["body"], "msg": f"YAML body: {str(exc)[:200]}"}]
+        return None, [item(["body"], f"YAML body: {str(exc)[:200]}",
+                           f"тело YAML: значение, которому нет соответствия в JSON ({str(exc)[:200]})", "yaml_invalid")]
+
+
+YAML_RU = [
+    (re.compile(r"^YAML body(?P<line>, line \d+)?: not valid YAML: duplicate key (?P<key>.+) \(first at line "
+                r"(?P<first>\d+)\)$", re.S), "тело YAML{line}: ключ {key} повторён (впервые — в строке {first})"),
+    (re.compile(r"^YAML body(?P<line>, line \d+)?: not valid YAML: (?P<why>.*)$", re.S),
+     "тело YAML{line}: это не YAML ({why})"),
+    (re.compile(r"^YAML body: more than (?P<n>\d+) values once YAML aliases are expanded.*$", re.S),
+     "тело YAML: после раскрытия ссылок (aliases) больше {n} значений, сценарию нужно намного меньше (вложенные "
+     "ссылки, «billion laughs»?)"),
+    (re.compile(r"^YAML body: not UTF-8 text (?P<where>\(.*?\)).*$", re.S),
+     "тело YAML: текст не в UTF-8 {where}; сохраните его в UTF-8"),
+    (re.compile(r"^YAML body: YAML nested too deeply$"), "тело YAML: слишком глубокая вложенность"),
+]
+"""Russian of the YAML reader's messages (``planner.scenario.parse_yaml``) about a body."""
+
+
+def _yaml_ru(text: str) -> str:
+    for pattern, template in YAML_RU:
+        m = pattern.match(text)
+        if m:
+            return template.format(**{k: v or "" for k, v in m.groupdict().items()}).replace(", line ", ", строка ")
+    return ru_item(text)
 
 
 class BodyGuard:
@@ -165,10 +193,12 @@ class BodyGuard:
         length = headers.get(b"content-length")
         if length is not None:
             if not length.strip().isdigit():
-                await _send_json(send, 400, {"detail": "Content-Length is not a whole number of bytes"})
+                await _send_json(send, 400, {"detail": "Content-Length is not a whole number of bytes",
+                                             "detail_ru": "Content-Length — не целое число байтов"})
                 return
             if int(length) > limit:
-                await _send_json(send, 413, {"detail": f"request body over {limit} bytes"})
+                await _send_json(send, 413, {"detail": f"request body over {limit} bytes",
+                                             "detail_ru": f"тело запроса больше {limit} байт"})
                 return
         chunks: list[bytes] = []
         size = 0
@@ -180,7 +210,8 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_json(send, 413, {"detail": f"request body over {limit} bytes"})
+                await _send_json(send, 413, {"detail": f"request body over {limit} bytes",
+                                             "detail_ru": f"тело запроса больше {limit} байт"})
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -189,7 +220,9 @@ class BodyGuard:
         if is_yaml(ctype) and body.strip():
             if len(body) > MAX_FILE_BYTES:
                 await _send_json(send, 413, {"detail": f"YAML body of {len(body)} bytes is over the limit of "
-                                                       f"{MAX_FILE_BYTES} bytes of a scenario file"})
+                                                       f"{MAX_FILE_BYTES} bytes of a scenario file",
+                                             "detail_ru": f"тело YAML в {len(body)} байт больше предела файла "
+                                                          f"сценария, {MAX_FILE_BYTES} байт"})
                 return
             converted, errors = await anyio.to_thread.run_sync(yaml_to_json, body)
             if errors:

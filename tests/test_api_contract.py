@@ -6,6 +6,7 @@ scenario files, and every error the API writes carries a Russian message beside 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -272,3 +273,115 @@ def test_a_yaml_body_keeps_the_scenario_file_limit_when_the_body_limit_is_raised
     with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
         r = tc.post("/scenarios", content=body, headers={"X-API-Key": key, **YAML})
         assert r.status_code == 413 and str(MAX_FILE_BYTES) in r.json()["detail"], r.text
+
+
+# item 5: errors in Russian beside English ---------------------------------------------------------------------------
+
+CYRILLIC = re.compile("[а-яА-ЯёЁ]")
+
+
+def _bilingual(r) -> dict:
+    """The error body of ``r``: English where it always was, and Russian beside it."""
+    body = r.json()
+    if isinstance(body["detail"], list):
+        for it in body["detail"]:
+            assert it["msg"] and CYRILLIC.search(it["msg_ru"]), it
+    else:
+        assert body["detail"] and CYRILLIC.search(body["detail_ru"]), body
+    return body
+
+
+def test_every_error_body_carries_a_russian_message_beside_the_english_one(api, tmp_path):
+    tc, p, v, url = api
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    cases = [
+        (tc.get("/scenarios"), 401, "missing or unknown API key"),
+        (tc.get("/runs", headers={"X-API-Key": "nope"}), 401, "missing or unknown API key"),  # the web router's
+        (tc.post("/scenarios", json=SMALL, headers=v), 403, "may read but not write"),
+        (tc.get("/scenarios/nope", headers=v), 404, "no stored scenario"),
+        (tc.get("/runs/nope/files", headers=v), 404, "no run with id"),
+        (tc.get("/library/nope", headers=v), 404, "no library scenario"),
+        (tc.get("/no/such/path", headers=v), 404, "Not Found"),
+        (tc.put("/runs", headers=v), 405, "Method Not Allowed"),
+        (tc.get(f"/runs/{rid}/result", headers=v), 409, "has no result"),
+        (tc.get(f"/runs/{rid}/files", headers=v), 409, "has no files"),
+        (tc.post("/scenarios", content=b"{}", headers={**p, "content-type": "application/json",
+                                                        "content-length": "x"}), 400, "Content-Length"),
+        (tc.post("/scenarios", content=b"x" * (2 << 20), headers={**p, "content-type": "application/json"}), 413,
+         "request body over"),
+    ]
+    for r, status, english in cases:
+        assert r.status_code == status, (status, r.text)
+        body = _bilingual(r)
+        assert english in body["detail"], body
+    monkey = type(tc.app.state.limits)(max_active_runs_per_key=1)
+    tc.app.state.limits, saved = monkey, tc.app.state.limits
+    try:
+        busy = tc.post("/runs", json={"scenario": SMALL}, headers=p)
+    finally:
+        tc.app.state.limits = saved
+    assert busy.status_code == 429 and busy.headers["retry-after"]
+    assert "PLANNER_MAX_RUNS_PER_KEY" in _bilingual(busy)["detail_ru"]
+    assert _bilingual(busy)["detail_ru"].startswith("у этого ключа 1 запусков")
+
+
+@pytest.mark.parametrize(("request_", "loc", "english", "russian"), [
+    # pydantic's own checks, by kind and bound
+    ({"json": {**SMALL, "objective": {"p": 20000}}}, ["body", "objective", "p"], "less than or equal to 10000",
+     "не больше 10000"),
+    ({"json": {**SMALL, "colour": "red"}}, ["body", "colour"], "Extra inputs", "неизвестное поле"),
+    # the dataset's checks, with the hint carried over
+    ({"json": {**SMALL, "scope": {"regions": ["RU-STAA"]}}}, ["body", "scope", "regions", 0], "unknown region",
+     "неизвестный регион 'RU-STAA'. Возможно, имелось в виду 'RU-STA'"),
+    ({"json": {**SMALL, "scope": {"countries": ["ZZ"]}}}, ["body", "scope", "countries", 0], "unknown country",
+     "неизвестная страна 'ZZ'"),
+    # the app's own checks
+    ({"json": {**SMALL, "solver": {"time_limit_s": 86000}}}, ["body", "solver", "time_limit_s"],
+     "at most 3600 s on this service", "не больше 3600 с"),
+    ({"json": {**SMALL, "extends": "nope"}}, ["body", "extends"], "no stored or library scenario",
+     "нет сохранённого или библиотечного сценария"),
+    # the body guard's
+    ({"content": b'{"name": "x", "solver": {"time_limit_s": NaN}}', "headers": {"content-type": "application/json"}},
+     ["body", "solver", "time_limit_s"], "finite number", "конечное число"),
+    ({"content": _laughs().encode(), "headers": YAML}, ["body"], "aliases", "ссылок"),
+    ({"content": b"name: x\nname: y\n", "headers": YAML}, ["body"], "duplicate key 'name'",
+     "ключ 'name' повторён (впервые — в строке 1)"),
+])
+def test_every_422_item_carries_its_russian_message(api, request_, loc, english, russian):
+    tc, p, _, _ = api
+    r = tc.post("/scenarios", **{**request_, "headers": {**p, **request_.get("headers", {})}})
+    assert r.status_code == 422, r.text
+    found = [it for it in _bilingual(r)["detail"] if it["loc"] == loc]
+    assert found and english in found[0]["msg"] and russian in found[0]["msg_ru"], r.json()
+
+
+def test_the_query_checks_of_the_map_layers_answer_in_both_languages(api):
+    tc, _, v, _ = api
+    r = tc.get("/datasets/layers/regions", params={"indicator": "nope"}, headers=v)
+    assert r.status_code == 422
+    it = _bilingual(r)["detail"][0]
+    assert it["loc"] == ["query", "indicator"] and "допустимые показатели" in it["msg_ru"]
+
+
+def test_the_error_model_documents_both_languages(api):
+    tc, _, _, _ = api
+    schemas = tc.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["Error"]["required"]) == {"detail", "detail_ru"}
+    assert set(schemas["ErrorItem"]["required"]) == {"loc", "msg", "msg_ru", "type"}
+
+
+def test_the_api_raises_no_error_without_its_russian():
+    """Every plain error the API raises is an ``ApiError`` (English and Russian); a bare ``HTTPException`` is
+    allowed only for a 422 whose items carry their own ``msg_ru``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "api"
+    bare = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "HTTPException":
+                first = node.args[0] if node.args else None
+                if not (isinstance(first, ast.Constant) and first.value == 422):
+                    bare.append(f"{path.name}:{node.lineno}")
+    assert bare == [], bare

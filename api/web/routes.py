@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, session
 from api.library import library, library_scenario, visible_scenario
+from api.messages import ApiError, item
 from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import (
     LayerError,
@@ -29,6 +30,7 @@ from api.web.layers import (
     region_layer,
     scenario_layers,
 )
+from planner.scenario import short
 
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -53,7 +55,8 @@ def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) 
     """Dependency: an active key of any role; 401 otherwise. Returns its role and organisation."""
     found = key_of(x_api_key, request.app.state.url)
     if found is None:
-        raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
+        raise ApiError(401, "missing or unknown API key: send it in the X-API-Key header",
+                       "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key")
     return Key(found[1], found[2])
 
 
@@ -95,7 +98,7 @@ def layer_regions(_: Viewer, indicator: Annotated[str, Query(max_length=40)] = "
         return region_layer(indicator, commodity)
     except LayerError as exc:
         field = str(exc).split(":")[0]
-        raise HTTPException(422, [{"loc": ["query", field], "msg": str(exc), "type": "value_error"}]) from None
+        raise HTTPException(422, [item(["query", field], str(exc), exc.ru)]) from None
 
 
 @router.get("/datasets/layers/countries", tags=["datasets"])
@@ -135,7 +138,8 @@ def _scenario_body(request: Request, scenario: str, key: Key) -> dict:
         return lib[scenario]["body"]
     rec = _visible(request, key, scenario)
     if rec is None:
-        raise HTTPException(404, f"scenario: no library scenario or stored scenario {scenario!r}")
+        raise ApiError(404, f"scenario: no library scenario or stored scenario {short(scenario)}",
+                       f"scenario: нет ни библиотечного, ни сохранённого сценария {short(scenario)}")
     return rec.body
 
 
@@ -161,7 +165,7 @@ def get_library(name: str, _: Viewer) -> dict:
     """One library scenario with its body (``extends`` resolved)."""
     found = library_scenario(name)
     if found is None:
-        raise HTTPException(404, f"no library scenario {name!r}")
+        raise ApiError(404, f"no library scenario {short(name)}", f"нет библиотечного сценария {short(name)}")
     return {k: v for k, v in found.items() if k != "modified"}
 
 
@@ -197,7 +201,8 @@ def scenario_yaml(scenario_id: str, request: Request, key: Viewer) -> YamlRespon
     """A stored scenario as YAML, ready to save as a scenario file."""
     rec = _visible(request, key, scenario_id)
     if rec is None:
-        raise HTTPException(404, f"no stored scenario with id {scenario_id!r}")
+        raise ApiError(404, f"no stored scenario with id {short(scenario_id)}",
+                       f"нет сохранённого сценария с id {short(scenario_id)}")
     return _yaml(rec.body, rec.name)
 
 
@@ -308,9 +313,10 @@ def _run_folder(request: Request, run_id: str, key: Key) -> tuple[Path, list[str
     with session(request.app.state.url) as s:
         run = s.scalar(select(RunRecord).where(RunRecord.id == run_id, runs_visible(key.role, key.org)))
     if run is None:
-        raise HTTPException(404, f"no run with id {run_id!r}")
+        raise ApiError(404, f"no run with id {short(run_id)}", f"нет запуска с id {short(run_id)}")
     if run.result is None or run.status != "succeeded":
-        raise HTTPException(409, f"run {run_id} has no files (status {run.status})")
+        raise ApiError(409, f"run {run_id} has no files (status {run.status})",
+                       f"у запуска {run_id} нет файлов (состояние {run.status})")
     folder, names = runs_dir() / run.id, run_file_names(run)
     if not all((folder / f).is_file() for f in names):
         write_run_files(run, folder)
@@ -342,6 +348,7 @@ def run_file(run_id: str, name: str, request: Request, key: Viewer) -> FileRespo
     """Download one file of the run's folder; only the names ``GET /runs/{id}/files`` lists are served."""
     folder, names = _run_folder(request, run_id, key)
     if name not in names:
-        raise HTTPException(404, f"run {run_id} has no file {name!r}; files: {', '.join(names)}")
+        raise ApiError(404, f"run {run_id} has no file {short(name)}; files: {', '.join(names)}",
+                       f"у запуска {run_id} нет файла {short(name)}; файлы: {', '.join(names)}")
     media = FILE_TYPES[name.rsplit(".", 1)[1]]
     return FileResponse(folder / name, media_type=media, filename=f"{run_id[:8]}_{name}")
