@@ -249,10 +249,10 @@ def _state(run: RunRecord) -> RunState:
 
 
 def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
-    """Validate an API scenario before anything is stored: resolve ``extends`` against stored ids, refuse server
-    file paths and a solver time limit over the service's, and check every id it names against the dataset.
-    Errors are 422s at the offending item, under ``prefix`` (where the scenario sits in the request)."""
-
+    """Validate an API scenario before anything is stored: resolve ``extends`` against the stored scenarios the key
+    may read and the library files (never a path), refuse server file paths and a solver time limit over the
+    service's, and check every id it names against the dataset. Errors are 422s at the offending item, under
+    ``prefix`` (where the scenario sits in the request)."""
     body = sc.model_dump(exclude_unset=True, mode="json")
     if body.get("data") or (body.get("candidates") or {}).get("file"):
         where = ("data",) if body.get("data") else ("candidates", "file")

@@ -81,6 +81,22 @@ def test_downloads_answer_only_documented_media_types_with_schemas_their_documen
             assert schema == {"type": "string", "format": "binary"} and r.content[:2] == b"PK"  # a zip (xlsx)
     # nothing documented that is never answered either: the YAML downloads answer YAML only
     assert list(spec["/library/{name}/yaml"]["get"]["responses"]["200"]["content"]) == ["application/yaml"]
+    # and their errors are JSON, as documented on every operation (not the download's media type)
+    for template, _ in fetched:
+        for status, resp in spec[template]["get"]["responses"].items():
+            if not status.startswith("2"):
+                assert list(resp["content"]) == ["application/json"], (template, status, list(resp["content"]))
+    missing = tc.get("/scenarios/nope/yaml", headers=v)
+    assert missing.status_code == 404 and _media(missing.headers["content-type"]) == "application/json"
+
+
+def test_every_error_answer_is_documented_as_json(api):
+    tc, _, _, _ = api
+    for path, ops in tc.get("/openapi.json").json()["paths"].items():
+        for method, op in ops.items():
+            for status, resp in op["responses"].items():
+                if not status.startswith("2") and "content" in resp:
+                    assert list(resp["content"]) == ["application/json"], (method, path, status)
 
 
 # item 2: Allow ----------------------------------------------------------------------------------------------------
