@@ -43,7 +43,9 @@ from api.db import (
 )
 from api.guard import BodyGuard
 from api.jobs import JobManager
+from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
+from api.messages import ApiError, bilingual_items, item, ru_detail, ru_item
 from planner.scenario import Scenario, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
@@ -58,16 +60,19 @@ class ScenarioIn(Scenario):
 
 
 class Error(BaseModel):
-    """An error answer: what went wrong, in words."""
+    """An error answer: what went wrong, in English (``detail``) and in Russian (``detail_ru``)."""
 
     detail: str
+    detail_ru: str
 
 
 class ErrorItem(BaseModel):
-    """One invalid input: where (``loc``, e.g. ``["body", "scope", "regions", 0]``), what and its kind."""
+    """One invalid input: where (``loc``, e.g. ``["body", "scope", "regions", 0]``), what in English (``msg``) and
+    in Russian (``msg_ru``), and its kind."""
 
     loc: list[str | int]
     msg: str
+    msg_ru: str
     type: str
 
 
@@ -213,9 +218,11 @@ def require(role: str):
     def check(x_api_key: Annotated[str | None, Header()] = None) -> Caller:
         found = key_of(x_api_key, app.state.url)
         if found is None:
-            raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
+            raise ApiError(401, "missing or unknown API key: send it in the X-API-Key header",
+                           "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key")
         if role == "planner" and found[1] not in ("planner", "admin"):
-            raise HTTPException(403, "this key may read but not write or run (role viewer); use a planner key")
+            raise ApiError(403, "this key may read but not write or run (role viewer); use a planner key",
+                           "этот ключ даёт только чтение (роль viewer): для записи и запуска нужен ключ планировщика")
         return Caller(*found)
 
     return check
@@ -230,17 +237,18 @@ def _stored(rec: ScenarioRecord, body: bool = True) -> StoredScenario:
 def _usable(rec: ScenarioRecord) -> dict:
     """The body of a stored scenario that may be run, estimated or extended; 409 for a quarantined one."""
     if rec.status == "quarantined":
-        raise HTTPException(409, f"stored scenario {short(rec.id)} is quarantined ({rec.problem}); store a "
-                                 "corrected copy and use that")
+        raise ApiError(409, f"stored scenario {short(rec.id)} is quarantined ({rec.problem}); store a corrected "
+                            "copy and use that",
+                       f"сохранённый сценарий {short(rec.id)} помещён в карантин ({rec.problem}); сохраните "
+                       "исправленную копию и используйте её")
     return rec.body
 
 
 def _visible_scenario(sid: str, caller: Caller) -> ScenarioRecord | None:
     """The stored scenario ``sid`` if the caller may read it (its organisation's, a library one, or any for an
-    admin), else None — whether it exists elsewhere is not told."""
-    with session(app.state.url) as s:
-        return s.scalar(select(ScenarioRecord).where(ScenarioRecord.id == sid,
-                                                     scenarios_visible(caller.role, caller.org)))
+    admin), else the library file of that name (``scenarios/*.yaml``, read-only), else None — whether it exists
+    elsewhere is not told."""
+    return visible_scenario(app.state.url, caller.role, caller.org, sid)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -250,9 +258,11 @@ def _iso(t: datetime | None) -> str | None:
     return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).isoformat()
 
 
-def _invalid(items: list[tuple[tuple, str]], prefix: tuple = ("body",)) -> HTTPException:
-    """A 422 listing each (location, message); locations are relative to ``prefix``."""
-    return HTTPException(422, [{"loc": [*prefix, *loc], "msg": msg, "type": "value_error"} for loc, msg in items])
+def _invalid(items: list[tuple], prefix: tuple = ("body",)) -> HTTPException:
+    """A 422 listing each (location, message[, Russian message]); locations are relative to ``prefix``. A message
+    without its Russian (from the domain's checks) is put into Russian by :func:`api.messages.ru_item`."""
+    return HTTPException(422, [item([*prefix, *it[0]], it[1], it[2] if len(it) > 2 else ru_item(it[1]))
+                               for it in items])
 
 
 FIELD = re.compile(r"^([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+(?:\[\d+\])?)*): ")
@@ -281,35 +291,48 @@ def _state(run: RunRecord) -> RunState:
 
 
 def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
-    """Validate an API scenario before anything is stored: resolve ``extends`` against stored ids, refuse server
-    file paths and a solver time limit over the service's, and check every id it names against the dataset.
-    Errors are 422s at the offending item, under ``prefix`` (where the scenario sits in the request)."""
-    from planner.data.loader import load_dataset
-
+    """Validate an API scenario before anything is stored: resolve ``extends`` against the stored scenarios the key
+    may read and the library files (never a path), refuse server file paths and a solver time limit over the
+    service's, and check every id it names against the dataset. Errors are 422s at the offending item, under
+    ``prefix`` (where the scenario sits in the request)."""
     body = sc.model_dump(exclude_unset=True, mode="json")
     if body.get("data") or (body.get("candidates") or {}).get("file"):
         where = ("data",) if body.get("data") else ("candidates", "file")
-        raise _invalid([(where, "server file paths (data, candidates.file) are not accepted over the API")], prefix)
+        raise _invalid([(where, "server file paths (data, candidates.file) are not accepted over the API",
+                         "пути к файлам сервера (data, candidates.file) через API не принимаются")], prefix)
     parent = body.pop("extends", None)
     if parent is not None:
         base = _visible_scenario(parent, caller)
         if base is None:
-            raise _invalid([(("extends",), f"no stored scenario with id {short(parent)}")], prefix)
-        if base.status == "quarantined":
-            raise _invalid([(("extends",), f"stored scenario {short(parent)} is quarantined: {base.problem}")],
-                           prefix)
+            raise _invalid([(("extends",), f"no stored or library scenario with id {short(parent)}",
+                             f"нет сохранённого или библиотечного сценария с id {short(parent)}")], prefix)
+        if getattr(base, "status", None) == "quarantined":
+            raise _invalid([(("extends",), f"stored scenario {short(parent)} is quarantined: {base.problem}",
+                             f"сохранённый сценарий {short(parent)} помещён в карантин: {base.problem}")], prefix)
         from planner.scenario import _merge
 
         body = _merge(dict(base.body), body)
+    return _checked(body, prefix)
+
+
+def _checked(body: dict, prefix: tuple) -> dict:
+    """A scenario mapping validated against the schema, the service's solver time limit and the dataset, as it is
+    stored and run; 422s at the offending item, under ``prefix``."""
+    from planner.data.loader import load_dataset
+
     try:
         validated = Scenario.model_validate(body)
     except ValidationError as exc:
-        raise _invalid([(error_loc(e), e["msg"].removeprefix("Value error, ")) for e in exc.errors()],
-                       prefix) from None
+        raise _invalid([(error_loc(e), e["msg"].removeprefix("Value error, "),
+                         ru_item(e["msg"].removeprefix("Value error, "), e["type"], e.get("ctx")))
+                        for e in exc.errors()], prefix) from None
     cap = app.state.limits.max_time_limit_s
     if validated.solver.time_limit_s > cap:
+        got = f"{validated.solver.time_limit_s:g}"
         raise _invalid([(("solver", "time_limit_s"), f"at most {cap} s on this service (PLANNER_MAX_TIME_LIMIT_S)"
-                         f", got {validated.solver.time_limit_s:g}")], prefix)
+                         f", got {got}",
+                         f"на этом сервисе не больше {cap} с (PLANNER_MAX_TIME_LIMIT_S), задано {got}")],
+                       prefix)
     errors = dataset_errors(validated, load_dataset())
     if errors:
         raise _invalid(errors, prefix)
@@ -321,7 +344,12 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tup
     if sid is not None:
         rec = _visible_scenario(sid, caller)
         if rec is None:
-            raise HTTPException(404, f"no stored scenario with id {short(sid)}")
+            raise ApiError(404, f"no stored scenario with id {short(sid)}",
+                           f"нет сохранённого сценария с id {short(sid)}")
+        if is_library_file(rec):
+            # a library file: checked now against this service's limits and the dataset (a stored scenario was
+            # checked when it was stored)
+            return sid, _checked(rec.body, ("body", "scenario_id"))
         return sid, _usable(rec)
     return None, _body(sc, caller, ("body", "scenario"))
 
@@ -359,24 +387,49 @@ app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body)
 async def invalid_request(request: Request, exc: RequestValidationError):
     """422 with each error's location down to the item, its message and kind; the input is not echoed (it may be
     large, or hold what JSON cannot carry)."""
-    detail = [{"loc": list(error_loc(e)), "msg": str(e["msg"]).removeprefix("Value error, "), "type": e["type"]}
+    detail = [item(error_loc(e), str(e["msg"]).removeprefix("Value error, "),
+                   ru_item(str(e["msg"]).removeprefix("Value error, "), e["type"], e.get("ctx")), e["type"])
               for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+"""HTTP methods a route may serve (what a 405's ``Allow`` is computed from)."""
+
+
+def allowed_methods(app_: FastAPI, scope: dict) -> list[str]:
+    """Every method some route of ``app_`` serves on the request's path: a method is allowed when a route matches
+    the path with it fully. Asking each route (rather than reading ``route.methods``) also covers routers included
+    whole (``app.include_router``), whose routes are not flattened into ``app.router.routes``."""
+    allowed = []
+    for method in METHODS:
+        probe = {**scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app_.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 @app.exception_handler(StarletteHTTPException)
 async def http_error(request: Request, exc: StarletteHTTPException):
-    """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path has (Starlette names
-    only those of the first route that matched the path, e.g. GET but not DELETE on ``/runs/{run_id}``)."""
+    """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path has on any route
+    (Starlette names only those of the first route that matched the path, e.g. POST but not the web pages'
+    GET on ``/runs``)."""
     if exc.status_code == 405:
-        allowed: set[str] = set()
-        for route in request.app.router.routes:
-            match, _ = route.matches({**request.scope, "method": "__none__"})
-            if match != Match.NONE and getattr(route, "methods", None):
-                allowed |= set(route.methods)
+        allowed = allowed_methods(request.app, request.scope)
         if allowed:
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
-    return await http_exception_handler(request, exc)
+    if exc.status_code in (204, 304):
+        return await http_exception_handler(request, exc)
+    return JSONResponse(bilingual(exc), status_code=exc.status_code, headers=exc.headers)
+
+
+def bilingual(exc: StarletteHTTPException) -> dict:
+    """An error's body in both languages (api.messages): ``detail`` and ``detail_ru``, or a list of located errors
+    each with ``msg`` and ``msg_ru``."""
+    if isinstance(exc.detail, list):
+        return {"detail": bilingual_items(exc.detail)}
+    detail = str(exc.detail)
+    return {"detail": detail, "detail_ru": getattr(exc, "detail_ru", None) or ru_detail(detail, exc.status_code)}
 
 
 @app.exception_handler(Exception)
@@ -385,7 +438,8 @@ async def internal_error(request: Request, exc: Exception):
     import logging
 
     logging.getLogger("planner.api").exception("unhandled error on %s", request.url.path)
-    return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+    return JSONResponse({"detail": "internal error; the server log has the details",
+                         "detail_ru": "внутренняя ошибка; подробности — в журнале сервера"}, status_code=500)
 
 
 @app.get("/health", tags=["service"])
@@ -446,7 +500,8 @@ def create_scenario(sc: ScenarioIn, caller: Annotated[Caller, Depends(require("p
     """Validate and store a scenario for the key's organisation (``extends`` may name a stored scenario id the
     key can read); ``library=true`` (admin keys) stores it for everyone."""
     if library and caller.role != "admin":
-        raise HTTPException(403, "only an admin key may store library scenarios")
+        raise ApiError(403, "only an admin key may store library scenarios",
+                       "сохранять библиотечные сценарии может только ключ администратора")
     body = _body(sc, caller)
     with session(app.state.url) as s:
         rec = ScenarioRecord(name=body["name"], body=body, org=None if library else caller.org)
@@ -457,14 +512,16 @@ def create_scenario(sc: ScenarioIn, caller: Annotated[Caller, Depends(require("p
 
 @app.get("/scenarios", tags=["scenarios"], response_model=list[StoredScenario])
 def list_scenarios(caller: Annotated[Caller, Depends(require("viewer"))]) -> list[StoredScenario]:
-    """The stored scenarios the key may read (its organisation's and the library's), newest first, without
-    bodies."""
+    """The stored scenarios the key may read (its organisation's and the library's), newest first, then the
+    library files (``scenarios/*.yaml``, read-only, their file name as the id) by name; without bodies."""
     with session(app.state.url) as s:
         recs = s.scalars(select(ScenarioRecord).options(load_only(ScenarioRecord.id, ScenarioRecord.name,
                                                                   ScenarioRecord.created, ScenarioRecord.org))
                          .where(scenarios_visible(caller.role, caller.org))
                          .order_by(ScenarioRecord.created.desc()))
-        return [_stored(r, body=False) for r in recs]
+        out = [_stored(r, body=False) for r in recs]
+    files = [rec for name in sorted(library()) if (rec := library_record(name)) is not None]
+    return out + [_stored(r, body=False) for r in files]
 
 
 @app.get("/scenarios/{scenario_id}", tags=["scenarios"], response_model=StoredScenario, operation_id="get_scenario")
@@ -472,7 +529,8 @@ def get_scenario(scenario_id: str, caller: Annotated[Caller, Depends(require("vi
     """One stored scenario with its body (404 for another organisation's)."""
     rec = _visible_scenario(scenario_id, caller)
     if rec is None:
-        raise HTTPException(404, f"no stored scenario with id {short(scenario_id)}")
+        raise ApiError(404, f"no stored scenario with id {short(scenario_id)}",
+                       f"нет сохранённого сценария с id {short(scenario_id)}")
     return _stored(rec)
 
 
@@ -498,20 +556,24 @@ def _admit(run: RunRecord, caller: Caller) -> str:
         if mine >= limits.max_active_runs_per_key:
             s.rollback()
             raise _busy(f"this key has {mine} runs or estimate jobs queued or running, the most one key may have "
-                        f"(PLANNER_MAX_RUNS_PER_KEY); wait for one to end or cancel one")
+                        f"(PLANNER_MAX_RUNS_PER_KEY); wait for one to end or cancel one",
+                        f"у этого ключа {mine} запусков или заданий оценки в очереди или в работе — больше одному "
+                        f"ключу нельзя (PLANNER_MAX_RUNS_PER_KEY); дождитесь окончания одного или отмените его")
         total = s.scalar(select(func.count()).select_from(RunRecord).where(active))
         if total >= limits.max_active_runs:
             s.rollback()
             raise _busy(f"the queue holds {total} runs and estimate jobs, its limit (PLANNER_MAX_QUEUE); retry "
-                        "later")
+                        "later",
+                        f"в очереди {total} запусков и заданий оценки — это её предел (PLANNER_MAX_QUEUE); "
+                        "повторите позже")
         s.add(run)
         s.commit()
         return run.id
 
 
-def _busy(msg: str) -> HTTPException:
+def _busy(msg: str, msg_ru: str) -> HTTPException:
     """A 429 telling the client when to retry."""
-    return HTTPException(429, msg, headers={"Retry-After": str(app.state.limits.retry_after_s)})
+    return ApiError(429, msg, msg_ru, headers={"Retry-After": str(app.state.limits.retry_after_s)})
 
 
 def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
@@ -524,7 +586,7 @@ def _run(run_id: str, caller: Caller, full: bool = False) -> RunRecord:
     with session(app.state.url) as s:
         run = s.scalar(query)
     if run is None:
-        raise HTTPException(404, f"no run with id {short(run_id)}")
+        raise ApiError(404, f"no run with id {short(run_id)}", f"нет запуска с id {short(run_id)}")
     return run
 
 
@@ -539,8 +601,9 @@ def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))
     """The finished run's summary and tables (409 while it has none)."""
     run = _run(run_id, caller, full=True)
     if run.result is None:
-        raise HTTPException(409, f"run {run_id} has no result (status {run.status}" +
-                            (f": {run.error}" if run.error else "") + ")")
+        why = f": {run.error}" if run.error else ""
+        raise ApiError(409, f"run {run_id} has no result (status {run.status}{why})",
+                       f"у запуска {run_id} нет результата (состояние {run.status}{why})")
     return {"id": run.id, "summary": run.result["summary"], "tables": run.result["tables"]}
 
 
@@ -549,7 +612,8 @@ def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer")
     """The finished run's network: regions, corridors, centres sized by throughput, flows (EPSG:4326)."""
     run = _run(run_id, caller, full=True)
     if run.result is None:
-        raise HTTPException(409, f"run {run_id} has no result (status {run.status})")
+        raise ApiError(409, f"run {run_id} has no result (status {run.status})",
+                       f"у запуска {run_id} нет результата (состояние {run.status})")
     return run.result["geojson"]
 
 
@@ -559,7 +623,7 @@ def cancel_run(run_id: str, caller: Annotated[Caller, Depends(require("planner")
     409 if it has already ended."""
     _run(run_id, caller)
     if not app.state.jobs.cancel(run_id):
-        raise HTTPException(409, f"run {run_id} has already ended")
+        raise ApiError(409, f"run {run_id} has already ended", f"запуск {run_id} уже завершён")
     return _state(_run(run_id, caller))
 
 
@@ -585,7 +649,8 @@ def _estimate_source(body: EstimateIn, caller: Caller) -> tuple[dict, list[str] 
     if body.run_id is not None:
         run = _run(body.run_id, caller, full=True)
         if run.result is None:
-            raise HTTPException(409, f"run {short(body.run_id)} has no result")
+            raise ApiError(409, f"run {short(body.run_id)} has no result",
+                           f"у запуска {short(body.run_id)} нет результата")
         scenario, where = run.scenario, ("body", "run_id")
         centres = centres or [c["id"] for c in run.result["summary"].get("centres", [])]
     else:
@@ -610,7 +675,8 @@ def _job(job_id: str, caller: Caller) -> RunRecord:
         job = s.scalar(select(RunRecord).where(RunRecord.id == job_id,
                                                runs_visible(caller.role, caller.org, "estimate")))
     if job is None:
-        raise HTTPException(404, f"no estimate job with id {short(job_id)}")
+        raise ApiError(404, f"no estimate job with id {short(job_id)}",
+                       f"нет задания оценки с id {short(job_id)}")
     return job
 
 
@@ -632,7 +698,8 @@ def cancel_estimate(job_id: str, caller: Annotated[Caller, Depends(require("plan
     already ended."""
     _job(job_id, caller)
     if not app.state.jobs.cancel(job_id):
-        raise HTTPException(409, f"estimate job {job_id} has already ended")
+        raise ApiError(409, f"estimate job {short(job_id)} has already ended",
+                       f"задание оценки {short(job_id)} уже завершено")
     return _job_state(_job(job_id, caller))
 
 
@@ -644,8 +711,9 @@ def _estimate(body: EstimateIn, kind: str, caller: Caller, wait: bool = True) ->
     if not wait:
         return _estimate_job(body, kind, caller)
     if not app.state.estimates.acquire(blocking=False):
-        raise _busy(f"{app.state.limits.max_estimates} estimates are being computed, the most at once "
-                    "(PLANNER_MAX_ESTIMATES); retry later")
+        n = app.state.limits.max_estimates
+        raise _busy(f"{n} estimates are being computed, the most at once (PLANNER_MAX_ESTIMATES); retry later",
+                    f"уже считается оценок: {n} — больше одновременно нельзя (PLANNER_MAX_ESTIMATES); повторите позже")
     try:
         return _estimate_now(body, kind, caller)
     finally:
@@ -668,10 +736,15 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
     if tag == "deadline":
         raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
                          "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; submit it as a job (?wait=false), "
-                         "narrow the scope or the commodities, or submit the scenario as a run")], where)
+                         "narrow the scope or the commodities, or submit the scenario as a run",
+                         f"оценка не уложилась в {limits.estimate_deadline_s} с (срок сервиса, "
+                         "PLANNER_ESTIMATE_DEADLINE_S) и остановлена; отправьте её как задание (?wait=false), "
+                         "сузьте охват или товарные группы либо отправьте сценарий как запуск")], where)
     if tag == "memory":
         raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
-                         "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities")], where)
+                         "(PLANNER_WORKER_MEMORY_MB); narrow the scope or the commodities",
+                         f"оценке не хватило предела памяти {limits.worker_memory_mb} МиБ "
+                         "(PLANNER_WORKER_MEMORY_MB); сузьте охват или товарные группы")], where)
     raise RuntimeError(f"estimate failed in its process:\n{value}")
 
 
@@ -699,7 +772,7 @@ def compare(body: CompareIn, caller: Annotated[Caller, Depends(require("viewer")
     for label, rid in (("a", body.run_a), ("b", body.run_b)):
         run = _run(rid, caller, full=True)
         if run.result is None:
-            raise HTTPException(409, f"run {rid} has no result")
+            raise ApiError(409, f"run {rid} has no result", f"у запуска {rid} нет результата")
         s = run.result["summary"]
         out[label] = {k: s.get(k) for k in ("scenario", "status", "objective", "gap", "cost_breakdown",
                                             "loss_reduction_pct", "price_change_pct")}

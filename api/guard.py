@@ -5,15 +5,25 @@ over the limit is refused before reading; a chunked upload without one is counte
 be standard JSON: ``NaN``, ``Infinity``, number literals that overflow a double (``1e309``), text that is not valid
 Unicode (lone surrogates, in keys or values) and duplicate keys in an object are refused with 422, each error
 naming its location (``["body", "solver", "time_limit_s"]``), so no such value reaches a handler or the database.
+
+A YAML body (``Content-Type: application/yaml``, also ``application/x-yaml``, ``text/yaml``, ``text/x-yaml``) is
+read under the limits of a scenario file on the command line (``planner.scenario``): at most ``MAX_FILE_BYTES``
+(413), UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded — counted before expanding, so a
+"billion laughs" body is refused at once — and each key once (422 naming the problem and the line). It is then
+turned into JSON and checked like a JSON body, so the handlers see one format.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-from planner.scenario import bad_values, short
+import anyio
+
+from api.messages import item, ru_item
+from planner.scenario import MAX_FILE_BYTES, ScenarioError, bad_values, parse_yaml, short
 
 Scope = dict[str, Any]
 
@@ -52,7 +62,7 @@ def json_errors(raw: bytes) -> list[dict] | None:
     try:
         data = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:
-        return [{"type": "json_invalid", "loc": ["body"], "msg": "JSON nested too deeply"}]
+        return [item(["body"], "JSON nested too deeply", "JSON вложен слишком глубоко", "json_invalid")]
     except ValueError:  # not JSON (or an integer literal over Python's digit limit): FastAPI's own 422
         return None
     errors: list[dict] = []
@@ -60,17 +70,19 @@ def json_errors(raw: bytes) -> list[dict] | None:
     while stack:
         v, loc = stack.pop()
         if isinstance(v, _NonFinite):
-            errors.append({"type": "finite_number", "loc": ["body", *loc],
-                           "msg": f"expected a finite number, got {short(v.text, 40)} (not standard JSON)"})
+            got = short(v.text, 40)
+            errors.append(item(["body", *loc], f"expected a finite number, got {got} (not standard JSON)",
+                               f"ожидается конечное число, получено {got} (это не стандартный JSON)",
+                               "finite_number"))
         elif isinstance(v, dict):
             for k in getattr(v, "dups", []):
-                errors.append({"type": "duplicate_key", "loc": ["body", *loc, k],
-                               "msg": f"key {short(k, 80)} given more than once"})
+                errors.append(item(["body", *loc, k], f"key {short(k, 80)} given more than once",
+                                   f"ключ {short(k, 80)} указан более одного раза", "duplicate_key"))
             stack.extend((x, (*loc, k)) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((x, (*loc, i)) for i, x in enumerate(v))
     clean = _plain(data)
-    errors += [{"type": "unicode", "loc": ["body", *loc], "msg": msg} for loc, msg in bad_values(clean)]
+    errors += [item(["body", *loc], msg, ru_item(msg), "unicode") for loc, msg in bad_values(clean)]
     for e in errors:
         e["loc"] = [_safe(p) for p in e["loc"]]
     return sorted(errors, key=lambda e: [str(p) for p in e["loc"]])
@@ -105,6 +117,66 @@ async def _send_json(send, status: int, body: dict, headers: dict[str, str] | No
     await send({"type": "http.response.body", "body": payload})
 
 
+YAML_TYPES = (b"application/yaml", b"application/x-yaml", b"text/yaml", b"text/x-yaml")
+"""Media types read as YAML."""
+
+
+def is_yaml(content_type: bytes) -> bool:
+    """Whether a Content-Type header names YAML (parameters such as ``charset`` aside)."""
+    return content_type.split(b";")[0].strip().lower() in YAML_TYPES
+
+
+def _json_value(v: Any) -> Any:
+    """``json.dumps`` fallback for YAML values JSON has no type for: dates and times become ISO 8601 text (as a
+    scenario file's would be read as text); anything else (``!!binary``, ``!!set``) is refused."""
+    import datetime as dt
+
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    raise TypeError(f"a YAML value of type {type(v).__name__} has no JSON equivalent")
+
+
+def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
+    """A YAML body as JSON bytes, or 422 error items (at ``["body"]``, the message naming the problem and line).
+    Non-finite numbers (``.inf``, ``.nan``) are written as JSON's non-standard literals so :func:`json_errors`
+    reports them at their field, exactly as in a JSON body."""
+    try:
+        data, _ = parse_yaml(raw, "YAML body")
+    except ScenarioError as exc:
+        text = str(exc)
+        kind = ("yaml_aliases" if "aliases are expanded" in text else "duplicate_key" if "duplicate key" in text
+                else "yaml_invalid")
+        return None, [item(["body"], text[:300], _yaml_ru(text)[:300], kind)]
+    try:
+        return json.dumps(data, default=_json_value).encode("utf-8"), []
+    except (TypeError, ValueError) as exc:  # a mapping key JSON cannot hold (a list as a key), a binary value
+        return None, [item(["body"], f"YAML body: {str(exc)[:200]}",
+                           f"тело YAML: значение, которому нет соответствия в JSON ({str(exc)[:200]})", "yaml_invalid")]
+
+
+YAML_RU = [
+    (re.compile(r"^YAML body(?P<line>, line \d+)?: not valid YAML: duplicate key (?P<key>.+) \(first at line "
+                r"(?P<first>\d+)\)$", re.S), "тело YAML{line}: ключ {key} повторён (впервые — в строке {first})"),
+    (re.compile(r"^YAML body(?P<line>, line \d+)?: not valid YAML: (?P<why>.*)$", re.S),
+     "тело YAML{line}: это не YAML ({why})"),
+    (re.compile(r"^YAML body: more than (?P<n>\d+) values once YAML aliases are expanded.*$", re.S),
+     "тело YAML: после раскрытия ссылок (aliases) больше {n} значений, сценарию нужно намного меньше (вложенные "
+     "ссылки, «billion laughs»?)"),
+    (re.compile(r"^YAML body: not UTF-8 text (?P<where>\(.*?\)).*$", re.S),
+     "тело YAML: текст не в UTF-8 {where}; сохраните его в UTF-8"),
+    (re.compile(r"^YAML body: YAML nested too deeply$"), "тело YAML: слишком глубокая вложенность"),
+]
+"""Russian of the YAML reader's messages (``planner.scenario.parse_yaml``) about a body."""
+
+
+def _yaml_ru(text: str) -> str:
+    for pattern, template in YAML_RU:
+        m = pattern.match(text)
+        if m:
+            return template.format(**{k: v or "" for k, v in m.groupdict().items()}).replace(", line ", ", строка ")
+    return ru_item(text)
+
+
 class BodyGuard:
     """ASGI middleware: ``max_body()`` bytes at most per request body (413), strict JSON (422)."""
 
@@ -121,10 +193,12 @@ class BodyGuard:
         length = headers.get(b"content-length")
         if length is not None:
             if not length.strip().isdigit():
-                await _send_json(send, 400, {"detail": "Content-Length is not a whole number of bytes"})
+                await _send_json(send, 400, {"detail": "Content-Length is not a whole number of bytes",
+                                             "detail_ru": "Content-Length — не целое число байтов"})
                 return
             if int(length) > limit:
-                await _send_json(send, 413, {"detail": f"request body over {limit} bytes"})
+                await _send_json(send, 413, {"detail": f"request body over {limit} bytes",
+                                             "detail_ru": f"тело запроса больше {limit} байт"})
                 return
         chunks: list[bytes] = []
         size = 0
@@ -136,12 +210,28 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_json(send, 413, {"detail": f"request body over {limit} bytes"})
+                await _send_json(send, 413, {"detail": f"request body over {limit} bytes",
+                                             "detail_ru": f"тело запроса больше {limit} байт"})
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
         ctype = headers.get(b"content-type", b"application/json").lower()
+        if is_yaml(ctype) and body.strip():
+            if len(body) > MAX_FILE_BYTES:
+                await _send_json(send, 413, {"detail": f"YAML body of {len(body)} bytes is over the limit of "
+                                                       f"{MAX_FILE_BYTES} bytes of a scenario file",
+                                             "detail_ru": f"тело YAML в {len(body)} байт больше предела файла "
+                                                          f"сценария, {MAX_FILE_BYTES} байт"})
+                return
+            converted, errors = await anyio.to_thread.run_sync(yaml_to_json, body)
+            if errors:
+                await _send_json(send, 422, {"detail": errors})
+                return
+            body, ctype = converted, b"application/json"
+            scope = {**scope, "headers": [(k, v) for k, v in scope.get("headers") or []
+                                          if k not in (b"content-type", b"content-length")]
+                     + [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]}
         if body.strip() and b"json" in ctype:
             errors = json_errors(body)
             if errors:

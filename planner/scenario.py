@@ -639,11 +639,19 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ScenarioError(f"{path}: scenario file of {size} bytes is over the limit of {MAX_FILE_BYTES} bytes")
+    return parse_yaml(path.read_bytes(), str(path))
+
+
+def parse_yaml(raw: bytes, source: str) -> tuple[Any, yaml.Node | None]:
+    """A YAML scenario document given as bytes (a file's, or a request body's) and its node tree, under the limits
+    of scenario files: UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded (counted before they are
+    expanded), each key once. ScenarioError starting with ``source`` (and the line) otherwise; the caller checks
+    the size (``MAX_FILE_BYTES``) before reading."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-                            "save the file as UTF-8") from None
+        raise ScenarioError(f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                            "save it as UTF-8") from None
     loader = _StrictLoader(text)
     try:
         root = loader.get_single_node()
@@ -651,15 +659,15 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
             return None, None
         n = _expanded_size(root, MAX_YAML_NODES)
         if n > MAX_YAML_NODES:
-            raise ScenarioError(f"{path}: more than {MAX_YAML_NODES} values once YAML aliases are expanded; a "
+            raise ScenarioError(f"{source}: more than {MAX_YAML_NODES} values once YAML aliases are expanded; a "
                                 "scenario needs far fewer (nested aliases, a 'billion laughs' document?)")
         return loader.construct_document(root), root
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
-        raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     except RecursionError:
-        raise ScenarioError(f"{path}: YAML nested too deeply") from None
+        raise ScenarioError(f"{source}: YAML nested too deeply") from None
     finally:
         loader.dispose()
 

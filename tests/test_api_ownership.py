@@ -24,6 +24,13 @@ SMALL = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodi
          "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
 
 
+@pytest.fixture(autouse=True)
+def _no_library_files(tmp_path, monkeypatch):
+    """No library folder: the scenario lists below hold the database's rows only (the library files, listed to
+    every organisation, are tested in tests/test_api_contract.py)."""
+    monkeypatch.setenv("PLANNER_SCENARIOS", str(tmp_path / "no_library"))
+
+
 @pytest.fixture
 def orgs(tmp_path):
     """A client (runs stay queued) and keys: planner and viewer of organisation A, planner of B, an admin."""

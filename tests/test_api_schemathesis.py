@@ -33,12 +33,9 @@ EXPECTED = {
     # DELETE /runs/{id} cancels a run: the record stays readable (status cancelled), as docs/api.md says
     "ST301": "deleted resource still available",
 }
-KNOWN_ON = {
-    # known gaps of the web workspace's routes (issues #17/#19, closing note of 2026-12-02), allowed on these
-    # operations only: the YAML and file downloads answer application/yaml, text/csv, … which their OpenAPI entries
-    # do not list yet; a 405 on /runs names POST in Allow but not the pages' GET /runs
-    "ST105": {"GET /library/{name}/yaml", "GET /runs/{run_id}/files/{name}", "GET /scenarios/{scenario_id}/yaml"},
-    "ST205": {"OPTIONS /runs"},
+KNOWN_ON: dict[str, set[str]] = {
+    # failure kinds allowed on named operations only; empty since the downloads document their media types
+    # (ST105) and a 405's Allow names every router's methods (ST205), issue #17
 }
 
 

@@ -161,6 +161,7 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.click("#save-as")
     cell = page.wait_for_selector("#exit-table tr:has-text('az_baku') td.invalid .field-error:not(:empty)")
     assert "500" in cell.text_content()
+    assert "не больше 500" in cell.text_content()  # the page is Russian: the API's msg_ru is shown
     page.click("[data-lib='ncfd_expansion']")
     page.wait_for_selector("#form-source:has-text('ncfd_expansion')")
     page.uncheck("input[name=group][value=potatoes]")

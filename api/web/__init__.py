@@ -89,7 +89,8 @@ def _offline_docs(app: FastAPI) -> None:
 
 def _secured_openapi(app: FastAPI) -> None:
     """OpenAPI with an ``apiKey`` security scheme (header ``X-API-Key``) required on every operation but
-    ``/health``; the per-operation ``x-api-key`` header parameter is dropped so Swagger asks for the key once."""
+    ``/health``; the per-operation ``x-api-key`` header parameter is dropped so Swagger asks for the key once.
+    Every JSON request body is documented as accepted in YAML too (``application/yaml``, :mod:`api.guard`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -111,10 +112,25 @@ def _secured_openapi(app: FastAPI) -> None:
                 else:
                     op.pop("parameters", None)
                 op["security"] = [{KEY_SCHEME: []}]
+                content = op.get("requestBody", {}).get("content", {})
+                if "application/json" in content:  # api.guard reads a YAML body as the same document
+                    content["application/yaml"] = dict(content["application/json"])
+                _json_errors(op)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _json_errors(op: dict) -> None:
+    """Document every error answer of an operation as JSON, which is what the error handlers send: FastAPI gives
+    the shared error responses the media type of the operation's own response class (a YAML download's 404 would
+    be documented as ``application/yaml``, which clients and schemathesis's ST105 then hold against the JSON)."""
+    for status, resp in op.get("responses", {}).items():
+        content = resp.get("content")
+        if status.startswith("2") or not content or "application/json" in content:
+            continue
+        resp["content"] = {"application/json": next(iter(content.values()))}
 
 
 def install(app: FastAPI) -> FastAPI:

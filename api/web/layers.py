@@ -34,7 +34,12 @@ INDICATORS: dict[str, dict[str, str]] = {
 
 
 class LayerError(ValueError):
-    """A layer request names an unknown indicator, commodity group or scenario (message names the field)."""
+    """A layer request names an unknown indicator, commodity group or scenario (message names the field); ``ru``
+    is the message in Russian."""
+
+    def __init__(self, message: str, ru: str):
+        super().__init__(message)
+        self.ru = ru
 
 
 def _clean(v: Any) -> Any:
@@ -80,9 +85,11 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
     None where the dataset has no figure. The collection's ``meta`` holds the indicator's labels and unit.
     """
     if indicator not in INDICATORS:
-        raise LayerError(f"indicator: expected one of {sorted(INDICATORS)}, got {indicator!r}")
+        raise LayerError(f"indicator: expected one of {sorted(INDICATORS)}, got {indicator!r}",
+                         f"indicator: допустимые показатели {sorted(INDICATORS)}, задано {indicator!r}")
     if indicator in ("production", "surplus") and commodity not in COMMODITY_BY_KEY:
-        raise LayerError(f"commodity: expected one of {sorted(COMMODITY_BY_KEY)}, got {commodity!r}")
+        raise LayerError(f"commodity: expected one of {sorted(COMMODITY_BY_KEY)}, got {commodity!r}",
+                         f"commodity: допустимые товарные группы {sorted(COMMODITY_BY_KEY)}, задано {commodity!r}")
     ds = _dataset()
     regions = ds.regions.set_index("region_id")
     values: dict[str, dict] = {}

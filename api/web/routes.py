@@ -17,7 +17,9 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, scenarios_visible, session
+from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, session
+from api.library import library, library_scenario, visible_scenario
+from api.messages import ApiError, item
 from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import (
     LayerError,
@@ -28,10 +30,10 @@ from api.web.layers import (
     region_layer,
     scenario_layers,
 )
+from planner.scenario import short
 
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
-LIBRARY_NAME = re.compile(r"^[a-z0-9_\-]+$")
 TABLE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 
 
@@ -53,7 +55,8 @@ def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) 
     """Dependency: an active key of any role; 401 otherwise. Returns its role and organisation."""
     found = key_of(x_api_key, request.app.state.url)
     if found is None:
-        raise HTTPException(401, "missing or unknown API key: send it in the X-API-Key header")
+        raise ApiError(401, "missing or unknown API key: send it in the X-API-Key header",
+                       "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key")
     return Key(found[1], found[2])
 
 
@@ -95,7 +98,7 @@ def layer_regions(_: Viewer, indicator: Annotated[str, Query(max_length=40)] = "
         return region_layer(indicator, commodity)
     except LayerError as exc:
         field = str(exc).split(":")[0]
-        raise HTTPException(422, [{"loc": ["query", field], "msg": str(exc), "type": "value_error"}]) from None
+        raise HTTPException(422, [item(["query", field], str(exc), exc.ru)]) from None
 
 
 @router.get("/datasets/layers/countries", tags=["datasets"])
@@ -123,10 +126,9 @@ def layer_crossings(_: Viewer) -> dict:
 
 
 def _visible(request: Request, key: Key, scenario_id: str) -> ScenarioRecord | None:
-    """The stored scenario if the key's organisation may read it (its own, the library's; an admin: any)."""
-    with session(request.app.state.url) as s:
-        return s.scalar(select(ScenarioRecord).where(ScenarioRecord.id == scenario_id,
-                                                     scenarios_visible(key.role, key.org)))
+    """The stored scenario if the key's organisation may read it (its own, the library's; an admin: any), else the
+    library file of that name (``api.library``)."""
+    return visible_scenario(request.app.state.url, key.role, key.org, scenario_id)
 
 
 def _scenario_body(request: Request, scenario: str, key: Key) -> dict:
@@ -136,7 +138,8 @@ def _scenario_body(request: Request, scenario: str, key: Key) -> dict:
         return lib[scenario]["body"]
     rec = _visible(request, key, scenario)
     if rec is None:
-        raise HTTPException(404, f"scenario: no library scenario or stored scenario {scenario!r}")
+        raise ApiError(404, f"scenario: no library scenario or stored scenario {short(scenario)}",
+                       f"scenario: нет ни библиотечного, ни сохранённого сценария {short(scenario)}")
     return rec.body
 
 
@@ -151,70 +154,55 @@ def layer_scenario(request: Request, key: Viewer,
 # ---------------------------------------------------------------- library and registry
 
 
-def library_dir() -> Path:
-    """Folder of library scenarios: ``PLANNER_SCENARIOS``, else ``scenarios/`` beside the package (a checkout)."""
-    env = os.environ.get("PLANNER_SCENARIOS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "scenarios"
-
-
-@lru_cache(maxsize=4)
-def _library(folder: str, stamp: float) -> dict[str, dict]:
-    from planner.scenario import ScenarioError, load_scenario
-
-    out = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        try:
-            sc = load_scenario(path)
-        except ScenarioError:
-            continue  # a broken library file is `planner validate`'s business; the list shows the valid ones
-        body = sc.model_dump(mode="json", exclude={"extends"}, exclude_unset=True)
-        if body.get("data") or (body.get("candidates") or {}).get("file"):
-            continue  # scenarios reading server files are for the command line
-        out[path.stem] = {"name": path.stem, "title_ru": sc.title_ru, "title_en": sc.title_en, "body": body}
-    return out
-
-
-def library() -> dict[str, dict]:
-    """Library scenarios by file name: title (ru, en) and the validated body with ``extends`` resolved."""
-    folder = library_dir()
-    if not folder.is_dir():
-        return {}
-    stamp = max((p.stat().st_mtime for p in folder.glob("*.yaml")), default=0.0)
-    return _library(str(folder), stamp)
-
-
 @router.get("/library", tags=["scenarios"])
 def list_library(_: Viewer) -> list[dict]:
     """The library scenarios (read-only): name and title in Russian and English."""
-    return [{k: v for k, v in s.items() if k != "body"} for s in library().values()]
+    return [{k: v for k, v in s.items() if k in ("name", "title_ru", "title_en")} for s in library().values()]
 
 
 @router.get("/library/{name}", tags=["scenarios"])
 def get_library(name: str, _: Viewer) -> dict:
     """One library scenario with its body (``extends`` resolved)."""
-    if not LIBRARY_NAME.match(name) or name not in library():
-        raise HTTPException(404, f"no library scenario {name!r}")
-    return library()[name]
+    found = library_scenario(name)
+    if found is None:
+        raise ApiError(404, f"no library scenario {short(name)}", f"нет библиотечного сценария {short(name)}")
+    return {k: v for k, v in found.items() if k != "modified"}
 
 
-def _yaml(body: dict, name: str) -> PlainTextResponse:
+class YamlResponse(PlainTextResponse):
+    """A YAML document (UTF-8)."""
+
+    media_type = "application/yaml"
+
+
+YAML_200 = {200: {"description": "the scenario as a YAML file (UTF-8), ready for `planner run`",
+                  "content": {"application/yaml": {"schema": {
+                      "type": "object", "description": "a scenario file: the fields of a scenario (the body's "
+                                                       "schema), as YAML"}}}}}
+"""OpenAPI entry of the YAML downloads: the media type they answer, with the schema of the document it parses to
+(a mapping; ``{"type": "string"}`` would be wrong, since a client — schemathesis among them — parses YAML before
+checking it against the schema)."""
+
+
+def _yaml(body: dict, name: str) -> YamlResponse:
     text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
-    return PlainTextResponse(text, media_type="application/yaml; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}.yaml"'})
+    return YamlResponse(text, media_type="application/yaml; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.yaml"'})
 
 
-@router.get("/library/{name}/yaml", tags=["scenarios"], response_class=PlainTextResponse)
-def library_yaml(name: str, _: Viewer) -> PlainTextResponse:
+@router.get("/library/{name}/yaml", tags=["scenarios"], response_class=YamlResponse, responses=YAML_200)
+def library_yaml(name: str, _: Viewer) -> YamlResponse:
     """A library scenario as YAML (the resolved body)."""
     return _yaml(get_library(name, _)["body"], name)
 
 
-@router.get("/scenarios/{scenario_id}/yaml", tags=["scenarios"], response_class=PlainTextResponse)
-def scenario_yaml(scenario_id: str, request: Request, key: Viewer) -> PlainTextResponse:
+@router.get("/scenarios/{scenario_id}/yaml", tags=["scenarios"], response_class=YamlResponse, responses=YAML_200)
+def scenario_yaml(scenario_id: str, request: Request, key: Viewer) -> YamlResponse:
     """A stored scenario as YAML, ready to save as a scenario file."""
     rec = _visible(request, key, scenario_id)
     if rec is None:
-        raise HTTPException(404, f"no stored scenario with id {scenario_id!r}")
+        raise ApiError(404, f"no stored scenario with id {short(scenario_id)}",
+                       f"нет сохранённого сценария с id {short(scenario_id)}")
     return _yaml(rec.body, rec.name)
 
 
@@ -325,9 +313,10 @@ def _run_folder(request: Request, run_id: str, key: Key) -> tuple[Path, list[str
     with session(request.app.state.url) as s:
         run = s.scalar(select(RunRecord).where(RunRecord.id == run_id, runs_visible(key.role, key.org)))
     if run is None:
-        raise HTTPException(404, f"no run with id {run_id!r}")
+        raise ApiError(404, f"no run with id {short(run_id)}", f"нет запуска с id {short(run_id)}")
     if run.result is None or run.status != "succeeded":
-        raise HTTPException(409, f"run {run_id} has no files (status {run.status})")
+        raise ApiError(409, f"run {run_id} has no files (status {run.status})",
+                       f"у запуска {run_id} нет файлов (состояние {run.status})")
     folder, names = runs_dir() / run.id, run_file_names(run)
     if not all((folder / f).is_file() for f in names):
         write_run_files(run, folder)
@@ -341,12 +330,25 @@ def run_files(run_id: str, request: Request, key: Viewer) -> list[dict]:
     return [{"name": f, "bytes": (folder / f).stat().st_size, "url": f"/runs/{run_id}/files/{f}"} for f in names]
 
 
-@router.get("/runs/{run_id}/files/{name}", tags=["runs"])
+FILE_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
+              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+"""Media type of each kind of run file, by its extension (``run_file_names``)."""
+FILE_200 = {200: {"description": "the file: summary.json, a table as CSV (UTF-8 with BOM), network.geojson or "
+                                 "results.xlsx",
+                  "content": {"application/json": {"schema": {"type": "object"}},
+                              "text/csv": {"schema": {"type": "string"}},
+                              "application/geo+json": {"schema": {"type": "object"}},
+                              FILE_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}}}}}
+"""OpenAPI entry of a run file download: every media type it may answer, each with the schema of what a client
+parses from it (JSON documents are objects; CSV is text; the workbook is bytes)."""
+
+
+@router.get("/runs/{run_id}/files/{name}", tags=["runs"], response_class=FileResponse, responses=FILE_200)
 def run_file(run_id: str, name: str, request: Request, key: Viewer) -> FileResponse:
     """Download one file of the run's folder; only the names ``GET /runs/{id}/files`` lists are served."""
     folder, names = _run_folder(request, run_id, key)
     if name not in names:
-        raise HTTPException(404, f"run {run_id} has no file {name!r}; files: {', '.join(names)}")
-    media = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
-             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}[name.rsplit(".", 1)[1]]
+        raise ApiError(404, f"run {run_id} has no file {short(name)}; files: {', '.join(names)}",
+                       f"у запуска {run_id} нет файла {short(name)}; файлы: {', '.join(names)}")
+    media = FILE_TYPES[name.rsplit(".", 1)[1]]
     return FileResponse(folder / name, media_type=media, filename=f"{run_id[:8]}_{name}")

@@ -52,12 +52,20 @@
     if (resp.status === 401 && path !== "/whoami") { signOut(t("bad_key")); throw new Error("401"); }
     const type = resp.headers.get("content-type") || "";
     const data = type.includes("json") ? await resp.json() : await resp.text();
-    if (!resp.ok) { const e = new Error(typeof data === "string" ? data : JSON.stringify(data.detail)); e.status = resp.status; e.data = data; throw e; }
+    if (!resp.ok) { const e = new Error(typeof data === "string" ? data : errText(data)); e.status = resp.status; e.data = data; throw e; }
     return data;
+  }
+  // the API writes every error in English and Russian (detail / detail_ru; a 422's items msg / msg_ru): the page
+  // shows the one of its language
+  function itemMsg(d) { return (state.lang === "ru" && d.msg_ru) || d.msg; }
+  function errText(data) {
+    if (!data || data.detail === undefined) { return JSON.stringify(data); }
+    if (Array.isArray(data.detail)) { return data.detail.map((d) => ((d.loc || []).filter((x) => x !== "body").join(".") + ": " + itemMsg(d))).join("; "); }
+    return (state.lang === "ru" && data.detail_ru) || data.detail;
   }
   async function download(path, filename) {
     const resp = await fetch(path, { headers: { "X-API-Key": key() } });
-    if (!resp.ok) { throw new Error(await resp.text()); }
+    if (!resp.ok) { const text = await resp.text(); let msg = text; try { msg = errText(JSON.parse(text)); } catch (e) { /* not JSON */ } throw new Error(msg); }
     const url = URL.createObjectURL(await resp.blob());
     const a = document.createElement("a");
     a.href = url; a.download = filename; document.body.appendChild(a); a.click(); a.remove();
@@ -265,11 +273,13 @@
     if (!state.params) { state.params = await api("/parameters"); }
     if (!state.crossings) { state.crossings = (await api("/datasets/layers/crossings")).features.map((f) => f.properties); }
     $("#library-list").innerHTML = lib.map((s) => `<li><a href="#scenarios" data-lib="${s.name}">${esc(s.name)}</a><br><small>${esc(state.lang === "en" ? s.title_en : s.title_ru)}</small></li>`).join("");
-    $("#stored-list").innerHTML = stored.map((s) => `<li><a href="#scenarios" data-stored="${s.id}">${esc(s.name)}</a> <small>${esc(s.created.slice(0, 16).replace("T", " "))}</small></li>`).join("");
+    $("#stored-list").innerHTML = stored.filter(notLibraryFile).map((s) => `<li><a href="#scenarios" data-stored="${s.id}">${esc(s.name)}</a> <small>${esc(s.created.slice(0, 16).replace("T", " "))}</small></li>`).join("");
     document.querySelectorAll("[data-lib]").forEach((a) => a.addEventListener("click", async (ev) => { ev.preventDefault(); const s = await api("/library/" + a.dataset.lib); loadForm(s.body, "library", s.name); }));
     document.querySelectorAll("[data-stored]").forEach((a) => a.addEventListener("click", async (ev) => { ev.preventDefault(); const s = await api("/scenarios/" + a.dataset.stored); loadForm(s.body, "stored", s.id); }));
     if (!state.form.body) { const s = await api("/library/" + (lib.find((x) => x.name === "ncfd_expansion") || lib[0]).name); loadForm(s.body, "library", s.name); } else { loadForm(state.form.body, state.form.kind, state.form.source); }
   }
+  // GET /scenarios lists the library files too (read-only, id = file name); the page shows them in the library list
+  function notLibraryFile(s) { return !(s.library && s.id === s.name); }
   function boxes(el, items, checked, name) {
     el.innerHTML = items.map((it) => `<label><input type="checkbox" name="${name}" value="${it.key}" ${checked(it.key) ? "checked" : ""}> ${esc(it.label)}</label>`).join("");
   }
@@ -337,7 +347,7 @@
   function clearErrors() { form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; }); form.querySelectorAll(".invalid").forEach((e) => e.classList.remove("invalid")); $("#form-error").textContent = ""; }
   function showErrors(err) {
     clearErrors();
-    const detail = err.data && Array.isArray(err.data.detail) ? err.data.detail : [{ loc: [], msg: err.data && err.data.detail ? err.data.detail : err.message }];
+    const detail = err.data && Array.isArray(err.data.detail) ? err.data.detail : [{ loc: [], msg: err.data && err.data.detail ? err.data.detail : err.message, msg_ru: err.data && err.data.detail_ru }];
     let placed = 0; const rest = [];
     detail.forEach((d) => {
       let loc = (d.loc || []).filter((x) => x !== "body" && x !== "scenario");
@@ -347,9 +357,9 @@
       for (let n = loc.length; n > 0 && !el; n--) { el = form.querySelector(`.field[data-loc="${CSS.escape(loc.slice(0, n).join("."))}"]`); }
       if (el) {
         el.classList.add("invalid"); placed++;
-        const box = el.querySelector(".field-error"); box.textContent = (box.textContent ? box.textContent + "; " : "") + d.msg;
+        const box = el.querySelector(".field-error"); box.textContent = (box.textContent ? box.textContent + "; " : "") + itemMsg(d);
         if (el.tagName === "TR") { const det = el.closest("details"); if (det) { det.open = true; } }
-      } else { rest.push((loc.length ? loc.join(".") + ": " : "") + d.msg); }
+      } else { rest.push((loc.length ? loc.join(".") + ": " : "") + itemMsg(d)); }
     });
     $("#form-error").textContent = t("fix_fields") + (rest.length ? ": " + rest.join("; ") : "");
     return placed;
@@ -361,7 +371,7 @@
       clearErrors(); loadForm(s.body, "stored", s.id);
       $("#form-status").textContent = `${t("saved")}: ${s.name} (${s.id})`;
       const stored = await api("/scenarios");
-      $("#stored-list").innerHTML = stored.map((x) => `<li><a href="#scenarios" data-stored="${x.id}">${esc(x.name)}</a> <small>${esc(x.created.slice(0, 16).replace("T", " "))}</small></li>`).join("");
+      $("#stored-list").innerHTML = stored.filter(notLibraryFile).map((x) => `<li><a href="#scenarios" data-stored="${x.id}">${esc(x.name)}</a> <small>${esc(x.created.slice(0, 16).replace("T", " "))}</small></li>`).join("");
       document.querySelectorAll("[data-stored]").forEach((a) => a.addEventListener("click", async (ev) => { ev.preventDefault(); const r = await api("/scenarios/" + a.dataset.stored); loadForm(r.body, "stored", r.id); }));
     } catch (e) { showErrors(e); }
   });

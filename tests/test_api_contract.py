@@ -1,0 +1,403 @@
+"""The API contract the web workspace and analysts rely on (issue #17): every media type an operation answers is
+in its OpenAPI entry, a 405's ``Allow`` names every method of the path whichever router serves it, the library
+scenarios are read-only stored scenarios that can be run and extended over HTTP, YAML bodies get the limits of
+scenario files, and every error the API writes carries a Russian message beside the English one."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
+
+SMALL = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
+         "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
+
+
+@pytest.fixture
+def api(tmp_path, monkeypatch):
+    """A test client on a fresh SQLite file (runs stay queued), a planner and a viewer key header."""
+    for var in ("PLANNER_MAX_BODY", "PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S",
+                "PLANNER_SCENARIOS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
+    url = f"sqlite:///{tmp_path / 'contract.db'}"
+    _, planner_key = create_key("planner", url=url)
+    _, viewer_key = create_key("viewer", url=url)
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        yield tc, {"X-API-Key": planner_key}, {"X-API-Key": viewer_key}, url
+
+
+def _finished_run(url: str) -> str:
+    """A succeeded run with a small stored result (as a worker writes it)."""
+    result = {"summary": {"scenario": "stored_run", "status": "optimal", "objective": 1.0, "centres": []},
+              "tables": {"sites": [{"id": "pyatigorsk", "throughput_t": 1000.0}]},
+              "geojson": {"type": "FeatureCollection", "features": []}}
+    with session(url) as s:
+        run = RunRecord(scenario_id=None, scenario={"name": "stored_run"}, status="succeeded", progress="done",
+                        result=result, finished=now(), org=DEFAULT_ORG)
+        s.add(run)
+        s.commit()
+        return run.id
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+# item 1: documented media types ------------------------------------------------------------------------------------
+
+def test_downloads_answer_only_documented_media_types_with_schemas_their_documents_meet(api):
+    """schemathesis's ST105 (undocumented content type) and ST108 (body against the schema of its media type): a
+    client reading the OpenAPI entry knows every media type each download answers, and what it parses to."""
+    tc, p, v, url = api
+    spec = tc.get("/openapi.json").json()["paths"]
+    sid = tc.post("/scenarios", json=SMALL, headers=p).json()["id"]
+    rid = _finished_run(url)
+    files = [f["name"] for f in tc.get(f"/runs/{rid}/files", headers=v).json()]
+    assert {n.rsplit(".", 1)[1] for n in files} == {"json", "csv", "geojson", "xlsx"}
+    fetched = [("/library/{name}/yaml", "/library/ncfd_expansion/yaml"),
+               ("/scenarios/{scenario_id}/yaml", f"/scenarios/{sid}/yaml")]
+    fetched += [("/runs/{run_id}/files/{name}", f"/runs/{rid}/files/{n}") for n in files]
+    for template, path in fetched:
+        documented = spec[template]["get"]["responses"]["200"]["content"]
+        r = tc.get(path, headers=v)
+        assert r.status_code == 200, (path, r.text)
+        media = _media(r.headers["content-type"])
+        assert media in documented, (path, media, list(documented))
+        schema = documented[media]["schema"]
+        if media.endswith("yaml"):
+            assert schema["type"] == "object" and isinstance(yaml.safe_load(r.text), dict)
+        elif media.endswith("json"):
+            assert schema["type"] == "object" and isinstance(json.loads(r.content), dict)
+        elif media == "text/csv":
+            assert schema["type"] == "string" and r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM
+        else:
+            assert schema == {"type": "string", "format": "binary"} and r.content[:2] == b"PK"  # a zip (xlsx)
+    # nothing documented that is never answered either: the YAML downloads answer YAML only
+    assert list(spec["/library/{name}/yaml"]["get"]["responses"]["200"]["content"]) == ["application/yaml"]
+    # and their errors are JSON, as documented on every operation (not the download's media type)
+    for template, _ in fetched:
+        for status, resp in spec[template]["get"]["responses"].items():
+            if not status.startswith("2"):
+                assert list(resp["content"]) == ["application/json"], (template, status, list(resp["content"]))
+    missing = tc.get("/scenarios/nope/yaml", headers=v)
+    assert missing.status_code == 404 and _media(missing.headers["content-type"]) == "application/json"
+
+
+def test_every_error_answer_is_documented_as_json(api):
+    tc, _, _, _ = api
+    for path, ops in tc.get("/openapi.json").json()["paths"].items():
+        for method, op in ops.items():
+            for status, resp in op["responses"].items():
+                if not status.startswith("2") and "content" in resp:
+                    assert list(resp["content"]) == ["application/json"], (method, path, status)
+
+
+# item 2: Allow ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "template", "allow"), [
+    ("/runs", "/runs", "GET, POST"),                  # POST in the API, GET in the web workspace's router
+    ("/runs/some-id", "/runs/{run_id}", "DELETE, GET"),
+    ("/scenarios", "/scenarios", "GET, POST"),
+    ("/library", "/library", "GET"),
+])
+def test_a_405_allow_names_every_method_any_router_serves_on_the_path(api, path, template, allow):
+    """schemathesis's ST205: ``OPTIONS /runs`` named POST but not the web router's GET /runs."""
+    tc, p, _, _ = api
+    for method in ("OPTIONS", "PUT", "PATCH"):
+        r = tc.request(method, path, headers=p)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, path, r.headers.get("allow"))
+    documented = tc.get("/openapi.json").json()["paths"][template]
+    assert {m.upper() for m in documented} == set(allow.split(", "))
+
+
+# item 4: the library over HTTP --------------------------------------------------------------------------------------
+
+def test_library_files_are_read_only_stored_scenarios(api):
+    tc, p, v, _ = api
+    listed = {s["id"]: s for s in tc.get("/scenarios", headers=v).json()}
+    assert listed["ncfd_expansion"]["library"] is True and listed["ncfd_expansion"]["name"] == "ncfd_expansion"
+    one = tc.get("/scenarios/ncfd_expansion", headers=v).json()
+    assert one["library"] is True and one["body"]["scope"]["federal_districts"] == ["NCFD"]
+    child = tc.get("/scenarios/eaeu_upper_lars_closed", headers=v).json()["body"]
+    assert child["borders"]["ru_ge_upper_lars"]["open"] is False and "extends" not in child
+    assert yaml.safe_load(tc.get("/scenarios/ncfd_expansion/yaml", headers=v).text)["name"] == "ncfd_expansion"
+    # read-only: no method writes it, and a scenario stored with that name gets its own id
+    assert tc.put("/scenarios/ncfd_expansion", json=SMALL, headers=p).status_code == 405
+    assert tc.delete("/scenarios/ncfd_expansion", headers=p).status_code == 405
+    mine = tc.post("/scenarios", json={**SMALL, "name": "ncfd_expansion"}, headers=p).json()
+    assert mine["id"] != "ncfd_expansion" and mine["library"] is False
+    assert tc.get("/scenarios/ncfd_expansion", headers=v).json()["body"]["objective"]["p"] == 8
+
+
+def test_a_scenario_extending_a_library_one_is_stored_and_its_run_accepted(api):
+    tc, p, v, _ = api
+    r = tc.post("/scenarios", json={"name": "ncfd_veg", "extends": "ncfd_expansion", "commodities": ["vegetables"],
+                                    "solver": {"time_limit_s": 5}}, headers=p)
+    assert r.status_code == 201, r.text
+    body = r.json()["body"]
+    assert body["scope"]["federal_districts"] == ["NCFD"] and body["objective"]["p"] == 8  # from the library
+    assert body["commodities"] == ["vegetables"] and body["solver"]["time_limit_s"] == 5  # its own
+    run = tc.post("/runs", json={"scenario_id": r.json()["id"]}, headers=p)
+    assert run.status_code == 202, run.text
+    assert tc.get(f"/runs/{run.json()['id']}", headers=v).json()["status"] == "queued"
+    inline = tc.post("/runs", json={"scenario": {"name": "inline", "extends": "ncfd_baseline",
+                                                 "solver": {"time_limit_s": 5}}}, headers=p)
+    assert inline.status_code == 202, inline.text
+    by_name = tc.post("/runs", json={"scenario_id": "ncfd_expansion"}, headers=p)
+    assert by_name.status_code == 202, by_name.text
+    listed = tc.get("/runs", params={"scenario_id": "ncfd_expansion"}, headers=v).json()
+    assert [i["id"] for i in listed["items"]] == [by_name.json()["id"]]
+
+
+def test_a_bad_extends_target_is_a_422_naming_extends(api):
+    tc, p, _, _ = api
+    for target in ("ncfd_nope", "../scenarios/ncfd_expansion", "ncfd_expansion.yaml"):
+        r = tc.post("/scenarios", json={"name": "x", "extends": target}, headers=p)
+        assert r.status_code == 422, (target, r.text)
+        assert [e["loc"] for e in r.json()["detail"]] == [["body", "extends"]]
+    r = tc.post("/runs", json={"scenario": {"name": "x", "extends": "ncfd_nope"}}, headers=p)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "scenario", "extends"]
+    assert tc.get("/scenarios/ncfd_nope", headers=p).status_code == 404
+
+
+def test_a_library_scenario_run_by_id_meets_this_services_limits(api, tmp_path, monkeypatch):
+    """A library file is checked when it is run by id (a stored scenario was checked when stored): its solver
+    time limit over the service's is a 422 at ``["body", "scenario_id"]`` naming the field."""
+    tc, p, _, _ = api
+    monkeypatch.setattr(tc.app.state, "limits", type(tc.app.state.limits)(max_time_limit_s=60))
+    r = tc.post("/runs", json={"scenario_id": "ncfd_expansion"}, headers=p)  # time_limit_s: 120
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "scenario_id", "solver", "time_limit_s"]
+
+
+# item 3: YAML bodies ------------------------------------------------------------------------------------------------
+
+YAML = {"content-type": "application/yaml"}
+SMALL_YAML = """# the same scenario as SMALL, as a scenario file
+name: api_small
+scope: {federal_districts: [NCFD]}
+commodities: [vegetables]
+objective:
+  p: 6
+solver:
+  time_limit_s: 60
+"""
+
+
+def _laughs(depth: int = 9) -> str:
+    """A "billion laughs" scenario: nine levels of nine aliases each, 9⁹ values once expanded."""
+    text, prev = "name: laughs\nlol0: &lol0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n", "lol0"
+    for i in range(1, depth):
+        text += f"lol{i}: &lol{i} [" + ", ".join([f"*{prev}"] * 9) + "]\n"
+        prev = f"lol{i}"
+    return text
+
+
+def _stored_ids(tc, h) -> list[str]:
+    return [s["id"] for s in tc.get("/scenarios", headers=h).json() if not s["library"]]
+
+
+def test_a_yaml_scenario_body_is_stored_and_run_as_its_json_twin(api):
+    tc, p, v, _ = api
+    from_yaml = tc.post("/scenarios", content=SMALL_YAML.encode(), headers={**p, **YAML})
+    from_json = tc.post("/scenarios", json=SMALL, headers=p)
+    assert from_yaml.status_code == 201 == from_json.status_code, from_yaml.text
+    assert from_yaml.json()["body"] == from_json.json()["body"]
+    child = "name: veg\nextends: ncfd_expansion\ncommodities: [vegetables]\nsolver: {time_limit_s: 5}\n"
+    r = tc.post("/scenarios", content=child.encode(), headers={**p, "content-type": "application/x-yaml"})
+    assert r.status_code == 201 and r.json()["body"]["objective"]["p"] == 8, r.text
+    run = tc.post("/runs", content=b"scenario:\n  name: inline\n  extends: ncfd_expansion\n",
+                  headers={**p, "content-type": "text/yaml; charset=utf-8"})
+    assert run.status_code == 202, run.text
+    # documented: every operation taking a JSON body takes the same document in YAML
+    spec = tc.get("/openapi.json").json()["paths"]
+    for path in ("/scenarios", "/runs", "/estimate/loss-reduction", "/estimate/price-impact"):
+        content = spec[path]["post"]["requestBody"]["content"]
+        assert content["application/yaml"] == content["application/json"], path
+
+
+def test_a_billion_laughs_yaml_body_is_refused_at_once_and_nothing_stored(api):
+    import time
+
+    tc, p, v, _ = api
+    for path in ("/scenarios", "/runs", "/estimate/price-impact"):
+        body = _laughs() if path == "/scenarios" else "scenario:\n  " + _laughs().replace("\n", "\n  ")
+        start = time.monotonic()
+        r = tc.post(path, content=body.encode(), headers={**p, **YAML})
+        assert time.monotonic() - start < 5, path
+        assert r.status_code == 422, (path, r.text)
+        err = r.json()["detail"][0]
+        assert err["loc"] == ["body"] and err["type"] == "yaml_aliases" and "aliases" in err["msg"], err
+    assert _stored_ids(tc, v) == []
+    assert tc.get("/runs", headers=v).json()["total"] == 0
+
+
+@pytest.mark.parametrize(("text", "status", "loc", "needle"), [
+    ("name: x\nname: y\n", 422, ["body"], "duplicate key 'name' (first at line 1)"),
+    ("name: x\nscope:\n  regions: [RU-STA]\n  regions: [RU-KB]\n", 422, ["body"], "line 4"),
+    ("name: x\nsolver: {time_limit_s: .inf}\n", 422, ["body", "solver", "time_limit_s"], "finite"),
+    ("name: x\nparameters: {road_speed_kmh: .nan}\n", 422, ["body", "parameters", "road_speed_kmh"], "finite"),
+    ("name: [unclosed\n", 422, ["body"], "not valid YAML"),
+    ("name: !!binary aGVsbG8=\n", 422, ["body"], "bytes"),
+    ("name: x\nscope: {regions: [RU-XXX]}\n", 422, ["body", "scope", "regions", 0], "RU-XXX"),
+])
+def test_a_bad_yaml_body_is_a_422_naming_the_problem(api, text, status, loc, needle):
+    tc, p, v, _ = api
+    r = tc.post("/scenarios", content=text.encode(), headers={**p, **YAML})
+    assert r.status_code == status, r.text
+    err = r.json()["detail"][0]
+    assert err["loc"] == loc and needle in err["msg"], err
+    assert _stored_ids(tc, v) == []
+
+
+def test_a_yaml_body_that_is_not_utf8_is_a_422(api):
+    tc, p, _, _ = api
+    r = tc.post("/scenarios", content="name: Пятигорск\n".encode("cp1251"), headers={**p, **YAML})
+    assert r.status_code == 422 and "not UTF-8" in r.json()["detail"][0]["msg"], r.text
+
+
+def test_an_oversized_yaml_body_is_a_413_announced_or_chunked(api):
+    tc, p, v, _ = api
+    big = ("name: big\ndescription: |\n" + "  строка\n" * 200_000).encode()  # ~2.2 MB
+    assert tc.post("/scenarios", content=big, headers={**p, **YAML}).status_code == 413
+
+    def chunks():
+        for i in range(0, len(big), 64 * 1024):
+            yield big[i:i + 64 * 1024]
+
+    r = tc.post("/scenarios", content=chunks(), headers={**p, **YAML})  # no Content-Length: counted as it streams
+    assert r.status_code == 413, r.text
+    assert _stored_ids(tc, v) == []
+
+
+def test_a_yaml_body_keeps_the_scenario_file_limit_when_the_body_limit_is_raised(tmp_path, monkeypatch):
+    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within a scenario file's 1 MiB."""
+    from planner.scenario import MAX_FILE_BYTES
+
+    monkeypatch.setenv("PLANNER_MAX_BODY", str(4 << 20))
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    _, key = create_key("planner", url=url)
+    body = ("name: big\ndescription: |\n" + "  x" * 700_000 + "\n").encode()
+    assert MAX_FILE_BYTES < len(body) < 4 << 20
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        r = tc.post("/scenarios", content=body, headers={"X-API-Key": key, **YAML})
+        assert r.status_code == 413 and str(MAX_FILE_BYTES) in r.json()["detail"], r.text
+
+
+# item 5: errors in Russian beside English ---------------------------------------------------------------------------
+
+CYRILLIC = re.compile("[а-яА-ЯёЁ]")
+
+
+def _bilingual(r) -> dict:
+    """The error body of ``r``: English where it always was, and Russian beside it."""
+    body = r.json()
+    if isinstance(body["detail"], list):
+        for it in body["detail"]:
+            assert it["msg"] and CYRILLIC.search(it["msg_ru"]), it
+    else:
+        assert body["detail"] and CYRILLIC.search(body["detail_ru"]), body
+    return body
+
+
+def test_every_error_body_carries_a_russian_message_beside_the_english_one(api, tmp_path):
+    tc, p, v, url = api
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    cases = [
+        (tc.get("/scenarios"), 401, "missing or unknown API key"),
+        (tc.get("/runs", headers={"X-API-Key": "nope"}), 401, "missing or unknown API key"),  # the web router's
+        (tc.post("/scenarios", json=SMALL, headers=v), 403, "may read but not write"),
+        (tc.get("/scenarios/nope", headers=v), 404, "no stored scenario"),
+        (tc.get("/runs/nope/files", headers=v), 404, "no run with id"),
+        (tc.get("/library/nope", headers=v), 404, "no library scenario"),
+        (tc.get("/no/such/path", headers=v), 404, "Not Found"),
+        (tc.put("/runs", headers=v), 405, "Method Not Allowed"),
+        (tc.get(f"/runs/{rid}/result", headers=v), 409, "has no result"),
+        (tc.get(f"/runs/{rid}/files", headers=v), 409, "has no files"),
+        (tc.post("/scenarios", content=b"{}", headers={**p, "content-type": "application/json",
+                                                        "content-length": "x"}), 400, "Content-Length"),
+        (tc.post("/scenarios", content=b"x" * (2 << 20), headers={**p, "content-type": "application/json"}), 413,
+         "request body over"),
+    ]
+    for r, status, english in cases:
+        assert r.status_code == status, (status, r.text)
+        body = _bilingual(r)
+        assert english in body["detail"], body
+    monkey = type(tc.app.state.limits)(max_active_runs_per_key=1)
+    tc.app.state.limits, saved = monkey, tc.app.state.limits
+    try:
+        busy = tc.post("/runs", json={"scenario": SMALL}, headers=p)
+    finally:
+        tc.app.state.limits = saved
+    assert busy.status_code == 429 and busy.headers["retry-after"]
+    assert "PLANNER_MAX_RUNS_PER_KEY" in _bilingual(busy)["detail_ru"]
+    assert _bilingual(busy)["detail_ru"].startswith("у этого ключа 1 запусков")
+
+
+@pytest.mark.parametrize(("request_", "loc", "english", "russian"), [
+    # pydantic's own checks, by kind and bound
+    ({"json": {**SMALL, "objective": {"p": 20000}}}, ["body", "objective", "p"], "less than or equal to 10000",
+     "не больше 10000"),
+    ({"json": {**SMALL, "colour": "red"}}, ["body", "colour"], "Extra inputs", "неизвестное поле"),
+    # the dataset's checks, with the hint carried over
+    ({"json": {**SMALL, "scope": {"regions": ["RU-STAA"]}}}, ["body", "scope", "regions", 0], "unknown region",
+     "неизвестный регион 'RU-STAA'. Возможно, имелось в виду 'RU-STA'"),
+    ({"json": {**SMALL, "scope": {"countries": ["ZZ"]}}}, ["body", "scope", "countries", 0], "unknown country",
+     "неизвестная страна 'ZZ'"),
+    # the app's own checks
+    ({"json": {**SMALL, "solver": {"time_limit_s": 86000}}}, ["body", "solver", "time_limit_s"],
+     "at most 3600 s on this service", "не больше 3600 с"),
+    ({"json": {**SMALL, "extends": "nope"}}, ["body", "extends"], "no stored or library scenario",
+     "нет сохранённого или библиотечного сценария"),
+    # the body guard's
+    ({"content": b'{"name": "x", "solver": {"time_limit_s": NaN}}', "headers": {"content-type": "application/json"}},
+     ["body", "solver", "time_limit_s"], "finite number", "конечное число"),
+    ({"content": _laughs().encode(), "headers": YAML}, ["body"], "aliases", "ссылок"),
+    ({"content": b"name: x\nname: y\n", "headers": YAML}, ["body"], "duplicate key 'name'",
+     "ключ 'name' повторён (впервые — в строке 1)"),
+])
+def test_every_422_item_carries_its_russian_message(api, request_, loc, english, russian):
+    tc, p, _, _ = api
+    r = tc.post("/scenarios", **{**request_, "headers": {**p, **request_.get("headers", {})}})
+    assert r.status_code == 422, r.text
+    found = [it for it in _bilingual(r)["detail"] if it["loc"] == loc]
+    assert found and english in found[0]["msg"] and russian in found[0]["msg_ru"], r.json()
+
+
+def test_the_query_checks_of_the_map_layers_answer_in_both_languages(api):
+    tc, _, v, _ = api
+    r = tc.get("/datasets/layers/regions", params={"indicator": "nope"}, headers=v)
+    assert r.status_code == 422
+    it = _bilingual(r)["detail"][0]
+    assert it["loc"] == ["query", "indicator"] and "допустимые показатели" in it["msg_ru"]
+
+
+def test_the_error_model_documents_both_languages(api):
+    tc, _, _, _ = api
+    schemas = tc.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["Error"]["required"]) == {"detail", "detail_ru"}
+    assert set(schemas["ErrorItem"]["required"]) == {"loc", "msg", "msg_ru", "type"}
+
+
+def test_the_api_raises_no_error_without_its_russian():
+    """Every plain error the API raises is an ``ApiError`` (English and Russian); a bare ``HTTPException`` is
+    allowed only for a 422 whose items carry their own ``msg_ru``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "api"
+    bare = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "HTTPException":
+                first = node.args[0] if node.args else None
+                if not (isinstance(first, ast.Constant) and first.value == 422):
+                    bare.append(f"{path.name}:{node.lineno}")
+    assert bare == [], bare
