@@ -105,12 +105,14 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 class StoredScenario(BaseModel):
     """A stored scenario; ``library`` ones are read by every organisation. ``status``: ``ok``; ``repaired`` or
     ``quarantined`` for one stored by an older version that the start-up check had to repair or could not accept
-    (``problem`` says what; a quarantined scenario cannot be run, estimated or extended)."""
+    (``problem`` says what; a quarantined scenario cannot be run, estimated or extended). ``read_only``: a file
+    of the scenario library (``scenarios/*.yaml``), listed beside the stored ones, never changed over HTTP."""
 
     id: str
     name: str
     created: str
     library: bool = False
+    read_only: bool = False
     status: Literal["ok", "repaired", "quarantined"] = "ok"
     problem: str | None = None
     body: dict[str, Any] | None = None
@@ -231,7 +233,8 @@ def require(role: str):
 def _stored(rec: ScenarioRecord, body: bool = True) -> StoredScenario:
     """A stored scenario as answered."""
     return StoredScenario(id=rec.id, name=rec.name, created=_iso(rec.created), library=rec.org is None,
-                          status=rec.status or "ok", problem=rec.problem, body=rec.body if body else None)
+                          read_only=is_library_file(rec), status=rec.status or "ok", problem=rec.problem,
+                          body=rec.body if body else None)
 
 
 def _usable(rec: ScenarioRecord) -> dict:

@@ -123,6 +123,7 @@ def test_library_files_are_read_only_stored_scenarios(api):
     tc, p, v, _ = api
     listed = {s["id"]: s for s in tc.get("/scenarios", headers=v).json()}
     assert listed["ncfd_expansion"]["library"] is True and listed["ncfd_expansion"]["name"] == "ncfd_expansion"
+    assert listed["ncfd_expansion"]["read_only"] is True
     one = tc.get("/scenarios/ncfd_expansion", headers=v).json()
     assert one["library"] is True and one["body"]["scope"]["federal_districts"] == ["NCFD"]
     child = tc.get("/scenarios/eaeu_upper_lars_closed", headers=v).json()["body"]
@@ -132,7 +133,7 @@ def test_library_files_are_read_only_stored_scenarios(api):
     assert tc.put("/scenarios/ncfd_expansion", json=SMALL, headers=p).status_code == 405
     assert tc.delete("/scenarios/ncfd_expansion", headers=p).status_code == 405
     mine = tc.post("/scenarios", json={**SMALL, "name": "ncfd_expansion"}, headers=p).json()
-    assert mine["id"] != "ncfd_expansion" and mine["library"] is False
+    assert mine["id"] != "ncfd_expansion" and mine["library"] is False and mine["read_only"] is False
     assert tc.get("/scenarios/ncfd_expansion", headers=v).json()["body"]["objective"]["p"] == 8
 
 

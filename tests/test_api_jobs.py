@@ -220,7 +220,7 @@ def test_rows_of_an_older_version_are_repaired_or_quarantined_and_read_cleanly(t
     with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
         listing = tc.get("/scenarios", headers=h)
         assert listing.status_code == 200, listing.text
-        status = {s["id"]: s["status"] for s in listing.json()}
+        status = {s["id"]: s["status"] for s in listing.json() if not s["read_only"]}
         assert status == {"s_good": "ok", "s_surrogate": "repaired", "s_bytes": "repaired",
                           "s_infinite": "quarantined", "s_unknown": "quarantined", "s_broken": "quarantined"}
         one = {sid: tc.get(f"/scenarios/{sid}", headers=h) for sid in status}
