@@ -10,6 +10,8 @@ import json
 import os
 import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -147,9 +149,9 @@ def test_a_chunked_upload_over_the_limit_is_refused_and_not_stored(api):
     assert stored(tc, v) == []
 
 
-def test_the_scenario_list_does_not_read_bodies(api):
-    tc, p, v = api
-    assert tc.post("/scenarios", json=SMALL, headers=p).status_code == 201
+@contextmanager
+def sql_seen(tc: TestClient) -> Iterator[list[str]]:
+    """The SQL statements the app's database engine runs inside the block."""
     statements: list[str] = []
 
     def seen(conn, cursor, statement, *args):
@@ -158,9 +160,16 @@ def test_the_scenario_list_does_not_read_bodies(api):
     eng = engine(tc.app.state.url)
     event.listen(eng, "before_cursor_execute", seen)
     try:
-        assert len([x for x in tc.get("/scenarios", headers=v).json() if not x["library"]]) == 1
+        yield statements
     finally:
         event.remove(eng, "before_cursor_execute", seen)
+
+
+def test_the_scenario_list_does_not_read_bodies(api):
+    tc, p, v = api
+    assert tc.post("/scenarios", json=SMALL, headers=p).status_code == 201
+    with sql_seen(tc) as statements:
+        assert len([x for x in tc.get("/scenarios", headers=v).json() if not x["library"]]) == 1
     listing = [s for s in statements if "FROM scenarios" in s]
     assert listing and all("scenarios.body" not in s for s in listing)
 
@@ -485,16 +494,7 @@ def test_a_run_state_is_read_without_its_result(api):
     """``GET /runs/{id}`` (polled by every client) reads the state only, never the large result or scenario."""
     tc, p, v = api
     rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    eng = engine(tc.app.state.url)
-    event.listen(eng, "before_cursor_execute", seen)
-    try:
+    with sql_seen(tc) as statements:
         assert tc.get(f"/runs/{rid}", headers=v).json()["status"] == "queued"
-    finally:
-        event.remove(eng, "before_cursor_execute", seen)
     reads = [s for s in statements if "FROM runs" in s]
     assert reads and all("runs.result" not in s and "runs.scenario," not in s for s in reads)
