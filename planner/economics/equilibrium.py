@@ -1,5 +1,6 @@
 r"""Spatial price equilibrium (Samuelson 1952; Takayama and Judge 1971) for one commodity group, solved as a
-convex quadratic program by HiGHS through Pyomo's ``highs`` interface.
+convex quadratic program by HiGHS's QP solver, the model passed to it as arrays (a run computes many equilibria:
+each costs its solve, not a modelling layer's build).
 
 Each market *i* has linear supply and demand calibrated at a reference point — supply :math:`S_i(p) = \gamma_i +
 \delta_i p` through :math:`(p^s_{0i}, S_{0i})` with elasticity :math:`\varepsilon^s_i` (so
@@ -23,11 +24,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus
-from pyomo.contrib.solver.solvers.highs import Highs
+from scipy import sparse
 
 FLOW_REGULARISATION_FALLBACK = 1e-3
 """The stronger flow regularisation of a second attempt, when the first (:data:`FLOW_REGULARISATION`) has not
@@ -93,69 +93,84 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
     alpha = D0 - beta * p_d0
     src = arcs["from"].map(idx).to_numpy(int)
     dst = arcs["to"].map(idx).to_numpy(int)
-    cost = (arcs["cost"].to_numpy(float) / ps).tolist()
+    cost = arcs["cost"].to_numpy(float) / ps
     if outside_price is not None:
         outside_price = outside_price / ps
-    n = len(mk)
-    supply_on = [i for i in range(n) if delta[i] > 0]
-    demand_on = [i for i in range(n) if beta[i] < 0]
-
-    m = pyo.ConcreteModel(name="spatial_price_equilibrium")
-    m.reg = pyo.Param(mutable=True, initialize=regularisation)
-    m.S = pyo.Var(range(n), domain=pyo.NonNegativeReals)
-    m.D = pyo.Var(range(n), domain=pyo.NonNegativeReals)
-    m.x = pyo.Var(range(len(arcs)), domain=pyo.NonNegativeReals)
-    for i in range(n):
-        if delta[i] <= 0:
-            m.S[i].fix(0.0)
-        if beta[i] >= 0:
-            m.D[i].fix(0.0)
-    out_from: dict[int, list[int]] = {i: [] for i in range(n)}
-    into: dict[int, list[int]] = {i: [] for i in range(n)}
-    for a, (i, j) in enumerate(zip(src, dst, strict=True)):
-        out_from[i].append(a)
-        into[j].append(a)
+    n, n_arcs = len(mk), len(arcs)
     trade = outside_price is not None
+    oc = np.zeros(n)
     if trade:
         oc = (outside_cost.reindex(mk["market"]).to_numpy(float) / ps if outside_cost is not None else np.zeros(n))
-        m.e = pyo.Var(range(n), domain=pyo.NonNegativeReals)
-        m.im = pyo.Var(range(n), domain=pyo.NonNegativeReals)
-        for i in range(n):
-            if not np.isfinite(oc[i]):
-                m.e[i].fix(0.0)
-                m.im[i].fix(0.0)
-        oc = np.where(np.isfinite(oc), oc, 0.0)
-    m.supply = pyo.Constraint(range(n), rule=lambda m, i: sum(m.x[a] for a in out_from[i])
-                              + (m.e[i] if trade else 0) == m.S[i])
-    m.demand = pyo.Constraint(range(n), rule=lambda m, j: sum(m.x[a] for a in into[j])
-                              + (m.im[j] if trade else 0) == m.D[j])
-    welfare = (sum((m.D[j] ** 2 / 2 - alpha[j] * m.D[j]) / beta[j] for j in demand_on)
-               - sum((m.S[i] ** 2 / 2 - gamma[i] * m.S[i]) / delta[i] for i in supply_on)
-               - sum(cost[a] * m.x[a] for a in range(len(arcs)))
-               - sum(m.reg * m.x[a] ** 2 for a in range(len(arcs))))
+    # columns: S (n), D (n), x (n_arcs), then e (n) and im (n) with trade; rows: supply (n), demand (n)
+    n_cols = 2 * n + n_arcs + (2 * n if trade else 0)
+    upper = np.full(n_cols, np.inf)
+    upper[:n][delta <= 0] = 0.0
+    upper[n:2 * n][beta >= 0] = 0.0
+    c = np.zeros(n_cols)
+    c[:n] = np.where(delta > 0, -gamma / np.where(delta > 0, delta, 1), 0.0)
+    c[n:2 * n] = np.where(beta < 0, alpha / np.where(beta < 0, beta, -1), 0.0)
+    c[2 * n:2 * n + n_arcs] = cost
+    x_cols = np.arange(2 * n, 2 * n + n_arcs)
+    rows = [np.arange(n), np.arange(n, 2 * n), src, n + dst]
+    cols = [np.arange(n), np.arange(n, 2 * n), x_cols, x_cols]
+    vals = [-np.ones(n), -np.ones(n), np.ones(n_arcs), np.ones(n_arcs)]
     if trade:
-        welfare += sum((outside_price - oc[i]) * m.e[i] - (outside_price + oc[i]) * m.im[i] for i in range(n))
-    m.obj = pyo.Objective(expr=-welfare, sense=pyo.minimize)
+        e_cols, im_cols = 2 * n + n_arcs + np.arange(n), 3 * n + n_arcs + np.arange(n)
+        closed = ~np.isfinite(oc)
+        upper[e_cols[closed]] = 0.0
+        upper[im_cols[closed]] = 0.0
+        oc = np.where(np.isfinite(oc), oc, 0.0)
+        c[e_cols] = -(outside_price - oc)
+        c[im_cols] = outside_price + oc
+        rows += [np.arange(n), np.arange(n, 2 * n)]
+        cols += [e_cols, im_cols]
+        vals += [np.ones(n), np.ones(n)]
+    A = sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(2 * n, n_cols))
+    quad = np.zeros(n_cols)
+    quad[:n] = np.where(delta > 0, 1 / np.where(delta > 0, delta, 1), 0.0)
+    quad[n:2 * n] = np.where(beta < 0, -1 / np.where(beta < 0, beta, -1), 0.0)
+
+    def attempt(reg: float, limit: float) -> highspy.Highs:
+        quad[x_cols] = 2 * reg
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", float(limit))
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n_cols, 2 * n
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, np.zeros(n_cols), upper
+        lp.row_lower_ = lp.row_upper_ = np.zeros(2 * n)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+        on = np.flatnonzero(quad)
+        hess = highspy.HighsHessian()
+        hess.dim_ = n_cols
+        hess.format_ = highspy.HessianFormat.kTriangular
+        hess.start_ = np.searchsorted(on, np.arange(n_cols + 1)).astype(np.int32)
+        hess.index_, hess.value_ = on.astype(np.int32), quad[on]
+        model = highspy.HighsModel()
+        model.lp_, model.hessian_ = lp, hess
+        h.passModel(model)
+        h.run()
+        return h
+
     started = time.perf_counter()
+    reg = regularisation
     fallback = regularisation < FLOW_REGULARISATION_FALLBACK  # a second attempt remains
-    res = Highs().solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                        time_limit=min(time_limit, FIRST_ATTEMPT_S) if fallback else time_limit)
+    h = attempt(reg, min(time_limit, FIRST_ATTEMPT_S) if fallback else time_limit)
     left = time_limit - (time.perf_counter() - started)
-    if res.solution_status != SolutionStatus.optimal and left >= 1.0 and fallback:
-        m.reg.set_value(FLOW_REGULARISATION_FALLBACK)
-        res = Highs().solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, time_limit=left)
-    if res.solution_status != SolutionStatus.optimal:
-        raise EquilibriumError(f"the equilibrium QP ended with {res.termination_condition.name} "
-                               f"(flow regularisation {pyo.value(m.reg):g}, {time_limit:g} s)")
-    res.solution_loader.load_vars()
-    S = np.array([pyo.value(m.S[i]) for i in range(n)])
-    D = np.array([pyo.value(m.D[i]) for i in range(n)])
-    x = np.array([pyo.value(m.x[a]) for a in range(len(arcs))])
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal and left >= 1.0 and fallback:
+        reg = FLOW_REGULARISATION_FALLBACK
+        h = attempt(reg, left)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise EquilibriumError(f"the equilibrium QP ended with {h.modelStatusToString(h.getModelStatus())} "
+                               f"(flow regularisation {reg:g}, {time_limit:g} s)")
+    col = np.asarray(h.getSolution().col_value)
+    S, D, x = col[:n], col[n:2 * n], col[2 * n:2 * n + n_arcs]
     p_sup = np.where(delta > 0, (S - gamma) / np.where(delta > 0, delta, 1), np.nan)
     p_dem = np.where(beta < 0, (D - alpha) / np.where(beta < 0, beta, -1), np.nan)
     out = mk.assign(S=S * qs, D=D * qs, supply_price=p_sup * ps, demand_price=p_dem * ps)
     if trade:
-        out = out.assign(exports=[pyo.value(m.e[i]) * qs for i in range(n)],
-                         imports=[pyo.value(m.im[i]) * qs for i in range(n)])
+        out = out.assign(exports=col[e_cols] * qs, imports=col[im_cols] * qs)
     flows = arcs.assign(tonnes=x * qs)
-    return Equilibrium(out, flows, -float(pyo.value(m.obj)) * qs * ps, float(pyo.value(m.reg)))
+    return Equilibrium(out, flows, -float(h.getInfo().objective_function_value) * qs * ps, float(reg))
