@@ -6,23 +6,34 @@ Distributions (``--vary NAME=DIST`` or a scenario's ``uncertainty:`` section), N
 point). Samples are drawn with a fixed seed, so a sweep is repeatable.
 
 Each sample is one :func:`planner.execute.execute_scenario` run in a Dask worker process: a local cluster
-(``distributed.LocalCluster``) by default, or an existing scheduler given by address
-(``tcp://host:8786``). Aggregates: percentiles of total cost, loss reduction and price change, and how often
-each site opens (robustness), with each site's Russian and English name and region.
+(``distributed.LocalCluster``) by default, or an existing scheduler given by address (``tcp://host:8786``) whose
+workers are separate ``dask worker`` processes, on this machine or on others (docs/cluster.md). Before the
+first task the client checks that every worker runs the same planner (version, code and embedded data
+digests, :func:`worker_environment`); user files named by the scenario travel with the tasks and the solver
+logs come back with the results, so workers need no shared filesystem. Aggregates: percentiles of total cost,
+loss reduction and price change, and how often each site opens (robustness), with each site's Russian and
+English name and region.
 
-Files (:func:`write_sweep`): ``samples.csv`` (one row per sample: the values drawn and the figures), ``robustness.csv``
-(each site's share of samples in which it opens), ``robustness.png`` (that share as bars, and the spread of the
-headline figures as box plots), ``sweep.xlsx`` (the same tables), ``summary.json``; CSV in UTF-8 with BOM and a
-unit in every numeric header. Each worker sends the HiGHS banner (once per worker process) and its solver log to
-``run.log`` in the sweep's folder.
+Files (:func:`write_sweep`): ``samples.csv`` (one row per sample: the values drawn, the figures and the worker
+that ran it), ``robustness.csv`` (each site's share of samples in which it opens), ``robustness.png`` (that share
+as bars, and the spread of the headline figures as box plots), ``sweep.xlsx`` (the same tables),
+``summary.json``; CSV in UTF-8 with BOM and a unit in every numeric header. ``run.log`` in the sweep's folder
+holds each worker's HiGHS banner (once per worker process) and every sample's solver log, written by the
+client as the samples finish.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import json
+import os
 import re
+import tempfile
+import uuid
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -85,34 +96,123 @@ def draw_samples(spec: dict[str, tuple[str, list[float]]], n: int, seed: int = 2
     return pd.DataFrame(rows)
 
 
-def _log_sink(log_path: str | None, sample: int | None) -> Callable[[str], None] | None:
-    """A function appending a solver log line to ``log_path`` (prefixed with the sample number), or None."""
-    if log_path is None:
-        return None
-    prefix = "" if sample is None else f"[sample {sample}] "
+WORKER_WAIT_S = 120.0
+"""How long a sweep on an existing scheduler waits for its first worker before it gives up, seconds."""
 
-    def write(line: str) -> None:
-        with open(log_path, "a", encoding="utf-8") as f:
-            f.write(prefix + line.rstrip("\n") + "\n")
+CONNECT_TIMEOUT_S = 20.0
+"""How long the client tries to reach the scheduler given by ``--scheduler``, seconds."""
 
-    return write
+MAX_INPUT_BYTES = 200 * 1024 * 1024
+"""Largest total size of the user files (``data:`` tables, ``candidates.file``) a sweep ships to its workers,
+bytes (200 MiB)."""
 
 
-def run_sample(scenario_dict: dict, overrides: dict[str, float], data: dict[str, str], log_path: str | None = None,
-               sample: int | None = None) -> dict:
+@lru_cache(maxsize=1)
+def worker_environment() -> dict[str, str]:
+    """What must be the same on the client and on every worker for a sample to mean the same thing: the
+    planner's version, Python's minor version, and SHA-256 digests of the project's code (the ``planner``,
+    ``optimization`` and ``geo`` packages' ``.py`` files) and of the embedded data files. Computed once per
+    process (a few milliseconds)."""
+    import importlib.util
+    import platform
+    from importlib import metadata
+
+    from planner.settings import EMBEDDED_DATA_DIR
+
+    try:
+        version = metadata.version("orc-planner")
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    code = hashlib.sha256()
+    for package in ("planner", "optimization", "geo"):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            for f in sorted(Path(folder).rglob("*.py")):
+                code.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    data = hashlib.sha256()
+    for f in sorted(EMBEDDED_DATA_DIR.iterdir()):
+        if f.is_file():
+            data.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return {"orc-planner": version, "python": ".".join(platform.python_version_tuple()[:2]),
+            "code_sha256": code.hexdigest(), "embedded_data_sha256": data.hexdigest()}
+
+
+def _environment_mismatch(theirs: dict[str, str], ours: dict[str, str]) -> str:
+    """The fields in which a worker's environment differs from the client's, as text ("" when they agree)."""
+    return "; ".join(f"{k}: worker {theirs.get(k)!r}, client {v!r}" for k, v in ours.items() if theirs.get(k) != v)
+
+
+def input_files(scenario_dict: dict, data: dict[str, str]) -> dict[str, bytes]:
+    """The user files a sample reads (tables named in ``data:``, ``candidates.file``) as ``{path: bytes}``, read
+    on the client so that workers on other machines need no shared filesystem. SweepError naming the field
+    when a file cannot be read or the files are over :data:`MAX_INPUT_BYTES`."""
+    named = {f"data.{k}": v for k, v in {**(scenario_dict.get("data") or {}), **data}.items() if v}
+    cand = (scenario_dict.get("candidates") or {}).get("file")
+    if cand:
+        named["candidates.file"] = cand
+    out: dict[str, bytes] = {}
+    for field, path in named.items():
+        try:
+            out[str(path)] = Path(path).read_bytes()
+        except OSError as exc:
+            raise SweepError(f"{field}: cannot read {path}: {exc.strerror or exc}") from None
+    total = sum(len(b) for b in out.values())
+    if total > MAX_INPUT_BYTES:
+        raise SweepError(f"data: the user files come to {total / 2**20:.0f} MiB, over the {MAX_INPUT_BYTES / 2**20:.0f}"
+                         " MiB a sweep ships to its workers")
+    return out
+
+
+def _materialise(inputs: dict[str, bytes]) -> dict[str, str]:
+    """Write shipped input files into this machine's temporary folder (one subfolder per file digest, written
+    atomically so that worker processes on one machine can share it); ``{client path: local path}``."""
+    root = Path(tempfile.gettempdir()) / "planner-sweep-inputs"
+    local = {}
+    for src, body in inputs.items():
+        dest = root / hashlib.sha256(body).hexdigest()[:20] / Path(src).name
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(body)
+            os.replace(tmp, dest)
+        local[src] = str(dest)
+    return local
+
+
+def run_sample(scenario_dict: dict, overrides: dict[str, float], data: dict[str, str], sample: int | None = None,
+               inputs: dict[str, bytes] | None = None, expected: dict[str, str] | None = None) -> dict:
     """One sample in a worker: the scenario with ``overrides`` applied, run with economics; headline figures.
-    The HiGHS banner (once per worker process) and the solver log go to ``log_path`` when given, never to the
-    worker's console."""
+
+    ``inputs`` are the user files the client read (:func:`input_files`); they are written on the worker's own
+    disk and the scenario's paths point there. ``expected`` is the client's :func:`worker_environment`; a worker
+    whose code, data or version differ refuses the sample (SweepError naming the field). The row carries the
+    worker's address (``worker``; None outside a Dask worker) and, under ``log``, the solver's log lines (the
+    HiGHS banner once per worker process, then the sample's log prefixed with its number), which the client
+    writes to the sweep's run.log: nothing is written to the worker's console or to a shared folder."""
     from optimization.solve import capture_banner
     from planner.data.loader import load_dataset
     from planner.execute import execute_scenario
     from planner.scenario import parse_scenario
 
-    capture_banner(_log_sink(log_path, None))
+    if expected is not None:
+        diff = _environment_mismatch(worker_environment(), expected)
+        if diff:
+            raise SweepError(f"worker {_worker_address()} runs a different planner than the client ({diff}); install "
+                             "the same orc-planner version on every worker")
+    lines: list[str] = []
+    capture_banner(lines.append)
+    prefix = "" if sample is None else f"[sample {sample}] "
     d = dict(scenario_dict)
+    if inputs:
+        local = _materialise(inputs)
+        data = {k: local.get(str(v), v) for k, v in data.items()}
+        d["data"] = {k: local.get(str(v), v) for k, v in (d.get("data") or {}).items()}
+        if (d.get("candidates") or {}).get("file"):
+            d["candidates"] = {**d["candidates"], "file": local.get(str(d["candidates"]["file"]),
+                                                                    d["candidates"]["file"])}
     d["parameters"] = {**d.get("parameters", {}), **overrides}
     sc = parse_scenario(d)
-    out = execute_scenario(sc, load_dataset(data), on_log=_log_sink(log_path, sample))
+    out = execute_scenario(sc, load_dataset(data), on_log=lambda line: lines.append(prefix + line.rstrip("\n")))
     s = out.summary
     row = {"status": s["status"], "objective": s.get("objective"), "gap": s.get("gap"),
            "open_sites": ",".join(c["id"] for c in s.get("centres", [])),
@@ -125,32 +225,98 @@ def run_sample(scenario_dict: dict, overrides: dict[str, float], data: dict[str,
         row[f"loss_reduction_pct_{k}"] = v
     for k, v in s.get("price_change_pct", {}).items():
         row[f"price_change_pct_{k}"] = v
+    row["worker"] = _worker_address()
+    row["log"] = lines
     return row
+
+
+def _worker_address() -> str | None:
+    """The address of the Dask worker running this code, or None outside one."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return None
+
+
+def connect(scheduler: str, wait_workers_s: float = WORKER_WAIT_S):
+    """A ``distributed.Client`` on the scheduler at ``scheduler`` (``tcp://host:8786``) with at least one worker;
+    SweepError naming ``--scheduler`` when nothing answers there or no worker joins within ``wait_workers_s``."""
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, ValueError, TimeoutError) as exc:
+        raise SweepError(f"--scheduler {scheduler}: no Dask scheduler answers there within {CONNECT_TIMEOUT_S:.0f} s "
+                         f"({type(exc).__name__}: {exc}); start one with `dask scheduler` and give its tcp:// "
+                         "address") from None
+    try:
+        client.wait_for_workers(1, timeout=wait_workers_s)
+    except (TimeoutError, OSError):
+        client.close()
+        raise SweepError(f"--scheduler {scheduler}: no Dask worker joined within {wait_workers_s:.0f} s; start "
+                         f"workers with `dask worker {scheduler} --nthreads 1`") from None
+    return client
+
+
+def check_workers(client) -> dict[str, dict[str, str]]:
+    """Every connected worker's :func:`worker_environment`; SweepError naming the worker and the field when one
+    cannot import the planner or runs a different version, code or data than the client."""
+    ours = worker_environment()
+    try:
+        theirs = client.run(worker_environment)
+    except Exception as exc:  # noqa: BLE001 — whatever a worker raises while importing the planner
+        raise SweepError(f"a Dask worker cannot run the planner ({type(exc).__name__}: {exc}); install the same "
+                         "orc-planner version on every worker (docs/cluster.md)") from None
+    bad = {w: _environment_mismatch(env, ours) for w, env in theirs.items()}
+    bad = {w: d for w, d in bad.items() if d}
+    if bad:
+        raise SweepError("Dask workers run a different planner than the client: "
+                         + "; ".join(f"{w}: {d}" for w, d in sorted(bad.items()))
+                         + "; install the same orc-planner version on every worker (docs/cluster.md)")
+    return theirs
 
 
 def run_sweep(scenario_dict: dict, samples: pd.DataFrame, data: dict[str, str], scheduler: str | None = None,
               n_workers: int = 2, on_done: Callable[[int, int], None] | None = None,
-              log_path: Path | None = None) -> pd.DataFrame:
-    """Run every sample as a Dask task (local cluster of worker processes, or the given scheduler); the workers'
-    solver logs go to ``log_path`` when given."""
+              log_path: Path | None = None, wait_workers_s: float = WORKER_WAIT_S) -> pd.DataFrame:
+    """Run every sample as a Dask task: on a local cluster of ``n_workers`` single-threaded worker processes, or
+    on the scheduler at ``scheduler`` (separate ``dask scheduler`` / ``dask worker`` processes, on this machine or
+    others). The workers' environments are checked first (:func:`check_workers`); the user files travel with
+    the tasks (:func:`input_files`); task keys carry a random sweep id, so sweeps sharing a scheduler never
+    share results. The solver logs come back with the results and go to ``log_path`` (in the order samples
+    finish) when given. ``attrs["workers"]``: the workers connected at the end."""
     from distributed import Client, LocalCluster, as_completed
 
+    inputs = input_files(scenario_dict, data)
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        client = connect(scheduler, wait_workers_s)
     try:
-        log = None if log_path is None else str(Path(log_path).resolve())
-        futures = [client.submit(run_sample, scenario_dict, row, data, log, i, key=f"sample-{i}", pure=False)
+        expected = worker_environment()
+        check_workers(client)
+        shipped = client.scatter([inputs], broadcast=True, hash=False)[0] if inputs else None
+        sweep_id = uuid.uuid4().hex[:12]
+        futures = [client.submit(run_sample, scenario_dict, row, data, i, shipped, expected,
+                                 key=f"planner-sweep-{sweep_id}-sample-{i}", pure=False)
                    for i, row in enumerate(samples.to_dict("records"))]
         index = {f.key: i for i, f in enumerate(futures)}
         results: dict[int, dict] = {}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            results[index[fut.key]] = fut.result()
-            if on_done is not None:
-                on_done(done, len(futures))
+        with contextlib.ExitStack() as stack:
+            log = None if log_path is None else stack.enter_context(Path(log_path).open("a", encoding="utf-8"))
+            for done, fut in enumerate(as_completed(futures), start=1):
+                row = fut.result()
+                lines = row.pop("log", [])
+                if log is not None:
+                    log.writelines(line + "\n" for line in lines)
+                    log.flush()
+                results[index[fut.key]] = row
+                if on_done is not None:
+                    on_done(done, len(futures))
         workers = len(client.scheduler_info()["workers"])
     finally:
         client.close()
@@ -196,6 +362,8 @@ def _figure_header(col: str) -> str:
         return "total cost, RUB/yr / годовые затраты, руб./год"
     if col == "gap":
         return "MIP gap, fraction / разрыв"
+    if col == "worker":
+        return "Dask worker address / адрес исполнителя Dask"
     if col.startswith("loss_reduction_pct"):
         return f"loss reduction {col.removeprefix('loss_reduction_pct_')}, % / снижение потерь, %"
     if col.startswith("price_change_pct"):

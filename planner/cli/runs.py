@@ -304,8 +304,12 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
           = None,
           samples: Annotated[int, typer.Option(min=1, help="samples (per grid point)")] = 20,
           output: Annotated[Path | None, typer.Option("--output", "-o", help="folder for the sweep's files")] = None,
-          scheduler: Annotated[str | None, typer.Option(help="address of a running Dask scheduler")] = None,
+          scheduler: Annotated[str | None, typer.Option(help="address of a running Dask scheduler, e.g. "
+                                                        "tcp://HOST:8786 (docs/cluster.md); default: a local "
+                                                        "cluster")] = None,
           workers: Annotated[int, typer.Option(min=1, help="worker processes of the local cluster")] = 2,
+          wait_workers: Annotated[float, typer.Option(min=0, help="with --scheduler: seconds to wait for the "
+                                                       "first worker to join")] = 120.0,
           seed: Annotated[int, typer.Option(help="random seed")] = 20261125,
           force: Annotated[bool, typer.Option(help="overwrite an output folder")] = False,
           as_json: JsonOpt = False) -> None:
@@ -336,9 +340,12 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("sweep", total=len(draws))
-        runs = run_sweep(scenario_dict, draws, dict(sc.data), scheduler, workers,
-                         on_done=lambda done, total: bar.update(task, completed=done),
-                         log_path=None if out_dir is None else out_dir / "run.log")
+        try:
+            runs = run_sweep(scenario_dict, draws, dict(sc.data), scheduler, workers,
+                             on_done=lambda done, total: bar.update(task, completed=done),
+                             log_path=None if out_dir is None else out_dir / "run.log", wait_workers_s=wait_workers)
+        except SweepError as exc:
+            raise fail(f"{scenario}: {exc}") from None
     agg, freq = aggregate(runs)
     agg["workers"] = runs.attrs.get("workers")
     with json_mode(as_json):
