@@ -25,7 +25,7 @@ import pandas as pd
 from shapely.geometry import mapping
 
 from geo.geodesy import geodesic_km
-from planner.data.basemap import build_crimea_sevastopol, build_neighbours
+from planner.data.basemap import ADMIN1_RAW, build_crimea_sevastopol, build_neighbours, build_partner_admin1
 from planner.settings import CITY_REGIONS, COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
@@ -613,6 +613,7 @@ def main() -> None:
     write_geojson(build_neighbours(shared), out / "ne_50m_countries.geojson")  # the maps' base layers
     write_geojson(build_crimea_sevastopol(shared, regions, boundaries), out / "ru_crimea_sevastopol.geojson")
     cities.to_csv(out / "cities.csv", index=False)
+    write_geojson(build_partner_admin1(ADMIN1_RAW, regions, cities), out / "partner_admin1.geojson")
     build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
     for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "existing_centres",
