@@ -157,7 +157,8 @@
         `<b>${p.value === null ? t("no_data") : num(p.value, 2) + " " + esc(unit)}</b>` +
         (p.year ? `, ${t("year")} ${esc(p.year)}` : "") + (p.approximate ? ` <span class="approx">${t("approximate")}</span>` : "") +
         (p.source ? `<br><small>${t("source")}: ${esc(String(p.source).slice(0, 240))}</small>` : "") : "") +
-      (p.population ? `<br>${t("population")}: ${num(p.population, 0)} (${esc(p.population_year || "")})` : "");
+      (p.population ? `<br>${t("population")}: ${num(p.population, 0)} (${esc(p.population_year || "")})` : "") +
+      (p.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "");
   }
   function legendControl(m, html) {
     const c = L.control({ position: "bottomright" });
@@ -451,19 +452,45 @@
     return L.geoJSON({ type: "FeatureCollection", features: flows }, { style: (f) => ({ color: "#2980b9", opacity: 0.5, weight: 0.5 + 6 * tonnes(f.properties) / top }),
       onEachFeature: (f, l) => l.bindPopup(`${esc(f.properties["commodity_" + state.lang] || commodityName(f.properties.commodity))}: ${num(tonnes(f.properties), 0)} ${t("tonnes")} (${esc(f.properties["kind_" + state.lang] || flowKind(f.properties.kind))})`) });
   }
+  const TRADE_COLOURS = { crossing: "#6a3d9a", port: "#1f78b4", border: "#b15928", rest_of_russia: "#7f7f7f" };
+  function tradePopup(p) {
+    /* A trade point's popup: names, kind, and tonnes a year by group into and out of the scope. */
+    const kind = state.lang === "en" ? p.kind_en : p.kind_ru;
+    const groups = Object.keys(p).filter((k) => /^imports_.+_t$/.test(k)).map((k) => k.slice(8, -2))
+      .filter((g) => p["imports_" + g + "_t"] || p["exports_" + g + "_t"]);
+    const rows = groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num(p["imports_" + g + "_t"], 0)}</td><td>${num(p["exports_" + g + "_t"], 0)}</td></tr>`).join("");
+    return `<b>${esc(p.name_ru)}</b><br><i>${esc(p.name_en)}</i><br>${esc(kind)} (${esc(p.country_id)})<br>` +
+      `<table class="trade"><tr><th>${t("g_group")}</th><th>${t("trade_in")}</th><th>${t("trade_out")}</th></tr>${rows}` +
+      `<tr><th>${t("trade_total")}</th><th>${num(p.imports_t, 0)}</th><th>${num(p.exports_t, 0)}</th></tr></table>` +
+      `<small>${t("tonnes")}</small>` + (p.other_passing_t ? `<br>${t("trade_within")}: ${num(p.other_passing_t, 0)} ${t("tonnes")}` : "") +
+      (p.via ? `<br><small>${t(p.kind === "crossing" ? "trade_via_markets" : "trade_via_crossings")}: ${esc(p.via)}</small>` : "");
+  }
+  function tradeMarkers(gj) {
+    const pts = gj.features.filter((f) => f.properties.layer === "trade");
+    const top = Math.max(1, ...pts.map((f) => f.properties.total_t || 0));
+    return L.geoJSON({ type: "FeatureCollection", features: pts.sort((a, b) => b.properties.total_t - a.properties.total_t) }, {
+      pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 4 + 22 * Math.sqrt((f.properties.total_t || 0) / top), color: TRADE_COLOURS[f.properties.kind] || "#6a3d9a",
+        weight: 2.5, fillOpacity: 0.12 }),
+      onEachFeature: (f, l) => l.bindPopup(tradePopup(f.properties)) });
+  }
   function runMap(el, gj) {
     const m = baseMap(el);
     if (state.countries) { countriesLayer().then((c) => { c.addTo(m); c.bringToBack(); }); }
     const regions = gj.features.filter((f) => f.properties.layer === "region");
-    L.geoJSON({ type: "FeatureCollection", features: regions }, { style: { color: "#999", weight: 0.5, fillColor: "#f4f4f0", fillOpacity: 1 },
-      onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b> ${esc(f.properties.name_en || "")}`) }).addTo(m);
+    L.geoJSON({ type: "FeatureCollection", features: regions }, { style: (f) => ({ color: "#999", weight: 0.5, fillColor: f.properties.in_scope ? "#e3efd9" : "#f4f4f0", fillOpacity: 1 }),
+      onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b><br><i>${esc(f.properties.name_en || "")}</i> (${esc(f.properties.region_id || "")})` +
+        (f.properties.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "")) }).addTo(m);
     corridorLayer({ type: "FeatureCollection", features: gj.features.filter((f) => f.properties.layer === "corridor") }).addTo(m);
     const fl = flowLines(gj).addTo(m);
+    const tr = tradeMarkers(gj).addTo(m);
     const cm = centreMarkers(gj).addTo(m);
-    const ov = {}; ov[t("lay_flows")] = fl; ov[t("lay_opened")] = cm;
+    const ov = {}; ov[t("lay_flows")] = fl; ov[t("lay_opened")] = cm; ov[t("lay_trade")] = tr;
     L.control.layers(null, ov, { collapsed: true }).addTo(m);
     legendControl(m, `<b>${t("lay_opened")}</b><br>${t("throughput_t")} ∝ r²<br>` +
-      [["#3498db", "< 30 %"], ["#f1c40f", "30–60 %"], ["#e67e22", "60–90 %"], ["#c0392b", "≥ 90 %"]].map(([c, l]) => `<i class="dot" style="background:${c}"></i> ${t("utilisation")} ${l}`).join("<br>"));
+      [["#3498db", "< 30 %"], ["#f1c40f", "30–60 %"], ["#e67e22", "60–90 %"], ["#c0392b", "≥ 90 %"]].map(([c, l]) => `<i class="dot" style="background:${c}"></i> ${t("utilisation")} ${l}`).join("<br>") +
+      `<br><b>${t("lay_trade")}</b>, ${t("tonnes")} ∝ r²<br>` +
+      [["crossing", "trade_crossing"], ["port", "trade_port"], ["border", "trade_market"], ["rest_of_russia", "trade_rest"]]
+        .map(([k, l]) => `<i class="ring" style="border-color:${TRADE_COLOURS[k]}"></i> ${t(l)}`).join("<br>"));
     const b = cm.getBounds(); if (b.isValid()) { m.fitBounds(b.pad(0.6), { animate: false }); }
     return m;
   }
