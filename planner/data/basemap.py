@@ -126,6 +126,21 @@ def _split_by_seeds(poly, seeds: dict[str, Point]) -> dict[str, object]:
     return out
 
 
+def _fill_empty_holes(geom, others):
+    """``geom`` with every hole that no other region of its country fills (less than half its area covered by
+    ``others``) closed: the Baikonur lease area, a hole in Natural Earth's Kyzylorda region, is drawn as part of
+    it, as Kazakhstan counts it; a city region inside its oblast (Minsk, Tashkent) stays a hole of the oblast."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    out = []
+    for poly in getattr(geom, "geoms", [geom]):
+        if not isinstance(poly, Polygon):
+            continue
+        keep = [h for h in poly.interiors if Polygon(h).intersection(others).area >= 0.5 * Polygon(h).area]
+        out.append(Polygon(poly.exterior, keep))
+    return make_valid(MultiPolygon(out) if len(out) > 1 else out[0])
+
+
 def build_partner_admin1(raw: Path, regions: pd.DataFrame, cities: pd.DataFrame) -> gpd.GeoDataFrame:
     """Polygons of every admin-1 region of the dataset outside Russia, with names (ru, en), ISO code, country,
     ``approximate`` and ``notes``, source and licence; EPSG:4326, simplified to :data:`ADMIN1_SIMPLIFY_DEG`.
@@ -137,7 +152,8 @@ def build_partner_admin1(raw: Path, regions: pd.DataFrame, cities: pd.DataFrame)
     Kazakhstan, Karaganda and South Kazakhstan regions, 2018 and 2022) is cut: a city of republican status gets a
     schematic disk of :data:`CITY_SCHEMATIC_KM`; the rest is shared between the regions by nearness to their
     administrative centres (Voronoi cells); both flagged ``approximate``. Polygons holding no region's point
-    (small islands) join the nearest region of their country."""
+    (small islands) join the nearest region of their country; holes no region fills are closed
+    (:func:`_fill_empty_holes`)."""
     import gzip
     import json
 
@@ -194,9 +210,13 @@ def build_partner_admin1(raw: Path, regions: pd.DataFrame, cities: pd.DataFrame)
     missing = [rid for rid, p in parts.items() if not p]
     if missing:
         raise SystemExit(f"admin-1 polygons: no Natural Earth polygon holds the point of {missing}")
+    merged = {rid: unary_union(p) for rid, p in parts.items()}
+    for rid, geom in merged.items():
+        others = unary_union([g for o, g in merged.items() if o != rid and country_of[o] == country_of[rid]])
+        merged[rid] = _fill_empty_holes(geom, others)
     rows, geoms = [], []
     for r in reg.sort_values("region_id").itertuples():
-        geom = make_valid(unary_union(parts[r.region_id]).simplify(ADMIN1_SIMPLIFY_DEG, preserve_topology=True))
+        geom = make_valid(merged[r.region_id].simplify(ADMIN1_SIMPLIFY_DEG, preserve_topology=True))
         rows.append({"region_id": r.region_id, "iso_3166_2": r.iso_3166_2, "country_id": r.country_id,
                      "name_ru": r.name_ru, "name_en": r.name_en,
                      "approximate": r.region_id in split_note, "notes": split_note.get(r.region_id, ""),

@@ -199,8 +199,8 @@ def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_
 
     Columns: ``point_id``, ``kind``, ``kind_ru``, ``kind_en``, ``name_ru``, ``name_en``, ``country_id`` (a market's
     country; a crossing's two countries as ``RU-KZ``), ``imports_t``, ``exports_t``, ``other_passing_t``,
-    ``total_t``, ``imports_<group>_t`` and ``exports_<group>_t`` per group of the scenario, ``via`` (the markets a
-    crossing's trade comes from or goes to, or the crossings a market's trade passes)."""
+    ``total_t`` (imports and exports), ``imports_<group>_t`` and ``exports_<group>_t`` per group of the scenario,
+    ``via`` (the markets a crossing's trade comes from or goes to, or the crossings a market's trade passes)."""
     groups = list(planned.problem.commodities)
     cols = ["point_id", "kind", "kind_ru", "kind_en", "name_ru", "name_en", "country_id", "imports_t", "exports_t",
             "other_passing_t", "total_t", *(f"{d}_{g}_t" for g in groups for d in ("imports", "exports")), "via"]
@@ -262,7 +262,7 @@ def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_
         recs.append(r)
         geoms.append(Point(float(x.loc[cid, "lon"]), float(x.loc[cid, "lat"])))
     for r in recs:
-        r["total_t"] = r["imports_t"] + r["exports_t"] + r["other_passing_t"]
+        r["total_t"] = r["imports_t"] + r["exports_t"]
         r["via"] = ",".join(sorted(r["via"]))
         for c in cols:
             if c.endswith("_t"):

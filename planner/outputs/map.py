@@ -5,7 +5,7 @@ quantity the scenario is about), the other Russian regions and the neighbouring 
 that cross-border flows end somewhere, road and rail corridors, flows drawn along the corridors they use (line
 width = tonnes a year on each segment, all groups together), centres (existing and new, marker by size), border
 crossings (open or closed in this scenario), the trade at each crossing, port and outside market on the map (a
-ring whose area is the tonnes a year in and out, labelled with them), a scale bar and a legend. A scope that
+ring whose area is the tonnes a year in and out; a crossing labelled with them), a scale bar and a legend. A scope that
 reaches into a partner country shows that country's first-level regions (Natural Earth; Kazakhstan's post-2018
 units schematic). Projection: Lambert conformal conic with
 standard parallels at one sixth and five sixths of the map's latitude span (the usual choice for a mid-latitude
@@ -168,10 +168,10 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     trade_top = float(trade["total_t"].max()) if not trade.empty else 0.0
     texts = []
     if trade_top > 0:
-        inside = trade[trade.geometry.within(gpd.GeoSeries([frame_ll], crs=4326).to_crs(crs).iloc[0])]
+        inside = trade[trade.geometry.within(box(*frame))]
         ax.scatter(inside.geometry.x, inside.geometry.y, s=TRADE_MAX_AREA * inside["total_t"] / trade_top,
                    facecolor="none", edgecolor=TRADE_COLOUR, linewidth=1.4, zorder=6.5)
-        for r in inside[inside["total_t"] >= MIN_LABEL_T].itertuples():
+        for r in inside[(inside["total_t"] >= MIN_LABEL_T) & (inside["kind"] == "crossing")].itertuples():
             texts.append(ax.text(r.geometry.x, r.geometry.y, f"{_wrap(r.name_ru, 22)}\n↓{fmt(r.imports_t / 1000, 0)} "
                                  f"↑{fmt(r.exports_t / 1000, 0)} тыс. т / kt", fontsize=6.5, color=TRADE_COLOUR,
                                  zorder=7, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
@@ -221,7 +221,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
 
 def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) -> list:
     """Where flows leave the frame towards an outside market (or come in from one), name the market at the edge
-    with the tonnes a year (``→ Москва``); returns the texts (for the label placement)."""
+    with the tonnes a year as the market counts them (``→ Москва``: what it buys, i.e. after transit losses;
+    ``←``: what it sells); returns the texts (for the label placement)."""
     flows = layers["flows"]
     if flows.empty:
         return []
@@ -242,7 +243,7 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
         name, name_en = (r.to_ru, r.to_en) if towards else (r.from_ru, r.from_en)
         arrow = "→" if towards else "←"
         entry = seen.setdefault(f"{arrow}{name}", [pt, 0.0, f"{arrow} {name}\n{name_en}"])
-        entry[1] += float(r.tonnes_t)
+        entry[1] += float(r.tonnes_t) - (float(r.lost_t or 0.0) if towards else 0.0)
     x0, y0, x1, y1 = frame_ll.bounds
     texts = []
     for pt, tonnes, label in seen.values():
@@ -280,7 +281,7 @@ def _legend_handles(top: float, width, trade_top: float = 0.0) -> list:
                  label="пункт пропуска закрыт / crossing closed")]
     if trade_top > 0:
         h.append(Line2D([], [], marker="o", ls="", mfc="none", mec=TRADE_COLOUR, mew=1.4,
-                        ms=np.sqrt(TRADE_MAX_AREA), label=f"ввоз ↓ и вывоз ↑ через пункт, порт, рынок: "
-                        f"{fmt(trade_top / 1000, 0)} тыс. т в год /\nimports ↓ and exports ↑ at a crossing, port, "
-                        "market, kt a year"))
+                        ms=np.sqrt(TRADE_MAX_AREA / 4), label=f"ввоз ↓ и вывоз ↑ через пункт пропуска, порт, рынок: "
+                        f"{fmt(trade_top / 4000, 0)} тыс. т в год /\nimports ↓ and exports ↑ at a crossing, port, "
+                        "market, kt a year (ring area ∝ tonnes)"))
     return h
