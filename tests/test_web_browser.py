@@ -120,6 +120,46 @@ def _wait_run(pg, seen: list[str], limit_s: float = 240) -> str:
     return status
 
 
+TRADE_RING = "#6a3d9a"
+"""The result map's colour of a border crossing's trade ring (api/static/js/app.js, TRADE_COLOURS)."""
+
+
+def _partners_and_trade_pictures(pg, server) -> None:
+    """docs/ui.md's pictures of the partners' regions (the map over Kazakhstan, potato production) and of a
+    Kazakh run's trade at its crossings (a popup with tonnes by group in and out)."""
+    import yaml
+
+    page = pg.page
+    body = yaml.safe_load((ROOT / "scenarios" / "kazakhstan_pilots.yaml").read_text(encoding="utf-8"))
+    body.pop("outputs", None)
+    body["solver"] = {"time_limit_s": 60, "gap": 0.02}
+    run = httpx.post(f"{server['base']}/runs", json={"scenario": body}, headers={"X-API-Key": server["planner"]})
+    assert run.status_code == 202, run.text
+    page.click("a[href='#map']")
+    page.wait_for_selector("#map[data-ready='1']")
+    page.select_option("#indicator", "production")
+    page.select_option("#commodity", "potatoes")
+    page.wait_for_selector(".legend:has-text('картофель')")
+    page.click("#map .leaflet-control-zoom-out")
+    page.wait_for_timeout(500)
+    page.mouse.move(900, 450)
+    page.mouse.down()
+    page.mouse.move(500, 520, steps=10)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    pg.shot("map_partners")
+    page.goto(f"{server['base']}/#run/{run.json()['id']}")
+    assert _wait_run(pg, [], limit_s=300) == "succeeded"
+    page.wait_for_selector("#run-result[data-ready='1']")
+    rings = page.locator(f"#run-map path[stroke='{TRADE_RING}']")
+    assert rings.count() >= 4  # crossings into Russia, Uzbekistan, Kyrgyzstan and China
+    rings.first.click(force=True)
+    popup = page.wait_for_selector("#run-map .leaflet-popup-content").text_content()
+    assert "пункт пропуска" in popup and "ввоз" in popup and "т/год" in popup
+    page.locator("#run-map").scroll_into_view_if_needed()
+    pg.shot("result_trade")
+
+
 def test_planner_flow_map_scenario_run_results_compare_language(server, browser, tmp_path):
     pg = Page(browser, server["base"])
     page = pg.page
@@ -195,6 +235,9 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert page.locator("#stages-table tr").count() >= 1 + 3  # transport, wholesale storage, retail at least
     assert page.locator("#charts svg.chart rect").count() == 2  # loss reduction and price change of one group
     assert page.locator("#prices-table tr").count() == 1 + 7  # vegetables in the seven NCFD regions
+    # the run's trade is a layer of the result map (the rest of Russia buys the scope's surplus at Moscow)
+    assert page.locator("#run-map .leaflet-control-layers-overlays:has-text('Ввоз и вывоз')").count() == 1
+    assert page.locator("#run-map path[stroke='#7f7f7f']").count() == 1  # its ring (grey: rest of Russia)
     pg.shot("result")
     pg.shot("result_full", full_page=True)
     with page.expect_download() as dl:
@@ -252,6 +295,9 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector(".legend:has-text('Surplus (+) or deficit')")
     page.click("#lang")
     page.wait_for_selector("a[href='#runs']:has-text('Расчёты')")
+
+    if SCREENSHOTS:
+        _partners_and_trade_pictures(pg, server)
 
     # the API documentation pages render offline
     for path, sel in (("/docs", ".swagger-ui .authorize"), ("/redoc", "[role=search], .api-content")):
