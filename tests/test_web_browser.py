@@ -120,6 +120,22 @@ def _wait_run(pg, seen: list[str], limit_s: float = 240) -> str:
     return status
 
 
+def _click_in_view(page, map_sel: str, sel: str) -> None:
+    """Click the first feature ``sel`` of the map ``map_sel`` whose middle is in view: the click goes to that
+    feature's own element at its middle (not to what another layer draws over it)."""
+    view = page.locator(map_sel).bounding_box()
+    for el in page.locator(f"{map_sel} {sel}").all():
+        b = el.bounding_box()
+        if not b:
+            continue
+        x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+        inside_x = view["x"] + 60 < x < view["x"] + view["width"] - 360  # clear of the zoom buttons and legend
+        if inside_x and view["y"] + 40 < y < view["y"] + view["height"] - 40:
+            el.dispatch_event("click", {"clientX": x, "clientY": y})
+            return
+    raise AssertionError(f"no {sel} in view on {map_sel}")
+
+
 TRADE_RING = "#6a3d9a"
 """The result map's colour of a border crossing's trade ring (api/static/js/app.js, TRADE_COLOURS)."""
 
@@ -153,7 +169,7 @@ def _partners_and_trade_pictures(pg, server) -> None:
     page.wait_for_selector("#run-result[data-ready='1']")
     rings = page.locator(f"#run-map path[stroke='{TRADE_RING}']")
     assert rings.count() >= 4  # crossings into Russia, Uzbekistan, Kyrgyzstan and China
-    rings.first.click(force=True)
+    _click_in_view(page, "#run-map", f"path[stroke='{TRADE_RING}']")  # the largest crossing's own ring
     popup = page.wait_for_selector("#run-map .leaflet-popup-content").text_content()
     assert "пункт пропуска" in popup and "ввоз" in popup and "т/год" in popup
     page.locator("#run-map").scroll_into_view_if_needed()
@@ -181,7 +197,7 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector(".legend:has-text('зерно')")
     pg.shot("map")
     # a popup with Russian and English names, a figure with its unit, year and source
-    page.locator("#map path.leaflet-interactive").first.click(force=True)
+    _click_in_view(page, "#map", "path.leaflet-interactive[fill='#1b7837']")  # a region of the fifth class
     popup = page.wait_for_selector(".leaflet-popup-content").text_content()
     assert "тыс. т" in popup or "нет данных" in popup
     page.select_option("#indicator", "surplus")

@@ -64,13 +64,16 @@ def _boundaries() -> dict:
     doc = json.loads(BOUNDARIES_FILE.read_text(encoding="utf-8"))
     for f in doc["features"]:
         f["properties"]["outline_approximate"] = False
-    for path in (CRIMEA_FILE, PARTNERS_FILE):
+    for path, first in ((CRIMEA_FILE, False), (PARTNERS_FILE, True)):
         if path.is_file():
             have = {f["properties"]["region_id"] for f in doc["features"]}
             extra = json.loads(path.read_text(encoding="utf-8"))["features"]
             for f in extra:
                 f["properties"]["outline_approximate"] = bool(f["properties"].get("approximate"))
-            doc["features"] += [f for f in extra if f["properties"].get("region_id") not in have]
+            extra = [f for f in extra if f["properties"].get("region_id") not in have]
+            # partners first, Crimea last: the page brings each feature to the back in turn, so the order of
+            # Russia's regions on the page stays as it was before the partners were added
+            doc["features"] = extra + doc["features"] if first else doc["features"] + extra
     return doc
 
 

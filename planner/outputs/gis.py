@@ -200,10 +200,12 @@ def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_
     Columns: ``point_id``, ``kind``, ``kind_ru``, ``kind_en``, ``name_ru``, ``name_en``, ``country_id`` (a market's
     country; a crossing's two countries as ``RU-KZ``), ``imports_t``, ``exports_t``, ``other_passing_t``,
     ``total_t`` (imports and exports), ``imports_<group>_t`` and ``exports_<group>_t`` per group of the scenario,
-    ``via`` (the markets a crossing's trade comes from or goes to, or the crossings a market's trade passes)."""
+    ``via`` (the markets a crossing's trade comes from or goes to, or the crossings a market's trade passes: ids),
+    ``via_ru``, ``via_en`` (their names)."""
     groups = list(planned.problem.commodities)
     cols = ["point_id", "kind", "kind_ru", "kind_en", "name_ru", "name_en", "country_id", "imports_t", "exports_t",
-            "other_passing_t", "total_t", *(f"{d}_{g}_t" for g in groups for d in ("imports", "exports")), "via"]
+            "other_passing_t", "total_t", *(f"{d}_{g}_t" for g in groups for d in ("imports", "exports")), "via",
+            "via_ru", "via_en"]
     recs, geoms = [], []
 
     def blank(pid: str, kind: str, name_ru: str, name_en: str, country: str) -> dict:
@@ -261,9 +263,14 @@ def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_
     for cid, r in at.items():
         recs.append(r)
         geoms.append(Point(float(x.loc[cid, "lon"]), float(x.loc[cid, "lat"])))
+    names = {o.market_id: (o.name_ru, o.name_en) for o in planned.outside}
+    names |= {cid: (str(c.name_ru), str(c.name_en)) for cid, c in zip(x.index, x.itertuples(), strict=True)}
     for r in recs:
         r["total_t"] = r["imports_t"] + r["exports_t"]
-        r["via"] = ",".join(sorted(r["via"]))
+        via = sorted(r["via"])
+        r["via"] = ",".join(via)
+        r["via_ru"] = "; ".join(names.get(v, (v, v))[0] for v in via)
+        r["via_en"] = "; ".join(names.get(v, (v, v))[1] for v in via)
         for c in cols:
             if c.endswith("_t"):
                 r[c] = round(r[c], 0)

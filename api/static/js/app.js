@@ -211,11 +211,15 @@
     const m = baseMap("map");
     mapLayers = {};
     const [corr, centres] = await Promise.all([api("/datasets/corridors"), api("/datasets/layers/centres")]);
-    (await countriesLayer()).addTo(m);
+    const countries = await countriesLayer();
+    if (state.maps.map !== m) { return; }  // a newer view (language switch, another click) has replaced this map
+    mapLayers.countries = countries.addTo(m);
     await drawRegions(m);
+    if (state.maps.map !== m) { return; }
     mapLayers.corridors = corridorLayer(corr).addTo(m);
     mapLayers.centres = centresLayer(centres).addTo(m);
     await drawScenarioLayers(m);
+    if (state.maps.map !== m) { return; }
     const overlays = {}; overlays[t("lay_corridors")] = mapLayers.corridors; overlays[t("lay_centres")] = mapLayers.centres;
     overlays[t("lay_crossings")] = mapLayers.crossings; overlays[t("lay_candidates")] = mapLayers.candidates;
     L.control.layers(null, overlays, { collapsed: false }).addTo(m);
@@ -225,6 +229,7 @@
     const ind = $("#indicator").value;
     $("#commodity-wrap").hidden = !["production", "surplus"].includes(ind);
     const gj = await api(`/datasets/layers/regions?indicator=${encodeURIComponent(ind)}&commodity=${encodeURIComponent($("#commodity").value || "vegetables")}`);
+    if (state.maps.map !== m) { return; }  // the map was replaced while the layer loaded
     const diverging = ind === "surplus";
     const pal = diverging ? DIVERGING : PALETTE;
     const br = diverging ? symmetricBreaks(gj.features.map((f) => f.properties.value)) : breaks(gj.features.map((f) => f.properties.value));
@@ -235,6 +240,7 @@
     mapLayers.regions = L.geoJSON(gj, { style: (f) => ({ color: "#777", weight: 0.6, fillOpacity: 0.85, fillColor: colour(f.properties.value, br, pal) }),
       onEachFeature: (f, l) => l.bindPopup(regionPopup(f.properties, gj.meta)) }).addTo(m);
     mapLayers.regions.bringToBack();
+    if (mapLayers.countries) { mapLayers.countries.bringToBack(); }  // partners' regions over their countries
     const years = [...new Set(gj.features.map((f) => f.properties.year).filter((y) => y))].sort();
     const anyApprox = gj.features.some((f) => f.properties.approximate);
     let html = `<b>${esc(state.lang === "en" ? gj.meta.en : gj.meta.ru)}${gj.meta.commodity ? ": " + esc(state.lang === "en" ? gj.meta.commodity_en : gj.meta.commodity_ru) : ""}</b>` +
@@ -251,6 +257,7 @@
   }
   async function drawScenarioLayers(m) {
     const sc = await api(`/datasets/layers/scenario?scenario=${encodeURIComponent($("#map-scenario").value || "ncfd_expansion")}`);
+    if (state.maps.map !== m) { return; }
     ["crossings", "candidates"].forEach((k) => { if (mapLayers[k]) { m.removeLayer(mapLayers[k]); } });
     mapLayers.candidates = candidateLayer(sc.candidates).addTo(m);
     mapLayers.crossings = crossingLayer(sc.crossings).addTo(m);
@@ -460,10 +467,11 @@
       .filter((g) => p["imports_" + g + "_t"] || p["exports_" + g + "_t"]);
     const rows = groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num(p["imports_" + g + "_t"], 0)}</td><td>${num(p["exports_" + g + "_t"], 0)}</td></tr>`).join("");
     return `<b>${esc(p.name_ru)}</b><br><i>${esc(p.name_en)}</i><br>${esc(kind)} (${esc(p.country_id)})<br>` +
-      `<table class="trade"><tr><th>${t("g_group")}</th><th>${t("trade_in")}</th><th>${t("trade_out")}</th></tr>${rows}` +
+      `<table class="trade"><tr><th>${t("g_group")}</th><th>${t("trade_in")}, ${t("tonnes")}</th><th>${t("trade_out")}, ${t("tonnes")}</th></tr>${rows}` +
       `<tr><th>${t("trade_total")}</th><th>${num(p.imports_t, 0)}</th><th>${num(p.exports_t, 0)}</th></tr></table>` +
-      `<small>${t("tonnes")}</small>` + (p.other_passing_t ? `<br>${t("trade_within")}: ${num(p.other_passing_t, 0)} ${t("tonnes")}` : "") +
-      (p.via ? `<br><small>${t(p.kind === "crossing" ? "trade_via_markets" : "trade_via_crossings")}: ${esc(p.via)}</small>` : "");
+      `<small>${t("trade_note")}</small><br>` +
+      (p.other_passing_t ? `${t("trade_within")}: ${num(p.other_passing_t, 0)} ${t("tonnes")}<br>` : "") +
+      (p.via ? `<small>${t(p.kind === "crossing" ? "trade_via_markets" : "trade_via_crossings")}: ${esc((state.lang === "en" ? p.via_en : p.via_ru) || p.via)}</small>` : "");
   }
   function tradeMarkers(gj) {
     const pts = gj.features.filter((f) => f.properties.layer === "trade");
@@ -475,7 +483,7 @@
   }
   function runMap(el, gj) {
     const m = baseMap(el);
-    if (state.countries) { countriesLayer().then((c) => { c.addTo(m); c.bringToBack(); }); }
+    if (state.countries) { countriesLayer().then((c) => { if (state.maps[el] === m) { c.addTo(m); c.bringToBack(); } }); }
     const regions = gj.features.filter((f) => f.properties.layer === "region");
     L.geoJSON({ type: "FeatureCollection", features: regions }, { style: (f) => ({ color: "#999", weight: 0.5, fillColor: f.properties.in_scope ? "#e3efd9" : "#f4f4f0", fillOpacity: 1 }),
       onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b><br><i>${esc(f.properties.name_en || "")}</i> (${esc(f.properties.region_id || "")})` +
