@@ -151,7 +151,8 @@ def _partners_and_trade_pictures(pg, server) -> None:
     body["solver"] = {"time_limit_s": 60, "gap": 0.02}
     run = httpx.post(f"{server['base']}/runs", json={"scenario": body}, headers={"X-API-Key": server["planner"]})
     assert run.status_code == 202, run.text
-    page.click("a[href='#map']")
+    page.goto(f"{server['base']}/#map")
+    page.reload()  # a fresh map view (the key stays in the tab's sessionStorage)
     page.wait_for_selector("#map[data-ready='1']")
     page.select_option("#indicator", "production")
     page.select_option("#commodity", "potatoes")

@@ -88,6 +88,11 @@ def segment_tonnes(flows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"tonnes_t": list(acc.values())}, geometry=[LineString(k) for k in acc], crs=4326)
 
 
+def _kt(tonnes: float) -> str:
+    """Tonnes as thousand tonnes for a label: whole thousands, one decimal below 1,000 t (never a bare «0»)."""
+    return fmt(tonnes / 1000, 0 if abs(tonnes) >= 1000 or tonnes == 0 else 1)
+
+
 def _wrap(name: str, width: int = 24) -> str:
     """A label in lines of about ``width`` characters (whole words; never cut)."""
     return "\n".join(textwrap.wrap(name, width)) or name
@@ -172,8 +177,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
         ax.scatter(inside.geometry.x, inside.geometry.y, s=TRADE_MAX_AREA * inside["total_t"] / trade_top,
                    facecolor="none", edgecolor=TRADE_COLOUR, linewidth=1.4, zorder=6.5)
         for r in inside[(inside["total_t"] >= MIN_LABEL_T) & (inside["kind"] == "crossing")].itertuples():
-            texts.append(ax.text(r.geometry.x, r.geometry.y, f"{_wrap(r.name_ru, 22)}\n↓{fmt(r.imports_t / 1000, 0)} "
-                                 f"↑{fmt(r.exports_t / 1000, 0)} тыс. т / kt", fontsize=6.5, color=TRADE_COLOUR,
+            texts.append(ax.text(r.geometry.x, r.geometry.y, f"{_wrap(r.name_ru, 22)}\n↓{_kt(r.imports_t)} "
+                                 f"↑{_kt(r.exports_t)} тыс. т / kt", fontsize=6.5, color=TRADE_COLOUR,
                                  zorder=7, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                                                  "alpha": 0.8}))
     cen = layers["centres"].to_crs(crs)
@@ -252,7 +257,7 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
         p = gpd.GeoSeries([pt], crs=4326).to_crs(crs).iloc[0]
         ha = "left" if pt.x < x0 + 0.2 else ("right" if pt.x > x1 - 0.2 else "center")
         va = "bottom" if pt.y < y0 + 0.2 else ("top" if pt.y > y1 - 0.2 else "center")
-        texts.append(ax.text(p.x, p.y, f"{label}: {fmt(tonnes / 1000, 0)} тыс. т / kt", fontsize=7,
+        texts.append(ax.text(p.x, p.y, f"{label}: {_kt(tonnes)} тыс. т / kt", fontsize=7,
                              color=FLOW_COLOUR, ha=ha, va=va, zorder=7,
                              bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": FLOW_COLOUR, "lw": 0.5,
                                    "alpha": 0.9}))

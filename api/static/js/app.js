@@ -204,6 +204,7 @@
   let mapLayers = {};
   async function viewMap() {
     fillStatic();
+    $("#map").dataset.ready = "";
     const lib = await api("/library");
     const sel = $("#map-scenario"); const cur = sel.value || "ncfd_expansion";
     sel.innerHTML = lib.map((s) => `<option value="${s.name}">${esc(state.lang === "en" ? (s.title_en || s.name) : (s.title_ru || s.name))}</option>`).join("");
