@@ -136,17 +136,21 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
 
 
 def _surplus(ds, commodity: str) -> dict[str, dict]:
-    """Per Russian region: production less demand (thousand t a year) on the default demand basis (Rosstat's
-    actual consumption, :func:`planner.balance.regional_balance`), with the production figure's year and source."""
+    """Per Russian region (and partner region with a production figure of its own): production less demand
+    (thousand t a year) on the default demand basis (actual consumption per person, as
+    :func:`planner.balance.regional_balance` gives it per country), with the production figure's year and source."""
     from planner.balance import DEMAND_BASIS_TEXT, regional_balance
     from planner.parameters import ParameterSet
 
-    counted = ds.regions[ds.regions["population"].notna()]  # regions with a population of their own (RU, KZ)
-    have = set(counted["region_id"])
-    ids = [f["properties"]["region_id"] for f in _boundaries()["features"] if f["properties"]["region_id"] in have]
-    bal = regional_balance(ds, ids, [commodity], ParameterSet(ds.loss_rates), "actual").set_index("region_id")
     prod = ds.production
     prod = prod[(prod["area_level"] == "region") & (prod["commodity"] == commodity)]
+    # Russia's regions, and a partner's where the dataset has the group's production by region (Kazakhstan's
+    # oblasts for potatoes, vegetables and fruit), so the surplus never rests on a national figure split by people
+    reg = ds.regions
+    have = set(reg.loc[reg["country_id"] == "RU", "region_id"]) | (
+        set(prod["area_id"]) & set(reg.loc[reg["population"].notna(), "region_id"]))
+    ids = [f["properties"]["region_id"] for f in _boundaries()["features"] if f["properties"]["region_id"] in have]
+    bal = regional_balance(ds, ids, [commodity], ParameterSet(ds.loss_rates), "actual").set_index("region_id")
     prod = prod.sort_values("year").groupby("area_id").tail(1).set_index("area_id")
     out = {}
     for rid, r in bal.iterrows():

@@ -213,11 +213,15 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     fig.legend(handles=_legend_handles(top, width, trade_top), loc="upper left", bbox_to_anchor=(0.53, 0.345),
                fontsize=8, frameon=False, title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
     notes_at = (0.545, 0.015, "bottom") if numbered else (0.04, 0.215, "top")  # under the key, or the scale
-    fig.text(notes_at[0], notes_at[1], "Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, "
-             "WGS 84.\n"
-             "Границы / boundaries: geoBoundaries\n(© OpenStreetMap, ODbL), Natural Earth.\nКрым и Севастополь — "
-             "схематично /\nCrimea and Sevastopol schematic.\nПотоки — по маршруту в сети коридоров /\nflows drawn "
-             "along their network route.", fontsize=7, va=notes_at[2], color="#555555")
+    drawn = layers["regions"]
+    kz_schematic = bool((drawn["region_id"].str.startswith("KZ-") & drawn["outline_approximate"].astype(bool)).any())
+    notes = ("Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, WGS 84.\n"
+             "Границы / boundaries: geoBoundaries\n(© OpenStreetMap, ODbL), Natural Earth.\n"
+             "Крым и Севастополь — схематично /\nCrimea and Sevastopol schematic.\n")
+    if kz_schematic:
+        notes += "Новые области Казахстана — схематично /\nKazakhstan's new regions schematic.\n"
+    notes += "Потоки — по маршруту в сети коридоров /\nflows drawn along their network route."
+    fig.text(notes_at[0], notes_at[1], notes, fontsize=7, va=notes_at[2], color="#555555")
     for p in paths:
         fig.savefig(p, dpi=150 if p.suffix == ".png" else "figure", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
