@@ -209,7 +209,7 @@ def _execute(run_id: str, url: str, owner: str, body: dict) -> None:
     t = result_tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
     result = {"summary": out.summary,
               "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},
-              "geojson": network_geojson(out.planned, out.result, t["sites"])}
+              "geojson": network_geojson(out.planned, out.result, t["sites"], dataset, out.summary)}
     result = clean_json(json.loads(json.dumps(result, default=float)))
     status = "succeeded" if out.result.objective is not None else "failed"
     write(url, run_id, owner, status=status, progress="done", result=result, gap=out.result.gap, finished=now(),

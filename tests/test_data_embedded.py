@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from planner.settings import COMMODITY_KEYS, NCFD_REGIONS
 
 
@@ -108,3 +110,42 @@ def test_docs_describe_every_table_and_field():
         assert f"`{name}.csv`" in doc, name
         for field in model.model_fields:
             assert f"`{field}`" in doc, f"{name}.{field}"
+
+
+def test_partner_admin1_regions_have_polygons_named_in_both_languages(dataset):
+    """Every first-level region of KZ, BY, AM, KG, UZ and TJ in the regions table has a valid polygon on the base map,
+    with its Russian and English names and ISO code; schematic outlines say so; the file stays small."""
+    import json
+
+    from shapely.geometry import shape
+
+    from planner.settings import EMBEDDED_DATA_DIR
+
+    path = EMBEDDED_DATA_DIR / "partner_admin1.geojson"
+    assert path.stat().st_size < 3_000_000
+    feats = {f["properties"]["region_id"]: f for f in json.loads(path.read_text(encoding="utf-8"))["features"]}
+    reg = dataset.regions
+    want = reg[reg["country_id"].isin(["KZ", "BY", "AM", "KG", "UZ", "TJ"])].set_index("region_id")
+    assert len(want) == 65 and set(want.index) <= set(feats)
+    for rid, row in want.iterrows():
+        p = feats[rid]["properties"]
+        assert p["name_ru"] == row["name_ru"] and p["name_en"] == row["name_en"], rid
+        assert any("а" <= ch.lower() <= "я" for ch in p["name_ru"]), rid
+        assert p["name_en"][0].isascii() and not any("а" <= ch.lower() <= "я" for ch in p["name_en"]), rid
+        assert p["iso_3166_2"] == row["iso_3166_2"] and p["country_id"] == row["country_id"]
+        assert "Natural Earth" in p["source"] and "public domain" in p["licence"]
+        geom = shape(feats[rid]["geometry"])
+        assert geom.is_valid and geom.area > 0, rid
+        assert geom.buffer(0.05).contains(shape({"type": "Point", "coordinates": [row["lon"], row["lat"]]})) or \
+            p["approximate"], rid  # the region's own point lies in its outline unless the outline is schematic
+    # units Natural Earth predates are drawn, and flagged as schematic
+    for rid in ("KZ-10", "KZ-33", "KZ-62", "KZ-79"):
+        assert feats[rid]["properties"]["approximate"] and "approximate" in feats[rid]["properties"]["notes"]
+    assert not feats["BY-HM"]["properties"]["approximate"]
+    # the Kazakh outlines tile the country without overlaps (areas on an equal-area projection, km²)
+    import geopandas as gpd
+
+    kz = gpd.GeoSeries([shape(f["geometry"]) for r, f in feats.items() if r.startswith("KZ-")], crs=4326)
+    kz = kz.to_crs("+proj=aea +lat_1=42 +lat_2=52 +lon_0=67 +datum=WGS84")
+    assert kz.area.sum() / 1e6 == pytest.approx(kz.union_all().area / 1e6, rel=0.01)
+    assert 2.6e6 < kz.area.sum() / 1e6 < 2.8e6  # Kazakhstan: about 2.72 million km² (approximate, as commonly cited)

@@ -127,6 +127,17 @@ def test_region_layer_carries_indicator_unit_year_source(web, dataset):
     assert got["RU-STA"]["value"] == pytest.approx(want["RU-STA"])
     assert got["RU-MOW"]["value"] == pytest.approx(want["RU-MOW"]) and got["RU-MOW"]["value"] < 0  # a city eats
     assert "demand" in got["RU-STA"]["source"] and sur["meta"]["unit"].startswith("тыс. т/год")
+    # the partners' first-level regions are on the base layer, named in both languages, shaded where data exist
+    pot = tc.get("/datasets/layers/regions?indicator=production&commodity=potatoes", headers=v).json()
+    by_id = {f["properties"]["region_id"]: f for f in pot["features"]}
+    partners = dataset.regions[dataset.regions["country_id"].isin(["KZ", "BY", "AM", "KG", "UZ", "TJ"])]
+    assert set(partners["region_id"]) <= set(by_id)
+    ast = by_id["KZ-71"]
+    assert ast["geometry"]["type"] in {"Polygon", "MultiPolygon"} and ast["properties"]["name_ru"] == "Астана"
+    want = prod[(prod["area_id"] == "KZ-10") & (prod["commodity"] == "potatoes") & (prod["area_level"] == "region")]
+    assert by_id["KZ-10"]["properties"]["value"] == pytest.approx(float(want["quantity_kt"].iloc[-1]))
+    assert by_id["KZ-10"]["properties"]["outline_approximate"] and not by_id["BY-HM"]["properties"][
+        "outline_approximate"]
     bad = tc.get("/datasets/layers/regions?indicator=bogus", headers=v)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "indicator"]
     bad = tc.get("/datasets/layers/regions?indicator=production&commodity=rice", headers=v)

@@ -120,6 +120,63 @@ def _wait_run(pg, seen: list[str], limit_s: float = 240) -> str:
     return status
 
 
+def _click_in_view(page, map_sel: str, sel: str) -> None:
+    """Click the first feature ``sel`` of the map ``map_sel`` whose middle is in view: the click goes to that
+    feature's own element at its middle (not to what another layer draws over it)."""
+    view = page.locator(map_sel).bounding_box()
+    for el in page.locator(f"{map_sel} {sel}").all():
+        b = el.bounding_box()
+        if not b:
+            continue
+        x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+        inside_x = view["x"] + 60 < x < view["x"] + view["width"] - 360  # clear of the zoom buttons and legend
+        if inside_x and view["y"] + 40 < y < view["y"] + view["height"] - 40:
+            el.dispatch_event("click", {"clientX": x, "clientY": y})
+            return
+    raise AssertionError(f"no {sel} in view on {map_sel}")
+
+
+TRADE_RING = "#6a3d9a"
+"""The result map's colour of a border crossing's trade ring (api/static/js/app.js, TRADE_COLOURS)."""
+
+
+def _partners_and_trade_pictures(pg, server) -> None:
+    """docs/ui.md's pictures of the partners' regions (the map over Kazakhstan, potato production) and of a
+    Kazakh run's trade at its crossings (a popup with tonnes by group in and out)."""
+    import yaml
+
+    page = pg.page
+    body = yaml.safe_load((ROOT / "scenarios" / "kazakhstan_pilots.yaml").read_text(encoding="utf-8"))
+    body.pop("outputs", None)
+    body["solver"] = {"time_limit_s": 60, "gap": 0.02}
+    run = httpx.post(f"{server['base']}/runs", json={"scenario": body}, headers={"X-API-Key": server["planner"]})
+    assert run.status_code == 202, run.text
+    page.goto(f"{server['base']}/#map")
+    page.reload()  # a fresh map view (the key stays in the tab's sessionStorage)
+    page.wait_for_selector("#map[data-ready='1']")
+    page.select_option("#indicator", "production")
+    page.select_option("#commodity", "potatoes")
+    page.wait_for_selector(".legend:has-text('картофель')")
+    page.click("#map .leaflet-control-zoom-out")
+    page.wait_for_timeout(500)
+    page.mouse.move(900, 450)
+    page.mouse.down()
+    page.mouse.move(500, 520, steps=10)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    pg.shot("map_partners")
+    page.goto(f"{server['base']}/#run/{run.json()['id']}")
+    assert _wait_run(pg, [], limit_s=300) == "succeeded"
+    page.wait_for_selector("#run-result[data-ready='1']")
+    rings = page.locator(f"#run-map path[stroke='{TRADE_RING}']")
+    assert rings.count() >= 4  # crossings into Russia, Uzbekistan, Kyrgyzstan and China
+    _click_in_view(page, "#run-map", f"path[stroke='{TRADE_RING}']")  # the largest crossing's own ring
+    popup = page.wait_for_selector("#run-map .leaflet-popup-content").text_content()
+    assert "пункт пропуска" in popup and "ввоз" in popup and "т/год" in popup
+    page.locator("#run-map").scroll_into_view_if_needed()
+    pg.shot("result_trade")
+
+
 def test_planner_flow_map_scenario_run_results_compare_language(server, browser, tmp_path):
     pg = Page(browser, server["base"])
     page = pg.page
@@ -141,7 +198,7 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector(".legend:has-text('зерно')")
     pg.shot("map")
     # a popup with Russian and English names, a figure with its unit, year and source
-    page.locator("#map path.leaflet-interactive").first.click(force=True)
+    _click_in_view(page, "#map", "path.leaflet-interactive[fill='#1b7837']")  # a region of the fifth class
     popup = page.wait_for_selector(".leaflet-popup-content").text_content()
     assert "тыс. т" in popup or "нет данных" in popup
     page.select_option("#indicator", "surplus")
@@ -196,6 +253,9 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert page.locator("#stages-table tr").count() >= 1 + 3  # transport, wholesale storage, retail at least
     assert page.locator("#charts svg.chart rect").count() == 2  # loss reduction and price change of one group
     assert page.locator("#prices-table tr").count() == 1 + 7  # vegetables in the seven NCFD regions
+    # the run's trade is a layer of the result map (the rest of Russia buys the scope's surplus at Moscow)
+    assert page.locator("#run-map .leaflet-control-layers-overlays:has-text('Ввоз и вывоз')").count() == 1
+    assert page.locator("#run-map path[stroke='#7f7f7f']").count() == 1  # its ring (grey: rest of Russia)
     pg.shot("result")
     pg.shot("result_full", full_page=True)
     with page.expect_download() as dl:
@@ -253,6 +313,9 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector(".legend:has-text('Surplus (+) or deficit')")
     page.click("#lang")
     page.wait_for_selector("a[href='#runs']:has-text('Расчёты')")
+
+    if SCREENSHOTS:
+        _partners_and_trade_pictures(pg, server)
 
     # the API documentation pages render offline
     for path, sel in (("/docs", ".swagger-ui .authorize"), ("/redoc", "[role=search], .api-content")):

@@ -56,18 +56,29 @@ def _clean(v: Any) -> Any:
 BOUNDARIES_FILE = EMBEDDED_DATA_DIR / "ru_region_boundaries.geojson"
 CRIMEA_FILE = EMBEDDED_DATA_DIR / "ru_crimea_sevastopol.geojson"
 """Polygons of the Republic of Crimea and Sevastopol, drawn when the dataset ships them (flagged approximate)."""
+PARTNERS_FILE = EMBEDDED_DATA_DIR / "partner_admin1.geojson"
+"""First-level regions of the partner and transit countries (Natural Earth 10m admin-1), when the dataset ships them."""
 NEIGHBOURS_FILE = EMBEDDED_DATA_DIR / "ne_50m_countries.geojson"
 """Neighbouring countries (Natural Earth 1:50m) when the dataset ships them; else pyogrio's 1:110m copy."""
 
 
 @lru_cache(maxsize=1)
 def _boundaries() -> dict:
-    """Russia's region polygons, with Crimea's and Sevastopol's added when the dataset has them."""
+    """Russia's region polygons, with Crimea's and Sevastopol's and the partner countries' first-level regions
+    added when the dataset has them (each feature's ``outline_approximate`` says whether its outline is schematic)."""
     doc = json.loads(BOUNDARIES_FILE.read_text(encoding="utf-8"))
-    if CRIMEA_FILE.is_file():
-        have = {f["properties"]["region_id"] for f in doc["features"]}
-        extra = json.loads(CRIMEA_FILE.read_text(encoding="utf-8"))["features"]
-        doc["features"] += [f for f in extra if f["properties"].get("region_id") not in have]
+    for f in doc["features"]:
+        f["properties"]["outline_approximate"] = False
+    for path, first in ((CRIMEA_FILE, False), (PARTNERS_FILE, True)):
+        if path.is_file():
+            have = {f["properties"]["region_id"] for f in doc["features"]}
+            extra = json.loads(path.read_text(encoding="utf-8"))["features"]
+            for f in extra:
+                f["properties"]["outline_approximate"] = bool(f["properties"].get("approximate"))
+            extra = [f for f in extra if f["properties"].get("region_id") not in have]
+            # partners first, Crimea last: the page brings each feature to the back in turn, so the order of
+            # Russia's regions on the page stays as it was before the partners were added
+            doc["features"] = extra + doc["features"] if first else doc["features"] + extra
     return doc
 
 
@@ -111,10 +122,14 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
     feats = []
     for f in _boundaries()["features"]:
         rid = f["properties"]["region_id"]
-        props: dict[str, Any] = {"region_id": rid, "name_en": f["properties"].get("name_en")}
+        fp = f["properties"]
+        props: dict[str, Any] = {"region_id": rid, "name_en": fp.get("name_en"),
+                                 "outline_approximate": bool(fp.get("outline_approximate")),
+                                 "outline_notes": fp.get("notes") or None}
         if rid in regions.index:
             row = regions.loc[rid]
             props.update(name_ru=_clean(row["name_ru"]), name_en=_clean(row["name_en"]),
+                         country_id=_clean(row["country_id"]),
                          federal_district=_clean(row["federal_district"]), population=_clean(row["population"]),
                          population_year=_clean(row["population_year"]))
         props.update(values.get(rid, {"value": None, "year": None, "approximate": None, "source": None}))
@@ -128,16 +143,21 @@ def region_layer(indicator: str = "employment_share_pct", commodity: str = "vege
 
 
 def _surplus(ds, commodity: str) -> dict[str, dict]:
-    """Per Russian region: production less demand (thousand t a year) on the default demand basis (Rosstat's
-    actual consumption, :func:`planner.balance.regional_balance`), with the production figure's year and source."""
+    """Per Russian region (and partner region with a production figure of its own): production less demand
+    (thousand t a year) on the default demand basis (actual consumption per person, as
+    :func:`planner.balance.regional_balance` gives it per country), with the production figure's year and source."""
     from planner.balance import DEMAND_BASIS_TEXT, regional_balance
     from planner.parameters import ParameterSet
 
-    have = set(ds.regions["region_id"])
-    ids = [f["properties"]["region_id"] for f in _boundaries()["features"] if f["properties"]["region_id"] in have]
-    bal = regional_balance(ds, ids, [commodity], ParameterSet(ds.loss_rates), "actual").set_index("region_id")
     prod = ds.production
     prod = prod[(prod["area_level"] == "region") & (prod["commodity"] == commodity)]
+    # Russia's regions, and a partner's where the dataset has the group's production by region (Kazakhstan's
+    # oblasts for potatoes, vegetables and fruit), so the surplus never rests on a national figure split by people
+    reg = ds.regions
+    have = set(reg.loc[reg["country_id"] == "RU", "region_id"]) | (
+        set(prod["area_id"]) & set(reg.loc[reg["population"].notna(), "region_id"]))
+    ids = [f["properties"]["region_id"] for f in _boundaries()["features"] if f["properties"]["region_id"] in have]
+    bal = regional_balance(ds, ids, [commodity], ParameterSet(ds.loss_rates), "actual").set_index("region_id")
     prod = prod.sort_values("year").groupby("area_id").tail(1).set_index("area_id")
     out = {}
     for rid, r in bal.iterrows():

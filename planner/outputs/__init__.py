@@ -89,8 +89,9 @@ def result_tables(planned, result, summary: dict, losses=None, prices=None, inve
 
 def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=None, summary: dict | None = None
                     ) -> dict:
-    """Regions, corridors, centres and flows in one GeoJSON document (``layer`` names each feature's kind), as
-    the API serves it."""
+    """Regions, corridors, centres, flows and trade points in one GeoJSON document (``layer`` names each feature's
+    kind), as the API serves it. The scope is the regions of the summary's balance (the scenario's regions, city
+    regions included), else the regions the flows start or end in."""
     from planner.outputs.gis import network_geojson_from, run_layers
     from planner.outputs.tables import names_for, run_tables
 
@@ -102,7 +103,8 @@ def network_geojson(planned, result, sites: pd.DataFrame | None = None, dataset=
     t = run_tables(planned, result, summary, dataset)
     if sites is not None and "site_id" in sites.columns:
         t["sites"] = sites
-    layers = run_layers(planned, dataset, _scope_from_flows(result), summary, t, names_for(planned, dataset))
+    scope = sorted({str(b["region_id"]) for b in summary.get("balance") or []}) or _scope_from_flows(result)
+    layers = run_layers(planned, dataset, scope, summary, t, names_for(planned, dataset))
     return network_geojson_from(layers)
 
 

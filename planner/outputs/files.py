@@ -7,13 +7,13 @@ CSV_TABLES: tuple[str, ...] = ("sites", "flows", "losses", "losses_by_stage", "l
 """Tables written as ``<name>.csv`` (one table per file)."""
 
 LAYERS: tuple[str, ...] = ("regions", "region_points", "countries", "corridors", "crossings", "candidates",
-                           "centres", "flows")
+                           "centres", "flows", "trade")
 """The GeoPackage's layers (each also written as ``layer_<name>.geojson``)."""
 
 GEOMETRY_TYPES: dict[str, set[str]] = {
     "regions": {"MultiPolygon"}, "region_points": {"Point"}, "countries": {"MultiPolygon"},
     "corridors": {"LineString"}, "crossings": {"Point"}, "candidates": {"Point"}, "centres": {"Point"},
-    "flows": {"LineString"},
+    "flows": {"LineString"}, "trade": {"Point"},
 }
 """The geometry types each layer may hold (tests check them)."""
 

@@ -1,12 +1,15 @@
 """GIS layers of a run (EPSG:4326, valid geometries): one GeoPackage with a layer per kind, a GeoJSON per layer
 beside it, and the combined ``network.geojson`` the API serves.
 
-Layers: ``regions`` (polygons of the Russian regions with names, scope flag, production and balance of the
-scenario's groups, t a year), ``region_points`` (every region of the scope as a point, for partners without
-polygons), ``countries`` (Natural Earth neighbours), ``corridors`` (road and rail segments), ``crossings``
-(border crossings, open in this scenario or not), ``candidates`` (every candidate site), ``centres`` (opened
-centres with size, throughput and utilisation) and ``flows`` (one line per flow along its network path, with
-from/to ids and names, group, tonnes a year and the crossings it passes).
+Layers: ``regions`` (polygons of the Russian regions, and of the first-level regions of every partner country
+the scope reaches into, with names, scope flag, production and balance of the scenario's groups, t a year),
+``region_points`` (every region of the scope as a point), ``countries`` (Natural Earth neighbours),
+``corridors`` (road and rail segments), ``crossings`` (border crossings, open in this scenario or not),
+``candidates`` (every candidate site), ``centres`` (opened centres with size, throughput and utilisation),
+``flows`` (one line per flow along its network path, with from/to ids and names, group, tonnes a year and the
+crossings it passes) and ``trade`` (one point per border crossing, port and outside market the run trades
+through: imports into and exports out of the scope, t a year in all and by group, and what else passes a
+crossing).
 """
 
 from __future__ import annotations
@@ -52,18 +55,29 @@ def countries_layer() -> gpd.GeoDataFrame:
     return _read_embedded("ne_50m_countries.geojson")
 
 
+PARTNER_ADMIN1 = "partner_admin1.geojson"
+"""Natural Earth 10m admin-1 polygons of the partner and transit countries (``docs/data.md``)."""
+
+
 def regions_layer(dataset, scope_regions: list[str], commodities: list[str], summary: dict) -> gpd.GeoDataFrame:
-    """Russian regions as polygons (geoBoundaries; Crimea and Sevastopol approximate) with names, federal
-    district, scope flag, and per group of the scenario: production and surplus (t a year)."""
-    bnd = pd.concat([_read_embedded("ru_region_boundaries.geojson")[["region_id", "geometry"]],
-                     _read_embedded("ru_crimea_sevastopol.geojson")[["region_id", "geometry"]]], ignore_index=True)
+    """Russian regions as polygons (geoBoundaries; Crimea and Sevastopol approximate) and, for every other country
+    with a region in scope, its first-level regions (Natural Earth 10m; Kazakhstan's post-2018 units schematic),
+    with names, federal district, scope flag, ``outline_approximate``, and per group of the scenario: production
+    and surplus (t a year)."""
     reg = dataset.regions.set_index("region_id")
+    partners = set(reg.loc[reg.index.intersection(scope_regions), "country_id"]) - {"RU"}
+    parts = [_read_embedded("ru_region_boundaries.geojson")[["region_id", "geometry"]].assign(approximate=False),
+             _read_embedded("ru_crimea_sevastopol.geojson")[["region_id", "geometry"]].assign(approximate=True)]
+    if partners and (EMBEDDED_DATA_DIR / PARTNER_ADMIN1).is_file():
+        pa = _read_embedded(PARTNER_ADMIN1)
+        parts.append(pa.loc[pa["country_id"].isin(partners), ["region_id", "geometry", "approximate"]])
+    bnd = pd.concat(parts, ignore_index=True)
     out = bnd[bnd["region_id"].isin(reg.index)].copy()
+    out["outline_approximate"] = out.pop("approximate").astype(bool)
     out["name_ru"] = out["region_id"].map(reg["name_ru"])
     out["name_en"] = out["region_id"].map(reg["name_en"])
     out["federal_district"] = out["region_id"].map(reg["federal_district"]).fillna("")
     out["in_scope"] = out["region_id"].isin(scope_regions)
-    out["outline_approximate"] = out["region_id"].isin(["RU-CR", "RU-SEV"])
     out = _add_production(out, dataset, commodities, summary)
     cols = [c for c in out.columns if c != "geometry"]
     return _gdf(out[cols].to_dict("records"), list(out.geometry))
@@ -165,15 +179,115 @@ def flows_layer(planned, flows: pd.DataFrame, names: Names) -> gpd.GeoDataFrame:
     return _gdf(recs, geoms, columns=cols)
 
 
+TRADE_KINDS: dict[str, tuple[str, str]] = {
+    "crossing": ("пункт пропуска", "border crossing"), "port": ("порт", "port"),
+    "border": ("внешний рынок", "outside market"), "rest_of_russia": ("остальная Россия", "rest of Russia"),
+}
+"""Russian and English names of the kinds of trade point (a crossing, or an outside market's kind)."""
+
+
+def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_regions: list[str]
+                ) -> gpd.GeoDataFrame:
+    """Imports and exports of the run, t a year as the outside markets count them (imports: what a market sells;
+    exports: what it buys, i.e. after transit losses): one point per outside market the run trades with (at the
+    market's network node; ``kind`` port, border or rest_of_russia; the model's trade from ``summary``) and one per
+    border crossing where that trade enters or leaves the scope (``kind`` crossing; from the ``flows`` layer's
+    routed flows: each trade flow counts once, at the crossing of the scope's border nearest its market, so a
+    market's crossings add up to its trade; a flow to Armenia through Georgia counts at Upper Lars).
+    ``other_passing_t`` is what else passes a crossing: flows between the scope's own places, and a trade flow's
+    further crossings (a road that leaves the scope and comes back), as dispatched.
+
+    Columns: ``point_id``, ``kind``, ``kind_ru``, ``kind_en``, ``name_ru``, ``name_en``, ``country_id`` (a market's
+    country; a crossing's two countries as ``RU-KZ``), ``imports_t``, ``exports_t``, ``other_passing_t``,
+    ``total_t`` (imports and exports), ``imports_<group>_t`` and ``exports_<group>_t`` per group of the scenario,
+    ``via`` (the markets a crossing's trade comes from or goes to, or the crossings a market's trade passes: ids),
+    ``via_ru``, ``via_en`` (their names)."""
+    groups = list(planned.problem.commodities)
+    cols = ["point_id", "kind", "kind_ru", "kind_en", "name_ru", "name_en", "country_id", "imports_t", "exports_t",
+            "other_passing_t", "total_t", *(f"{d}_{g}_t" for g in groups for d in ("imports", "exports")), "via",
+            "via_ru", "via_en"]
+    recs, geoms = [], []
+
+    def blank(pid: str, kind: str, name_ru: str, name_en: str, country: str) -> dict:
+        r = {c: 0.0 for c in cols if c.endswith("_t")}
+        r.update(point_id=pid, kind=kind, kind_ru=TRADE_KINDS[kind][0], kind_en=TRADE_KINDS[kind][1],
+                 name_ru=name_ru, name_en=name_en, country_id=country, via=set())
+        return r
+
+    imp, exp = summary.get("imports_by_exit_t") or {}, summary.get("exports_by_exit_t") or {}
+    for o in planned.outside:
+        r = blank(o.market_id, o.kind if o.kind in TRADE_KINDS else "border", o.name_ru, o.name_en, o.country_id)
+        for d, src in (("imports", imp), ("exports", exp)):
+            for g, t in (src.get(o.market_id) or {}).items():
+                if g in groups:
+                    r[f"{d}_{g}_t"] += float(t)
+                    r[f"{d}_t"] += float(t)
+        if r["imports_t"] + r["exports_t"] < 0.5 or o.node not in planned.graph:
+            continue
+        node = planned.graph.nodes[o.node]
+        recs.append(r)
+        geoms.append(Point(float(node["x"]), float(node["y"])))
+    market_rec = {r["point_id"]: r for r in recs}
+    scope_countries = set(dataset.regions.loc[dataset.regions["region_id"].isin(scope_regions), "country_id"])
+    x = dataset.border_crossings.set_index("crossing_id")
+    at: dict[str, dict] = {}
+
+    def rec_of(cid: str) -> dict:
+        c = x.loc[cid]
+        return at.setdefault(cid, blank(cid, "crossing", str(c["name_ru"]), str(c["name_en"]),
+                                        f"{c['country_a']}-{c['country_b']}"))
+
+    for f in flows.itertuples():
+        ids = [c for c in str(f.crossings or "").split(",") if c in x.index]
+        if not ids:
+            continue
+        frm, to = str(f.from_id), str(f.to_id)
+        d = "imports" if frm.startswith("import:") else "exports" if to.startswith("exit:") else None
+        border = [c for c in ids if (x.loc[c, "country_a"] in scope_countries) != (x.loc[c, "country_b"]
+                                                                                    in scope_countries)]
+        gate = (border[0] if d == "imports" else border[-1]) if d and border else None
+        for cid in ids:
+            if cid != gate:
+                rec_of(cid)["other_passing_t"] += float(f.tonnes_t)
+        if gate is None:
+            continue
+        market = (frm if d == "imports" else to).split(":", 1)[1]
+        tonnes = float(f.tonnes_t) - (float(f.lost_t or 0.0) if d == "exports" else 0.0)
+        r = rec_of(gate)
+        if f.commodity in groups:
+            r[f"{d}_{f.commodity}_t"] += tonnes
+        r[f"{d}_t"] += tonnes
+        r["via"].add(market)
+        if market in market_rec:
+            market_rec[market]["via"].add(gate)
+    for cid, r in at.items():
+        recs.append(r)
+        geoms.append(Point(float(x.loc[cid, "lon"]), float(x.loc[cid, "lat"])))
+    names = {o.market_id: (o.name_ru, o.name_en) for o in planned.outside}
+    names |= {cid: (str(c.name_ru), str(c.name_en)) for cid, c in zip(x.index, x.itertuples(), strict=True)}
+    for r in recs:
+        r["total_t"] = r["imports_t"] + r["exports_t"]
+        via = sorted(r["via"])
+        r["via"] = ",".join(via)
+        r["via_ru"] = "; ".join(names.get(v, (v, v))[0] for v in via)
+        r["via_en"] = "; ".join(names.get(v, (v, v))[1] for v in via)
+        for c in cols:
+            if c.endswith("_t"):
+                r[c] = round(r[c], 0)
+    return _gdf(recs, geoms, columns=cols)
+
+
 def run_layers(planned, dataset, scope_regions: list[str], summary: dict, t: dict[str, pd.DataFrame],
                names: Names) -> dict[str, gpd.GeoDataFrame]:
     """Every layer of :data:`LAYERS` for a run."""
     commodities = list(planned.problem.commodities)
+    flows = flows_layer(planned, t["flows"], names)
     return {"regions": regions_layer(dataset, scope_regions, commodities, summary),
             "region_points": region_points_layer(dataset, scope_regions, commodities, summary),
             "countries": countries_layer(), "corridors": corridors_layer(planned.graph),
             "crossings": crossings_layer(dataset, planned.graph, summary), "candidates": candidates_layer(planned),
-            "centres": centres_layer(t["sites"]), "flows": flows_layer(planned, t["flows"], names)}
+            "centres": centres_layer(t["sites"]), "flows": flows,
+            "trade": trade_layer(planned, dataset, summary, flows, scope_regions)}
 
 
 def write_layers(layers: dict[str, gpd.GeoDataFrame], folder: Path, gpkg: str = "network.gpkg") -> list[Path]:
@@ -193,10 +307,13 @@ def write_layers(layers: dict[str, gpd.GeoDataFrame], folder: Path, gpkg: str = 
 
 
 def network_geojson_from(layers: dict[str, gpd.GeoDataFrame]) -> dict:
-    """One FeatureCollection of regions, corridors, centres and flows, each feature's ``layer`` property naming
-    its kind (the document ``GET /runs/{id}/geojson`` serves)."""
+    """One FeatureCollection of regions, corridors, centres, flows and trade points (crossings, ports, outside
+    markets), each feature's ``layer`` property naming its kind (the document ``GET /runs/{id}/geojson`` serves)."""
     feats = []
-    for layer, key in (("region", "regions"), ("corridor", "corridors"), ("centre", "centres"), ("flow", "flows")):
+    for layer, key in (("region", "regions"), ("corridor", "corridors"), ("centre", "centres"), ("flow", "flows"),
+                       ("trade", "trade")):
+        if key not in layers:
+            continue
         doc = json.loads(layers[key].to_json(na="null", drop_id=True))
         for f in doc["features"]:
             f["properties"] = {"layer": layer, **f["properties"]}

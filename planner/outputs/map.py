@@ -4,7 +4,10 @@ What it shows: the scope's regions coloured by the production of the scenario's 
 quantity the scenario is about), the other Russian regions and the neighbouring countries in neutral tones so
 that cross-border flows end somewhere, road and rail corridors, flows drawn along the corridors they use (line
 width = tonnes a year on each segment, all groups together), centres (existing and new, marker by size), border
-crossings (open or closed in this scenario), a scale bar and a legend. Projection: Lambert conformal conic with
+crossings (open or closed in this scenario), the trade at each crossing, port and outside market on the map (a
+ring whose area is the tonnes a year in and out; a crossing labelled with them), a scale bar and a legend. A scope that
+reaches into a partner country shows that country's first-level regions (Natural Earth; Kazakhstan's post-2018
+units schematic). Projection: Lambert conformal conic with
 standard parallels at one sixth and five sixths of the map's latitude span (the usual choice for a mid-latitude
 map; lengths true along those parallels, so the scale bar holds across the map).
 """
@@ -34,6 +37,9 @@ from planner.outputs.labels import commodity_names, fmt  # noqa: E402
 NEW_COLOUR = "#d95f02"
 EXISTING_COLOUR = "#7570b3"
 FLOW_COLOUR = "#1f78b4"
+TRADE_COLOUR = "#6a3d9a"
+TRADE_MAX_AREA = 900.0
+"""Marker area (pt²) of the trade point with the most tonnes; the others scale by area."""
 MIN_LABEL_T = 500.0
 """Outside markets trading less than this (t a year; "0 thousand t" once rounded) get no label on the map."""
 MAX_NAMED_CENTRES = 10
@@ -80,6 +86,11 @@ def segment_tonnes(flows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if not acc:
         return gpd.GeoDataFrame({"tonnes_t": []}, geometry=[], crs=4326)
     return gpd.GeoDataFrame({"tonnes_t": list(acc.values())}, geometry=[LineString(k) for k in acc], crs=4326)
+
+
+def _kt(tonnes: float) -> str:
+    """Tonnes as thousand tonnes for a label: whole thousands, one decimal below 1,000 t (never a bare «0»)."""
+    return fmt(tonnes / 1000, 0 if abs(tonnes) >= 1000 or tonnes == 0 else 1)
 
 
 def _wrap(name: str, width: int = 24) -> str:
@@ -158,8 +169,19 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
         part = xs[xs["open"] == is_open] if not xs.empty else xs
         if not part.empty:
             part.plot(ax=ax, edgecolor="black", linewidth=0.4, zorder=6, **style)
-    cen = layers["centres"].to_crs(crs)
+    trade = clip(layers["trade"]) if "trade" in layers else gpd.GeoDataFrame()
+    trade_top = float(trade["total_t"].max()) if not trade.empty else 0.0
     texts = []
+    if trade_top > 0:
+        inside = trade[trade.geometry.within(box(*frame))]
+        ax.scatter(inside.geometry.x, inside.geometry.y, s=TRADE_MAX_AREA * inside["total_t"] / trade_top,
+                   facecolor="none", edgecolor=TRADE_COLOUR, linewidth=1.4, zorder=6.5)
+        for r in inside[(inside["total_t"] >= MIN_LABEL_T) & (inside["kind"] == "crossing")].itertuples():
+            texts.append(ax.text(r.geometry.x, r.geometry.y, f"{_wrap(r.name_ru, 22)}\n↓{_kt(r.imports_t)} "
+                                 f"↑{_kt(r.exports_t)} тыс. т / kt", fontsize=6.5, color=TRADE_COLOUR,
+                                 zorder=7, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                                 "alpha": 0.8}))
+    cen = layers["centres"].to_crs(crs)
     numbered = len(cen) > MAX_NAMED_CENTRES  # a dense map numbers its centres and names them in a key
     key_lines = []
     for i, r in enumerate(cen.sort_values(["existing", "name_ru"], ascending=[False, True]).itertuples(), start=1):
@@ -188,14 +210,18 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     ax.set_xlabel("")
     ax.set_ylabel("")
     fig.suptitle(f"{title_ru}\n{title_en}", fontsize=11.5, x=0.01, ha="left", y=0.975)
-    fig.legend(handles=_legend_handles(top, width), loc="upper left", bbox_to_anchor=(0.53, 0.345), fontsize=8,
-               frameon=False, title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
+    fig.legend(handles=_legend_handles(top, width, trade_top), loc="upper left", bbox_to_anchor=(0.53, 0.345),
+               fontsize=8, frameon=False, title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
     notes_at = (0.545, 0.015, "bottom") if numbered else (0.04, 0.215, "top")  # under the key, or the scale
-    fig.text(notes_at[0], notes_at[1], "Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, "
-             "WGS 84.\n"
-             "Границы / boundaries: geoBoundaries\n(© OpenStreetMap, ODbL), Natural Earth.\nКрым и Севастополь — "
-             "схематично /\nCrimea and Sevastopol schematic.\nПотоки — по маршруту в сети коридоров /\nflows drawn "
-             "along their network route.", fontsize=7, va=notes_at[2], color="#555555")
+    drawn = layers["regions"]
+    kz_schematic = bool((drawn["region_id"].str.startswith("KZ-") & drawn["outline_approximate"].astype(bool)).any())
+    notes = ("Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, WGS 84.\n"
+             "Границы / boundaries: geoBoundaries\n(© OpenStreetMap, ODbL), Natural Earth.\n"
+             "Крым и Севастополь — схематично /\nCrimea and Sevastopol schematic.\n")
+    if kz_schematic:
+        notes += "Новые области Казахстана — схематично /\nKazakhstan's new regions schematic.\n"
+    notes += "Потоки — по маршруту в сети коридоров /\nflows drawn along their network route."
+    fig.text(notes_at[0], notes_at[1], notes, fontsize=7, va=notes_at[2], color="#555555")
     for p in paths:
         fig.savefig(p, dpi=150 if p.suffix == ".png" else "figure", bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
@@ -204,7 +230,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
 
 def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) -> list:
     """Where flows leave the frame towards an outside market (or come in from one), name the market at the edge
-    with the tonnes a year (``→ Москва``); returns the texts (for the label placement)."""
+    with the tonnes a year as the market counts them (``→ Москва``: what it buys, i.e. after transit losses;
+    ``←``: what it sells); returns the texts (for the label placement)."""
     flows = layers["flows"]
     if flows.empty:
         return []
@@ -225,7 +252,7 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
         name, name_en = (r.to_ru, r.to_en) if towards else (r.from_ru, r.from_en)
         arrow = "→" if towards else "←"
         entry = seen.setdefault(f"{arrow}{name}", [pt, 0.0, f"{arrow} {name}\n{name_en}"])
-        entry[1] += float(r.tonnes_t)
+        entry[1] += float(r.tonnes_t) - (float(r.lost_t or 0.0) if towards else 0.0)
     x0, y0, x1, y1 = frame_ll.bounds
     texts = []
     for pt, tonnes, label in seen.values():
@@ -234,15 +261,16 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
         p = gpd.GeoSeries([pt], crs=4326).to_crs(crs).iloc[0]
         ha = "left" if pt.x < x0 + 0.2 else ("right" if pt.x > x1 - 0.2 else "center")
         va = "bottom" if pt.y < y0 + 0.2 else ("top" if pt.y > y1 - 0.2 else "center")
-        texts.append(ax.text(p.x, p.y, f"{label}: {fmt(tonnes / 1000, 0)} тыс. т / kt", fontsize=7,
+        texts.append(ax.text(p.x, p.y, f"{label}: {_kt(tonnes)} тыс. т / kt", fontsize=7,
                              color=FLOW_COLOUR, ha=ha, va=va, zorder=7,
                              bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": FLOW_COLOUR, "lw": 0.5,
                                    "alpha": 0.9}))
     return texts
 
 
-def _legend_handles(top: float, width) -> list:
-    """Legend entries: centres by status and size, corridors by mode, flow widths, crossings open/closed."""
+def _legend_handles(top: float, width, trade_top: float = 0.0) -> list:
+    """Legend entries: centres by status and size, corridors by mode, flow widths, crossings open/closed, trade
+    at crossings and markets."""
     h = [Line2D([], [], marker="o", ls="", color=EXISTING_COLOUR, mec="black", ms=8,
                 label="действующий ОРЦ / existing centre")]
     for size, (ru, en) in (("small", ("малый", "small")), ("medium", ("средний", "medium")),
@@ -260,4 +288,9 @@ def _legend_handles(top: float, width) -> list:
                  label="пункт пропуска открыт / crossing open"),
           Line2D([], [], marker="X", ls="", color="#d73027", mec="black", ms=8,
                  label="пункт пропуска закрыт / crossing closed")]
+    if trade_top > 0:
+        h.append(Line2D([], [], marker="o", ls="", mfc="none", mec=TRADE_COLOUR, mew=1.4,
+                        ms=np.sqrt(TRADE_MAX_AREA / 4), label=f"ввоз ↓ и вывоз ↑ через пункт пропуска, порт, рынок: "
+                        f"{fmt(trade_top / 4000, 0)} тыс. т в год /\nimports ↓ and exports ↑ at a crossing, port, "
+                        "market, kt a year (ring area ∝ tonnes)"))
     return h

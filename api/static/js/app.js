@@ -165,7 +165,8 @@
         `<b>${p.value === null ? t("no_data") : num(p.value, 2) + " " + esc(unit)}</b>` +
         (p.year ? `, ${t("year")} ${esc(p.year)}` : "") + (p.approximate ? ` <span class="approx">${t("approximate")}</span>` : "") +
         (p.source ? `<br><small>${t("source")}: ${esc(String(p.source).slice(0, 240))}</small>` : "") : "") +
-      (p.population ? `<br>${t("population")}: ${num(p.population, 0)} (${esc(p.population_year || "")})` : "");
+      (p.population ? `<br>${t("population")}: ${num(p.population, 0)} (${esc(p.population_year || "")})` : "") +
+      (p.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "");
   }
   function legendControl(m, html) {
     const c = L.control({ position: "bottomright" });
@@ -211,6 +212,7 @@
   let mapLayers = {};
   async function viewMap() {
     fillStatic();
+    $("#map").dataset.ready = "";
     const lib = await api("/library");
     const sel = $("#map-scenario"); const cur = sel.value || "ncfd_expansion";
     sel.innerHTML = lib.map((s) => `<option value="${s.name}">${esc(state.lang === "en" ? (s.title_en || s.name) : (s.title_ru || s.name))}</option>`).join("");
@@ -218,11 +220,15 @@
     const m = baseMap("map");
     mapLayers = {};
     const [corr, centres] = await Promise.all([api("/datasets/corridors"), api("/datasets/layers/centres")]);
-    (await countriesLayer()).addTo(m);
+    const countries = await countriesLayer();
+    if (state.maps.map !== m) { return; }  // a newer view (language switch, another click) has replaced this map
+    mapLayers.countries = countries.addTo(m);
     await drawRegions(m);
+    if (state.maps.map !== m) { return; }
     mapLayers.corridors = corridorLayer(corr).addTo(m);
     mapLayers.centres = centresLayer(centres).addTo(m);
     await drawScenarioLayers(m);
+    if (state.maps.map !== m) { return; }
     const overlays = {}; overlays[t("lay_corridors")] = mapLayers.corridors; overlays[t("lay_centres")] = mapLayers.centres;
     overlays[t("lay_crossings")] = mapLayers.crossings; overlays[t("lay_candidates")] = mapLayers.candidates;
     L.control.layers(null, overlays, { collapsed: false }).addTo(m);
@@ -232,6 +238,7 @@
     const ind = $("#indicator").value;
     $("#commodity-wrap").hidden = !["production", "surplus"].includes(ind);
     const gj = await api(`/datasets/layers/regions?indicator=${encodeURIComponent(ind)}&commodity=${encodeURIComponent($("#commodity").value || "vegetables")}`);
+    if (state.maps.map !== m) { return; }  // the map was replaced while the layer loaded
     const diverging = ind === "surplus";
     const pal = diverging ? DIVERGING : PALETTE;
     const br = diverging ? symmetricBreaks(gj.features.map((f) => f.properties.value)) : breaks(gj.features.map((f) => f.properties.value));
@@ -242,6 +249,7 @@
     mapLayers.regions = L.geoJSON(gj, { style: (f) => ({ color: "#777", weight: 0.6, fillOpacity: 0.85, fillColor: colour(f.properties.value, br, pal) }),
       onEachFeature: (f, l) => l.bindPopup(regionPopup(f.properties, gj.meta)) }).addTo(m);
     mapLayers.regions.bringToBack();
+    if (mapLayers.countries) { mapLayers.countries.bringToBack(); }  // partners' regions over their countries
     const years = [...new Set(gj.features.map((f) => f.properties.year).filter((y) => y))].sort();
     const anyApprox = gj.features.some((f) => f.properties.approximate);
     let html = `<b>${esc(state.lang === "en" ? gj.meta.en : gj.meta.ru)}${gj.meta.commodity ? ": " + esc(state.lang === "en" ? gj.meta.commodity_en : gj.meta.commodity_ru) : ""}</b>` +
@@ -258,6 +266,7 @@
   }
   async function drawScenarioLayers(m) {
     const sc = await api(`/datasets/layers/scenario?scenario=${encodeURIComponent($("#map-scenario").value || "ncfd_expansion")}`);
+    if (state.maps.map !== m) { return; }
     ["crossings", "candidates"].forEach((k) => { if (mapLayers[k]) { m.removeLayer(mapLayers[k]); } });
     mapLayers.candidates = candidateLayer(sc.candidates).addTo(m);
     mapLayers.crossings = crossingLayer(sc.crossings).addTo(m);
@@ -461,19 +470,46 @@
     return L.geoJSON({ type: "FeatureCollection", features: flows }, { style: (f) => ({ color: "#2980b9", opacity: 0.5, weight: 0.5 + 6 * tonnes(f.properties) / top }),
       onEachFeature: (f, l) => l.bindPopup(`${esc(f.properties["commodity_" + state.lang] || commodityName(f.properties.commodity))}: ${num(tonnes(f.properties), 0)} ${t("tonnes")} (${esc(f.properties["kind_" + state.lang] || flowKind(f.properties.kind))})`) });
   }
+  const TRADE_COLOURS = { crossing: "#6a3d9a", port: "#1f78b4", border: "#b15928", rest_of_russia: "#7f7f7f" };
+  function tradePopup(p) {
+    /* A trade point's popup: names, kind, and tonnes a year by group into and out of the scope. */
+    const kind = state.lang === "en" ? p.kind_en : p.kind_ru;
+    const groups = Object.keys(p).filter((k) => /^imports_.+_t$/.test(k)).map((k) => k.slice(8, -2))
+      .filter((g) => p["imports_" + g + "_t"] || p["exports_" + g + "_t"]);
+    const rows = groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num(p["imports_" + g + "_t"], 0)}</td><td>${num(p["exports_" + g + "_t"], 0)}</td></tr>`).join("");
+    return `<b>${esc(p.name_ru)}</b><br><i>${esc(p.name_en)}</i><br>${esc(kind)} (${esc(p.country_id)})<br>` +
+      `<table class="trade"><tr><th>${t("g_group")}</th><th>${t("trade_in")}, ${t("tonnes")}</th><th>${t("trade_out")}, ${t("tonnes")}</th></tr>${rows}` +
+      `<tr><th>${t("trade_total")}</th><th>${num(p.imports_t, 0)}</th><th>${num(p.exports_t, 0)}</th></tr></table>` +
+      `<small>${t("trade_note")}</small><br>` +
+      (p.other_passing_t ? `${t("trade_within")}: ${num(p.other_passing_t, 0)} ${t("tonnes")}<br>` : "") +
+      (p.via ? `<small>${t(p.kind === "crossing" ? "trade_via_markets" : "trade_via_crossings")}: ${esc((state.lang === "en" ? p.via_en : p.via_ru) || p.via)}</small>` : "");
+  }
+  function tradeMarkers(gj) {
+    const pts = gj.features.filter((f) => f.properties.layer === "trade");
+    const top = Math.max(1, ...pts.map((f) => f.properties.total_t || 0));
+    return L.geoJSON({ type: "FeatureCollection", features: pts.sort((a, b) => b.properties.total_t - a.properties.total_t) }, {
+      pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 4 + 22 * Math.sqrt((f.properties.total_t || 0) / top), color: TRADE_COLOURS[f.properties.kind] || "#6a3d9a",
+        weight: 2.5, fillOpacity: 0.12 }),
+      onEachFeature: (f, l) => l.bindPopup(tradePopup(f.properties)) });
+  }
   function runMap(el, gj) {
     const m = baseMap(el);
-    if (state.countries) { countriesLayer().then((c) => { c.addTo(m); c.bringToBack(); }); }
+    if (state.countries) { countriesLayer().then((c) => { if (state.maps[el] === m) { c.addTo(m); c.bringToBack(); } }); }
     const regions = gj.features.filter((f) => f.properties.layer === "region");
-    L.geoJSON({ type: "FeatureCollection", features: regions }, { style: { color: "#999", weight: 0.5, fillColor: "#f4f4f0", fillOpacity: 1 },
-      onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b> ${esc(f.properties.name_en || "")}`) }).addTo(m);
+    L.geoJSON({ type: "FeatureCollection", features: regions }, { style: (f) => ({ color: "#999", weight: 0.5, fillColor: f.properties.in_scope ? "#e3efd9" : "#f4f4f0", fillOpacity: 1 }),
+      onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b><br><i>${esc(f.properties.name_en || "")}</i> (${esc(f.properties.region_id || "")})` +
+        (f.properties.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "")) }).addTo(m);
     corridorLayer({ type: "FeatureCollection", features: gj.features.filter((f) => f.properties.layer === "corridor") }).addTo(m);
     const fl = flowLines(gj).addTo(m);
+    const tr = tradeMarkers(gj).addTo(m);
     const cm = centreMarkers(gj).addTo(m);
-    const ov = {}; ov[t("lay_flows")] = fl; ov[t("lay_opened")] = cm;
+    const ov = {}; ov[t("lay_flows")] = fl; ov[t("lay_opened")] = cm; ov[t("lay_trade")] = tr;
     L.control.layers(null, ov, { collapsed: true }).addTo(m);
     legendControl(m, `<b>${t("lay_opened")}</b><br>${t("throughput_t")} ∝ r²<br>` +
-      [["#3498db", "< 30 %"], ["#f1c40f", "30–60 %"], ["#e67e22", "60–90 %"], ["#c0392b", "≥ 90 %"]].map(([c, l]) => `<i class="dot" style="background:${c}"></i> ${t("utilisation")} ${l}`).join("<br>"));
+      [["#3498db", "< 30 %"], ["#f1c40f", "30–60 %"], ["#e67e22", "60–90 %"], ["#c0392b", "≥ 90 %"]].map(([c, l]) => `<i class="dot" style="background:${c}"></i> ${t("utilisation")} ${l}`).join("<br>") +
+      `<br><b>${t("lay_trade")}</b>, ${t("tonnes")} ∝ r²<br>` +
+      [["crossing", "trade_crossing"], ["port", "trade_port"], ["border", "trade_market"], ["rest_of_russia", "trade_rest"]]
+        .map(([k, l]) => `<i class="ring" style="border-color:${TRADE_COLOURS[k]}"></i> ${t(l)}`).join("<br>"));
     const b = cm.getBounds(); if (b.isValid()) { m.fitBounds(b.pad(0.6), { animate: false }); }
     return m;
   }
