@@ -205,6 +205,99 @@ class CompareIn(BaseModel):
     run_b: str = Field(max_length=64)
 
 
+class CompareRun(BaseModel):
+    """One side of a comparison: its label and scenario, and (as before) its stored figures."""
+
+    label: str | None = Field(None, description="the run's name on screen: its scenario and the id's first 8 "
+                                                "characters")
+    scenario: str | None = None
+    status: str | None = Field(None, description="the solver's status, e.g. optimal")
+    objective: float | None = Field(None, description="annual cost less sales to outside markets, RUB a year")
+    gap: float | None = Field(None, description="relative MIP gap (0.01 = 1 %)")
+    cost_breakdown: dict[str, float] | None = Field(None, description="cost by item, RUB a year")
+    loss_reduction_pct: dict[str, float | None] | None = Field(None, description="by commodity group, %")
+    price_change_pct: dict[str, float | None] | None = Field(None, description="consumer price change by "
+                                                                                "commodity group, %")
+    centres: list[str] = Field(default_factory=list, description="ids of the centres open")
+
+
+class CompareHeadline(BaseModel):
+    """A headline figure of both runs (unit in the key and the labels)."""
+
+    key: str
+    label_en: str
+    label_ru: str
+    a: float | None
+    b: float | None
+    change: float | None = Field(description="B − A")
+
+
+class CompareCentre(BaseModel):
+    """A centre open in A or B, matched by its stable site identity (town slug or existing centre's id)."""
+
+    id: str
+    name_ru: str | None
+    name_en: str | None
+    region: str | None
+    existing: bool
+    change: Literal["opened in B", "closed in B", "resized", "kept"]
+    size_a: str | None
+    size_b: str | None
+    throughput_a_t: float | None = Field(description="t a year")
+    throughput_b_t: float | None = Field(description="t a year")
+    throughput_change_t: float = Field(description="B − A, t a year")
+
+
+class CompareTrade(BaseModel):
+    """Trade of one outside market, country or border crossing, t a year: ``exports`` are what the outside buys
+    from the scope, ``imports`` what it sells to it; A, B and B − A."""
+
+    market: str | None = Field(None, description="the market's id (trade_by_market rows)")
+    country: str | None = Field(None, description="ISO code (trade_by_market and trade_by_country rows)")
+    crossing: str | None = Field(None, description="the border crossing's id (trade_by_crossing rows)")
+    kind: str | None = Field(None, description="border, port or rest_of_russia (trade_by_market rows)")
+    name_en: str | None = None
+    name_ru: str | None = None
+    markets: list[str] | None = Field(None, description="the markets summed in this row")
+    reachable_a: bool | None = None
+    reachable_b: bool | None = None
+    exports_a_t: float
+    exports_b_t: float
+    exports_change_t: float
+    imports_a_t: float
+    imports_b_t: float
+    imports_change_t: float
+
+
+class CompareGroup(BaseModel):
+    """A figure by commodity group (or cost item) in A and B, and B − A."""
+
+    commodity: str
+    a: float | None
+    b: float | None
+    change: float | None
+
+
+class CompareOut(BaseModel):
+    """Two runs side by side, as ``planner compare --json`` writes them (:func:`planner.compare.compare_summaries`)
+    plus the lists of centre ids open only in A or only in B."""
+
+    a: CompareRun
+    b: CompareRun
+    only_a: list[str] = Field(description="ids of the centres open in A and not in B")
+    only_b: list[str] = Field(description="ids of the centres open in B and not in A")
+    headline: list[CompareHeadline]
+    centres: list[CompareCentre] = Field(description="opened in B, closed in B, resized, then kept")
+    trade_by_market: list[CompareTrade]
+    trade_by_country: list[CompareTrade]
+    trade_by_crossing: list[CompareTrade] = Field(description="each market's trade counted at every crossing on "
+                                                              "its shortest path into the scope's country")
+    loss_reduction_pct: list[CompareGroup] = Field(description="%")
+    consumer_price_change_pct: list[CompareGroup] = Field(description="%")
+    farm_price_change_pct: list[CompareGroup] = Field(description="%")
+    cost_breakdown_rub: list[CompareGroup] = Field(description="RUB a year, by cost item")
+
+
 class Caller(NamedTuple):
     """The key a request came with: its id, role and organisation."""
 
@@ -768,17 +861,27 @@ def price_impact(body: EstimateIn, caller: Annotated[Caller, Depends(require("pl
     return _estimate(body, "price", caller, wait)
 
 
-@app.post("/compare", tags=["runs"])
+@app.post("/compare", tags=["runs"], response_model=CompareOut)
 def compare(body: CompareIn, caller: Annotated[Caller, Depends(require("viewer"))]) -> dict:
-    """Two finished runs side by side: status, objective, costs, losses, prices, centres."""
-    out = {}
+    """Two finished runs side by side, as ``planner compare`` shows them (the same domain function): headline
+    figures, centres opened, closed or resized by stable site identity, trade by outside market, by country and by
+    border crossing (t a year, A, B, change), losses, prices and costs by commodity group; and, as before, each
+    run's status, objective, gap, cost breakdown, centre ids and the ids open only in A or only in B."""
+    from planner.compare import compare_inputs, compare_summaries
+    from planner.data.loader import load_dataset
+
+    summaries, labels = {}, {}
     for label, rid in (("a", body.run_a), ("b", body.run_b)):
         run = _run(rid, caller, full=True)
         if run.result is None:
             raise ApiError(409, f"run {rid} has no result", f"у запуска {rid} нет результата")
-        s = run.result["summary"]
-        out[label] = {k: s.get(k) for k in ("scenario", "status", "objective", "gap", "cost_breakdown",
-                                            "loss_reduction_pct", "price_change_pct")}
+        summaries[label] = s = run.result["summary"]
+        labels[label] = f"{s.get('scenario')} · {rid[:8]}"
+    sa, sb = summaries["a"], summaries["b"]
+    out = compare_summaries(sa, sb, labels["a"], labels["b"], *compare_inputs(load_dataset(), sa, sb))
+    for label, s in summaries.items():
+        out[label].update({k: s.get(k) for k in ("objective", "gap", "cost_breakdown", "loss_reduction_pct",
+                                                 "price_change_pct")})
         out[label]["centres"] = [c["id"] for c in s.get("centres", [])]
     out["only_a"] = sorted(set(out["a"]["centres"]) - set(out["b"]["centres"]))
     out["only_b"] = sorted(set(out["b"]["centres"]) - set(out["a"]["centres"]))

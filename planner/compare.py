@@ -17,13 +17,18 @@ for one site. Units: tonnes a year (``_t``), million RUB a year (``_mrub``), mil
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from geo.candidates import site_slug
 from geo.network import NetworkError
 from geo.route import resolve_place
+
+if TYPE_CHECKING:
+    from planner.data.loader import Dataset
 
 _OLD_ID = re.compile(r"^cand_\d+$")
 
@@ -118,6 +123,30 @@ def market_crossings(G: nx.MultiDiGraph, market_towns: Mapping[str, str], home_c
     for mid, town in market_towns.items():
         out[mid] = _crossings_on_path(road, town, home_country) or _crossings_on_path(G, town, home_country)
     return out
+
+
+def compare_inputs(dataset: Dataset, a: dict, b: dict) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]],
+                                                                dict[str, tuple[str, str]]]:
+    """What :func:`compare_summaries` needs beside the two summaries, from the dataset: each country's
+    (English, Russian) name by ISO code; each outside market of either run → the crossings into the scope's
+    country on its shortest path (:func:`market_crossings` on the embedded network at the registry's parameters,
+    every crossing open); and each crossing's (English, Russian) name. The scope's country is the one most of
+    the runs' centres are in; without centres no market is given a crossing. ``planner compare`` and
+    ``POST /compare`` both call this, so the command line and the web pages compare alike."""
+    from planner.network import corridor_graph
+    from planner.parameters import ParameterSet
+
+    names = {r.country_id: (r.name_en, r.name_ru) for r in dataset.countries.itertuples()}
+    countries = Counter(c.get("country") for c in a.get("centres", []) + b.get("centres", []) if c.get("country"))
+    if not countries:
+        return names, {}, {}
+    home = countries.most_common(1)[0][0]
+    towns = dict(zip(dataset.outside_markets["market_id"], dataset.outside_markets["town_ru"], strict=True))
+    ids = {m["id"] for m in a.get("outside_markets", []) + b.get("outside_markets", [])}
+    G = corridor_graph(dataset, ParameterSet(dataset.loss_rates))
+    crossing_of = market_crossings(G, {m: towns[m] for m in ids if m in towns}, home)
+    crossing_names = {r.crossing_id: (r.name_en, r.name_ru) for r in dataset.border_crossings.itertuples()}
+    return names, crossing_of, crossing_names
 
 
 def _crossings_on_path(G: nx.MultiDiGraph, town: str, home_country: str) -> list[str]:

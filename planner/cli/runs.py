@@ -66,7 +66,7 @@ def compare(run_a: Annotated[Path, typer.Argument(help="run folder (planner run 
     """What changes from run A to run B: trade by country and crossing first (what Armenia and each crossing gains
     or loses), then cost, losses, prices, net social benefit, NPV, and the centres opened, closed or resized
     (sites matched by their stable id). -o DIR writes compare.json, compare.xlsx, compare.html."""
-    from planner.compare import compare_summaries
+    from planner.compare import compare_inputs, compare_summaries
 
     if output is not None:
         if output.exists() and (output / "compare.json").exists() and not force:
@@ -74,10 +74,7 @@ def compare(run_a: Annotated[Path, typer.Argument(help="run folder (planner run 
         output.mkdir(parents=True, exist_ok=True)
     a, map_a = _run_of(run_a, output, "a")
     b, map_b = _run_of(run_b, output, "b")
-    ds = load_data({})
-    names = {r.country_id: (r.name_en, r.name_ru) for r in ds.countries.itertuples()}
-    crossing_of, crossing_names = _crossings(ds, a, b)
-    doc = compare_summaries(a, b, _label(run_a, a), _label(run_b, b), names, crossing_of, crossing_names)
+    doc = compare_summaries(a, b, _label(run_a, a), _label(run_b, b), *compare_inputs(load_data({}), a, b))
     with json_mode(as_json):
         print_compare(doc)
         if output is not None:
@@ -85,28 +82,6 @@ def compare(run_a: Annotated[Path, typer.Argument(help="run folder (planner run 
             console.print(f"wrote {', '.join(p.name for p in written)} to {output}")
     if as_json:
         emit_json(doc)
-
-
-def _crossings(ds, a: dict, b: dict) -> tuple[dict[str, list[str]], dict[str, tuple[str, str]]]:
-    """Each outside market of either run → the crossings into the scope's country on its shortest path (the
-    embedded network at the registry's parameters, every crossing open), and each crossing's English and Russian
-    name. The scope's country is the one most of A's centres are in."""
-    from collections import Counter
-
-    from planner.compare import market_crossings
-    from planner.network import corridor_graph
-    from planner.parameters import ParameterSet
-
-    countries = Counter(c.get("country") for c in a.get("centres", []) + b.get("centres", []) if c.get("country"))
-    if not countries:
-        return {}, {}
-    home = countries.most_common(1)[0][0]
-    towns = dict(zip(ds.outside_markets["market_id"], ds.outside_markets["town_ru"], strict=True))
-    ids = {m["id"] for m in a.get("outside_markets", []) + b.get("outside_markets", [])}
-    G = corridor_graph(ds, ParameterSet(ds.loss_rates))
-    crossing_of = market_crossings(G, {m: towns[m] for m in ids if m in towns}, home)
-    bc = ds.border_crossings
-    return crossing_of, {r.crossing_id: (r.name_en, r.name_ru) for r in bc.itertuples()}
 
 
 def _label(path: Path, summary: dict) -> str:
