@@ -62,3 +62,57 @@ def edited_table(tmp_path: Path) -> Callable[..., Path]:
         return out
 
     return make
+
+
+def stored_run(url: str, summary: dict) -> str:
+    """A succeeded run whose stored result holds ``summary`` (as a worker writes it), dated a day back so the
+    runs a test makes itself stay the newest in the run list."""
+    from datetime import timedelta
+
+    from api.db import DEFAULT_ORG, RunRecord, now, session
+
+    with session(url) as s:
+        result = {"summary": summary, "tables": {}, "geojson": {"type": "FeatureCollection", "features": []}}
+        run = RunRecord(scenario_id=None, scenario={"name": summary["scenario"]}, status="succeeded",
+                        progress="done", result=result, created=now() - timedelta(days=1),
+                        finished=now() - timedelta(days=1), org=DEFAULT_ORG)
+        s.add(run)
+        s.commit()
+        return run.id
+
+
+def cross_border_summary(name: str, centres: list[tuple[str, str, str, str]], armenia_t: float,
+                          georgia_t: float) -> dict:
+    """A run of the North Caucasus trading with Armenia and Georgia (both through Upper Lars) and the rest of
+    Russia: ``centres`` as (id, Russian name, English name, size); tonnes a year each partner sells the scope."""
+    markets = [("am_yerevan", "Армения (Ереван) через Верхний Ларс", "Armenia (Yerevan) via Upper Lars", "AM",
+                "border"), ("ge_tbilisi", "Грузия (Тбилиси)", "Georgia (Tbilisi)", "GE", "border"),
+               ("ru_rest", "Остальная Россия (Москва)", "Rest of Russia (Moscow)", "RU", "rest_of_russia")]
+    return {"scenario": name, "status": "optimal", "objective": 2.0e9, "gap": 0.001,
+            "centres": [{"id": cid, "name_ru": ru, "name_en": en, "region": "RU-STA", "country": "RU",
+                         "existing": cid.startswith("ru_"), "size": size, "throughput_t": 1000.0}
+                        for cid, ru, en, size in centres],
+            "outside_markets": [{"id": m, "name_ru": ru, "name_en": en, "country": c, "kind": k}
+                                for m, ru, en, c, k in markets],
+            "imports_by_exit_t": {"am_yerevan": {"fruit_berries": armenia_t}, "ge_tbilisi": {"vegetables": georgia_t},
+                                  "ru_rest": {}},
+            "exports_by_exit_t": {"am_yerevan": {}, "ge_tbilisi": {}, "ru_rest": {"potatoes": 5000.0}},
+            "cost_breakdown": {"transport and handling": 1.5e9}, "loss_reduction_pct": {"vegetables": 10.0},
+            "price_change_pct": {"vegetables": -1.0}}
+
+
+@pytest.fixture
+def cross_border_runs() -> Callable[[str], tuple[str, str]]:
+    """Two succeeded runs stored in the API database at a URL: A trades with Armenia and Georgia through Upper
+    Lars, B does not (its partners sell it nothing); the Stavropol centre grows, Pyatigorsk closes, Nalchik opens.
+    Returns their ids."""
+    def seed(url: str) -> tuple[str, str]:
+        a = stored_run(url, cross_border_summary("lars_open", [
+            ("ru_sta_orc", "ОРЦ Ставрополь", "Stavropol centre", "existing"),
+            ("pyatigorsk", "Пятигорск", "Pyatigorsk", "small")], armenia_t=1200.0, georgia_t=800.0))
+        b = stored_run(url, cross_border_summary("lars_closed", [
+            ("ru_sta_orc", "ОРЦ Ставрополь", "Stavropol centre", "existing+small"),
+            ("nalchik", "Нальчик", "Nalchik", "large")], armenia_t=0.0, georgia_t=0.0))
+        return a, b
+
+    return seed

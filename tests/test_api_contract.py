@@ -406,50 +406,12 @@ def test_the_api_raises_no_error_without_its_russian():
 
 # the web comparison: the table of differences the command line gives -----------------------------------------------
 
-def _stored_run(url: str, summary: dict) -> str:
-    """A succeeded run whose stored result holds ``summary`` (as a worker writes it)."""
-    with session(url) as s:
-        run = RunRecord(scenario_id=None, scenario={"name": summary["scenario"]}, status="succeeded",
-                        progress="done", result={"summary": summary, "tables": {}, "geojson": {}}, finished=now(),
-                        org=DEFAULT_ORG)
-        s.add(run)
-        s.commit()
-        return run.id
-
-
-def _cross_border_summary(name: str, centres: list[tuple[str, str, str, str]], armenia_t: float,
-                          georgia_t: float) -> dict:
-    """A run of the North Caucasus trading with Armenia and Georgia (both through Upper Lars) and the rest of
-    Russia: ``centres`` as (id, Russian name, English name, size); tonnes a year each partner sells the scope."""
-    markets = [("am_yerevan", "Армения (Ереван) через Верхний Ларс", "Armenia (Yerevan) via Upper Lars", "AM",
-                "border"), ("ge_tbilisi", "Грузия (Тбилиси)", "Georgia (Tbilisi)", "GE", "border"),
-               ("ru_rest", "Остальная Россия (Москва)", "Rest of Russia (Moscow)", "RU", "rest_of_russia")]
-    return {"scenario": name, "status": "optimal", "objective": 2.0e9, "gap": 0.001,
-            "centres": [{"id": cid, "name_ru": ru, "name_en": en, "region": "RU-STA", "country": "RU",
-                         "existing": cid.startswith("ru_"), "size": size, "throughput_t": 1000.0}
-                        for cid, ru, en, size in centres],
-            "outside_markets": [{"id": m, "name_ru": ru, "name_en": en, "country": c, "kind": k}
-                                for m, ru, en, c, k in markets],
-            "imports_by_exit_t": {"am_yerevan": {"fruit_berries": armenia_t}, "ge_tbilisi": {"vegetables": georgia_t},
-                                  "ru_rest": {}},
-            "exports_by_exit_t": {"am_yerevan": {}, "ge_tbilisi": {}, "ru_rest": {"potatoes": 5000.0}},
-            "cost_breakdown": {"transport and handling": 1.5e9}, "loss_reduction_pct": {"vegetables": 10.0},
-            "price_change_pct": {"vegetables": -1.0}}
-
-
-def test_compare_answers_the_command_lines_table_of_differences(api):
+def test_compare_answers_the_command_lines_table_of_differences(api, cross_border_runs):
     """POST /compare gives what ``planner compare`` gives (one domain function): centres opened, closed or resized
     by stable site identity, and trade by border crossing and by country (A, B, change) — Armenia's and Georgia's
     sales through Upper Lars stop in B — while the keys earlier clients read stay."""
     tc, p, v, url = api
-    a = _stored_run(url, _cross_border_summary("lars_open", [("ru_sta_orc", "ОРЦ Ставрополь", "Stavropol centre",
-                                                              "existing"),
-                                                             ("pyatigorsk", "Пятигорск", "Pyatigorsk", "small")],
-                                               armenia_t=1200.0, georgia_t=800.0))
-    b = _stored_run(url, _cross_border_summary("lars_closed", [("ru_sta_orc", "ОРЦ Ставрополь", "Stavropol centre",
-                                                                "existing+small"),
-                                                               ("nalchik", "Нальчик", "Nalchik", "large")],
-                                               armenia_t=0.0, georgia_t=0.0))
+    a, b = cross_border_runs(url)
     r = tc.post("/compare", json={"run_a": a, "run_b": b}, headers=v)
     assert r.status_code == 200, r.text
     doc = r.json()

@@ -59,7 +59,7 @@ def server(tmp_path_factory):
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         raise RuntimeError("planner serve did not start")
-    yield {"base": base, "planner": planner_key, "viewer": viewer_key}
+    yield {"base": base, "planner": planner_key, "viewer": viewer_key, "url": url}
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
 
@@ -177,7 +177,7 @@ def _partners_and_trade_pictures(pg, server) -> None:
     pg.shot("result_trade")
 
 
-def test_planner_flow_map_scenario_run_results_compare_language(server, browser, tmp_path):
+def test_planner_flow_map_scenario_run_results_compare_language(server, browser, tmp_path, cross_border_runs):
     pg = Page(browser, server["base"])
     page = pg.page
     # a wrong key gets a clear message and no way in
@@ -289,7 +289,22 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector("#cmp-table[data-ready='1']")
     table = page.text_content("#cmp-table")
     assert "Только в B" in table
+    assert page.locator("#cmp-centres tr[data-change='opened in B'], #cmp-centres tr[data-change='closed in B']"
+                        ).count() >= 1  # six centres against seven
     pg.shot("compare")
+    pg.shot("compare_full", full_page=True)
+    # trade by border crossing: two stored runs, Armenia and Georgia selling through Upper Lars in A only
+    a, b = cross_border_runs(server["url"])
+    page.click("a[href='#runs']")
+    page.click("a[href='#compare']")
+    page.wait_for_selector(f"#cmp-b option[value='{b}']", state="attached")
+    page.select_option("#cmp-a", a)
+    page.select_option("#cmp-b", b)
+    page.click("#cmp-go")
+    row = page.wait_for_selector("#cmp-crossings tr[data-id='ru_ge_upper_lars']").text_content()
+    assert "Верхний Ларс" in row and "Армения (Ереван)" in row and "Грузия (Тбилиси)" in row
+    resized = page.text_content("#cmp-centres tr[data-change='resized']")
+    assert "ОРЦ Ставрополь / Stavropol centre" in resized and "existing → existing+small" in resized
 
     # a larger run is cancelled while it solves
     page.click("a[href='#scenarios']")

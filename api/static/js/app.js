@@ -577,6 +577,25 @@
     $("#cmp-a").innerHTML = opts; $("#cmp-b").innerHTML = opts;
     if (a) { $("#cmp-a").value = a; } if (b) { $("#cmp-b").value = b; } else if (page.items.length > 1) { $("#cmp-b").selectedIndex = 1; }
   }
+  // The table of differences of planner.compare.compare_summaries (the same document `planner compare` prints):
+  // centres opened, closed or resized by stable site identity; trade by border crossing and by country, t a year.
+  function cmpTables(c) {
+    const both = (o) => esc(o.name_ru === o.name_en || !o.name_en ? o.name_ru || o.id : `${o.name_ru} / ${o.name_en}`);
+    const changeName = { "opened in B": t("cmp_opened"), "closed in B": t("cmp_closed"), resized: t("cmp_resized") };
+    const moved = (c.centres || []).filter((x) => x.change !== "kept");
+    const kept = (c.centres || []).length - moved.length;
+    $("#cmp-centres").innerHTML = `<tr><th>${t("cmp_change")}</th><th>${t("c_name")}</th><th>${t("c_region")}</th><th>${t("cmp_size_ab")}</th><th>${t("cmp_thr_a")}</th><th>${t("cmp_thr_b")}</th></tr>` +
+      moved.map((x) => `<tr data-change="${esc(x.change)}"><td>${changeName[x.change]}</td><td>${both(x)}</td><td>${esc(x.region)}</td><td>${esc(x.size_a || "—")} → ${esc(x.size_b || "—")}</td><td>${num(x.throughput_a_t, 0)}</td><td>${num(x.throughput_b_t, 0)}</td></tr>`).join("") +
+      `<tr><td colspan="6">${t("cmp_kept")}: ${kept}</td></tr>`;
+    const market = Object.fromEntries((c.trade_by_market || []).map((m) => [m.market, nm(m)]));
+    const abc = (r, k) => `<td>${num(r[k + "_a_t"], 0)}</td><td>${num(r[k + "_b_t"], 0)}</td><td>${num(r[k + "_change_t"], 0)}</td>`;
+    const head = (first) => `<tr><th rowspan="2">${first}</th><th rowspan="2">${t("cmp_markets")}</th><th colspan="3">${t("cmp_sells")}</th><th colspan="3">${t("cmp_buys")}</th></tr>` +
+      `<tr><th>A</th><th>B</th><th>${t("cmp_change")}</th><th>A</th><th>B</th><th>${t("cmp_change")}</th></tr>`;
+    const body = (rows, id) => rows.length ? rows.map((r) => `<tr data-id="${esc(r[id])}"><td>${both(r)}</td><td>${esc(r.markets.map((m) => market[m] || m).join("; "))}</td>${abc(r, "imports")}${abc(r, "exports")}</tr>`).join("")
+      : `<tr><td colspan="8">${t("cmp_none")}</td></tr>`;
+    $("#cmp-crossings").innerHTML = head(t("cmp_crossing")) + body(c.trade_by_crossing || [], "crossing");
+    $("#cmp-countries").innerHTML = head(t("cmp_country")) + body(c.trade_by_country || [], "country");
+  }
   $("#cmp-go").addEventListener("click", async () => {
     const a = $("#cmp-a").value; const b = $("#cmp-b").value; $("#cmp-error").textContent = "";
     if (!a || !b) { $("#cmp-error").textContent = t("cmp_need_two"); return; }
@@ -591,6 +610,7 @@
     gs.forEach((g) => rows.push([`${t("g_price")}: ${commodityName(g)}`, num((c.a.price_change_pct || {})[g], 2), num((c.b.price_change_pct || {})[g], 2)]));
     rows.push([t("cmp_only_a"), esc(c.only_a.join(", ")) || "—", ""], [t("cmp_only_b"), "", esc(c.only_b.join(", ")) || "—"]);
     $("#cmp-table").innerHTML = `<tr><th>${t("cmp_field")}</th><th>A</th><th>B</th></tr>` + rows.map((r) => `<tr><td>${r[0]}</td><td>${r[1]}</td><td>${r[2]}</td></tr>`).join("");
+    cmpTables(c);
     const [ga, gb] = await Promise.all([api(`/runs/${a}/geojson`), api(`/runs/${b}/geojson`)]);
     const ma = runMap("cmp-map-a", ga); const mb = runMap("cmp-map-b", gb);
     let syncing = false;
