@@ -214,7 +214,7 @@ class CompareRun(BaseModel):
     status: str | None = Field(None, description="the solver's status, e.g. optimal")
     objective: float | None = Field(None, description="annual cost less sales to outside markets, RUB a year")
     gap: float | None = Field(None, description="relative MIP gap (0.01 = 1 %)")
-    cost_breakdown: dict[str, float] | None = Field(None, description="cost by item, RUB a year")
+    cost_breakdown: dict[str, float | None] | None = Field(None, description="cost by item, RUB a year")
     loss_reduction_pct: dict[str, float | None] | None = Field(None, description="by commodity group, %")
     price_change_pct: dict[str, float | None] | None = Field(None, description="consumer price change by "
                                                                                 "commodity group, %")
