@@ -62,8 +62,9 @@ def _variant_scenario(name: str, time_limit: float | None):
     return parse_scenario(raw), raw
 
 
-def child(name: str, time_limit: float | None, out: Path) -> None:
-    """Run one variant in this process and write its figures as JSON to ``out``."""
+def child(name: str, time_limit: float | None, out: Path, keep: Path | None = None) -> None:
+    """Run one variant in this process and write its figures as JSON to ``out``; with ``keep``, the run's output
+    files stay in ``keep/<variant>``."""
     t0 = time.perf_counter()
     from planner.data.loader import load_dataset
     from planner.execute import execute_scenario
@@ -95,7 +96,8 @@ def child(name: str, time_limit: float | None, out: Path) -> None:
     out_run = execute_scenario(sc, ds, on_log=on_log, on_progress=on_progress)
     t_out = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        write_outputs(Path(folder) / "run", out_run.planned, out_run.result, out_run.summary, ds, sc.region_ids(ds),
+        target = keep / name if keep is not None else Path(folder) / "run"
+        write_outputs(target, out_run.planned, out_run.result, out_run.summary, ds, sc.region_ids(ds),
                       out_run.losses, out_run.prices, out_run.investor, force=True)
     s = out_run.summary
     stages = dict(s.get("stage_seconds", {}), outputs=round(time.perf_counter() - t_out, 1))
@@ -160,11 +162,12 @@ def main() -> None:
     ap.add_argument("--variants", default="default,doubled")
     ap.add_argument("--time-limit", type=float, default=None, help="override the scenario's solver time limit, s")
     ap.add_argument("--doc", type=Path, help="write the table into this Markdown file between the markers")
+    ap.add_argument("--keep", type=Path, help="keep each variant's output files in KEEP/<variant>")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.time_limit, args.out)
+        child(args.child, args.time_limit, args.out, args.keep)
         return
     results = []
     for name in args.variants.split(","):
@@ -173,6 +176,8 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", name, "--out", str(out)]
             if args.time_limit is not None:
                 cmd += ["--time-limit", str(args.time_limit)]
+            if args.keep is not None:
+                cmd += ["--keep", str(args.keep.resolve())]
             env = dict(os.environ, PYTHONPATH=str(ROOT))
             subprocess.run(cmd, check=True, env=env, cwd=ROOT)
             results.append(json.loads(out.read_text(encoding="utf-8")))
