@@ -45,7 +45,7 @@ from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
-from api.messages import ApiError, bilingual_items, item, ru_detail, ru_item
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item
 from planner.scenario import Scenario, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
@@ -313,8 +313,7 @@ def require(role: str):
     def check(x_api_key: Annotated[str | None, Header()] = None) -> Caller:
         found = key_of(x_api_key, app.state.url)
         if found is None:
-            raise ApiError(401, "missing or unknown API key: send it in the X-API-Key header",
-                           "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key")
+            raise ApiError(401, NO_KEY, NO_KEY_RU)
         if role == "planner" and found[1] not in ("planner", "admin"):
             raise ApiError(403, "this key may read but not write or run (role viewer); use a planner key",
                            "этот ключ даёт только чтение (роль viewer): для записи и запуска нужен ключ планировщика")
@@ -476,7 +475,8 @@ app = FastAPI(title="ОРЦ planner API", version="0.1.0", lifespan=lifespan,
 app.state.url = None
 app.state.start_jobs = True
 app.state.limits = Limits()
-app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body)
+app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body,
+                   key_ok=lambda key: key_of(key, app.state.url) is not None)
 
 
 @app.exception_handler(RequestValidationError)

@@ -6,11 +6,15 @@ be standard JSON: ``NaN``, ``Infinity``, number literals that overflow a double 
 Unicode (lone surrogates, in keys or values) and duplicate keys in an object are refused with 422, each error
 naming its location (``["body", "solver", "time_limit_s"]``), so no such value reaches a handler or the database.
 
-A YAML body (``Content-Type: application/yaml``, also ``application/x-yaml``, ``text/yaml``, ``text/x-yaml``) is
-read under the limits of a scenario file on the command line (``planner.scenario``): at most ``MAX_FILE_BYTES``
-(413), UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded — counted before expanding, so a
-"billion laughs" body is refused at once — and each key once (422 naming the problem and the line). It is then
-turned into JSON and checked like a JSON body, so the handlers see one format.
+A YAML body (``Content-Type: application/yaml``, also ``application/x-yaml``, ``text/yaml``, ``text/x-yaml``) costs
+far more to parse than JSON (PyYAML builds its node tree before any limit is counted), so it is read only for a
+caller with an active API key (else 401, the same body as a route's, before any parsing), at most
+:data:`MAX_YAML_BODY` bytes (64 KiB, 413 naming the limit; a scenario is a few KB), and at most
+:data:`MAX_YAML_PARSES` at once per server process (a further one is answered 429 with ``Retry-After: 1`` at once
+rather than queued, so waiting clients hold no thread). It is then read under the limits of a scenario file on the
+command line (``planner.scenario``): UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded — counted
+before expanding, so a "billion laughs" body is refused at once — and each key once (422 naming the problem and
+the line). It is then turned into JSON and checked like a JSON body, so the handlers see one format.
 """
 
 from __future__ import annotations
@@ -18,14 +22,24 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
-from api.messages import item, ru_item
-from planner.scenario import MAX_FILE_BYTES, ScenarioError, bad_values, parse_yaml, short
+from api.messages import NO_KEY, NO_KEY_RU, item, ru_item
+from planner.scenario import ScenarioError, bad_values, parse_yaml, short
 
 Scope = dict[str, Any]
+
+MAX_YAML_BODY = 64 * 1024
+"""Largest YAML request body, bytes (64 KiB; a scenario file is a few KB). A project setting against a client
+making the server build a large YAML node tree, not a published figure; ``PLANNER_MAX_BODY`` does not raise it."""
+MAX_YAML_PARSES = 2
+"""YAML bodies parsed at once by one server process (each in a worker thread); a further one gets 429."""
+YAML_RETRY_AFTER_S = 1
+"""The ``Retry-After`` (seconds) of that 429: a 64 KiB body parses in well under a second."""
 
 
 class _NonFinite:
@@ -178,18 +192,24 @@ def _yaml_ru(text: str) -> str:
 
 
 class BodyGuard:
-    """ASGI middleware: ``max_body()`` bytes at most per request body (413), strict JSON (422)."""
+    """ASGI middleware: ``max_body()`` bytes at most per request body (413), strict JSON (422); a YAML body only
+    with an active key (``key_ok``, 401), ≤ :data:`MAX_YAML_BODY` bytes (413), ≤ :data:`MAX_YAML_PARSES` parsed at
+    once (429)."""
 
-    def __init__(self, app, max_body):
+    def __init__(self, app, max_body: Callable[[], int], key_ok: Callable[[str | None], bool]):
         self.app = app
         self.max_body = max_body  # a callable: the limit is read when the server starts, not at import
+        self.key_ok = key_ok  # whether an X-API-Key value is an active key (the routes' own lookup, api.db.key_of)
+        self.parsing = threading.BoundedSemaphore(MAX_YAML_PARSES)
 
     async def __call__(self, scope: Scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body()
         headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"application/json").lower()
+        yaml_body = is_yaml(ctype)
+        limit = min(self.max_body(), MAX_YAML_BODY) if yaml_body else self.max_body()
         length = headers.get(b"content-length")
         if length is not None:
             if not length.strip().isdigit():
@@ -197,8 +217,7 @@ class BodyGuard:
                                              "detail_ru": "Content-Length — не целое число байтов"})
                 return
             if int(length) > limit:
-                await _send_json(send, 413, {"detail": f"request body over {limit} bytes",
-                                             "detail_ru": f"тело запроса больше {limit} байт"})
+                await self._too_large(send, limit, yaml_body, int(length))
                 return
         chunks: list[bytes] = []
         size = 0
@@ -210,21 +229,29 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_json(send, 413, {"detail": f"request body over {limit} bytes",
-                                             "detail_ru": f"тело запроса больше {limit} байт"})
+                await self._too_large(send, limit, yaml_body, size)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        ctype = headers.get(b"content-type", b"application/json").lower()
-        if is_yaml(ctype) and body.strip():
-            if len(body) > MAX_FILE_BYTES:
-                await _send_json(send, 413, {"detail": f"YAML body of {len(body)} bytes is over the limit of "
-                                                       f"{MAX_FILE_BYTES} bytes of a scenario file",
-                                             "detail_ru": f"тело YAML в {len(body)} байт больше предела файла "
-                                                          f"сценария, {MAX_FILE_BYTES} байт"})
+        if yaml_body and body.strip():
+            key = next((v for k, v in scope.get("headers") or [] if k == b"x-api-key"), None)
+            text = key.decode("latin-1") if key is not None else None
+            if not await anyio.to_thread.run_sync(self.key_ok, text):
+                await _send_json(send, 401, {"detail": NO_KEY, "detail_ru": NO_KEY_RU})
                 return
-            converted, errors = await anyio.to_thread.run_sync(yaml_to_json, body)
+            if not self.parsing.acquire(blocking=False):
+                await _send_json(send, 429, {
+                    "detail": f"more than {MAX_YAML_PARSES} YAML bodies are being read at once; retry after "
+                              f"{YAML_RETRY_AFTER_S} s (or send JSON)",
+                    "detail_ru": f"одновременно читается больше {MAX_YAML_PARSES} тел YAML; повторите через "
+                                 f"{YAML_RETRY_AFTER_S} с (или отправьте JSON)"},
+                    {"Retry-After": str(YAML_RETRY_AFTER_S)})
+                return
+            try:
+                converted, errors = await anyio.to_thread.run_sync(yaml_to_json, body)
+            finally:
+                self.parsing.release()
             if errors:
                 await _send_json(send, 422, {"detail": errors})
                 return
@@ -247,3 +274,17 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _too_large(send, limit: int, yaml_body: bool, size: int) -> None:
+        """413: a body over ``limit`` bytes (``size``: announced, or counted so far); a YAML body's names
+        :data:`MAX_YAML_BODY` when that is the limit it met."""
+        if yaml_body and limit == MAX_YAML_BODY:
+            body = {"detail": f"YAML body of {size} bytes or more is over the limit of {MAX_YAML_BODY} bytes "
+                              f"(64 KiB, MAX_YAML_BODY) for a YAML body; send a larger body as JSON",
+                    "detail_ru": f"тело YAML ({size} байт или больше) превышает предел тела YAML: {MAX_YAML_BODY} "
+                                 f"байт (64 КиБ, MAX_YAML_BODY); тело большего размера отправьте в JSON"}
+        else:
+            body = {"detail": f"request body over {limit} bytes",
+                    "detail_ru": f"тело запроса больше {limit} байт"}
+        await _send_json(send, 413, body)

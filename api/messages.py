@@ -19,6 +19,11 @@ from typing import Any
 
 from fastapi import HTTPException
 
+NO_KEY = "missing or unknown API key: send it in the X-API-Key header"
+NO_KEY_RU = "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key"
+"""The 401 every authenticated route (and the body guard, before it parses a YAML body) answers without an active
+key, English and Russian."""
+
 
 class ApiError(HTTPException):
     """An HTTP error with its message in English (``detail``) and Russian (``detail_ru``)."""

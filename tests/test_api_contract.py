@@ -278,18 +278,95 @@ def test_an_oversized_yaml_body_is_a_413_announced_or_chunked(api):
     assert _stored_ids(tc, v) == []
 
 
-def test_a_yaml_body_keeps_the_scenario_file_limit_when_the_body_limit_is_raised(tmp_path, monkeypatch):
-    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within a scenario file's 1 MiB."""
-    from planner.scenario import MAX_FILE_BYTES
+def test_a_yaml_body_keeps_its_64_kib_limit_when_the_body_limit_is_raised(tmp_path, monkeypatch):
+    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within 64 KiB (``MAX_YAML_BODY``)."""
+    from api.guard import MAX_YAML_BODY
 
     monkeypatch.setenv("PLANNER_MAX_BODY", str(4 << 20))
     url = f"sqlite:///{tmp_path / 'big.db'}"
     _, key = create_key("planner", url=url)
     body = ("name: big\ndescription: |\n" + "  x" * 700_000 + "\n").encode()
-    assert MAX_FILE_BYTES < len(body) < 4 << 20
+    assert MAX_YAML_BODY < len(body) < 4 << 20
     with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
         r = tc.post("/scenarios", content=body, headers={"X-API-Key": key, **YAML})
-        assert r.status_code == 413 and str(MAX_FILE_BYTES) in r.json()["detail"], r.text
+        assert r.status_code == 413 and str(MAX_YAML_BODY) in r.json()["detail"], r.text
+
+
+def test_a_100_kib_yaml_body_with_a_valid_key_is_a_413_naming_the_yaml_limit(api, monkeypatch):
+    """A scenario is a few KB: a YAML body over 64 KiB is refused before it is parsed, announced or chunked."""
+    import api.guard as guard
+
+    tc, p, v, _ = api
+    monkeypatch.setattr(guard, "parse_yaml", lambda *a, **k: pytest.fail("a YAML body over the limit was parsed"))
+    body = ("name: big\ndescription: |\n" + "  строка\n" * 7_000).encode()
+    assert 100 * 1024 <= len(body) < guard.MAX_YAML_BODY * 2 and len(body) < tc.app.state.limits.max_body
+    r = tc.post("/scenarios", content=body, headers={**p, **YAML})
+    assert r.status_code == 413, r.text
+    assert "65536" in r.json()["detail"] and "MAX_YAML_BODY" in r.json()["detail"]
+    assert "65536" in r.json()["detail_ru"]
+    r = tc.post("/scenarios", content=iter([body[:50_000], body[50_000:]]), headers={**p, **YAML})  # chunked
+    assert r.status_code == 413, r.text
+    assert _stored_ids(tc, v) == []
+
+
+@pytest.mark.parametrize("key", [None, "orc_not_a_key", "revoked"])
+def test_an_anonymous_yaml_body_is_a_401_without_being_parsed(api, monkeypatch, key):
+    """Without an active key a YAML body is refused with the routes' own 401 before PyYAML sees it: an anonymous
+    client cannot make the server build YAML node trees."""
+    import api.guard as guard
+    from api.db import create_key as make_key
+    from api.db import revoke_key
+
+    tc, p, v, url = api
+    if key == "revoked":
+        kid, key = make_key("planner", url=url)
+        assert revoke_key(kid, url=url)
+    monkeypatch.setattr(guard, "parse_yaml", lambda *a, **k: pytest.fail("an anonymous YAML body was parsed"))
+    headers = {**YAML, **({"X-API-Key": key} if key else {})}
+    for path in ("/scenarios", "/runs", "/estimate/price-impact"):
+        r = tc.post(path, content=SMALL_YAML.encode(), headers=headers)
+        assert r.status_code == 401, (path, r.text)
+        assert r.json() == tc.get("/scenarios", headers={"X-API-Key": "nope"}).json()  # the app's own 401 body
+        assert "X-API-Key" in r.json()["detail"] and "ключ API" in r.json()["detail_ru"]
+    assert _stored_ids(tc, v) == []
+
+
+def test_at_most_two_yaml_bodies_are_parsed_at_once_a_third_gets_429(api, monkeypatch):
+    """Two YAML parses at a time per server process; a third is answered 429 with ``Retry-After`` at once (it
+    holds no thread waiting), and the next one after a parse ends goes through."""
+    import threading
+
+    import api.guard as guard
+
+    tc, p, v, _ = api
+    inside, release = threading.Barrier(3), threading.Event()
+    real = guard.parse_yaml
+
+    def slow(*args, **kwargs):
+        inside.wait(timeout=10)
+        release.wait(timeout=10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(guard, "parse_yaml", slow)
+    answers: list = []
+    def post(name: str):
+        body = SMALL_YAML.replace("name: api_small", f"name: {name}").encode()
+        answers.append(tc.post("/scenarios", content=body, headers={**p, **YAML}))
+
+    posts = [threading.Thread(target=post, args=(f"parallel_{i}",)) for i in range(2)]
+    for t in posts:
+        t.start()
+    inside.wait(timeout=10)  # both parses are under way
+    third = tc.post("/scenarios", content=SMALL_YAML.encode(), headers={**p, **YAML})
+    release.set()
+    for t in posts:
+        t.join(timeout=30)
+    assert third.status_code == 429 and third.headers["retry-after"] == str(guard.YAML_RETRY_AFTER_S), third.text
+    assert "YAML" in third.json()["detail"] and "YAML" in third.json()["detail_ru"]
+    assert sorted(r.status_code for r in answers) == [201, 201], [r.text for r in answers]
+    monkeypatch.setattr(guard, "parse_yaml", real)
+    post("after")
+    assert answers[-1].status_code == 201, answers[-1].text
 
 
 # item 5: errors in Russian beside English ---------------------------------------------------------------------------
@@ -439,3 +516,4 @@ def test_compare_answers_the_command_lines_table_of_differences(api, cross_borde
                 "loss_reduction_pct", "consumer_price_change_pct", "cost_breakdown_rub"):
         assert [{k: v for k, v in row.items() if v is not None} for row in doc[key]] == [
             {k: v for k, v in row.items() if v is not None} for row in cli[key]], key
+

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, session
 from api.library import library, library_scenario, visible_scenario
-from api.messages import ApiError, item
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, item
 from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import (
     LayerError,
@@ -55,8 +55,7 @@ def viewer(request: Request, x_api_key: Annotated[str | None, Header()] = None) 
     """Dependency: an active key of any role; 401 otherwise. Returns its role and organisation."""
     found = key_of(x_api_key, request.app.state.url)
     if found is None:
-        raise ApiError(401, "missing or unknown API key: send it in the X-API-Key header",
-                       "ключ API не передан или неизвестен: передайте его в заголовке X-API-Key")
+        raise ApiError(401, NO_KEY, NO_KEY_RU)
     return Key(found[1], found[2])
 
 
