@@ -17,8 +17,11 @@ for one site. Units: tonnes a year (``_t``), million RUB a year (``_mrub``), mil
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -45,18 +48,24 @@ def _num(x: object) -> float | None:
     return float(x) if isinstance(x, int | float) and x == x else None  # noqa: PLR0124 - NaN test
 
 
+def _total(values: Mapping[str, object] | None) -> float:
+    """The sum of a summary's per-commodity figures (t a year); a value stored as null (a NaN written to JSON) or
+    not a number adds nothing, so an older or partial summary still compares instead of failing."""
+    return sum(v for v in map(_num, (values or {}).values()) if v is not None)
+
+
 def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else b - a
 
 
 def _headline(s: dict) -> dict[str, float | None]:
     """The figures a reader compares first (units in the keys)."""
-    base = sum((s.get("loss_tonnes_baseline") or {}).values())
-    net = sum((s.get("loss_tonnes_network") or {}).values())
+    base = _total(s.get("loss_tonnes_baseline"))
+    net = _total(s.get("loss_tonnes_network"))
     social = s.get("social") or {}
     inv = (s.get("investor") or {}).get("totals") or {}
-    exports = sum((s.get("exports_t") or {}).values())
-    imports = sum((s.get("imports_t") or {}).values())
+    exports = _total(s.get("exports_t"))
+    imports = _total(s.get("imports_t"))
     return {
         "total_cost_mrub_per_yr": None if _num(s.get("objective")) is None else s["objective"] / 1e6,
         "centres_open": float(len(s.get("centres", []))),
@@ -65,7 +74,7 @@ def _headline(s: dict) -> dict[str, float | None]:
         "loss_reduction_pct": 100 * (base - net) / base if base > 0 else None,
         "exports_t_per_yr": exports,
         "imports_t_per_yr": imports,
-        "unmet_t_per_yr": sum((s.get("unmet_t") or {}).values()),
+        "unmet_t_per_yr": _total(s.get("unmet_t")),
         "net_social_benefit_mrub_per_yr": _num(s.get("net_social_benefit_mrub")),
         "social_npv_mrub": _num(social.get("social_npv_mrub")),
         "investor_npv_mrub": None if _num(inv.get("npv_new_rub")) is None else inv["npv_new_rub"] / 1e6,
@@ -125,17 +134,55 @@ def market_crossings(G: nx.MultiDiGraph, market_towns: Mapping[str, str], home_c
     return out
 
 
+@dataclass
+class _NetworkPaths:
+    """A dataset's corridor network at the registry's parameters (every crossing open), its road part, and the
+    crossings found so far for each (home country, market town) — what :func:`compare_inputs` derives from the
+    network, kept so a repeated comparison does not rebuild the graph or rerun a Dijkstra per market."""
+
+    graph: nx.MultiDiGraph
+    road: nx.MultiDiGraph
+    crossings: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def of(self, town: str, home_country: str) -> list[str]:
+        """The crossings on ``town``'s shortest path into ``home_country`` (as :func:`market_crossings`)."""
+        key = (home_country, town)
+        if key not in self.crossings:
+            self.crossings[key] = (_crossings_on_path(self.road, town, home_country)
+                                   or _crossings_on_path(self.graph, town, home_country))
+        return self.crossings[key]
+
+
+_NETWORKS: dict[int, _NetworkPaths] = {}
+""":class:`_NetworkPaths` by ``id()`` of the dataset it was built from, dropped when that dataset is."""
+_NETWORKS_LOCK = threading.Lock()
+
+
+def _network_paths(dataset: Dataset) -> _NetworkPaths:
+    """The cached :class:`_NetworkPaths` of ``dataset``, built on first use (one build at a time: the API
+    compares in worker threads)."""
+    from planner import network
+    from planner.parameters import ParameterSet
+
+    with _NETWORKS_LOCK:
+        paths = _NETWORKS.get(id(dataset))
+        if paths is None:
+            G = network.corridor_graph(dataset, ParameterSet(dataset.loss_rates))
+            road = G.subgraph([n for n, d in G.nodes(data=True) if d.get("mode", "road") == "road"])
+            paths = _NETWORKS[id(dataset)] = _NetworkPaths(G, road)
+            weakref.finalize(dataset, _NETWORKS.pop, id(dataset), None)
+        return paths
+
+
 def compare_inputs(dataset: Dataset, a: dict, b: dict) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]],
                                                                 dict[str, tuple[str, str]]]:
     """What :func:`compare_summaries` needs beside the two summaries, from the dataset: each country's
     (English, Russian) name by ISO code; each outside market of either run → the crossings into the scope's
-    country on its shortest path (:func:`market_crossings` on the embedded network at the registry's parameters,
-    every crossing open); and each crossing's (English, Russian) name. The scope's country is the one most of
-    the runs' centres are in; without centres no market is given a crossing. ``planner compare`` and
-    ``POST /compare`` both call this, so the command line and the web pages compare alike."""
-    from planner.network import corridor_graph
-    from planner.parameters import ParameterSet
-
+    country on its shortest path (as :func:`market_crossings`, on the embedded network at the registry's
+    parameters, every crossing open; the network and each path are computed once per dataset and kept); and each
+    crossing's (English, Russian) name. The scope's country is the one most of the runs' centres are in; without
+    centres no market is given a crossing. ``planner compare`` and ``POST /compare`` both call this, so the
+    command line and the web pages compare alike."""
     names = {r.country_id: (r.name_en, r.name_ru) for r in dataset.countries.itertuples()}
     countries = Counter(c.get("country") for c in a.get("centres", []) + b.get("centres", []) if c.get("country"))
     if not countries:
@@ -143,8 +190,9 @@ def compare_inputs(dataset: Dataset, a: dict, b: dict) -> tuple[dict[str, tuple[
     home = countries.most_common(1)[0][0]
     towns = dict(zip(dataset.outside_markets["market_id"], dataset.outside_markets["town_ru"], strict=True))
     ids = {m["id"] for m in a.get("outside_markets", []) + b.get("outside_markets", [])}
-    G = corridor_graph(dataset, ParameterSet(dataset.loss_rates))
-    crossing_of = market_crossings(G, {m: towns[m] for m in ids if m in towns}, home)
+    paths = _network_paths(dataset)
+    with _NETWORKS_LOCK:
+        crossing_of = {m: list(paths.of(towns[m], home)) for m in sorted(ids) if m in towns}
     crossing_names = {r.crossing_id: (r.name_en, r.name_ru) for r in dataset.border_crossings.itertuples()}
     return names, crossing_of, crossing_names
 
@@ -212,10 +260,10 @@ def _trade(a: dict, b: dict, country_names: dict[str, tuple[str, str]]) -> tuple
     rows = []
     for mid in sorted(names, key=lambda m: (names[m].get("country", ""), m)):
         m = names[mid]
-        ex_a = sum((a.get("exports_by_exit_t", {}).get(mid) or {}).values())
-        ex_b = sum((b.get("exports_by_exit_t", {}).get(mid) or {}).values())
-        im_a = sum((a.get("imports_by_exit_t", {}).get(mid) or {}).values())
-        im_b = sum((b.get("imports_by_exit_t", {}).get(mid) or {}).values())
+        ex_a = _total((a.get("exports_by_exit_t") or {}).get(mid))
+        ex_b = _total((b.get("exports_by_exit_t") or {}).get(mid))
+        im_a = _total((a.get("imports_by_exit_t") or {}).get(mid))
+        im_b = _total((b.get("imports_by_exit_t") or {}).get(mid))
         rows.append({"market": mid, "name_ru": m.get("name_ru"), "name_en": m.get("name_en"),
                      "country": m.get("country"), "kind": m.get("kind"),
                      "reachable_a": mid in in_a, "reachable_b": mid in in_b,

@@ -517,3 +517,46 @@ def test_compare_answers_the_command_lines_table_of_differences(api, cross_borde
         assert [{k: v for k, v in row.items() if v is not None} for row in doc[key]] == [
             {k: v for k, v in row.items() if v is not None} for row in cli[key]], key
 
+
+def test_a_repeated_compare_builds_the_corridor_network_once(api, cross_border_runs, monkeypatch):
+    """POST /compare keeps the network-derived part (graph, each market's crossings) per dataset: two compares,
+    and the command line's compare after them, build the corridor graph once and answer alike."""
+    import planner.compare as compare
+    import planner.network as network
+
+    tc, _, v, url = api
+    a, b = cross_border_runs(url)
+    built = []
+    real = network.corridor_graph
+    monkeypatch.setattr(network, "corridor_graph", lambda *args, **kw: built.append(1) or real(*args, **kw))
+    monkeypatch.setattr(compare, "_NETWORKS", {})
+    first = tc.post("/compare", json={"run_a": a, "run_b": b}, headers=v)
+    second = tc.post("/compare", json={"run_a": b, "run_b": a}, headers=v)
+    assert first.status_code == 200 == second.status_code, (first.text, second.text)
+    assert len(built) == 1
+    lars = {c["crossing"]: c["markets"] for c in second.json()["trade_by_crossing"]}
+    assert set(lars["ru_ge_upper_lars"]) == {"am_yerevan", "ge_tbilisi"}
+    assert first.json()["trade_by_crossing"][0]["imports_change_t"] == -second.json()["trade_by_crossing"][0][
+        "imports_change_t"]
+
+
+def test_compare_of_a_summary_with_null_values_answers_200(api, monkeypatch):
+    """A stored summary whose per-commodity figures hold null (a NaN written as JSON) still compares: the null
+    adds nothing to a total instead of a 500."""
+    from conftest import cross_border_summary, stored_run
+
+    tc, _, v, url = api
+    sa = cross_border_summary("with_nulls", [("pyatigorsk", "Пятигорск", "Pyatigorsk", "small")], 1200.0, 800.0)
+    sa["exports_by_exit_t"]["ru_rest"] = {"potatoes": 5000.0, "vegetables": None}
+    sa["imports_t"] = {"fruit_berries": None, "vegetables": 800.0}
+    sa["loss_tonnes_baseline"] = {"vegetables": 100.0, "potatoes": None}
+    sa["loss_tonnes_network"] = {"vegetables": 60.0}
+    sb = cross_border_summary("plain", [("nalchik", "Нальчик", "Nalchik", "large")], 0.0, 0.0)
+    a, b = stored_run(url, sa), stored_run(url, sb)
+    r = tc.post("/compare", json={"run_a": a, "run_b": b}, headers=v)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    rest = next(m for m in doc["trade_by_market"] if m["market"] == "ru_rest")
+    assert (rest["exports_a_t"], rest["exports_b_t"]) == (5000.0, 5000.0)
+    head = {h["key"]: h for h in doc["headline"]}
+    assert head["imports_t_per_yr"]["a"] == 800.0 and head["loss_saved_t_per_yr"]["a"] == 40.0
