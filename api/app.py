@@ -46,7 +46,7 @@ from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
 from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item
-from planner.scenario import Scenario, dataset_errors, error_loc, short
+from planner.scenario import Scenario, SolverSettings, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
            "objective": {"p": 7}}
@@ -329,14 +329,33 @@ def _stored(rec: ScenarioRecord, body: bool = True) -> StoredScenario:
                           body=rec.body if body else None)
 
 
-def _usable(rec: ScenarioRecord) -> dict:
-    """The body of a stored scenario that may be run, estimated or extended; 409 for a quarantined one."""
+def _usable(rec: ScenarioRecord, prefix: tuple = ("body", "scenario_id")) -> dict:
+    """The body of a stored scenario that may be run, estimated or extended: 409 for a quarantined one; 422 at
+    ``prefix`` for one whose solver time limit is over this service's (``PLANNER_MAX_TIME_LIMIT_S``, a setting
+    that may have been lowered since it was stored, so it is checked at each use, never by quarantine)."""
     if rec.status == "quarantined":
         raise ApiError(409, f"stored scenario {short(rec.id)} is quarantined ({rec.problem}); store a corrected "
                             "copy and use that",
                        f"сохранённый сценарий {short(rec.id)} помещён в карантин ({rec.problem}); сохраните "
                        "исправленную копию и используйте её")
+    cap = app.state.limits.max_time_limit_s
+    limit = _time_limit(rec.body)
+    if limit > cap:
+        raise _invalid([((), f"stored scenario {short(rec.id)} has solver.time_limit_s {limit:g} s, over this "
+                             f"service's limit of {cap} s (PLANNER_MAX_TIME_LIMIT_S); store a copy with a lower "
+                             "solver.time_limit_s and use that",
+                         f"у сохранённого сценария {short(rec.id)} solver.time_limit_s {limit:g} с — больше предела "
+                         f"этого сервиса {cap} с (PLANNER_MAX_TIME_LIMIT_S); сохраните копию с меньшим "
+                         "solver.time_limit_s и используйте её")], prefix)
     return rec.body
+
+
+def _time_limit(body: dict) -> float:
+    """A stored scenario's solver time limit, seconds: as stored, else the schema's default."""
+    value = (body.get("solver") or {}).get("time_limit_s") if isinstance(body, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float(SolverSettings.model_fields["time_limit_s"].default)
 
 
 def _visible_scenario(sid: str, caller: Caller) -> ScenarioRecord | None:
@@ -458,7 +477,7 @@ async def lifespan(app: FastAPI):
     app.state.url = app.state.url if getattr(app.state, "url", None) else database_url()
     from api.repair import check_stored
 
-    check_stored(app.state.url, app.state.limits)
+    check_stored(app.state.url)
     app.state.jobs = JobManager(app.state.url, app.state.limits)
     if app.state.start_jobs:
         app.state.jobs.start()
@@ -612,7 +631,8 @@ def list_scenarios(caller: Annotated[Caller, Depends(require("viewer"))]) -> lis
     library files (``scenarios/*.yaml``, read-only, their file name as the id) by name; without bodies."""
     with session(app.state.url) as s:
         recs = s.scalars(select(ScenarioRecord).options(load_only(ScenarioRecord.id, ScenarioRecord.name,
-                                                                  ScenarioRecord.created, ScenarioRecord.org))
+                                                                  ScenarioRecord.created, ScenarioRecord.org,
+                                                                  ScenarioRecord.status, ScenarioRecord.problem))
                          .where(scenarios_visible(caller.role, caller.org))
                          .order_by(ScenarioRecord.created.desc()))
         out = [_stored(r, body=False) for r in recs]

@@ -26,7 +26,8 @@ def library_dir() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _library(folder: str, stamp: float) -> dict[str, dict]:
+def _library(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> dict[str, dict]:
+    """The library of ``folder`` as its files were when ``stamp`` (see :func:`_stamp`) was taken; cached on it."""
     from planner.scenario import ScenarioError, load_scenario
 
     out = {}
@@ -35,8 +36,8 @@ def _library(folder: str, stamp: float) -> dict[str, dict]:
             continue
         try:
             sc = load_scenario(path)
-        except ScenarioError:
-            continue  # a broken library file is `planner validate`'s business; the list shows the valid ones
+        except (ScenarioError, OSError):
+            continue  # a broken (or just deleted) file: `planner validate`'s business; the list shows the valid ones
         body = sc.model_dump(mode="json", exclude={"extends"}, exclude_unset=True)
         if body.get("data") or (body.get("candidates") or {}).get("file"):
             continue  # scenarios reading server files are for the command line
@@ -51,8 +52,20 @@ def library() -> dict[str, dict]:
     folder = library_dir()
     if not folder.is_dir():
         return {}
-    stamp = max((p.stat().st_mtime for p in folder.glob("*.yaml")), default=0.0)
-    return _library(str(folder), stamp)
+    return _library(str(folder), _stamp(folder))
+
+
+def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the cached library is keyed on: each ``*.yaml`` file's name, modification time (ns) and size (bytes),
+    sorted — a file added (whatever its time), deleted, renamed or rewritten changes it."""
+    out = []
+    for path in folder.glob("*.yaml"):
+        try:
+            st = path.stat()
+        except OSError:  # deleted between the listing and the stat
+            continue
+        out.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(out))
 
 
 def library_scenario(name: str) -> dict | None:

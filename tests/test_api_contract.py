@@ -178,6 +178,35 @@ def test_a_library_scenario_run_by_id_meets_this_services_limits(api, tmp_path, 
     assert r.json()["detail"][0]["loc"] == ["body", "scenario_id", "solver", "time_limit_s"]
 
 
+def test_the_library_follows_its_folder_when_a_file_is_deleted_or_an_older_one_added(api, tmp_path, monkeypatch):
+    """The library list is cached on each file's name, time and size: deleting a file, or adding one whose time is
+    older than the rest, shows at the next GET /scenarios."""
+    import os
+
+    tc, _, v, _ = api
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for name in ("lib_a", "lib_b"):
+        (folder / f"{name}.yaml").write_text(f"name: {name}\nscope: {{federal_districts: [NCFD]}}\n",
+                                             encoding="utf-8")
+    os.utime(folder / "lib_b.yaml", (1_100_000_000, 1_100_000_000))  # older than lib_a: not the newest time
+    monkeypatch.setenv("PLANNER_SCENARIOS", str(folder))
+
+    def files() -> list[str]:
+        r = tc.get("/scenarios", headers=v)
+        assert r.status_code == 200, r.text
+        return [s["id"] for s in r.json() if s["read_only"]]
+
+    assert files() == ["lib_a", "lib_b"]
+    (folder / "lib_b.yaml").unlink()
+    assert files() == ["lib_a"]
+    assert tc.get("/scenarios/lib_b", headers=v).status_code == 404
+    old = folder / "lib_old.yaml"
+    old.write_text("name: lib_old\nscope: {federal_districts: [NCFD]}\n", encoding="utf-8")
+    os.utime(old, (1_000_000_000, 1_000_000_000))  # 2001: older than every other file
+    assert files() == ["lib_a", "lib_old"]
+
+
 # item 3: YAML bodies ------------------------------------------------------------------------------------------------
 
 YAML = {"content-type": "application/yaml"}

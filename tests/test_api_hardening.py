@@ -94,6 +94,26 @@ def test_the_service_caps_the_solver_time_limit(api, monkeypatch):
     assert "PLANNER_MAX_TIME_LIMIT_S" in r.json()["detail"][0]["msg"]
 
 
+def test_a_stored_scenario_over_a_lowered_time_limit_is_refused_when_used_not_quarantined(api, monkeypatch):
+    """PLANNER_MAX_TIME_LIMIT_S is a setting: a scenario stored under a higher one stays readable and ``ok``, and
+    running or estimating it is a 422 at ``["body", "scenario_id"]`` naming the setting until it is raised."""
+    tc, p, v = api
+    sid = tc.post("/scenarios", json=SMALL, headers=p).json()["id"]  # time_limit_s: 60
+    limits = tc.app.state.limits
+    monkeypatch.setattr(tc.app.state, "limits", type(limits)(max_time_limit_s=30))
+    for path in ("/runs", "/estimate/price-impact"):
+        r = tc.post(path, json={"scenario_id": sid}, headers=p)
+        assert r.status_code == 422, r.text
+        (err,) = r.json()["detail"]
+        assert err["loc"] == ["body", "scenario_id"]
+        assert "PLANNER_MAX_TIME_LIMIT_S" in err["msg"] and "60 s" in err["msg"] and "30 s" in err["msg"]
+        assert "PLANNER_MAX_TIME_LIMIT_S" in err["msg_ru"] and "сервиса" in err["msg_ru"]
+    one = tc.get(f"/scenarios/{sid}", headers=v).json()
+    assert one["status"] == "ok" and one["problem"] is None
+    tc.app.state.limits = limits  # raised again
+    assert tc.post("/runs", json={"scenario_id": sid}, headers=p).status_code == 202
+
+
 def test_runs_over_the_key_quota_or_the_queue_get_429_with_retry_after(tmp_path, monkeypatch):
     monkeypatch.setenv("PLANNER_MAX_RUNS_PER_KEY", "2")
     monkeypatch.setenv("PLANNER_MAX_QUEUE", "3")
@@ -167,11 +187,14 @@ def sql_seen(tc: TestClient) -> Iterator[list[str]]:
 
 def test_the_scenario_list_does_not_read_bodies(api):
     tc, p, v = api
-    assert tc.post("/scenarios", json=SMALL, headers=p).status_code == 201
+    for i in range(3):
+        assert tc.post("/scenarios", json={**SMALL, "name": f"small_{i}"}, headers=p).status_code == 201
     with sql_seen(tc) as statements:
-        assert len([x for x in tc.get("/scenarios", headers=v).json() if not x["library"]]) == 1
+        listed = [x for x in tc.get("/scenarios", headers=v).json() if not x["library"]]
+    assert len(listed) == 3 and {x["status"] for x in listed} == {"ok"}
     listing = [s for s in statements if "FROM scenarios" in s]
-    assert listing and all("scenarios.body" not in s for s in listing)
+    assert len(listing) == 1, listing  # one query for the list: no load per row (status, problem)
+    assert "scenarios.body" not in listing[0] and "scenarios.status" in listing[0]
 
 
 # item 5: finite numbers, valid Unicode, validation before anything is committed -------------------------------------

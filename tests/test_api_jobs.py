@@ -200,7 +200,10 @@ def _old_database(tmp_path, key: str) -> str:
                    .encode("utf-8", "surrogateescape")})
         runs = [("r_done", "s_good", good, "succeeded", json.dumps(result), None),
                 ("r_queued_bad", "s_unknown", unknown, "queued", None, None),
-                ("r_queued_ok", "s_good", good, "queued", None, None)]
+                ("r_queued_ok", "s_good", good, "queued", None, None),
+                # results no read can take: not JSON at all, and JSON without the summary, tables and map
+                ("r_garbled", "s_good", good, "succeeded", '{"summary": {"status": "optimal", ', None),
+                ("r_shapeless", "s_good", good, "succeeded", "[1, 2]", None)]
         for i, (rid, sid, sc, status, res, err) in enumerate(runs):
             c.execute(text("INSERT INTO runs VALUES (:id, :sid, :sc, :st, 'done', NULL, NULL, 'k1', :t, NULL, "
                            "NULL, :res, :err)"),
@@ -262,27 +265,45 @@ def test_rows_of_an_older_version_are_repaired_or_quarantined_and_read_cleanly(t
         assert done.json()["summary"]["objective"] is None
         assert done.json()["tables"]["sites"][0]["utilisation"] is None
         assert "non-finite" in states["r_done"].json()["problem"]
+        # a result no read can take is dropped and its run failed with the reason: every read of it is a clean
+        # answer (a 409 "no result"), never a 500
+        for rid, why in (("r_garbled", "not JSON"), ("r_shapeless", "not a JSON object")):
+            state = states[rid].json()
+            assert state["status"] == "failed" and why in state["error"], state
+            assert "submit the scenario again" in state["error"]
+            reads = {"result": tc.get(f"/runs/{rid}/result", headers=h),
+                     "geojson": tc.get(f"/runs/{rid}/geojson", headers=h),
+                     "files": tc.get(f"/runs/{rid}/files", headers=h),
+                     "estimate": tc.post("/estimate/loss-reduction", json={"run_id": rid}, headers=h),
+                     "compare": tc.post("/compare", json={"run_a": "r_done", "run_b": rid}, headers=h)}
+            assert {k: r.status_code for k, r in reads.items()} == dict.fromkeys(reads, 409), \
+                {k: r.text for k, r in reads.items()}
+        assert tc.post("/compare", json={"run_a": "r_done", "run_b": "r_done"}, headers=h).status_code == 200
     # every row is marked checked: the next start-up does not check them again
     with create_engine(url).connect() as c:
         assert c.execute(text("SELECT count(*) FROM scenarios WHERE checked IS NOT :v"), {"v": CHECKED}).scalar() == 0
         assert c.execute(text("SELECT count(*) FROM runs WHERE checked IS NOT :v"), {"v": CHECKED}).scalar() == 0
         assert c.execute(text("SELECT json_extract(result, '$.summary.objective') IS NULL FROM runs "
                               "WHERE id = 'r_done'")).scalar() == 1  # standard JSON now
-    from api.limits import load_limits
     from api.repair import check_stored
 
-    assert check_stored(url, load_limits())["scenarios"] == 0
+    assert check_stored(url)["scenarios"] == 0
+    with create_engine(url).connect() as c:
+        assert c.execute(text("SELECT count(*) FROM runs WHERE id IN ('r_garbled', 'r_shapeless') "
+                              "AND result IS NULL")).scalar() == 2  # SQL NULL, not the JSON text 'null'
 
 
 URLS = ["sqlite"] + (["postgresql"] if os.environ.get("PLANNER_TEST_POSTGRES_URL") else [])
 
 
 @pytest.mark.parametrize("db", URLS)
-def test_an_unchecked_row_that_no_longer_validates_is_quarantined_on_either_database(tmp_path, clear_limits, db):
+def test_an_unchecked_row_that_no_longer_validates_is_quarantined_on_either_database(tmp_path, clear_limits, db,
+                                                                                     monkeypatch):
     """PostgreSQL refuses bad UTF-8 and NaN in json itself; a scenario that no longer validates can be stored
-    there as well, and the start-up check (reading rows as text there) quarantines it."""
+    there as well, and the start-up check (reading rows as text there) quarantines it. One over the service's
+    solver time limit (a setting, PLANNER_MAX_TIME_LIMIT_S) is not quarantined: using it is a 422 naming the
+    setting while the setting is lower, and accepted once it is raised."""
     from api.db import Base, engine
-    from api.limits import load_limits
     from api.repair import check_stored
 
     url = f"sqlite:///{tmp_path / 'either.db'}" if db == "sqlite" else os.environ["PLANNER_TEST_POSTGRES_URL"]
@@ -296,11 +317,93 @@ def test_an_unchecked_row_that_no_longer_validates_is_quarantined_on_either_data
                   {"b": json.dumps({**SMALL, "scope": {"countries": ["ZZ"]}})})
         c.execute(text("INSERT INTO scenarios (id, name, body, created, org) VALUES "
                        "('old_ok', 'old_ok', :b, '2026-11-01 10:00:01', 'default')"), {"b": json.dumps(SMALL)})
-    assert check_stored(url, load_limits()) == {"scenarios": 2, "runs": 0, "repaired": 0, "quarantined": 1,
-                                                 "failed": 0}
+        c.execute(text("INSERT INTO scenarios (id, name, body, created, org) VALUES "
+                       "('old_long', 'old_long', :b, '2026-11-01 10:00:02', 'default')"),
+                  {"b": json.dumps({**SMALL, "solver": {"time_limit_s": 600}})})
+    monkeypatch.setenv("PLANNER_MAX_TIME_LIMIT_S", "300")
+    assert check_stored(url) == {"scenarios": 3, "runs": 0, "repaired": 0, "quarantined": 1, "failed": 0}
     h = {"X-API-Key": key}
     with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
         got = {s["id"]: s for s in tc.get("/scenarios", headers=h).json()}
         assert got["old_bad"]["status"] == "quarantined" and "ZZ" in got["old_bad"]["problem"]
         assert got["old_ok"]["status"] == "ok"
+        assert got["old_long"]["status"] == "ok" and got["old_long"]["problem"] is None
         assert tc.post("/runs", json={"scenario_id": "old_bad"}, headers=h).status_code == 409
+        for path in ("/runs", "/estimate/loss-reduction"):
+            r = tc.post(path, json={"scenario_id": "old_long"}, headers=h)
+            assert r.status_code == 422, r.text
+            (err,) = r.json()["detail"]
+            assert err["loc"] == ["body", "scenario_id"] and "PLANNER_MAX_TIME_LIMIT_S" in err["msg"]
+            assert "600" in err["msg"] and "300" in err["msg"] and "PLANNER_MAX_TIME_LIMIT_S" in err["msg_ru"]
+    monkeypatch.delenv("PLANNER_MAX_TIME_LIMIT_S")
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        assert tc.post("/runs", json={"scenario_id": "old_long"}, headers=h).status_code == 202
+
+
+def _unchecked_runs(url: str, rows: list[tuple[str, str, str, str | None, str | None, bytes]]) -> None:
+    """Runs as an older version left them (no check mark): (id, status, scenario JSON, lease owner, worker,
+    progress as raw bytes)."""
+    from api.db import engine
+
+    with engine(url).begin() as c:
+        for rid, status, scenario, owner, worker, progress in rows:
+            c.execute(text("INSERT INTO runs (id, scenario, status, progress, lease_owner, worker, created, org) "
+                           "VALUES (:id, :sc, :st, CAST(:p AS TEXT), :o, :w, '2026-11-01 10:00:00', 'default')"),
+                      {"id": rid, "sc": scenario, "st": status, "p": progress, "o": owner, "w": worker})
+
+
+def test_the_start_up_check_never_reverts_what_a_live_worker_wrote_since_its_read(tmp_path, clear_limits,
+                                                                                  monkeypatch):
+    """Another server's worker writes a run between the check's read and its write (a rolling upgrade, several
+    servers on one database): the check writes nothing over it, reads the row again and checks what is there;
+    a row that keeps changing is left unchecked for the next start-up, as the worker wrote it."""
+    import api.repair
+    from api.db import engine
+    from api.repair import ATTEMPTS, check_stored
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    unknown = json.dumps({**SMALL, "scope": {"regions": ["XX-NOPE"]}})
+    # r_live: running, its progress not UTF-8; r_claimed: queued with a scenario that no longer validates;
+    # r_busy: running, its worker writing on every read
+    _unchecked_runs(url, [("r_live", "running", json.dumps(SMALL), "tok", "w1", b"solving \xff"),
+                          ("r_claimed", "queued", unknown, None, None, b"queued"),
+                          ("r_busy", "running", json.dumps(SMALL), "tok3", "w3", b"solving \xfe")])
+    result = {"summary": {"status": "optimal"}, "tables": {}, "geojson": {}}
+    live = {  # what the other server writes right after the check has read the row
+        "r_live": ("UPDATE runs SET status = 'succeeded', progress = 'done', result = :res, lease_owner = NULL "
+                   "WHERE id = 'r_live'", {"res": json.dumps(result)}),
+        "r_claimed": ("UPDATE runs SET status = 'running', progress = 'starting', lease_owner = 'tok2', "
+                      "worker = 'w2' WHERE id = 'r_claimed'", {}),
+    }
+    reads: dict[str, int] = {}
+    raw = api.repair._raw
+
+    def read_then_live_write(conn, table, rid, columns, blobs):
+        row = raw(conn, table, rid, columns, blobs)
+        reads[rid] = reads.get(rid, 0) + 1
+        if rid in live and reads[rid] == 1:
+            conn.execute(text(live[rid][0]), live[rid][1])
+            conn.commit()
+        if rid == "r_busy":  # a new progress line, again not UTF-8, at every read
+            conn.execute(text("UPDATE runs SET progress = CAST(:p AS TEXT) WHERE id = 'r_busy'"),
+                         {"p": f"solving {reads[rid]} ".encode() + b"\xfe"})
+            conn.commit()
+        return row
+
+    monkeypatch.setattr(api.repair, "_raw", read_then_live_write)
+    assert check_stored(url) == {"scenarios": 0, "runs": 2, "repaired": 0, "quarantined": 0, "failed": 0}
+    assert reads == {"r_live": 2, "r_claimed": 2, "r_busy": ATTEMPTS}
+    with engine(url).connect() as c:
+        rows = {r.id: r for r in c.execute(text(
+            "SELECT id, status, CAST(progress AS BLOB) AS progress, lease_owner, worker, error, finished, result, "
+            "checked FROM runs"))}
+    done = rows["r_live"]  # the worker's end stands: not failed, not its old progress, its result kept
+    assert (done.status, done.progress, done.lease_owner, done.checked) == ("succeeded", b"done", None, CHECKED)
+    assert json.loads(done.result) == result
+    claimed = rows["r_claimed"]  # claimed meanwhile by another server: not failed under its worker
+    assert (claimed.status, claimed.progress, claimed.lease_owner, claimed.worker) == ("running", b"starting",
+                                                                                        "tok2", "w2")
+    assert claimed.error is None and claimed.finished is None and claimed.checked == CHECKED
+    busy = rows["r_busy"]  # kept changing: as its worker last wrote it, unchecked
+    assert busy.checked is None and busy.status == "running"
+    assert busy.progress == f"solving {ATTEMPTS} ".encode() + b"\xfe"
