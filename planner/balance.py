@@ -177,14 +177,15 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
     Demand is food on ``basis`` plus, for grain, livestock feed (``feed_kt``, :func:`feed_demand_kt`); food is on
     ``basis`` (``actual`` or ``norm``, :func:`demand_kt_per_capita`). ``approximate`` is true where
     the production figure or the population is flagged approximate; ``demand_approximate`` where the per-capita
-    figure is (``demand_level`` says where it came from); ``production_kt`` is NaN where the dataset has no
-    regional figure.
+    figure is (``demand_level`` says where it came from) or, for grain, the feed figure is; ``production_kt`` is
+    NaN where the dataset has no regional figure.
     """
     regions = dataset.regions.set_index("region_id").loc[region_ids].copy()
     regions["population"] = regional_population(dataset).reindex(regions.index)
     latest = regional_production(dataset, region_ids, commodities).set_index(["area_id", "commodity"])
     per_capita = demand_kt_per_capita(dataset, params, region_ids, basis)
-    feed = feed_demand_kt(dataset, region_ids)["feed_kt"]
+    feed_table = feed_demand_kt(dataset, region_ids)
+    feed, feed_approx = feed_table["feed_kt"], feed_table["approximate"]
     rows = []
     for rid, reg in regions.iterrows():
         pop = reg["population"]
@@ -202,6 +203,7 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
                 federal_district=reg["federal_district"], commodity=c,
                 production_kt=production, demand_kt=demand, feed_kt=fed, surplus_kt=production - demand,
                 approximate=(have and bool(p["approximate"])) or pop_approx,
-                demand_basis=basis, demand_level=pc["level"], demand_approximate=bool(pc["approximate"]),
+                demand_basis=basis, demand_level=pc["level"],
+                demand_approximate=bool(pc["approximate"]) or (fed > 0 and bool(feed_approx.get(rid, False))),
             ))
     return pd.DataFrame(rows)

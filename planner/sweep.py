@@ -164,14 +164,24 @@ def input_files(scenario_dict: dict, data: dict[str, str]) -> dict[str, bytes]:
 
 
 def _materialise(inputs: dict[str, bytes]) -> dict[str, str]:
-    """Write shipped input files into this machine's temporary folder (one subfolder per file digest, written
-    atomically so that worker processes on one machine can share it); ``{client path: local path}``."""
-    root = Path(tempfile.gettempdir()) / "planner-sweep-inputs"
+    """Write shipped input files into this user's private folder of the machine's temporary folder (mode 0700,
+    refused when another user owns it; one subfolder per file digest, written atomically so that worker processes
+    on one machine can share it); a file already there is used only when its bytes hash to that digest;
+    ``{client path: local path}``."""
+    root = Path(tempfile.gettempdir()) / f"planner-sweep-inputs-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    st = root.lstat()
+    if not root.is_dir() or root.is_symlink() or st.st_uid != os.getuid():
+        raise SweepError(f"{root}: not a folder of this user; remove it and run the sweep again")
+    os.chmod(root, 0o700)
     local = {}
     for src, body in inputs.items():
-        dest = root / hashlib.sha256(body).hexdigest()[:20] / Path(src).name
+        digest = hashlib.sha256(body).hexdigest()
+        dest = root / digest[:20] / Path(src).name
+        if dest.is_symlink() or (dest.is_file() and hashlib.sha256(dest.read_bytes()).hexdigest() != digest):
+            dest.unlink()
         if not dest.is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             tmp.write_bytes(body)
             os.replace(tmp, dest)

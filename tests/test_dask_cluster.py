@@ -196,3 +196,24 @@ def test_a_worker_with_other_code_refuses_the_sample():
     theirs = {**worker_environment(), "code_sha256": "0" * 64}
     with pytest.raises(SweepError, match="code_sha256.*same orc-planner version"):
         run_sample({"name": "x"}, {}, {}, expected=theirs)
+
+
+def test_shipped_files_land_in_a_private_folder_and_a_planted_file_is_replaced(tmp_path, monkeypatch):
+    """A worker writes the files a sweep ships into its user's own 0700 folder, and never trusts a file someone
+    left at the expected path with other bytes."""
+    import hashlib
+    import os
+    import stat
+    import tempfile
+
+    from planner import sweep
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    body = b"region_id,quantity_kt\nRU-STA,1.0\n"
+    digest = hashlib.sha256(body).hexdigest()
+    planted = tmp_path / f"planner-sweep-inputs-{os.getuid()}" / digest[:20] / "production.csv"
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"region_id,quantity_kt\nRU-STA,999999\n")
+    local = sweep._materialise({"/client/production.csv": body})
+    assert Path(local["/client/production.csv"]).read_bytes() == body
+    assert stat.S_IMODE((tmp_path / f"planner-sweep-inputs-{os.getuid()}").stat().st_mode) == 0o700

@@ -116,6 +116,20 @@ def test_a_region_with_its_own_feed_figure_keeps_it(dataset, tmp_path):
     assert f.loc[ru, "feed_kt"].sum() == pytest.approx(national)  # the others share the remainder
 
 
+def test_grain_demand_says_approximate_where_its_feed_figure_is(edited_table):
+    """Feed split from the national figure is approximate, so grain demand on it is too, even where the food
+    figure per head is not; a group without feed keeps the food figure's flag."""
+    norms = edited_table("consumption_norms", lambda d: d.assign(approximate="false"))
+    ds = load_dataset({"consumption_norms": norms})
+    b = regional_balance(ds, ["RU-BEL"], ["grain"], ParameterSet(ds.loss_rates), basis="norm").set_index(
+        "commodity")
+    assert b.at["grain", "feed_kt"] > 0 and feed_demand_kt(ds).at["RU-BEL", "approximate"]
+    assert b.at["grain", "demand_approximate"]
+    moscow = regional_balance(ds, ["RU-MOW"], ["grain"], ParameterSet(ds.loss_rates), basis="norm").set_index(
+        "commodity")  # a city without livestock: no feed, so the food figure's flag
+    assert moscow.at["grain", "feed_kt"] == 0 and not moscow.at["grain", "demand_approximate"]
+
+
 @pytest.fixture(scope="module")
 def grain_scope(dataset):
     sc = parse_scenario({"name": "grain_feed", "scope": {"regions": ["RU-BEL", "RU-KRS", "RU-VOR"]},

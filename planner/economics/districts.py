@@ -27,7 +27,8 @@ import pandas as pd
 
 from optimization.results import NetworkResult
 from planner.data.loader import Dataset
-from planner.pipeline import PlannedProblem
+from planner.economics.welfare import seasonal_value_by_site, site_costs
+from planner.pipeline import PlannedProblem, annuity_factor
 from planner.settings import COMMODITY_BY_KEY, FEDERAL_DISTRICTS
 
 OUTSIDE = "outside"
@@ -253,42 +254,12 @@ def _district_of_region(dataset: Dataset) -> dict[str, str]:
 
 
 def _site_costs(planned: PlannedProblem, result: NetworkResult) -> pd.Series:
-    """Annualised capital (social rate) + fixed opex of each opened site's module, RUB a year, by site (an existing
-    centre not kept: minus its own opex), as :func:`planner.economics.welfare.net_social_benefit` counts them."""
-    from planner.pipeline import annuity_factor
-
+    """Annualised capital (social rate) + fixed opex change of each site, RUB a year
+    (:func:`planner.economics.welfare.site_costs`, annualised as the net social benefit does)."""
     p = planned.params
-    mods = planned.problem.modules.set_index(["site_id", "module_id"])
     annuity = annuity_factor(p["social_discount_rate_pct"], p["centre_lifetime_years"])
-    opened = result.sites[result.sites["open"]] if not result.sites.empty else result.sites
-    cost: dict[str, float] = {}
-    for sid, mid in zip(opened.get("site_id", []), opened.get("module_id", []), strict=True):
-        k = float(mods.at[(sid, mid), "capital_cost"])
-        cost[sid] = cost.get(sid, 0.0) + k * p["centre_fixed_opex_pct"] / 100.0 + (k / annuity if annuity > 0
-                                                                                    else 0.0)
-    kept = set(opened.get("site_id", []))
-    for sid, e in zip(planned.problem.sites["site_id"], planned.problem.sites["existing"], strict=True):
-        if e and (sid, "existing") in mods.index and sid not in kept:
-            cost[sid] = cost.get(sid, 0.0) - float(mods.at[(sid, "existing"), "fixed_cost"])
-    return pd.Series(cost, dtype=float)
-
-
-def _seasonal_by_site(planned: PlannedProblem, result: NetworkResult | None) -> pd.Series:
-    """The value of seasonal storage (:func:`planner.economics.welfare.seasonal_value`), RUB a year, by site: each
-    group's off-season revenue shared over the sites in proportion to the tonnes they hold, less the reference
-    value of the weight each loses in store."""
-    p = planned.params
-    st = result.storage if result is not None else None
-    if st is None or st.empty:
-        return pd.Series(dtype=float)
-    held = st[st["held_t"] > 0]
-    out: dict[str, float] = {}
-    totals = held.groupby("commodity")["held_t"].sum()
-    for r in held.itertuples():
-        rev = (result.season_revenue or {}).get(r.commodity, 0.0) * r.held_t / totals[r.commodity]
-        lost = r.held_t * p[f"value_rub_per_t_{r.commodity}"] * p[f"storage_weight_loss_pct_{r.commodity}"] / 100
-        out[r.site_id] = out.get(r.site_id, 0.0) + rev - lost
-    return pd.Series(out, dtype=float)
+    c = site_costs(planned, result)
+    return c["opex_rub"] + (c["capital_rub"] / annuity if annuity > 0 else 0.0)
 
 
 def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
@@ -345,7 +316,7 @@ def district_table(planned: PlannedProblem, dataset: Dataset, network: NetworkRe
     site_d = {s: fd_of.get(r) for s, r in zip(planned.candidates["candidate_id"], planned.candidates["region_id"],
                                               strict=True)}
     cost = _site_costs(planned, network)
-    seas = _seasonal_by_site(planned, network).sub(_seasonal_by_site(planned, baseline), fill_value=0.0)
+    seas = seasonal_value_by_site(planned, network).sub(seasonal_value_by_site(planned, baseline), fill_value=0.0)
     cost_d = cost.groupby(cost.index.map(site_d)).sum() if len(cost) else pd.Series(dtype=float)
     seas_d = seas.groupby(seas.index.map(site_d)).sum() if len(seas) else pd.Series(dtype=float)
     districts = sorted(set(prod.index.get_level_values(0)) | set(pr["d"].dropna()))

@@ -28,21 +28,60 @@ investor's NPV lacks where the social NPV is positive: max(0, −investor NPV), 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from optimization.results import NetworkResult
 from planner.economics.prices import PriceReport
 from planner.pipeline import PlannedProblem, annuity_factor
 
 
+def _weight_lost(p, commodity: str, held_t: float) -> float:
+    """RUB: the reference value of the weight ``held_t`` tonnes of ``commodity`` lose in store."""
+    return held_t * p[f"value_rub_per_t_{commodity}"] * p[f"storage_weight_loss_pct_{commodity}"] / 100
+
+
 def seasonal_value(planned: PlannedProblem, result: NetworkResult) -> float:
     """RUB a year: the off-season market's revenue less the reference value of the weight lost in store."""
-    p = planned.params
     value = sum((result.season_revenue or {}).values())
     st = result.storage
     if st is not None and not st.empty:
-        for r in st.itertuples():
-            value -= r.held_t * p[f"value_rub_per_t_{r.commodity}"] * p[f"storage_weight_loss_pct_{r.commodity}"] / 100
+        value -= sum(_weight_lost(planned.params, r.commodity, r.held_t) for r in st.itertuples())
     return value
+
+
+def seasonal_value_by_site(planned: PlannedProblem, result: NetworkResult | None) -> pd.Series:
+    """:func:`seasonal_value` by site, RUB a year: each group's off-season revenue shared over the sites in
+    proportion to the tonnes they hold, less the reference value of the weight each loses in store."""
+    st = result.storage if result is not None else None
+    if st is None or st.empty:
+        return pd.Series(dtype=float)
+    held = st[st["held_t"] > 0]
+    out: dict[str, float] = {}
+    totals = held.groupby("commodity")["held_t"].sum()
+    for r in held.itertuples():
+        rev = (result.season_revenue or {}).get(r.commodity, 0.0) * r.held_t / totals[r.commodity]
+        out[r.site_id] = out.get(r.site_id, 0.0) + rev - _weight_lost(planned.params, r.commodity, r.held_t)
+    return pd.Series(out, dtype=float)
+
+
+def site_costs(planned: PlannedProblem, result: NetworkResult) -> pd.DataFrame:
+    """By site: ``capital_rub``, the capital of its opened module(s) (RUB), and ``opex_rub``, the change of fixed
+    opex (RUB a year: ``centre_fixed_opex_pct`` of that capital; an existing centre that is not kept, minus its own
+    opex)."""
+    p = planned.params
+    mods = planned.problem.modules.set_index(["site_id", "module_id"])
+    opened = result.sites[result.sites["open"]] if not result.sites.empty else result.sites
+    rows: dict[str, list[float]] = {}
+    for sid, mid in zip(opened.get("site_id", []), opened.get("module_id", []), strict=True):
+        k = float(mods.at[(sid, mid), "capital_cost"])
+        r = rows.setdefault(sid, [0.0, 0.0])
+        r[0] += k
+        r[1] += k * p["centre_fixed_opex_pct"] / 100.0
+    kept = set(opened.get("site_id", []))
+    for sid, e in zip(planned.problem.sites["site_id"], planned.problem.sites["existing"], strict=True):
+        if e and (sid, "existing") in mods.index and sid not in kept:
+            rows.setdefault(sid, [0.0, 0.0])[1] -= float(mods.at[(sid, "existing"), "fixed_cost"])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["capital_rub", "opex_rub"], dtype=float)
 
 
 def net_social_benefit(planned: PlannedProblem, result: NetworkResult, prices: PriceReport,
@@ -54,17 +93,8 @@ def net_social_benefit(planned: PlannedProblem, result: NetworkResult, prices: P
     seasonal = seasonal_value(planned, result) - (seasonal_value(planned, baseline) if baseline is not None else 0.0)
     benefit = float(s["consumer_surplus_change_rub"].sum() + s["producer_surplus_change_rub"].sum()
                     + s["import_duty_change_rub"].sum() + s["centre_margin_change_rub"].sum()) + seasonal
-    mods = planned.problem.modules.set_index(["site_id", "module_id"])
-    opened = result.sites[result.sites["open"]] if not result.sites.empty else result.sites
-    capital = opex = 0.0
-    for sid, mid in zip(opened.get("site_id", []), opened.get("module_id", []), strict=True):
-        k = float(mods.at[(sid, mid), "capital_cost"])
-        capital += k
-        opex += k * p["centre_fixed_opex_pct"] / 100.0
-    existing_not_kept = [sid for sid, e in zip(planned.problem.sites["site_id"], planned.problem.sites["existing"],
-                                                strict=True)
-                         if e and (sid, "existing") in mods.index and sid not in set(opened.get("site_id", []))]
-    opex -= sum(float(mods.at[(sid, "existing"), "fixed_cost"]) for sid in existing_not_kept)
+    costs = site_costs(planned, result)
+    capital, opex = float(costs["capital_rub"].sum()), float(costs["opex_rub"].sum())
     years = p["centre_lifetime_years"]
     annuity = annuity_factor(p["social_discount_rate_pct"], years)
     annual_capital = capital / annuity if annuity > 0 else 0.0
