@@ -45,7 +45,7 @@ from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
-from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item, ru_run_error
 from planner.scenario import Scenario, SolverSettings, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
@@ -153,6 +153,8 @@ class RunState(BaseModel):
     started: str | None
     finished: str | None
     error: str | None
+    error_ru: str | None = Field(None, description="the error in Russian (the job layer's and the scenario checks' "
+                                                   "own messages translated; any other after a Russian lead-in)")
     problem: str | None = Field(None, description="what the start-up check repaired in a run stored by an older "
                                                   "version")
 
@@ -169,6 +171,7 @@ class EstimateJob(BaseModel):
     started: str | None
     finished: str | None
     error: str | None
+    error_ru: str | None = Field(None, description="the error in Russian (as for runs)")
     result: dict[str, Any] | None = None
 
 
@@ -401,7 +404,7 @@ def _state(run: RunRecord) -> RunState:
     gap = run.gap if run.gap is not None and math.isfinite(run.gap) else None
     return RunState(id=run.id, scenario_id=run.scenario_id, status=run.status, progress=run.progress, gap=gap,
                     created=_iso(run.created), started=_iso(run.started), finished=_iso(run.finished),
-                    error=run.error, problem=run.problem)
+                    error=run.error, error_ru=ru_run_error(run.error), problem=run.problem)
 
 
 def _body(sc: ScenarioIn, caller: Caller, prefix: tuple = ("body",)) -> dict:
@@ -799,7 +802,8 @@ def _job(job_id: str, caller: Caller) -> RunRecord:
 def _job_state(job: RunRecord) -> EstimateJob:
     return EstimateJob(id=job.id, kind=KINDS[job.kind], status=job.status, progress=job.progress,
                        created=_iso(job.created), started=_iso(job.started), finished=_iso(job.finished),
-                       error=job.error, result=job.result if job.status == "succeeded" else None)
+                       error=job.error, error_ru=ru_run_error(job.error),
+                       result=job.result if job.status == "succeeded" else None)
 
 
 @app.get("/estimates/{job_id}", tags=["estimates"], response_model=EstimateJob, operation_id="get_estimate")

@@ -140,6 +140,48 @@ def ru_item(msg: str, kind: str = "value_error", ctx: dict | None = None) -> str
     return f"Недопустимое значение (подробности по-английски): {msg}"
 
 
+RUN_ERROR_RU: list[tuple[re.Pattern, str]] = [(re.compile(p, re.S), t) for p, t in [
+    (r"^the run needed more memory than the worker limit of (?P<mb>\d+) MiB",
+     "расчёту не хватило памяти: предел рабочего процесса {mb} МиБ (PLANNER_WORKER_MEMORY_MB); уменьшите сценарий "
+     "(охват, товарные группы, network.k_nearest) или попросите оператора поднять предел"),
+    (r"^interrupted: its worker is gone \(the server was stopped, crashed or restarted while the run was running; "
+     r"(?P<why>.*)\); submit it again$",
+     "прерван: рабочий процесс исчез (сервер был остановлен, упал или перезапущен во время расчёта; {why}); "
+     "отправьте расчёт снова"),
+    (r"^interrupted: the server was shut down while the run was running; submit it again$",
+     "прерван: сервер был остановлен во время расчёта; отправьте расчёт снова"),
+    (r"^deadline of (?P<s>[\d.e+]+) s passed at stage '(?P<stage>.*)'",
+     "срок {s} с истёк на этапе «{stage}» (solver.time_limit_s плюс PLANNER_RUN_ALLOWANCE_S); рабочий процесс "
+     "остановлен"),
+    (r"^worker ended by signal (?P<name>\w+)(?P<mem> — the run needed more memory)?",
+     "рабочий процесс завершён сигналом {name}"),
+    (r"^worker exited with code (?P<code>-?\w+)$", "рабочий процесс завершился с кодом {code}"),
+    (r"^not started: stored by an older version, its scenario is no longer valid: (?P<why>.*)$",
+     "не запущен: сохранён прежней версией, его сценарий больше не проходит проверку: {why}"),
+]]
+"""Russian of the messages the job layer writes into a failed run's ``error`` (``api/jobs.py``,
+``api/repair.py``), by pattern."""
+
+
+def ru_run_error(error: str | None) -> str | None:
+    """The Russian of a failed run's or estimate job's ``error``: the job layer's own messages by
+    :data:`RUN_ERROR_RU`, the scenario checks' by :data:`DOMAIN_RU`, else the English text after a Russian lead-in
+    (a solver's or a library's message)."""
+    if not error:
+        return error
+    for pattern, template in RUN_ERROR_RU:
+        m = pattern.match(error)
+        if m:
+            text = template.format(**{k: v or "" for k, v in m.groupdict().items()})
+            return text + ("; расчёту не хватило памяти (PLANNER_WORKER_MEMORY_MB)" if m.groupdict().get("mem")
+                           else "")
+    for pattern, template in DOMAIN_RU:
+        m = pattern.match(error)
+        if m:
+            return _hint(template.format(**m.groupdict()))
+    return f"Расчёт завершился с ошибкой (подробности по-английски): {error}"
+
+
 def bilingual_items(items: list[dict]) -> list[dict]:
     """422 items with ``msg_ru`` added where it is missing (pydantic's ``ctx`` is used, then dropped)."""
     out = []

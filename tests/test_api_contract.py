@@ -589,3 +589,37 @@ def test_compare_of_a_summary_with_null_values_answers_200(api, monkeypatch):
     assert (rest["exports_a_t"], rest["exports_b_t"]) == (5000.0, 5000.0)
     head = {h["key"]: h for h in doc["headline"]}
     assert head["imports_t_per_yr"]["a"] == 800.0 and head["loss_saved_t_per_yr"]["a"] == 40.0
+
+
+def test_a_failed_runs_error_is_answered_in_russian_too(api):
+    """Every message the job layer writes into a failed run is translated by its pattern (not the fallback's
+    lead-in), and GET /runs/{id} answers it as ``error_ru`` beside ``error``."""
+    import signal
+
+    from api.jobs import INTERRUPTED, MEMORY_HINT, JobManager
+    from api.messages import ru_run_error
+
+    class _Limits:
+        worker_memory_mb = 512
+
+    exit_reason = JobManager._exit_reason.__get__(type("M", (), {"limits": _Limits()})())
+    written = [MEMORY_HINT.format(mb=512), INTERRUPTED.format(why="its lease ran out"),
+               "interrupted: the server was shut down while the run was running; submit it again",
+               "deadline of 130 s passed at stage 'solving' (solver.time_limit_s plus PLANNER_RUN_ALLOWANCE_S); "
+               "the worker was stopped", exit_reason(-signal.SIGKILL), exit_reason(3),
+               "not started: stored by an older version, its scenario is no longer valid: scope: empty"]
+    for msg in written:
+        ru = ru_run_error(msg)
+        assert CYRILLIC.search(ru) and "подробности по-английски" not in ru, (msg, ru)
+    assert "512" in ru_run_error(written[0]) and "«solving»" in ru_run_error(written[3])
+    assert "памяти" in ru_run_error(written[4])  # a killed worker under a memory limit says why
+    assert ru_run_error("HiGHS said no").startswith("Расчёт завершился с ошибкой (подробности по-английски)")
+    tc, p, v, url = api
+    with session(url) as s:
+        run = RunRecord(scenario={"name": "x"}, key_id=None, org=DEFAULT_ORG, status="failed", progress="interrupted",
+                        finished=now(), error=written[1])
+        s.add(run)
+        s.commit()
+        rid = run.id
+    r = tc.get(f"/runs/{rid}", headers=v).json()
+    assert r["error"] == written[1] and r["error_ru"].startswith("прерван: рабочий процесс исчез")

@@ -441,7 +441,7 @@
       $("#run-bar").style.width = done ? "100%" : Math.min(95, 5 + (90 * secs) / limit.v) + "%";
       $("#run-bar").className = "bar-" + r.status;
       $("#run-cancel").hidden = done || (state.role !== "planner" && state.role !== "admin");
-      if (r.error) { $("#run-error").textContent = r.error; }
+      if (r.error) { $("#run-error").textContent = (state.lang === "ru" && r.error_ru) || r.error; }
       if (done) { if (r.status === "succeeded") { showResult(id); } return; }
       state.poll = setTimeout(tick, 700);
     };
