@@ -305,6 +305,14 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert "Верхний Ларс" in row and "Армения (Ереван)" in row and "Грузия (Тбилиси)" in row
     resized = page.text_content("#cmp-centres tr[data-change='resized']")
     assert "ОРЦ Ставрополь / Stavropol centre" in resized and "existing → existing+small" in resized
+    # a comparison on screen follows the language switch
+    page.click("#lang")
+    page.wait_for_selector("#cmp-table[data-ready='1']")
+    assert "Only in B" in page.text_content("#cmp-table")
+    page.wait_for_selector("#cmp-crossings tr[data-id='ru_ge_upper_lars']")
+    page.click("#lang")
+    page.wait_for_selector("#cmp-table[data-ready='1']")
+    assert "Только в B" in page.text_content("#cmp-table")
 
     # a larger run is cancelled while it solves
     page.click("a[href='#scenarios']")

@@ -34,6 +34,10 @@
     applyLang();
     fillStatic();
     route();
+    // a comparison on screen is drawn again in the new language (its tables carry translated labels)
+    if (location.hash === "#compare" && $("#cmp-table").dataset.ready === "1") {
+      $("#cmp-table").dataset.ready = ""; $("#cmp-go").click();
+    }
   });
 
   // ------------------------------------------------------------------ API
