@@ -143,7 +143,7 @@ def test_run_writes_every_output_and_never_overwrites(tmp_path):
     html_text = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html_text and "ncfd_expansion" in html_text
     layers = {f["properties"]["layer"] for f in json.loads((out / "network.geojson").read_text())["features"]}
-    assert layers == {"region", "corridor", "centre", "flow"}
+    assert layers == {"region", "corridor", "centre", "flow", "trade"}  # trade: its sales to the rest of Russia
     before = (out / "summary.json").read_bytes()
     res = runner.invoke(app, ["run", str(ROOT / "scenarios" / "ncfd_expansion.yaml"), "-o", str(out)])
     assert res.exit_code == 1 and "--force" in res.output
