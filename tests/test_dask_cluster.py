@@ -186,7 +186,8 @@ def test_user_files_travel_with_the_tasks(tmp_path):
     assert list(shipped) == [str(user / "existing_centres.csv")]
     shutil.rmtree(user)  # as on a worker machine: the client's path does not exist
     there = run_sample(d, {"centre_loss_factor": 0.4}, dict(sc.data), inputs=shipped)
-    assert there["status"] == "optimal" and there["objective"] == pytest.approx(here["objective"], rel=1e-9)
+    assert there["status"] == "optimal", "\n".join(there["log"][-25:])
+    assert there["objective"] == pytest.approx(here["objective"], rel=1e-9)
     assert there["open_sites"] == here["open_sites"]
     with pytest.raises(SweepError, match="data.existing_centres"):
         input_files(d, dict(sc.data))  # the client names the field whose file it cannot read
