@@ -367,9 +367,11 @@ def test_a_dead_hosts_lease_expires_and_a_live_one_is_never_touched(db_url, serv
              6 * LEASE_S, "two renewals of host C's lease (or its run ending on its own)")
     assert record(db_url, live).status in ("running", "succeeded")
     if record(db_url, live).status == "running":
-        assert b.delete(f"/runs/{live}", h).json()["status"] == "cancelled"  # stopped from another host
         live_worker = record(db_url, live).pid
-        wait_for(lambda: pid_gone(live_worker), 3 * LEASE_S, "host C's worker to exit after the cancel")
+        r = b.delete(f"/runs/{live}", h)  # stopped from another host, unless it ended on its own meanwhile
+        assert (r.status_code == 200 and r.json()["status"] == "cancelled") or (
+            r.status_code == 409 and record(db_url, live).status == "succeeded"), r.text
+        wait_for(lambda: pid_gone(live_worker), 3 * LEASE_S, "host C's worker to exit")
     assert record(db_url, dead).status == "failed"  # one state, never overwritten
 
 
