@@ -19,6 +19,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from test_faults import wait_for
 
 from api.app import create_app
 from api.db import CHECKED, RunRecord, create_key, hash_key, now, session
@@ -39,18 +40,6 @@ def clear_limits(monkeypatch):
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (not a zombie)."""
     return process_start(pid) is not None
-
-
-def until(check, timeout: float, what: str, every: float = 0.2):
-    """Poll ``check`` until it returns something truthy (returned), at most ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def ended(tc: TestClient, location: str, h: dict):
@@ -76,7 +65,7 @@ def test_an_estimate_job_ends_with_the_figures_of_the_synchronous_answer(tmp_pat
         assert queued.headers["location"] == f"/estimates/{job['id']}"
         assert job["status"] in ("queued", "running") and job["result"] is None
         assert job["kind"] == path.rsplit("/", 1)[1]
-        state = until(lambda: ended(tc, queued.headers["location"], h), 180, "the estimate job to end")
+        state = wait_for(lambda: ended(tc, queued.headers["location"], h), 180, "the estimate job to end")
         assert state["status"] == "succeeded", state
         assert state["result"] == now_.json()  # the same figures, the same JSON
         # a job is not a run: the run list and the run endpoints do not show it
@@ -100,11 +89,11 @@ def test_an_estimate_job_is_cancelled_and_its_process_stops(tmp_path, clear_limi
                 run = s.get(RunRecord, jid)
                 return run.pid if run.status == "running" and run.worker else None
 
-        pid = until(worker, 120, "the job's worker")
+        pid = wait_for(worker, 120, "the job's worker")
         assert tc.delete(f"/estimates/{jid}", headers=v).status_code == 403  # a viewer key may not cancel
         gone = tc.delete(f"/estimates/{jid}", headers=h)
         assert gone.status_code == 200 and gone.json()["status"] == "cancelled"
-        until(lambda: not pid_alive(pid), 15, "the job's worker to exit")
+        wait_for(lambda: not pid_alive(pid), 15, "the job's worker to exit")
         assert tc.delete(f"/estimates/{jid}", headers=h).status_code == 409
         state = tc.get(f"/estimates/{jid}", headers=v).json()
         assert (state["status"], state["result"]) == ("cancelled", None)
