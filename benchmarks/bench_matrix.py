@@ -21,6 +21,7 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+from docsection import replace_section
 
 from geo.matrix import graph_arrays, od_matrix, trip_matrix
 from planner.data.loader import load_dataset
@@ -136,7 +137,7 @@ def bench_embedded() -> dict:
 
 
 def write_doc(results: list[dict]) -> None:
-    lines = [MARK_BEGIN, "", f"Machine: {platform.machine()}, Python {platform.python_version()}; "
+    lines = [f"Machine: {platform.machine()}, Python {platform.python_version()}; "
              f"run {time.strftime('%Y-%m-%d')} with `python benchmarks/bench_matrix.py`.", "",
              "| graph | nodes | edges | origins × destinations | geo.matrix (s) | networkx loop (s) | ratio |",
              "|---|---|---|---|---|---|---|"]
@@ -155,15 +156,7 @@ def write_doc(results: list[dict]) -> None:
     if gen:
         lines += ["", f"Generated graph: building the edge arrays took {gen['edge_arrays_s']} s (once per graph, "
                   f"cached); a second matrix on the cached CSR took {gen['csgraph_cached_csr_s']} s.", ""]
-    lines.append(MARK_END)
-    block = "\n".join(lines)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if MARK_BEGIN in text:
-        pre, rest = text.split(MARK_BEGIN, 1)
-        text = pre + block + rest.split(MARK_END, 1)[1]
-    else:
-        text += "\n## OD matrices (geo)\n\n" + block + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    replace_section(DOC, MARK_BEGIN, MARK_END, "\n".join(lines), "OD matrices (geo)")
 
 
 def main() -> None:

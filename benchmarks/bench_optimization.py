@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ORLIB = ROOT.parent / "shared" / "data" / "orlib"
 DOC = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docsection import replace_section  # noqa: E402
 from highspy_baseline import build_and_solve  # noqa: E402
 
 
@@ -234,15 +235,7 @@ def run_linking(names: list[str], time_limit: float) -> list[dict]:
 
 
 def _replace_section(tag: str, title: str, block: str) -> None:
-    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    content = f"{begin}\n{block}\n{end}"
-    if begin in text:
-        pre, rest = text.split(begin, 1)
-        text = pre + content + rest.split(end, 1)[1]
-    else:
-        text += f"\n## {title}\n\n{content}\n"
-    DOC.write_text(text, encoding="utf-8")
+    replace_section(DOC, f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->", block, title)
 
 
 def write_orlib_doc(rows: list[dict], time_limit: float, tag: str) -> None:

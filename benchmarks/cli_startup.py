@@ -22,6 +22,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from docsection import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 MARK_BEGIN = "<!-- cli_startup:begin -->"
@@ -66,7 +68,7 @@ def measure(runs: int) -> dict:
 
 def markdown(res: dict) -> str:
     """The docs/benchmarks.md section."""
-    lines = [MARK_BEGIN, "",
+    lines = [
              f"Machine: {platform.machine()}, Python {platform.python_version()}; run {date.today().isoformat()} with "
              f"`python benchmarks/cli_startup.py --runs {res['runs']}` (medians of {res['runs']} fresh processes each, "
              "alternating; 2 shared cores).", "",
@@ -74,19 +76,13 @@ def markdown(res: dict) -> str:
     for name, s in res["median_s"].items():
         lines.append(f"| `{name}` | {s:.3f} | {res['ratio'][name]:.1f}× |")
     lines += ["", f"Heavy libraries imported by `planner --help`: {', '.join(res['heavy']) or 'none'} "
-              f"(checked: {', '.join(HEAVY)}). Goal: `planner --help` under 1 s.", "", MARK_END]
+              f"(checked: {', '.join(HEAVY)}). Goal: `planner --help` under 1 s."]
     return "\n".join(lines)
 
 
 def write_doc(section: str) -> None:
     """Replace (or append) the section between the markers in docs/benchmarks.md."""
-    text = DOC.read_text(encoding="utf-8")
-    if MARK_BEGIN in text:
-        head, rest = text.split(MARK_BEGIN, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Command-line start-up\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    replace_section(DOC, MARK_BEGIN, MARK_END, section, "Command-line start-up")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+from docsection import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -214,7 +215,7 @@ def quiet_rounds(rows: list[dict]) -> dict[int, float]:
 
 def markdown(res: dict) -> str:
     """The docs/benchmarks.md section."""
-    lines = [MARK_BEGIN, "",
+    lines = [
              f"Machine: {platform.machine()}, {res['cpus']} logical CPUs shared with other jobs, Python "
              f"{platform.python_version()}; run {res['date']:%Y-%m-%d %H:%M} UTC with `python benchmarks/dask_sweep.py "
              f"--samples {res['samples']} --rounds {res['rounds']}`: a `dask scheduler` and `dask worker --nthreads 1`"
@@ -241,18 +242,12 @@ def markdown(res: dict) -> str:
         lines.append("No quiet round (other processes under "
                      f"{QUIET_OTHERS} cores and each worker given at least {QUIET_SHARE:.0%} of a core in both "
                      "halves): the machine was too busy for a clean ratio.")
-    lines += ["", MARK_END]
     return "\n".join(lines)
 
 
 def write_doc(section: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    if MARK_BEGIN in text:
-        head, rest = text.split(MARK_BEGIN, 1)
-        text = head + section + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Sweeps on a Dask cluster\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    """Replace (or append) the section between the markers in docs/benchmarks.md."""
+    replace_section(DOC, MARK_BEGIN, MARK_END, section, "Sweeps on a Dask cluster")
 
 
 def main() -> None:

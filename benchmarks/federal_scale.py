@@ -37,6 +37,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from docsection import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "federal_network.yaml"
 GAPS = (0.05, 0.02, 0.01)
@@ -185,14 +187,8 @@ def main() -> None:
     table = _table(results)
     print(table)
     if args.doc:
-        text = args.doc.read_text(encoding="utf-8")
-        block = f"<!-- federal-scale:start -->\n{table}\n<!-- federal-scale:end -->"
-        if "<!-- federal-scale:start -->" in text:
-            text = re.sub(r"<!-- federal-scale:start -->.*?<!-- federal-scale:end -->", lambda _: block, text,
-                          flags=re.S)
-        else:
-            text += "\n## The federal scenario at scale / Федеральный сценарий: масштаб\n\n" + block + "\n"
-        args.doc.write_text(text, encoding="utf-8")
+        replace_section(args.doc, "<!-- federal-scale:start -->", "<!-- federal-scale:end -->", table,
+                        "The federal scenario at scale / Федеральный сценарий: масштаб")
 
 
 if __name__ == "__main__":

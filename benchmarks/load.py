@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from docsection import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -163,14 +164,8 @@ def markdown(reads: dict, queue: dict, env: dict, n: int) -> str:
 
 
 def write_section(md: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text(encoding="utf-8")
-    block = f"{MARK_BEGIN}\n{md}\n{MARK_END}"
-    if MARK_BEGIN in text:
-        text = re.sub(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n## API load / Нагрузка на API\n\n" + block + "\n"
-    doc.write_text(text, encoding="utf-8")
+    """Replace (or append) the section between the markers in docs/benchmarks.md."""
+    replace_section(ROOT / "docs" / "benchmarks.md", MARK_BEGIN, MARK_END, md, "API load / Нагрузка на API")
 
 
 def main() -> None:

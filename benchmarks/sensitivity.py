@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from docsection import replace_section  # noqa: E402
 
 from optimization.run import optimize  # noqa: E402
 from optimization.solve import SolverOptions  # noqa: E402
@@ -105,13 +106,8 @@ def main() -> None:
     md = table(rows)
     print(md)
     if args.doc:
-        text = args.doc.read_text()
-        block = f"<!-- sensitivity:start -->\n{md}\n<!-- sensitivity:end -->"
-        if "<!-- sensitivity:start -->" in text:
-            text = re.sub(r"<!-- sensitivity:start -->.*<!-- sensitivity:end -->", block, text, flags=re.S)
-        else:
-            text += "\n" + block + "\n"
-        args.doc.write_text(text)
+        replace_section(args.doc, "<!-- sensitivity:start -->", "<!-- sensitivity:end -->", md,
+                        "Sensitivity to the arbitrary knobs")
 
 
 if __name__ == "__main__":
