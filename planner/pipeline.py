@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -47,7 +48,7 @@ from planner.network import corridor_graph, scenario_network
 from planner.parameters import CENTRE_GROUPS, STORE_TYPES, ParameterSet
 from planner.scenario import Scenario, ScenarioError
 from planner.storage import seasonal_storage
-from planner.trade import OutsideMarket, covers_country, market_curves, resolve_markets
+from planner.trade import DeliveredCosts, OutsideMarket, covers_country, market_curves, resolve_markets
 
 SIZES = ("small", "medium", "large")
 
@@ -273,14 +274,19 @@ def nearest_pairs(cost: np.ndarray, k: int) -> np.ndarray:
     return keep & np.isfinite(c)
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    ok = np.isfinite(values) & (weights > 0)
-    if not ok.any():
-        return float("nan")
-    v, w = values[ok], weights[ok]
-    order = np.argsort(v)
-    cum = np.cumsum(w[order])
-    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
+def _farm_region_of(regions: pd.DataFrame, farm_regions: list[str]) -> dict[str, str]:
+    """For every scope region, the farm region that stands for it in the outside markets' calibration: itself
+    where it produces, else the nearest producing region by great-circle distance (Moscow city → Moscow region)."""
+    farms = regions.loc[farm_regions, ["lat", "lon"]].to_numpy(float)
+    out = {}
+    for rid, lat, lon in zip(regions.index, regions["lat"], regions["lon"], strict=True):
+        if rid in farm_regions or not len(farms):
+            out[rid] = rid
+            continue
+        la, lo, fa, fo = map(np.radians, (lat, lon, farms[:, 0], farms[:, 1]))
+        hav = np.sin((fa - la) / 2) ** 2 + np.cos(la) * np.cos(fa) * np.sin((fo - lo) / 2) ** 2
+        out[rid] = farm_regions[int(np.argmin(hav))]
+    return out
 
 
 def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
@@ -319,12 +325,14 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     per_capita_t = (per_capita["kt_per_capita"] * 1000.0).to_dict()  # (region, group) -> t per person
     growth = 1 + params["demand_growth_pct_per_year"] / 100.0
     rows = []
+    region_demand: dict[tuple[str, str], float] = defaultdict(float)  # (region, group) -> t a year
     for (rid, node), s in share.items():
         pop = regions.at[rid, "population"]
         if pd.isna(pop):
             continue
         for c in commodities:
             rows.append((f"market:{node}", c, float(pop) * s * per_capita_t[(rid, c)] * growth))
+            region_demand[(rid, c)] += rows[-1][2]
     if "grain" in commodities:  # livestock feed: at the region's farm node (the farms that feed), else its cities
         feed = feed_demand_kt(dataset, region_ids)["feed_kt"]
         city_node = share.groupby(level=0).idxmax()
@@ -332,6 +340,7 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
             node = supply_node.get(f"farm:{rid}") or (city_node[rid][1] if rid in city_node.index else None)
             if kt > 0 and node is not None:
                 rows.append((f"market:{node}", "grain", float(kt) * 1000.0 * growth))
+                region_demand[(rid, "grain")] += rows[-1][2]
     demands = pd.DataFrame(rows, columns=["demand_id", "commodity", "quantity_t"])
     demands = demands.groupby(["demand_id", "commodity"], as_index=False, sort=False)["quantity_t"].sum()
     demands["penalty_per_t"] = demands["commodity"].map(value) * params["unmet_penalty_factor"]
@@ -377,16 +386,24 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     balance = {k: float(prod_t.get(k, 0.0) - dem_t.get(k, 0.0)) for k in commodities}
     ref_freight, ref_hours = reference_trips(scenario, dataset, params, G, sorted(set(supply_node.values())),
                                              sorted({o.node for o in outside}), freight, hours)
+    farm_ids = list(supply_node)
+    trader = _farm_region_of(regions, sup_regions)
+    produced = supplies.set_index(["supply_id", "commodity"])["quantity_t"]
     delivered = {}
-    for o in outside:
-        for k in commodities:
-            sk = supplies[supplies["commodity"] == k]
-            f = np.array([ref_freight.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
-            h = np.array([ref_hours.at[supply_node[s], o.node] for s in sk["supply_id"]], dtype=float)
+    for k in commodities:
+        prod_k = np.array([float(produced.get((f, k), 0.0)) for f in farm_ids])
+        dem_k = np.zeros(len(farm_ids))
+        pos = {f: i for i, f in enumerate(farm_ids)}
+        for (rid, c), q in region_demand.items():
+            if c == k:
+                dem_k[pos[f"farm:{trader[rid]}"]] += q
+        for o in outside:
+            f = np.array([ref_freight.at[supply_node[s], o.node] for s in farm_ids], dtype=float)
+            h = np.array([ref_hours.at[supply_node[s], o.node] for s in farm_ids], dtype=float)
             lost = combine_shares(params[f"transit_loss_pct_per_day_{k}"] / 100.0 * h / 24, storage[k],
                                   params.loss_pct(k, "distribution") / 100)
-            delivered[(o.market_id, k)] = _weighted_median(f + trad_h + value[k] * lost,
-                                                           sk["quantity_t"].to_numpy(float))
+            delivered[(o.market_id, k)] = DeliveredCosts(f + trad_h + value[k] * lost, np.maximum(prod_k - dem_k, 0),
+                                                         np.maximum(dem_k - prod_k, 0), prod_k, dem_k)
     margin = {k: trad_h + value[k] * float(combine_shares(storage[k], params.loss_pct(k, "distribution") / 100))
               for k in commodities}
     curves = market_curves(outside, commodities, params, balance, dem_t.to_dict(), delivered, margin)

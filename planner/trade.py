@@ -30,9 +30,17 @@ Reference price (spatial arbitrage at the reference, Samuelson 1952): where the 
 :math:`P_o/(1+\\tau^x_o) = v_k + d_o`, so the scope's farms net their reference value :math:`v_k`; where it buys,
 :math:`P_o(1+\\tau^m_o) = v_k + m_k - d_o` (at least 10% of :math:`v_k`), so the market's produce reaches the
 scope's consumers at their reference price :math:`v_k + m_k`. :math:`m_k` is the traditional chain's local margin
-(handling + the reference value of the post-harvest and distribution losses) and :math:`d_o` the
-production-weighted median delivered cost of the traditional chain between the scope's farms and the market's node
-(freight + handling + the reference value of what is lost on the way): the trade cost the price model charges.
+(handling + the reference value of the post-harvest and distribution losses) and :math:`d_o` the delivered cost
+of the traditional chain between the scope's farms and the market's node (freight + handling + the reference value
+of what is lost on the way: the trade cost the price model charges) **of the marginal trader at the recorded
+trade**: the farm regions sorted by that cost, :math:`d_o` is the cost at which their cumulated exportable surplus
+(production − the region's own demand) reaches :math:`N_o` where the scope sells, their cumulated uncovered
+deficit reaches :math:`-N_o` where it buys (:class:`DeliveredCosts`). So the regions nearest a market that sells
+it :math:`N_o` at :math:`P_o` are the ones that do, and no farm profits from selling to a market with no recorded
+trade (:math:`N_o = 0`: the nearest region is indifferent). (Before 2026-12-06 :math:`d_o` was the
+production-weighted median over all the scope's farms: right for a compact scope, but in a national one it put
+China's price at the delivered cost of a farm in European Russia, and Siberia sold it 5.1 Mt of grain against
+3.0 Mt recorded.)
 The duties in the calibration are the dataset's (the agreements in force); a scenario's own duties then move
 prices from there.
 """
@@ -177,6 +185,42 @@ def curve_steps(N0: float, T0: float, P0: float, elasticity: float, step_pct: fl
     return sales, purchases
 
 
+@dataclass(frozen=True)
+class DeliveredCosts:
+    """The traditional chain's delivered cost from each of the scope's farm regions to one outside market (RUB per
+    tonne of one group), with each region's exportable ``surplus`` and uncovered ``deficit`` of the group and its
+    ``production`` and ``demand`` (t a year; a region without farms counts with its nearest farm region)."""
+
+    cost: np.ndarray
+    surplus: np.ndarray
+    deficit: np.ndarray
+    production: np.ndarray
+    demand: np.ndarray
+
+    def marginal(self, net: float) -> float:
+        """:math:`d_o` at recorded net sales ``net`` (t a year; negative: the scope buys): the delivered cost at which
+        the cumulated surplus of the regions nearest the market (by this cost) reaches ``net``, or their deficit
+        reaches ``-net``; the production or demand where surplus or deficit cannot cover the record (the scope sells
+        a group it is short of overall). NaN when no region reaches the market."""
+        if net >= 0:
+            w = self.surplus if 0 < self.surplus.sum() >= net else self.production
+        else:
+            w = self.deficit if self.deficit.sum() >= -net else self.demand
+        return _cost_at(self.cost, w, abs(net))
+
+
+def _cost_at(cost: np.ndarray, weight: np.ndarray, target: float) -> float:
+    """The cost of the unit at which ``weight`` cumulated in ascending ``cost`` first reaches ``target`` (the
+    cheapest for a target of zero, the dearest if it is never reached); NaN without a finite, weighted cost."""
+    ok = np.isfinite(cost) & (weight > 0)
+    if not ok.any():
+        return float("nan")
+    c, w = cost[ok], weight[ok]
+    order = np.argsort(c, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(c[order][min(int(np.searchsorted(cum, target)), len(c) - 1)])
+
+
 def reference_price(value: float, delivered: float, net: float, tariff_export_pct: float,
                     tariff_import_pct: float, margin: float = 0.0) -> float:
     """P_o at the market's node (RUB per tonne): see the module docstring (``margin`` = :math:`m_k`)."""
@@ -199,11 +243,13 @@ def balancing_shares(markets: list[OutsideMarket]) -> dict[str, float]:
 
 def market_curves(markets: list[OutsideMarket], commodities: list[str], params: ParameterSet,
                   balance_t: dict[str, float], demand_t: dict[str, float],
-                  delivered: dict[tuple[str, str], float], margin: dict[str, float] | None = None) -> pd.DataFrame:
+                  delivered: dict[tuple[str, str], DeliveredCosts | float],
+                  margin: dict[str, float] | None = None) -> pd.DataFrame:
     """Per market and group: reference net sales N0 and volume T0 (t a year), reference price P0 (RUB/t), the
     elasticity, and the steps (lists). ``balance_t`` is the scope's production − demand per group,
-    ``demand_t`` its demand, ``delivered[(market, group)]`` the median delivered cost to the market, ``margin``
-    the local margin per group (RUB per tonne)."""
+    ``demand_t`` its demand, ``delivered[(market, group)]`` the delivered costs to the market by farm region
+    (:class:`DeliveredCosts`; a number: that cost as the marginal trader's), ``margin`` the local margin per group
+    (RUB per tonne)."""
     floor_t = params["outside_unrecorded_trade_kt"] * 1000.0
     recorded_net: dict[str, float] = {}
     for o in markets:
@@ -226,6 +272,7 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
                 N0, T0 = x - m, max(x + m, floor_t)
                 eps = params["outside_elasticity_partner"]
             d = delivered.get((o.market_id, k), np.nan)
+            d = d.marginal(N0) if isinstance(d, DeliveredCosts) else float(d)
             if o.price_pct_of_value is not None:
                 P0 = value * o.price_pct_of_value / 100.0
             elif np.isfinite(d):
