@@ -71,6 +71,20 @@ def test_the_national_run_trades_through_every_basin_and_feeds_its_livestock(fed
     assert s["exports_t"]["grain"] < production - feed
 
 
+def test_the_land_borders_grain_trade_stays_near_its_record(federal, dataset):
+    """The outside markets are calibrated on the marginal trader at the recorded trade, not on the scope's median
+    farm (which lies in European Russia and made China look rich to Siberia: 5.1 Mt of grain against 2.97 Mt
+    recorded): at the reference the national run's grain sales to China and Mongolia stay within half of their
+    records either way."""
+    trade = dataset.outside_trade
+    exports = federal.summary["exports_by_exit_t"]
+    for market in ("cn_zabaykalsk", "mn_kyakhta"):
+        rec = trade[(trade["market_id"] == market) & (trade["scope_country"] == "RU") & (trade["commodity"] == "grain")]
+        recorded = float(rec["export_kt"].sum()) * 1000.0
+        assert recorded > 0, market
+        assert 0.5 * recorded <= exports.get(market, {}).get("grain", 0.0) <= 1.5 * recorded, market
+
+
 def test_the_federal_run_has_the_per_district_table(federal):
     from planner.economics.districts import ALL_GROUPS
 
