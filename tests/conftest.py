@@ -52,6 +52,26 @@ def ncfd_run(dataset: Dataset):
 
 
 @pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A test client of the service on a fresh SQLite file (runs stay queued: no job manager), with no limit
+    overridden from the environment: ``(client, planner key header, viewer key header, database URL)``."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.db import create_key
+
+    for var in ("PLANNER_MAX_BODY", "PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S",
+                "PLANNER_SCENARIOS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    _, planner_key = create_key("planner", url=url)
+    _, viewer_key = create_key("viewer", url=url)
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        yield tc, {"X-API-Key": planner_key}, {"X-API-Key": viewer_key}, url
+
+
+@pytest.fixture
 def edited_table(tmp_path: Path) -> Callable[..., Path]:
     """Write a copy of an embedded table after applying ``edit`` (a function of the DataFrame); return its path."""
 

@@ -19,20 +19,6 @@ SMALL = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodi
          "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
 
 
-@pytest.fixture
-def api(tmp_path, monkeypatch):
-    """A test client on a fresh SQLite file (runs stay queued), a planner and a viewer key header."""
-    for var in ("PLANNER_MAX_BODY", "PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S",
-                "PLANNER_SCENARIOS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
-    url = f"sqlite:///{tmp_path / 'contract.db'}"
-    _, planner_key = create_key("planner", url=url)
-    _, viewer_key = create_key("viewer", url=url)
-    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
-        yield tc, {"X-API-Key": planner_key}, {"X-API-Key": viewer_key}, url
-
-
 def _finished_run(url: str) -> str:
     """A succeeded run with a small stored result (as a worker writes it)."""
     result = {"summary": {"scenario": "stored_run", "status": "optimal", "objective": 1.0, "centres": []},

@@ -13,9 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,13 +21,9 @@ OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
 
 @pytest.fixture
-def web(tmp_path, monkeypatch):
-    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
-    url = f"sqlite:///{tmp_path / 'web.db'}"
-    _, pk = create_key("planner", url=url)
-    _, vk = create_key("viewer", url=url)
-    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
-        yield tc, {"X-API-Key": pk}, {"X-API-Key": vk}, url
+def web(api):
+    """The service's test client (``conftest.api``): client, planner and viewer key headers, database URL."""
+    return api
 
 
 def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded", org: str = DEFAULT_ORG) -> str:
