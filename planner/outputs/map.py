@@ -171,18 +171,23 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
             part.plot(ax=ax, edgecolor="black", linewidth=0.4, zorder=6, **style)
     trade = clip(layers["trade"]) if "trade" in layers else gpd.GeoDataFrame()
     trade_top = float(trade["total_t"].max()) if not trade.empty else 0.0
-    texts = []
+    cen = layers["centres"].to_crs(crs)
+    numbered = len(cen) > MAX_NAMED_CENTRES  # a dense map numbers its centres and names them in a key
+    texts, outside_key = [], []  # outside_key: a dense map letters its crossings and markets, named in a key
     if trade_top > 0:
         inside = trade[trade.geometry.within(box(*frame))]
         ax.scatter(inside.geometry.x, inside.geometry.y, s=TRADE_MAX_AREA * inside["total_t"] / trade_top,
                    facecolor="none", edgecolor=TRADE_COLOUR, linewidth=1.4, zorder=6.5)
         for r in inside[(inside["total_t"] >= MIN_LABEL_T) & (inside["kind"] == "crossing")].itertuples():
-            texts.append(ax.text(r.geometry.x, r.geometry.y, f"{_wrap(r.name_ru, 22)}\n↓{_kt(r.imports_t)} "
-                                 f"↑{_kt(r.exports_t)} тыс. т / kt", fontsize=6.5, color=TRADE_COLOUR,
-                                 zorder=7, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
-                                                 "alpha": 0.8}))
-    cen = layers["centres"].to_crs(crs)
-    numbered = len(cen) > MAX_NAMED_CENTRES  # a dense map numbers its centres and names them in a key
+            figures = f"↓{_kt(r.imports_t)} ↑{_kt(r.exports_t)} тыс. т / kt"
+            if numbered:
+                label = _letter(len(outside_key))
+                outside_key.append(f"{label}. {r.name_ru} / {r.name_en}: {figures}")
+            else:
+                label = f"{_wrap(r.name_ru, 22)}\n{figures}"
+            texts.append(ax.text(r.geometry.x, r.geometry.y, label, fontsize=7 if numbered else 6.5,
+                                 color=TRADE_COLOUR, zorder=7, fontweight="bold" if numbered else "normal",
+                                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}))
     key_lines = []
     for i, r in enumerate(cen.sort_values(["existing", "name_ru"], ascending=[False, True]).itertuples(), start=1):
         colour = EXISTING_COLOUR if r.existing else NEW_COLOUR
@@ -193,12 +198,13 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
         texts.append(ax.text(r.geometry.x, r.geometry.y, label, fontsize=7.5, zorder=9,
                              fontweight="bold" if numbered else "normal",
                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}))
+    centres_key = None
     if numbered:
-        fig.text(0.04, 0.225, "ОРЦ на карте / centres on the map:\n" + "\n".join(
+        centres_key = fig.text(0.04, 0.225, "ОРЦ на карте / centres on the map:\n" + "\n".join(
             textwrap.fill(line, 84, subsequent_indent="    ") for line in key_lines),
             fontsize=6.8, va="top", linespacing=1.2)
     ax.set_xlim(frame[0], frame[2])
-    texts += _label_exits(ax, layers, crs, frame_ll)
+    texts += _label_exits(ax, layers, crs, frame_ll, outside_key if numbered else None)
     ax.set_ylim(frame[1], frame[3])
     if texts:
         adjust_text(texts, ax=ax, expand=(1.2, 1.4),
@@ -210,9 +216,24 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     ax.set_xlabel("")
     ax.set_ylabel("")
     fig.suptitle(f"{title_ru}\n{title_en}", fontsize=11.5, x=0.01, ha="left", y=0.975)
-    fig.legend(handles=_legend_handles(top, width, trade_top), loc="upper left", bbox_to_anchor=(0.53, 0.345),
-               fontsize=8, frameon=False, title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
+    legend = fig.legend(handles=_legend_handles(top, width, trade_top), loc="upper left",
+                        bbox_to_anchor=(0.53, 0.345), fontsize=8, frameon=False,
+                        title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
     notes_at = (0.545, 0.015, "bottom") if numbered else (0.04, 0.215, "top")  # under the key, or the scale
+    if centres_key is not None and cax.get_visible():  # under the colour bar's caption, however long it is
+        fig.canvas.draw()
+        caption = cax.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.transFigure.inverted())
+        centres_key.set_y(min(0.225, caption.y0 - 0.012))
+    if outside_key:  # under the legend, and the notes under it (placed by the drawn sizes)
+        fig.canvas.draw()
+        below = legend.get_window_extent().transformed(fig.transFigure.inverted()).y0 - 0.012
+        key = fig.text(0.545, below, "Пункты пропуска и рынки / crossings and markets (↓ ввоз / imports, ↑ вывоз / "
+                       "exports;\n→ продажи рынку / sales to the market, ← закупки / purchases; тыс. т в год / kt a "
+                       "year):\n" + "\n".join(textwrap.fill(line, 72, subsequent_indent="    ")
+                                               for line in outside_key),
+                       fontsize=6.8, va="top", linespacing=1.2)
+        fig.canvas.draw()
+        notes_at = (0.545, key.get_window_extent().transformed(fig.transFigure.inverted()).y0 - 0.012, "top")
     drawn = layers["regions"]
     kz_schematic = bool((drawn["region_id"].str.startswith("KZ-") & drawn["outline_approximate"].astype(bool)).any())
     notes = ("Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, WGS 84.\n"
@@ -228,10 +249,16 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
     return paths
 
 
-def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) -> list:
+def _letter(i: int) -> str:
+    """The ``i``-th key letter: A … Z, then AA, AB, …"""
+    return chr(65 + i) if i < 26 else _letter(i // 26 - 1) + chr(65 + i % 26)
+
+
+def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll, key: list[str] | None = None) -> list:
     """Where flows leave the frame towards an outside market (or come in from one), name the market at the edge
     with the tonnes a year as the market counts them (``→ Москва``: what it buys, i.e. after transit losses;
-    ``←``: what it sells); returns the texts (for the label placement)."""
+    ``←``: what it sells); returns the texts (for the label placement). With ``key`` (a dense map) each market
+    gets the next letter on the map and its name and tonnes are appended to ``key``."""
     flows = layers["flows"]
     if flows.empty:
         return []
@@ -261,7 +288,11 @@ def _label_exits(ax, layers: dict[str, gpd.GeoDataFrame], crs: str, frame_ll) ->
         p = gpd.GeoSeries([pt], crs=4326).to_crs(crs).iloc[0]
         ha = "left" if pt.x < x0 + 0.2 else ("right" if pt.x > x1 - 0.2 else "center")
         va = "bottom" if pt.y < y0 + 0.2 else ("top" if pt.y > y1 - 0.2 else "center")
-        texts.append(ax.text(p.x, p.y, f"{label}: {_kt(tonnes)} тыс. т / kt", fontsize=7,
+        text = f"{label}: {_kt(tonnes)} тыс. т / kt"
+        if key is not None:
+            key.append(f"{_letter(len(key))}. {text.replace(chr(10), ' / ', 1)}")
+            text = _letter(len(key) - 1)
+        texts.append(ax.text(p.x, p.y, text, fontsize=7, fontweight="bold" if key is not None else "normal",
                              color=FLOW_COLOUR, ha=ha, va=va, zorder=7,
                              bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": FLOW_COLOUR, "lw": 0.5,
                                    "alpha": 0.9}))
