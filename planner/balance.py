@@ -108,25 +108,36 @@ def regional_population(dataset: Dataset) -> pd.Series:
 
 def regional_production(dataset: Dataset, region_ids: list[str], commodities: list[str]) -> pd.DataFrame:
     """Latest production per region and commodity (``area_id``, ``commodity``, ``quantity_kt``, ``approximate``):
-    regional statistics where the dataset has them; otherwise the country's national total (FAOSTAT) split by
-    the regions' population shares (:func:`regional_population`) over the regions that farm — cities of republican
-    or federal status (:data:`planner.settings.CITY_REGIONS`: Astana, Almaty, Shymkent, …) grow next to nothing
-    and get no share — flagged approximate."""
+    regional statistics where the dataset has them; for a region without a row, its share of what the country's
+    national total (FAOSTAT) leaves after the regions that have one — split by population
+    (:func:`regional_population`) over the country's regions without a row that farm: cities of republican or
+    federal status (:data:`planner.settings.CITY_REGIONS`: Astana, Almaty, Shymkent, …) grow next to nothing and
+    get no share — flagged approximate. A country whose regional rows already add up to its total (within 0.1%:
+    rounding) leaves nothing to split: a region it omits on purpose (Russia's Far-North subjects grow no grain)
+    produces nothing."""
     p = dataset.production[dataset.production["commodity"].isin(commodities)]
     p = p.sort_values("year").groupby(["area_id", "area_level", "commodity"], as_index=False).tail(1)
-    regional = p[(p["area_level"] == "region") & p["area_id"].isin(region_ids)]
-    have = set(zip(regional["area_id"], regional["commodity"], strict=True))
     reg = dataset.regions.set_index("region_id")
+    every = p[(p["area_level"] == "region") & p["area_id"].isin(reg.index)]
+    regional = every[every["area_id"].isin(region_ids)]
+    have = set(zip(every["area_id"], every["commodity"], strict=True))
+    covered = every.assign(country=reg["country_id"].reindex(every["area_id"]).to_numpy()).groupby(
+        ["country", "commodity"])["quantity_kt"].sum()
     pop = regional_population(dataset).where(lambda s: ~s.index.isin(CITY_REGIONS), 0.0)
-    share = pop / pop.groupby(reg["country_id"]).transform("sum")
     national = p[p["area_level"] == "country"].set_index(["area_id", "commodity"])["quantity_kt"]
     rows = []
-    for r in region_ids:
-        for c in commodities:
+    for c in commodities:
+        missing = [r for r in reg.index if (r, c) not in have]
+        pool = pop.reindex(missing).groupby(reg["country_id"].reindex(missing)).sum()
+        for r in region_ids:
             cid = reg.at[r, "country_id"]
-            if (r, c) not in have and (cid, c) in national.index and pd.notna(share.get(r)):
-                rows.append({"area_id": r, "commodity": c, "quantity_kt": float(national[(cid, c)] * share[r]),
-                             "approximate": True})
+            if (r, c) in have or (cid, c) not in national.index or pd.isna(pop.get(r)):
+                continue
+            total = float(national[(cid, c)])
+            rest = total - float(covered.get((cid, c), 0.0))
+            rest = rest if rest > 1e-3 * total else 0.0  # the regions' own rows hold it all, up to rounding
+            share = float(pop[r]) / float(pool[cid]) if pool.get(cid) else 0.0
+            rows.append({"area_id": r, "commodity": c, "quantity_kt": rest * share, "approximate": True})
     cols = ["area_id", "commodity", "quantity_kt", "approximate"]
     return pd.concat([regional[cols], pd.DataFrame(rows, columns=cols)], ignore_index=True)
 
