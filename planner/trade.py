@@ -9,13 +9,17 @@ scope buys) face the linear inverse curve
 through the reference point :math:`(N_o, P_o)`: :math:`N_o` = recorded exports − imports, :math:`T_o` = recorded
 exports + imports (the volume the curve is scaled on, at least ``outside_unrecorded_trade_kt``; for the balancing
 market — the rest of Russia for a Russian scope, Russia for Kazakhstan's — :math:`N_o` is what closes the scope's
-balance: its surplus (production − demand) less the recorded net sales to the scenario's other outside markets,
-and :math:`T_o` at least the scope's own demand: the national market is scaled on the scope's market, not on a
-balance that may be near zero; when several markets balance — a scope covering the whole country has no rest of
-the country, and its own ports close the balance — each takes a share of :math:`N_o` and :math:`T_o` in
-proportion to its ``balance_weight_kt`` in the ``outside_markets`` table (the port's recorded grain exports: the
-Azov–Black Sea ports carry most of the country's trade, the Baltic and Pacific ports a few per cent; an equal share
-where no balancing market has a weight, the mean weight for one without among weighted ones)),
+balance: its surplus (production − demand) less the recorded net sales to the scenario's other outside markets —
+zero for a whole country's own ports where those records more than fill the balance and the remainder would change
+its sign (Russia's milk: a national deficit of 1.7 Mt against 3.8 Mt recorded from Belarus would have had the ports
+export the 2.1 Mt difference; a neighbour that balances a partial scope, Russia for Kazakhstan, keeps the
+remainder: Kazakhstan's potatoes, exported to Uzbekistan beyond its surplus, come in from Russia) — and :math:`T_o`
+at least the scope's own demand: the national market is scaled on the scope's market, not on a balance that may be
+near zero; when several markets balance — a scope covering the whole country has no rest of the country, and its
+own ports close the balance — each takes a share of :math:`N_o` and :math:`T_o` in proportion to its
+``balance_weight_kt`` in the ``outside_markets`` table (the port's recorded grain exports: the Azov–Black Sea ports
+carry most of the country's trade, the Baltic and Pacific ports a few per cent; an equal share where no balancing
+market has a weight, the mean weight for one without among weighted ones)),
 :math:`\\varepsilon_o` the
 elasticity of the market's excess demand (``outside_elasticity_partner``, ``outside_elasticity_rest_of_russia``).
 The curve runs its natural course: the market buys until its price falls to zero and sells until its price
@@ -262,7 +266,11 @@ def market_curves(markets: list[OutsideMarket], commodities: list[str], params: 
         for k in commodities:
             value = params[f"value_rub_per_t_{k}"]
             if o.balancing:  # several balancing markets (a whole country's ports) share the balance by weight
-                N0 = (balance_t.get(k, 0.0) - recorded_net.get(k, 0.0)) * share[o.market_id]
+                bal = balance_t.get(k, 0.0)
+                rest = bal - recorded_net.get(k, 0.0)
+                if rest * bal < 0 and o.kind == "port":  # the land records over-fill a whole country's balance:
+                    rest = 0.0  # its own ports (the rest of the world) take no side
+                N0 = rest * share[o.market_id]
                 T0 = max(abs(N0), demand_t.get(k, 0.0) * share[o.market_id])
                 eps = params["outside_elasticity_rest_of_russia"]
                 recorded = False
