@@ -170,3 +170,34 @@ def test_the_price_model_feeds_the_same_grain(dataset, grain_scope):
     potatoes, _ = _markets_and_costs(planned, dataset, sc, "potatoes", [])
     pb = regional_balance(dataset, ids, ["potatoes"], planned.params).set_index("region_id")
     assert potatoes.set_index("market").loc[ids, "D0"].to_numpy() == pytest.approx(1000 * pb.loc[ids, "demand_kt"])
+
+
+def test_a_countrys_ports_take_no_side_where_land_records_overfill_its_balance(dataset):
+    """Russia's milk: a national deficit (production − demand) smaller than what Belarus is recorded to sell it.
+    The ports that close a whole country's balance must not be set to export the difference (the review of the
+    fourth federal run found 1.75 Mt of milk leaving through Novorossiysk); a neighbour that balances a partial
+    scope keeps the remainder (Kazakhstan buys Russia's potatoes beyond its own surplus)."""
+    exits = [Exit(market=m) for m in ("port_novorossiysk", "port_baltic", "by_minsk")]
+    whole = resolve_markets(exits, dataset, "RU", lambda town, i: town, whole_country=True)
+    params = ParameterSet(dataset.loss_rates)
+    delivered = {(o.market_id, "milk"): 1000.0 for o in whole}
+    t = dataset.outside_trade.set_index(["market_id", "scope_country", "commodity"])
+    bought = 1000 * t.at[("by_minsk", "RU", "milk"), "import_kt"]
+    deficit = -0.5 * bought
+    curves = market_curves(whole, ["milk"], params, {"milk": deficit}, {"milk": 35e6}, delivered).set_index(
+        "market_id")
+    assert curves.at["by_minsk", "N0_t"] < -0.9 * bought  # Belarus trades at its record
+    assert curves.at["port_novorossiysk", "N0_t"] == 0 and curves.at["port_baltic", "N0_t"] == 0
+    # a deficit larger than the records: the ports bring in the rest, as before
+    curves = market_curves(whole, ["milk"], params, {"milk": -2 * bought}, {"milk": 35e6}, delivered).set_index(
+        "market_id")
+    assert curves.loc[["port_novorossiysk", "port_baltic"], "N0_t"].sum() == pytest.approx(
+        -2 * bought - curves.at["by_minsk", "N0_t"])
+    # a neighbour balancing a partial scope keeps a remainder of the other sign
+    partial = resolve_markets([Exit(market="ru_via_astrakhan", balancing=True), Exit(market="uz_tashkent")],
+                              dataset, "KZ", lambda town, i: town)
+    sold = 1000 * dataset.outside_trade.set_index(["market_id", "scope_country", "commodity"]).at[
+        ("uz_tashkent", "KZ", "potatoes"), "export_kt"]
+    curves = market_curves(partial, ["potatoes"], params, {"potatoes": 0.5 * sold}, {"potatoes": 2e6},
+                           {(o.market_id, "potatoes"): 1000.0 for o in partial}).set_index("market_id")
+    assert curves.at["ru_via_astrakhan", "N0_t"] == pytest.approx(-0.5 * sold)
