@@ -220,20 +220,18 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
                         bbox_to_anchor=(0.53, 0.345), fontsize=8, frameon=False,
                         title="Условные обозначения / Legend", title_fontsize=9, alignment="left")
     notes_at = (0.545, 0.015, "bottom") if numbered else (0.04, 0.215, "top")  # under the key, or the scale
+    renderer = fig.canvas.get_renderer()  # the keys are placed by their laid-out sizes, without drawing the figure
     if centres_key is not None and cax.get_visible():  # under the colour bar's caption, however long it is
-        fig.canvas.draw()
-        caption = cax.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.transFigure.inverted())
+        caption = cax.get_tightbbox(renderer).transformed(fig.transFigure.inverted())
         centres_key.set_y(min(0.225, caption.y0 - 0.012))
-    if outside_key:  # under the legend, and the notes under it (placed by the drawn sizes)
-        fig.canvas.draw()
-        below = legend.get_window_extent().transformed(fig.transFigure.inverted()).y0 - 0.012
+    if outside_key:  # under the legend, and the notes under it
+        below = legend.get_window_extent(renderer).transformed(fig.transFigure.inverted()).y0 - 0.012
         key = fig.text(0.545, below, "Пункты пропуска и рынки / crossings and markets (↓ ввоз / imports, ↑ вывоз / "
                        "exports;\n→ продажи рынку / sales to the market, ← закупки / purchases; тыс. т в год / kt a "
                        "year):\n" + "\n".join(textwrap.fill(line, 72, subsequent_indent="    ")
                                                for line in outside_key),
                        fontsize=6.8, va="top", linespacing=1.2)
-        fig.canvas.draw()
-        notes_at = (0.545, key.get_window_extent().transformed(fig.transFigure.inverted()).y0 - 0.012, "top")
+        notes_at = (0.545, key.get_window_extent(renderer).transformed(fig.transFigure.inverted()).y0 - 0.012, "top")
     drawn = layers["regions"]
     kz_schematic = bool((drawn["region_id"].str.startswith("KZ-") & drawn["outline_approximate"].astype(bool)).any())
     crimea = regions[regions["region_id"].isin(("RU-CR", "RU-SEV"))]  # clipped to the frame above
