@@ -32,7 +32,7 @@ from optimization.aggregate import aggregate_commodities
 from optimization.heuristic import module_choice
 from optimization.model import build_model, link_bounds
 from optimization.problem import NetworkProblem
-from optimization.solve import use_threads
+from optimization.solve import reset_highs_scheduler
 from optimization.translate import compile_model
 
 FIX_ONE = 0.9
@@ -59,7 +59,7 @@ class _MergedLP:
         self.highs.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
                                          np.full(n, highspy.HighsVarType.kContinuous))
         if threads is not None:
-            use_threads(int(threads))
+            reset_highs_scheduler()
             self.highs.setOptionValue("threads", int(threads))
         self.ycol = np.array([pos.get(id(model.y[i]), -1) for i in range(len(pb.modules))], dtype=np.int64)
         site_row = {s: i for i, s in enumerate(pb.sites["site_id"])}

@@ -161,11 +161,11 @@ def _flush_c_stdout() -> None:
         ctypes.CDLL(None).fflush(None)
 
 
-def use_threads(threads: int) -> None:
-    """Let the next HiGHS run in this process use ``threads``: HiGHS keeps one task scheduler per process, sized
-    by the first run, and refuses a later run that asks for another size ("the scheduler has already been
-    initialized"), so a solve that sets its threads resets the scheduler first. Call it only where no other HiGHS
-    run of this process is active (a solve's start; a sweep runs one task per worker process)."""
+def reset_highs_scheduler() -> None:
+    """Let the next HiGHS run in this process set its own thread count: HiGHS keeps one task scheduler per
+    process, sized by the first run, and refuses a later run that asks for another size ("the scheduler has
+    already been initialized"), so a solve that sets its threads resets the scheduler first. Call it only where
+    no other HiGHS run of this process is active (a solve's start; a sweep runs one task per worker process)."""
     highspy.Highs.resetGlobalScheduler(True)
 
 
@@ -262,7 +262,7 @@ def _solve_compiled(model: pyo.ConcreteModel, options: SolverOptions) -> SolveRe
     highs.setOptionValue("log_to_console", False)
     highs.cbLogging.subscribe(on_log)
     if options.threads is not None:
-        use_threads(int(options.threads))
+        reset_highs_scheduler()
         highs.setOptionValue("threads", int(options.threads))
     if options.time_limit is not None:
         highs.setOptionValue("time_limit", float(options.time_limit))
