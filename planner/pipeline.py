@@ -33,6 +33,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from geo.geodesy import geodesic_km
 from geo.matrix import trip_matrix
 from geo.network import NetworkError
 from geo.route import resolve_place
@@ -276,16 +277,14 @@ def nearest_pairs(cost: np.ndarray, k: int) -> np.ndarray:
 
 def _farm_region_of(regions: pd.DataFrame, farm_regions: list[str]) -> dict[str, str]:
     """For every scope region, the farm region that stands for it in the outside markets' calibration: itself
-    where it produces, else the nearest producing region by great-circle distance (Moscow city → Moscow region)."""
+    where it produces, else the nearest producing region by geodesic distance (Moscow city → Moscow region)."""
     farms = regions.loc[farm_regions, ["lat", "lon"]].to_numpy(float)
     out = {}
     for rid, lat, lon in zip(regions.index, regions["lat"], regions["lon"], strict=True):
         if rid in farm_regions or not len(farms):
             out[rid] = rid
             continue
-        la, lo, fa, fo = map(np.radians, (lat, lon, farms[:, 0], farms[:, 1]))
-        hav = np.sin((fa - la) / 2) ** 2 + np.cos(la) * np.cos(fa) * np.sin((fo - lo) / 2) ** 2
-        out[rid] = farm_regions[int(np.argmin(hav))]
+        out[rid] = farm_regions[int(np.argmin(geodesic_km(lat, lon, farms[:, 0], farms[:, 1])))]
     return out
 
 
@@ -387,23 +386,24 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     ref_freight, ref_hours = reference_trips(scenario, dataset, params, G, sorted(set(supply_node.values())),
                                              sorted({o.node for o in outside}), freight, hours)
     farm_ids = list(supply_node)
+    pos = {f: i for i, f in enumerate(farm_ids)}
     trader = _farm_region_of(regions, sup_regions)
     produced = supplies.set_index(["supply_id", "commodity"])["quantity_t"]
+    farm_nodes = [supply_node[f] for f in farm_ids]
+    trips = {o.market_id: (ref_freight.loc[farm_nodes, o.node].to_numpy(float),
+                           ref_hours.loc[farm_nodes, o.node].to_numpy(float)) for o in outside}
     delivered = {}
     for k in commodities:
         prod_k = np.array([float(produced.get((f, k), 0.0)) for f in farm_ids])
         dem_k = np.zeros(len(farm_ids))
-        pos = {f: i for i, f in enumerate(farm_ids)}
         for (rid, c), q in region_demand.items():
             if c == k:
                 dem_k[pos[f"farm:{trader[rid]}"]] += q
         for o in outside:
-            f = np.array([ref_freight.at[supply_node[s], o.node] for s in farm_ids], dtype=float)
-            h = np.array([ref_hours.at[supply_node[s], o.node] for s in farm_ids], dtype=float)
+            f, h = trips[o.market_id]
             lost = combine_shares(params[f"transit_loss_pct_per_day_{k}"] / 100.0 * h / 24, storage[k],
                                   params.loss_pct(k, "distribution") / 100)
-            delivered[(o.market_id, k)] = DeliveredCosts(f + trad_h + value[k] * lost, np.maximum(prod_k - dem_k, 0),
-                                                         np.maximum(dem_k - prod_k, 0), prod_k, dem_k)
+            delivered[(o.market_id, k)] = DeliveredCosts(f + trad_h + value[k] * lost, prod_k, dem_k)
     margin = {k: trad_h + value[k] * float(combine_shares(storage[k], params.loss_pct(k, "distribution") / 100))
               for k in commodities}
     curves = market_curves(outside, commodities, params, balance, dem_t.to_dict(), delivered, margin)

@@ -192,14 +192,22 @@ def curve_steps(N0: float, T0: float, P0: float, elasticity: float, step_pct: fl
 @dataclass(frozen=True)
 class DeliveredCosts:
     """The traditional chain's delivered cost from each of the scope's farm regions to one outside market (RUB per
-    tonne of one group), with each region's exportable ``surplus`` and uncovered ``deficit`` of the group and its
-    ``production`` and ``demand`` (t a year; a region without farms counts with its nearest farm region)."""
+    tonne of one group), with each region's ``production`` and ``demand`` of the group (t a year; a region without
+    farms counts with its nearest farm region)."""
 
     cost: np.ndarray
-    surplus: np.ndarray
-    deficit: np.ndarray
     production: np.ndarray
     demand: np.ndarray
+
+    @property
+    def surplus(self) -> np.ndarray:
+        """Each region's exportable surplus: production less its own demand, t a year (0 where short)."""
+        return np.maximum(self.production - self.demand, 0.0)
+
+    @property
+    def deficit(self) -> np.ndarray:
+        """Each region's uncovered deficit: demand less its own production, t a year (0 where in surplus)."""
+        return np.maximum(self.demand - self.production, 0.0)
 
     def marginal(self, net: float) -> float:
         """:math:`d_o` at recorded net sales ``net`` (t a year; negative: the scope buys): the delivered cost at which
@@ -207,9 +215,11 @@ class DeliveredCosts:
         reaches ``-net``; the production or demand where surplus or deficit cannot cover the record (the scope sells
         a group it is short of overall). NaN when no region reaches the market."""
         if net >= 0:
-            w = self.surplus if 0 < self.surplus.sum() >= net else self.production
+            surplus = self.surplus
+            w = surplus if 0 < surplus.sum() >= net else self.production
         else:
-            w = self.deficit if self.deficit.sum() >= -net else self.demand
+            deficit = self.deficit
+            w = deficit if deficit.sum() >= -net else self.demand
         return _cost_at(self.cost, w, abs(net))
 
 
