@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("PLANNER_TEST_POSTGRES_URL")
+HOOKS = ROOT / "tests" / "fault_hooks"  # its sitecustomize holds a run of BIG for 90 s before it solves
 LEASE_S = 4
 SMALL = {"name": "fault_small", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
          "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
@@ -92,7 +93,8 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        full = {**os.environ, "DATABASE_URL": url, "PLANNER_LEASE_S": str(LEASE_S), "PYTHONPATH": str(ROOT), **env}
+        full = {**os.environ, "DATABASE_URL": url, "PLANNER_LEASE_S": str(LEASE_S),
+                "PYTHONPATH": f"{HOOKS}{os.pathsep}{ROOT}", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "planner.cli", "serve", "--port", str(self.port)],
                                      env=full, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -307,7 +309,8 @@ counted without a shared lock would both admit a run into the last place."""
 
 def test_quotas_hold_across_two_servers(db_url, servers, tmp_path):
     (tmp_path / "slow").mkdir()
-    (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_COUNTS, encoding="utf-8")
+    hold = (HOOKS / "sitecustomize.py").read_text(encoding="utf-8")  # one sitecustomize is imported: both hooks
+    (tmp_path / "slow" / "sitecustomize.py").write_text(hold + SLOW_COUNTS, encoding="utf-8")
     # a lease longer than the seconds the slowed admissions hold SQLite's write lock (renewals wait for it)
     limits = {"PLANNER_MAX_QUEUE": "4", "PLANNER_MAX_RUNS_PER_KEY": "3", "PLANNER_LEASE_S": "60",
               "PYTHONPATH": f"{tmp_path / 'slow'}{os.pathsep}{ROOT}"}
