@@ -49,7 +49,9 @@ Constraints
     - seasonal storage (groups in the ``storage`` table): the centre balance loses :math:`\lambda_k h_{jk}` of the
       tonnes :math:`h_{jk}` held for the off-season; :math:`h_{jk} \le \sum_{a \in A^1(j,k)} (1-\ell_a) x_a`;
       :math:`\sum_k \mu_k h_{jk} \le 12 \sum_m H_m y_m` (tonne-months within the storage :math:`H_m` of the
-      open module, :math:`\mu_k` months stored); :math:`\sum_j h_{jk} = \sum_t z^{season}_{kt}`, the steps of the
+      open module, :math:`\mu_k` months stored), and per group set *G* (below)
+      :math:`\sum_{k \in G} \mu_k h_{jk} \le 12 \sum_{m \in M_j(G)} H_m y_m`;
+      :math:`\sum_j h_{jk} = \sum_t z^{season}_{kt}`, the steps of the
       off-season market (falling net spreads), whose revenue enters the objective like an exit's;
     - centre balance per site and group: :math:`\sum_{a \in A^1(j,k)} (1-\ell_a) x_a = \sum_{a \in A^2(j,k)} x_a`;
     - demand (markets, not exits): :math:`\sum_{a \to d} (1-\ell_a) x_a + u_d = q_d` (no :math:`u_d` where the
@@ -60,6 +62,13 @@ Constraints
       :math:`\sum_{a \in A^1(j,k)} x_a \le \sum_{m \in M_j(k)} Q_m y_m` over the modules :math:`M_j(k)` that take
       *k*, and the linking rows of group *k*'s arcs sum only those modules' :math:`y` (a store never receives
       fruit);
+    - group sets (valid inequalities, implied at integer :math:`y` because a site opens one module): for each
+      site *j* and each set *G* of groups that some module of *j* does not take — every single group and each
+      module's own set (a store's potatoes and vegetables) — with :math:`M_j(G)` the modules taking any group of
+      *G*: :math:`\sum_{k \in G} \sum_{a \in A^1(j,k)} x_a \le \sum_{m \in M_j(G)} Q_m y_m` and the tonne-months
+      row above. Without them the LP relaxation opens half a store and half an elevator and sends potatoes and
+      vegetables through both halves' capacity and storage, a bound far below any plan (docs/benchmarks.md, the
+      federal scenario);
     - strong linking (disaggregated, optional): :math:`x_a \le U_a \sum_{m \in M_j} y_m` for every inbound and
       outbound arc, with :math:`U_a` = min(supply or demand of the arc, largest module of *j*); or, with
       ``pairs``, one row per place pair (farm–centre, centre–market) summed over commodity groups:
@@ -229,6 +238,26 @@ def module_groups(modules) -> list[frozenset[str] | None]:
     return [frozenset(str(g).split("|")) if isinstance(g, str) and g else None for g in modules["groups"]]
 
 
+def _group_sets(mods_of: dict, takes: list, received: dict) -> list[tuple[int, tuple[str, ...], list[int]]]:
+    """The group sets *G* of each site's rows that keep the LP relaxation from lending one module's capacity to
+    groups it does not take: per site *j*, every single group and the group set of each of its modules (a potato
+    and vegetable store's), within the groups the site receives (``received``: site → the groups of its inbound
+    arcs), with the modules :math:`M_j(G)` that take at least one group of *G*. Only sets that leave out some
+    module of the site are kept (otherwise the row is the site's aggregate one). Each item is (site, groups of
+    *G*, modules of :math:`M_j(G)`)."""
+    out = []
+    for j in sorted(received):
+        ms, groups = mods_of.get(j, []), received[j]
+        if all(takes[n] is None for n in ms):
+            continue
+        candidates = {frozenset([k]) for k in groups} | {takes[n] & groups for n in ms if takes[n] is not None}
+        for g in sorted((g for g in candidates if g), key=sorted):
+            allowed = [n for n in ms if takes[n] is None or takes[n] & g]
+            if len(allowed) < len(ms):
+                out.append((j, tuple(sorted(g)), allowed))
+    return out
+
+
 def row_index(table, id_col: str) -> dict:
     """(id, commodity) → row number of a supply or demand table."""
     return {key: i for i, key in enumerate(zip(table[id_col].tolist(), table["commodity"].tolist(), strict=True))}
@@ -288,6 +317,10 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     takes = module_groups(mods)
     restricted_jk = {(j, k) for jk in (a1_of_jk, a2_of_jk) for j, k in jk
                      if any(takes[i] is not None and k not in takes[i] for i in mods_of.get(j, []))}
+    received: dict = defaultdict(set)
+    for j, k in a1_of_jk:
+        received[j].add(k)
+    group_sets = _group_sets(mods_of, takes, received)
 
     m = pyo.ConcreteModel(name=pb.name)
     m.M = pyo.RangeSet(0, len(mods) - 1) if len(mods) else pyo.Set(initialize=[])
@@ -369,6 +402,12 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         m.tonne_months = pyo.Constraint(sorted(held_of_j), rule=lambda m, j: _le(_lin(
             [], [*(months[held_keys[i][1]] for i in held_of_j[j]), *(-12.0 * H_m[i] for i in mods_of.get(j, []))],
             [*(m.h[held_keys[i]] for i in held_of_j[j]), *(y[i] for i in mods_of.get(j, []))]), 0.0))
+        held_sets = [(j, g, mods_) for j, g, mods_ in group_sets if any((j, k) in m.H for k in g)]
+        m.tonne_months_set = pyo.Constraint(range(len(held_sets)), rule=lambda m, i: _le(_lin(
+            [], [*(months[k] for k in held_sets[i][1] if (held_sets[i][0], k) in m.H),
+                 *(-12.0 * H_m[n] for n in held_sets[i][2])],
+            [*(m.h[held_sets[i][0], k] for k in held_sets[i][1] if (held_sets[i][0], k) in m.H),
+             *(y[n] for n in held_sets[i][2])]), 0.0))
         held_of_k = _groups(k for _, k in held_keys)
         m.season = pyo.Constraint(sorted(held_of_k), rule=lambda m, k: _eq(_lin(
             [m.h[held_keys[i]] for i in held_of_k[k]], [-1.0] * len(steps_of_k.get(k, [])),
@@ -403,6 +442,10 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     m.capacity_group = pyo.Constraint(m.CG, rule=lambda m, j, k: _le(
         _lin([x1[a] for a in a1_of_jk[(j, k)]], [-Ql[i] for i in allowed[(j, k)]], [y[i] for i in allowed[(j, k)]]),
         0.0))
+    cap_sets = [(j, g, mods_) for j, g, mods_ in group_sets if len(g) > 1]
+    m.capacity_set = pyo.Constraint(range(len(cap_sets)), rule=lambda m, i: _le(_lin(
+        [x1[a] for k in cap_sets[i][1] for a in a1_of_jk.get((cap_sets[i][0], k), [])],
+        [-Ql[n] for n in cap_sets[i][2]], [y[n] for n in cap_sets[i][2]]), 0.0))
     m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: _le(
         _lin([x1[a] for a in a1_of_j[j]], [-Ql[i] for i in mods_of.get(j, [])], [y[i] for i in mods_of.get(j, [])]),
         0.0))
