@@ -14,6 +14,12 @@ Grain demand also carries **livestock feed** (:func:`feed_demand_kt`): a region'
 own) in proportion to the region's meat production (pigs and poultry eat most of the feed grain), flagged
 approximate. Regions outside Russia get no feed demand (no figure in the dataset).
 
+Every group's demand also carries its **production use** (:func:`production_use_kt`): seed, processing into
+non-food products and feed of groups other than grain, Russia's national figures (table ``production_use``) split
+over its regions by their production of the group (seed is planted and potatoes are fed where they grow),
+flagged approximate. Without it a group whose harvest is partly planted again (potatoes) shows a surplus that
+only exports can take.
+
 The balance is what the optimizer later routes: a surplus region ships out, a deficit region draws in.
 """
 
@@ -32,9 +38,12 @@ DEMAND_BASIS_TEXT = {
     "actual": "Demand = resident population × Rosstat's actual per-capita consumption (resource balances: the "
               "region's figure, else its federal district's, else Russia's; vegetables exclude melons; groups "
               "without a figure use the Ministry of Health norm); grain adds livestock feed (Russia's national "
-              "figure split by the regions' meat production, approximate).",
+              "figure split by the regions' meat production, approximate); every group adds seed, processing and "
+              "other feed (Russia's resource balances split by the regions' production, approximate).",
     "norm": "Demand = resident population × Ministry of Health rational norm (order № 614); grain adds livestock "
-            "feed (Russia's national figure split by the regions' meat production, approximate).",
+            "feed (Russia's national figure split by the regions' meat production, approximate); every group adds "
+            "seed, processing and other feed (Russia's resource balances split by the regions' production, "
+            "approximate).",
 }
 """One line per basis saying what demand rests on (printed under the balance)."""
 
@@ -181,15 +190,48 @@ def feed_demand_kt(dataset: Dataset, region_ids: list[str] | None = None) -> pd.
     return out
 
 
+def production_use_kt(dataset: Dataset, region_ids: list[str] | None = None) -> pd.DataFrame:
+    """Produce used in production (seed, non-food processing, feed of groups other than grain) per region and
+    group, thousand tonnes a year (see the module docstring).
+
+    Indexed by (``region_id``, ``commodity``) over ``region_ids`` (every region when None) and the groups with a
+    national figure; columns ``use_kt`` (the sum of the uses of the latest year of each), ``approximate`` (always
+    true for a Russian region with a share: the split is by production, itself partly derived) and ``source``.
+    A region's share of the national figure is its share of Russia's production of the group
+    (:func:`regional_production`); regions outside Russia get 0.
+    """
+    reg = dataset.regions.set_index("region_id")
+    ids = list(reg.index) if region_ids is None else list(region_ids)
+    table = dataset.tables.get("production_use")
+    cols = ["use_kt", "approximate", "source"]
+    if table is None or table.empty:
+        return pd.DataFrame(columns=cols, index=pd.MultiIndex.from_tuples([], names=["region_id", "commodity"]))
+    latest = table.sort_values("year").groupby(["commodity", "use"]).tail(1)
+    ru = list(reg.index[reg["country_id"] == "RU"])
+    rows = []
+    for c, uses in latest.groupby("commodity", sort=True):
+        total = float(uses["quantity_kt"].sum())
+        source = "; ".join(f"{u.use} {u.quantity_kt:,.0f} kt ({u.year}): {u.source}" for u in uses.itertuples())
+        prod = regional_production(dataset, ru, [c]).groupby("area_id")["quantity_kt"].sum().astype(float)
+        share = prod / prod.sum() if prod.sum() > 0 else prod * 0.0
+        for r in ids:
+            kt = total * float(share.get(r, 0.0))
+            rows.append((r, c, kt, kt > 0, f"{source}; split by the region's production (approximate)" if kt else ""))
+    out = pd.DataFrame(rows, columns=["region_id", "commodity", *cols]).set_index(["region_id", "commodity"])
+    out["use_kt"] = out["use_kt"].astype(float)
+    return out
+
+
 def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[str],
                      params: ParameterSet, basis: str = "actual") -> pd.DataFrame:
     """Production, demand and surplus (thousand tonnes a year) per region and commodity group.
 
-    Demand is food on ``basis`` plus, for grain, livestock feed (``feed_kt``, :func:`feed_demand_kt`); food is on
+    Demand is food on ``basis`` plus, for grain, livestock feed (``feed_kt``, :func:`feed_demand_kt`), plus the
+    production use of every group (``use_kt``: seed, processing, other feed; :func:`production_use_kt`); food is on
     ``basis`` (``actual`` or ``norm``, :func:`demand_kt_per_capita`). ``approximate`` is true where
     the production figure or the population is flagged approximate; ``demand_approximate`` where the per-capita
-    figure is (``demand_level`` says where it came from) or, for grain, the feed figure is; ``production_kt`` is
-    NaN where the dataset has no regional figure.
+    figure is (``demand_level`` says where it came from), the feed figure is, or a production use is added;
+    ``production_kt`` is NaN where the dataset has no regional figure.
     """
     regions = dataset.regions.set_index("region_id").loc[region_ids].copy()
     regions["population"] = regional_population(dataset).reindex(regions.index)
@@ -197,6 +239,7 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
     per_capita = demand_kt_per_capita(dataset, params, region_ids, basis)
     feed_table = feed_demand_kt(dataset, region_ids)
     feed, feed_approx = feed_table["feed_kt"], feed_table["approximate"]
+    uses = production_use_kt(dataset, region_ids)
     rows = []
     for rid, reg in regions.iterrows():
         pop = reg["population"]
@@ -207,14 +250,17 @@ def regional_balance(dataset: Dataset, region_ids: list[str], commodities: list[
             p = latest.loc[(rid, c)] if have else None
             pc = per_capita.loc[(rid, c)]
             fed = float(feed.get(rid, 0.0)) if c == "grain" else 0.0
-            demand = float(pop) * pc["kt_per_capita"] + fed if pd.notna(pop) else float("nan")
+            used = float(uses.at[(rid, c), "use_kt"]) if (rid, c) in uses.index else 0.0
+            demand = float(pop) * pc["kt_per_capita"] + fed + used if pd.notna(pop) else float("nan")
             production = float(p["quantity_kt"]) if have else float("nan")
             rows.append(dict(
                 region_id=rid, name_ru=reg["name_ru"], name_en=reg["name_en"],
                 federal_district=reg["federal_district"], commodity=c,
-                production_kt=production, demand_kt=demand, feed_kt=fed, surplus_kt=production - demand,
+                production_kt=production, demand_kt=demand, feed_kt=fed, use_kt=used,
+                surplus_kt=production - demand,
                 approximate=(have and bool(p["approximate"])) or pop_approx,
                 demand_basis=basis, demand_level=pc["level"],
-                demand_approximate=bool(pc["approximate"]) or (fed > 0 and bool(feed_approx.get(rid, False))),
+                demand_approximate=bool(pc["approximate"]) or (fed > 0 and bool(feed_approx.get(rid, False)))
+                or used > 0,
             ))
     return pd.DataFrame(rows)

@@ -8,7 +8,8 @@
 - **demand** — each region's population × per-capita consumption (``demand_basis``: Rosstat's actual
   consumption or the Ministry of Health norm), spread over its cities in proportion to their population, each
   city snapped to a road node of its own region; grain demand adds the region's livestock feed
-  (:func:`planner.balance.feed_demand_kt`) at its farm node;
+  (:func:`planner.balance.feed_demand_kt`) and every group its production use (seed, processing, other feed:
+  :func:`planner.balance.production_use_kt`) at its farm node;
 - **outside markets** (:mod:`planner.trade`) — the rest of Russia, partner countries and ports, each buying and
   selling along its own curve, calibrated on recorded trade, with the duties of the agreement in force: sales are
   exit rows with demand steps, purchases outside-supplier rows with supply steps, so a market short of local
@@ -42,7 +43,13 @@ from optimization.problem import TIER_COLUMNS, NetworkProblem, Options
 from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
-from planner.balance import demand_kt_per_capita, feed_demand_kt, regional_population, regional_production
+from planner.balance import (
+    demand_kt_per_capita,
+    feed_demand_kt,
+    production_use_kt,
+    regional_population,
+    regional_production,
+)
 from planner.candidates import candidate_sites
 from planner.data.loader import Dataset
 from planner.network import corridor_graph, scenario_network
@@ -332,14 +339,20 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         for c in commodities:
             rows.append((f"market:{node}", c, float(pop) * s * per_capita_t[(rid, c)] * growth))
             region_demand[(rid, c)] += rows[-1][2]
-    if "grain" in commodities:  # livestock feed: at the region's farm node (the farms that feed), else its cities
+    # livestock feed (grain) and production uses (seed, processing, other feed): at the region's farm node (the
+    # farms that plant and feed), else its largest city's
+    farm_uses = production_use_kt(dataset, region_ids)["use_kt"]
+    farm_uses = farm_uses[farm_uses.index.get_level_values("commodity").isin(commodities)]
+    if "grain" in commodities:
         feed = feed_demand_kt(dataset, region_ids)["feed_kt"]
-        city_node = share.groupby(level=0).idxmax()
-        for rid, kt in feed.items():
-            node = supply_node.get(f"farm:{rid}") or (city_node[rid][1] if rid in city_node.index else None)
-            if kt > 0 and node is not None:
-                rows.append((f"market:{node}", "grain", float(kt) * 1000.0 * growth))
-                region_demand[(rid, "grain")] += rows[-1][2]
+        feed.index = pd.MultiIndex.from_arrays([feed.index, ["grain"] * len(feed)], names=["region_id", "commodity"])
+        farm_uses = pd.concat([farm_uses, feed])
+    city_node = share.groupby(level=0).idxmax()
+    for (rid, c), kt in farm_uses.items():
+        node = supply_node.get(f"farm:{rid}") or (city_node[rid][1] if rid in city_node.index else None)
+        if kt > 0 and node is not None:
+            rows.append((f"market:{node}", c, float(kt) * 1000.0 * growth))
+            region_demand[(rid, c)] += rows[-1][2]
     demands = pd.DataFrame(rows, columns=["demand_id", "commodity", "quantity_t"])
     demands = demands.groupby(["demand_id", "commodity"], as_index=False, sort=False)["quantity_t"].sum()
     demands["penalty_per_t"] = demands["commodity"].map(value) * params["unmet_penalty_factor"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from planner.balance import feed_demand_kt, regional_balance, regional_production
+from planner.balance import feed_demand_kt, production_use_kt, regional_balance, regional_production
 from planner.data.loader import load_dataset
 from planner.parameters import ParameterSet
 from planner.pipeline import build_problem
@@ -153,6 +153,50 @@ def test_grain_demand_carries_the_feed_in_the_siting_model_and_the_balance(datas
     farm_nodes = {planned.nodes[f"farm:{r}"] for r in ids}
     at_farms = d[(d["commodity"] == "grain") & d["demand_id"].str.removeprefix("market:").isin(farm_nodes)]
     assert at_farms["quantity_t"].sum() >= 1000 * feed.loc[ids].sum() * growth - 1e-6
+
+
+# --- production uses: seed, processing, other feed ---------------------------------------------------------------
+
+def test_production_use_splits_the_national_figure_by_the_groups_production(dataset):
+    u = production_use_kt(dataset)
+    ru = list(dataset.regions_in(country_id="RU")["region_id"])
+    national = dataset.production_use.groupby("commodity")["quantity_kt"].sum()
+    assert set(u.index.get_level_values("commodity")) == set(national.index) >= {"potatoes"}
+    pot = u.xs("potatoes", level="commodity")
+    assert pot.loc[ru, "use_kt"].sum() == pytest.approx(national["potatoes"])
+    prod = regional_production(dataset, ru, ["potatoes"]).groupby("area_id")["quantity_kt"].sum().astype(float)
+    grows = prod.index[prod > 0]
+    ratio = pot.loc[grows, "use_kt"] / prod[grows]
+    assert ratio.max() == pytest.approx(ratio.min())  # seed is planted where the crop grows
+    assert pot.loc[grows, "approximate"].all() and pot.loc[grows, "source"].str.contains("split").all()
+    kz = dataset.regions_in(country_id="KZ")["region_id"]
+    assert (pot.loc[kz, "use_kt"] == 0).all()
+
+
+def test_grain_fed_to_livestock_is_refused_in_production_use(edited_table):
+    from planner.data.loader import DataValidationError
+
+    path = edited_table("production_use", lambda d: pd.concat([d, d.head(1).assign(commodity="grain", use="feed")]))
+    with pytest.raises(DataValidationError, match="feed_demand.csv"):
+        load_dataset({"production_use": path})
+
+
+def test_potato_demand_carries_its_seed_and_processing(dataset, grain_scope):
+    """The siting model's potato markets hold food + seed + processing, as the balance says, the uses at each
+    region's farm node; the price model's D0 is the same (test below)."""
+    sc, planned = grain_scope
+    ids = sc.region_ids(dataset)
+    uses = production_use_kt(dataset, ids).xs("potatoes", level="commodity")["use_kt"]
+    bal = regional_balance(dataset, ids, ["potatoes"], planned.params).set_index("region_id")
+    assert bal.loc[ids, "use_kt"].to_numpy() == pytest.approx(uses.loc[ids].to_numpy()) and (uses > 0).all()
+    assert bal["demand_approximate"].all()
+    d = planned.problem.demands
+    growth = 1 + planned.params["demand_growth_pct_per_year"] / 100
+    pot = d[(d["commodity"] == "potatoes") & ~d["is_exit"].astype(bool)]
+    assert pot["quantity_t"].sum() == pytest.approx(1000 * bal["demand_kt"].sum() * growth)
+    farm_nodes = {planned.nodes[f"farm:{r}"] for r in ids}
+    at_farms = pot[pot["demand_id"].str.removeprefix("market:").isin(farm_nodes)]
+    assert at_farms["quantity_t"].sum() >= 1000 * uses.sum() * growth - 1e-6
 
 
 def test_the_price_model_feeds_the_same_grain(dataset, grain_scope):

@@ -102,7 +102,9 @@ def test_balance_demand_is_population_times_norm(dataset):
     ps = ParameterSet(dataset.loss_rates)
     bal = regional_balance(dataset, ["RU-STA"], ["potatoes", "grain"], ps, "norm").set_index("commodity")
     pop = dataset.regions.set_index("region_id").at["RU-STA", "population"]
-    assert bal.at["potatoes", "demand_kt"] == pytest.approx(pop * 90 / 1e6)
+    # potatoes: the norm's food plus the region's seed and processing (its share of Russia's)
+    assert bal.at["potatoes", "use_kt"] > 0
+    assert bal.at["potatoes", "demand_kt"] == pytest.approx(pop * 90 / 1e6 + bal.at["potatoes", "use_kt"])
     norm = dataset.consumption_norms.set_index("commodity").at["grain", "kg_per_capita_year"]
     # grain: the norm's food (flour equivalent as grain) plus the region's livestock feed
     from planner.balance import feed_demand_kt

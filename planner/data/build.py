@@ -618,9 +618,9 @@ def main() -> None:
     write_geojson(build_partner_admin1(ADMIN1_RAW, regions, cities), out / "partner_admin1.geojson")
     build_production(shared, regions).to_csv(out / "production.csv", index=False)
     build_loss_rates(shared).to_csv(out / "loss_rates.csv", index=False)
-    for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "feed_demand", "existing_centres",
-                 "wholesale_markets",
-                 "border_crossings", "corridors", "outside_markets", "outside_trade"):
+    for name in ("ru_agri_shares", "consumption_norms", "consumption_actual", "feed_demand", "production_use",
+                 "existing_centres", "wholesale_markets", "border_crossings", "corridors", "outside_markets",
+                 "outside_trade"):
         src = SOURCES_DIR / f"{name}.csv"
         target = {"ru_agri_shares": "agri_shares"}.get(name, name)
         pd.read_csv(src, dtype=str, keep_default_na=False).to_csv(out / f"{target}.csv", index=False)

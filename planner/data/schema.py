@@ -309,6 +309,29 @@ class CorridorRow(Row):
     notes: str | None = None
 
 
+class ProductionUseRow(Row):
+    """Farm produce used in production rather than eaten: seed, processing into non-food products (starch,
+    alcohol), feed of groups other than grain — Russia's national figure from a resource balance
+    (:func:`planner.balance.production_use_kt` splits it over the regions by their production of the group).
+    Grain fed to livestock is not here: ``feed_demand`` holds it, split by meat production."""
+
+    area_id: Literal["RU"] = Field(description="RU: Russia's national figure")
+    commodity: Literal["grain", "potatoes", "vegetables", "fruit_berries", "milk", "meat"]
+    use: Literal["seed", "processing", "feed"] = Field(description="seed, non-food processing or feed")
+    year: int = Field(ge=1990, le=2100, description="the year (season start) the figure refers to")
+    quantity_kt: float = Field(ge=0, description="use, thousand tonnes a year")
+    source: str = Field(min_length=3)
+    approximate: bool = False
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _grain_feed_elsewhere(self) -> ProductionUseRow:
+        if self.commodity == "grain" and self.use == "feed":
+            raise ValueError("grain fed to livestock belongs in feed_demand.csv (split by meat production), "
+                             "not in production_use")
+        return self
+
+
 TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "countries": (CountryRow, ("country_id",)),
     "regions": (RegionRow, ("region_id",)),
@@ -317,6 +340,7 @@ TABLES: dict[str, tuple[type[Row], tuple[str, ...]]] = {
     "consumption_norms": (ConsumptionNormRow, ("commodity",)),
     "consumption_actual": (ConsumptionActualRow, ("area_id", "commodity", "year", "basis")),
     "feed_demand": (FeedDemandRow, ("area_id", "commodity", "year")),
+    "production_use": (ProductionUseRow, ("area_id", "commodity", "use", "year")),
     "agri_shares": (AgriShareRow, ("region_id",)),
     "existing_centres": (CentreRow, ("centre_id",)),
     "wholesale_markets": (WholesaleMarketRow, ("centre_id",)),

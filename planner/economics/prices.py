@@ -5,7 +5,8 @@ Markets are the scenario's regions with population, and its outside markets (:mo
 
 - reference quantities — supply :math:`S_0` = regional production, demand :math:`D_0` = population ×
   per-capita consumption (the scenario's ``demand_basis``), plus livestock feed for grain
-  (:func:`planner.balance.feed_demand_kt`);
+  (:func:`planner.balance.feed_demand_kt`) and each group's seed, processing and other feed
+  (:func:`planner.balance.production_use_kt`);
 - reference prices — farm gate :math:`p^s_0` = ``value_rub_per_t_<k>``; consumer :math:`p^d_0 = p^s_0 + m_i`,
   the traditional chain's local margin (``traditional_handling_rub_per_t`` plus the value of the FAO
   post-harvest and distribution losses);
@@ -36,7 +37,7 @@ import pandas as pd
 
 from geo.matrix import trip_matrix
 from optimization.results import NetworkResult
-from planner.balance import demand_kt_per_capita, feed_demand_kt
+from planner.balance import demand_kt_per_capita, feed_demand_kt, production_use_kt
 from planner.data.loader import Dataset
 from planner.economics.equilibrium import Equilibrium, solve_equilibrium
 from planner.pipeline import PlannedProblem, build_problem, combine_shares
@@ -129,6 +130,9 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     local_margin = trad_h + value * float(combine_shares(post, dist))
     feed_t = (feed_demand_kt(dataset, ids)["feed_kt"] * 1000.0 if commodity == "grain"
               else pd.Series(0.0, index=ids))  # livestock feed: grain demand beside food, t a year
+    uses = production_use_kt(dataset, ids)["use_kt"]
+    if commodity in set(uses.index.get_level_values("commodity")):  # seed, processing, other feed, t a year
+        feed_t = feed_t.add(uses.xs(commodity, level="commodity") * 1000.0, fill_value=0.0)
     markets = pd.DataFrame({
         "market": ids, "S0": [float(prod.get(f"farm:{r}", 0.0)) for r in ids],
         "D0": [float(regions.at[r, "population"]) * per_capita_t[r] + float(feed_t.get(r, 0.0)) for r in ids],
