@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from planner.balance import demand_kt_per_capita, regional_balance
+from planner.balance import demand_kt_per_capita, production_use_kt, regional_balance
 from planner.data.loader import DataValidationError, load_dataset
 from planner.pipeline import build_problem
 from planner.scenario import ScenarioError, parse_scenario
@@ -31,8 +31,9 @@ def test_norm_basis_reproduces_todays_demand_exactly(dataset, params):
     norms = dataset.consumption_norms.set_index("commodity")["kg_per_capita_year"]
     pop = dataset.regions.set_index("region_id").loc[NCFD, "population"].sum()
     growth = 1 + params["demand_growth_pct_per_year"] / 100.0
+    uses = production_use_kt(dataset, NCFD)["use_kt"].groupby(level="commodity").sum() * 1000  # seed, processing
     for c in GROUPS:
-        assert got[c] == pytest.approx(pop * norms[c] / 1000 * growth, rel=1e-12)
+        assert got[c] == pytest.approx((pop * norms[c] / 1000 + uses.get(c, 0.0)) * growth, rel=1e-12)
     per = demand_kt_per_capita(dataset, params, NCFD, "norm")
     assert (per["level"] == "norm").all()
     assert per.loc[("RU-STA", "grain"), "kt_per_capita"] == pytest.approx(norms["grain"] / 0.73 / 1e6)
@@ -44,8 +45,9 @@ def test_actual_basis_feeds_the_problem(dataset, params):
     per = demand_kt_per_capita(dataset, params, NCFD, "actual")["kt_per_capita"]
     pop = dataset.regions.set_index("region_id")["population"]
     growth = 1 + params["demand_growth_pct_per_year"] / 100.0
+    uses = production_use_kt(dataset, NCFD)["use_kt"]
     for c in GROUPS:
-        want = sum(pop[r] * per[(r, c)] * 1000 for r in NCFD) * growth
+        want = sum(pop[r] * per[(r, c)] * 1000 + uses.get((r, c), 0.0) * 1000 for r in NCFD) * growth
         assert got[c] == pytest.approx(want, rel=1e-9)
 
 

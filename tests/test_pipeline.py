@@ -51,12 +51,14 @@ def test_default_scenario_balances_tonnes(default_run, dataset):
     assert shipped + result.unsold["unsold_t"].sum() == pytest.approx(produced, rel=1e-6)
     markets = result.service[~result.service["is_exit"]]
     assert (markets["delivered_t"] + markets["unmet_t"]).sum() == pytest.approx(markets["quantity_t"].sum(), rel=1e-6)
-    # demand = population × the scenario's per-capita consumption (actual by default), region by region
-    from planner.balance import demand_kt_per_capita
+    # demand = population × the scenario's per-capita consumption (actual by default) + seed and processing,
+    # region by region
+    from planner.balance import demand_kt_per_capita, production_use_kt
 
     per_capita = demand_kt_per_capita(dataset, planned.params, sorted(NCFD_REGIONS), "actual")["kt_per_capita"]
+    uses = production_use_kt(dataset, sorted(NCFD_REGIONS))["use_kt"]
     pop = dataset.regions.set_index("region_id").loc[sorted(NCFD_REGIONS), "population"]
-    expected = sum(pop[r] * per_capita[(r, "potatoes")] * 1e3 for r in pop.index)  # kt → t
+    expected = sum((pop[r] * per_capita[(r, "potatoes")] + uses[(r, "potatoes")]) * 1e3 for r in pop.index)  # kt → t
     assert markets.groupby("commodity")["quantity_t"].sum()["potatoes"] == pytest.approx(expected)
 
 
