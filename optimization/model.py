@@ -60,13 +60,14 @@ Constraints
     - store types: a module may take only some groups (``groups`` column of ``modules``, e.g. a potato and
       vegetable store); where a site has such a module, per group *k* it excludes somewhere:
       :math:`\sum_{a \in A^1(j,k)} x_a \le \sum_{m \in M_j(k)} Q_m y_m` over the modules :math:`M_j(k)` that take
-      *k*, and the linking rows of group *k*'s arcs sum only those modules' :math:`y` (a store never receives
-      fruit);
-    - group sets (valid inequalities, implied at integer :math:`y` because a site opens one module): for each
-      site *j* and each set *G* of groups that some module of *j* does not take — every single group and each
-      module's own set (a store's potatoes and vegetables) — with :math:`M_j(G)` the modules taking any group of
-      *G*: :math:`\sum_{k \in G} \sum_{a \in A^1(j,k)} x_a \le \sum_{m \in M_j(G)} Q_m y_m` and the tonne-months
-      row above. Without them the LP relaxation opens half a store and half an elevator and sends potatoes and
+      *k* (the group-set rows below with :math:`G = \{k\}`), and the linking rows of group *k*'s arcs sum only
+      those modules' :math:`y` (a store never receives fruit);
+    - group sets: for each site *j* and each set *G* of groups that some module of *j* does not take — every
+      single group (the store-type rows above) and each module's own set (a store's potatoes and vegetables; valid
+      inequalities, implied at integer :math:`y` because a site opens one module) — with :math:`M_j(G)` the
+      modules taking any group of *G*:
+      :math:`\sum_{k \in G} \sum_{a \in A^1(j,k)} x_a \le \sum_{m \in M_j(G)} Q_m y_m` and the tonne-months row
+      above. Without them the LP relaxation opens half a store and half an elevator and sends potatoes and
       vegetables through both halves' capacity and storage, a bound far below any plan (docs/benchmarks.md, the
       federal scenario);
     - strong linking (disaggregated, optional): :math:`x_a \le U_a \sum_{m \in M_j} y_m` for every inbound and
@@ -402,12 +403,16 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
         m.tonne_months = pyo.Constraint(sorted(held_of_j), rule=lambda m, j: _le(_lin(
             [], [*(months[held_keys[i][1]] for i in held_of_j[j]), *(-12.0 * H_m[i] for i in mods_of.get(j, []))],
             [*(m.h[held_keys[i]] for i in held_of_j[j]), *(y[i] for i in mods_of.get(j, []))]), 0.0))
-        held_sets = [(j, g, mods_) for j, g, mods_ in group_sets if any((j, k) in m.H for k in g)]
-        m.tonne_months_set = pyo.Constraint(range(len(held_sets)), rule=lambda m, i: _le(_lin(
-            [], [*(months[k] for k in held_sets[i][1] if (held_sets[i][0], k) in m.H),
-                 *(-12.0 * H_m[n] for n in held_sets[i][2])],
-            [*(m.h[held_sets[i][0], k] for k in held_sets[i][1] if (held_sets[i][0], k) in m.H),
-             *(y[n] for n in held_sets[i][2])]), 0.0))
+        held = set(held_keys)
+        held_sets = [(j, [k for k in g if (j, k) in held], ms) for j, g, ms in group_sets]
+        held_sets = [item for item in held_sets if item[1]]
+
+        def tonne_months_set(m, i):
+            j, ks, ms = held_sets[i]
+            return _le(_lin([], [*(months[k] for k in ks), *(-12.0 * H_m[n] for n in ms)],
+                            [*(m.h[j, k] for k in ks), *(y[n] for n in ms)]), 0.0)
+
+        m.tonne_months_set = pyo.Constraint(range(len(held_sets)), rule=tonne_months_set)
         held_of_k = _groups(k for _, k in held_keys)
         m.season = pyo.Constraint(sorted(held_of_k), rule=lambda m, k: _eq(_lin(
             [m.h[held_keys[i]] for i in held_of_k[k]], [-1.0] * len(steps_of_k.get(k, [])),
@@ -437,15 +442,12 @@ def _build(pb: NetworkProblem) -> pyo.ConcreteModel:
     Ql = Q.tolist()
     allowed = {jk: [i for i in mods_of.get(jk[0], []) if takes[i] is None or jk[1] in takes[i]]
                for jk in restricted_jk}
-    cap_jk = sorted(jk for jk in restricted_jk if jk in a1_of_jk)
-    m.CG = pyo.Set(initialize=cap_jk, dimen=2)
-    m.capacity_group = pyo.Constraint(m.CG, rule=lambda m, j, k: _le(
-        _lin([x1[a] for a in a1_of_jk[(j, k)]], [-Ql[i] for i in allowed[(j, k)]], [y[i] for i in allowed[(j, k)]]),
-        0.0))
-    cap_sets = [(j, g, mods_) for j, g, mods_ in group_sets if len(g) > 1]
-    m.capacity_set = pyo.Constraint(range(len(cap_sets)), rule=lambda m, i: _le(_lin(
-        [x1[a] for k in cap_sets[i][1] for a in a1_of_jk.get((cap_sets[i][0], k), [])],
-        [-Ql[n] for n in cap_sets[i][2]], [y[n] for n in cap_sets[i][2]]), 0.0))
+    def capacity_set(m, i):
+        j, g, ms = group_sets[i]
+        return _le(_lin([x1[a] for k in g for a in a1_of_jk.get((j, k), [])], [-Ql[n] for n in ms],
+                        [y[n] for n in ms]), 0.0)
+
+    m.capacity_set = pyo.Constraint(range(len(group_sets)), rule=capacity_set)
     m.capacity = pyo.Constraint(sorted(a1_of_j), rule=lambda m, j: _le(
         _lin([x1[a] for a in a1_of_j[j]], [-Ql[i] for i in mods_of.get(j, [])], [y[i] for i in mods_of.get(j, [])]),
         0.0))

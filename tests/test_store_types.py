@@ -22,19 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EXACT = SolverOptions(rel_gap=0.0)
 
 
-def store_or_centre(direct_cost: float = 5.0) -> NetworkProblem:
-    """One farm with potatoes and fruit, one site, one market. The site may be a cheap store (potatoes only) or a
-    dear distribution centre (every group); the route through the site costs 2 RUB/t, the direct one
-    ``direct_cost``."""
-    groups = ["potatoes", "fruit_berries"]
+def one_site(groups: list[str], mods: pd.DataFrame, direct_cost: float) -> NetworkProblem:
+    """One farm with 100 t of each of ``groups``, one site ``j`` offering ``mods``, one market taking 100 t of each;
+    the route through the site costs 2 RUB/t, the direct one ``direct_cost``."""
     supplies = pd.DataFrame([("farm", k, 100.0, 0.0, 1.0) for k in groups],
                             columns=["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"])
     demands = pd.DataFrame([("market", k, 100.0, np.nan, False, np.nan) for k in groups],
                            columns=["demand_id", "commodity", "quantity_t", "penalty_per_t", "is_exit", "price_per_t"])
     sites = pd.DataFrame({"site_id": ["j"], "existing": [False], "group": ["A"]})
-    mods = pd.DataFrame({"site_id": ["j", "j"], "module_id": ["store_small", "small"], "store_type": ["store", "dc"],
-                         "groups": ["potatoes", ""], "capacity_t": [1_000.0, 1_000.0], "fixed_cost": [10.0, 1_000.0],
-                         "capital_cost": [10.0, 1_000.0]})
     cols = ["cost_per_t", "loss"]
     inbound = pd.DataFrame([("farm", "j", k, 1.0, 0.0) for k in groups], columns=["supply_id", "site_id",
                                                                                   "commodity", *cols])
@@ -43,6 +38,15 @@ def store_or_centre(direct_cost: float = 5.0) -> NetworkProblem:
     direct = pd.DataFrame([("farm", "market", k, direct_cost, 0.0) for k in groups],
                           columns=["supply_id", "demand_id", "commodity", *cols])
     return NetworkProblem(groups, supplies, sites, mods, demands, inbound, outbound, direct, Options())
+
+
+def store_or_centre(direct_cost: float = 5.0) -> NetworkProblem:
+    """Potatoes and fruit; the site may be a cheap store (potatoes only) or a dear distribution centre (every
+    group) (:func:`one_site`)."""
+    mods = pd.DataFrame({"site_id": ["j", "j"], "module_id": ["store_small", "small"], "store_type": ["store", "dc"],
+                         "groups": ["potatoes", ""], "capacity_t": [1_000.0, 1_000.0], "fixed_cost": [10.0, 1_000.0],
+                         "capital_cost": [10.0, 1_000.0]})
+    return one_site(["potatoes", "fruit_berries"], mods, direct_cost)
 
 
 def test_a_store_never_receives_fruit():
@@ -245,26 +249,12 @@ def test_a_group_no_module_takes_is_routed_the_traditional_way(dataset):
 
 
 def store_beside_elevator() -> NetworkProblem:
-    """One farm with potatoes and vegetables (100 t each), one site, one market taking both. The site may be a
-    store (potatoes and vegetables, 100 t a year, 100 RUB) or an elevator (grain only, 1,000 t, 1 RUB); through
-    the site a tonne costs 2 RUB, the direct way 50."""
-    groups = ["potatoes", "vegetables"]
-    supplies = pd.DataFrame([("farm", k, 100.0, 0.0, 1.0) for k in groups],
-                            columns=["supply_id", "commodity", "quantity_t", "storage_loss", "value_per_t"])
-    demands = pd.DataFrame([("market", k, 100.0, np.nan, False, np.nan) for k in groups],
-                           columns=["demand_id", "commodity", "quantity_t", "penalty_per_t", "is_exit", "price_per_t"])
-    sites = pd.DataFrame({"site_id": ["j"], "existing": [False], "group": ["A"]})
+    """Potatoes and vegetables; the site may be a store (potatoes and vegetables, 100 t a year, 100 RUB) or an
+    elevator (grain only, 1,000 t, 1 RUB); the direct way costs 50 RUB/t (:func:`one_site`)."""
     mods = pd.DataFrame({"site_id": ["j", "j"], "module_id": ["store_small", "elevator_large"],
                          "store_type": ["store", "elevator"], "groups": ["potatoes|vegetables", "grain"],
                          "capacity_t": [100.0, 1_000.0], "fixed_cost": [100.0, 1.0], "capital_cost": [100.0, 1.0]})
-    cols = ["cost_per_t", "loss"]
-    inbound = pd.DataFrame([("farm", "j", k, 1.0, 0.0) for k in groups], columns=["supply_id", "site_id",
-                                                                                  "commodity", *cols])
-    outbound = pd.DataFrame([("j", "market", k, 1.0, 0.0) for k in groups], columns=["site_id", "demand_id",
-                                                                                     "commodity", *cols])
-    direct = pd.DataFrame([("farm", "market", k, 50.0, 0.0) for k in groups],
-                          columns=["supply_id", "demand_id", "commodity", *cols])
-    return NetworkProblem(groups, supplies, sites, mods, demands, inbound, outbound, direct, Options())
+    return one_site(["potatoes", "vegetables"], mods, direct_cost=50.0)
 
 
 def test_the_relaxation_lends_no_elevator_capacity_to_a_store():
