@@ -77,6 +77,7 @@ def test_known_exceptions_are_real_and_explained(compared):
     ("Волгоград", "Ростов-на-Дону", 533.0, 0.9),  # via Kamensk-Shakhtinsky and the M-4 before the Shakhty link
     ("Атырау", "Уральск", 1584.0, 0.5),  # through Russia before the Atyrau – Oral road
     ("Майкоп", "Ставрополь", 441.0, 0.8),  # through Krasnodar before the А-160
+    ("Астрахань", "Грозный", 646.0, 0.8),  # through Makhachkala before the Kizlyar – Grozny road
 ])
 def test_added_links_shorten_the_detours(G, a, b, before, share):
     road = mode_subgraph(G, "road")
@@ -85,3 +86,10 @@ def test_added_links_shorten_the_detours(G, a, b, before, share):
     nb = next(n for n in ids if n.endswith(f":{b}"))
     km = od_matrix(road, [na], [nb], metric="distance").values.iat[0, 0]
     assert km < share * before
+
+
+def test_mozdok_has_a_road_of_its_published_length(G):
+    """North Ossetia's second town is reached by road (Vladikavkaz – Malgobek – Mozdok, 95 km published)."""
+    road = mode_subgraph(G, "road")
+    km = od_matrix(road, ["road:RU:Владикавказ"], ["road:RU:Моздок"], metric="distance").values.iat[0, 0]
+    assert km == pytest.approx(95.0, abs=0.5)
