@@ -103,6 +103,8 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
         summary["farm_price_change_pct"] = prices.summary.set_index("commodity")["farm_price_change_pct"].to_dict()
         summary["losses"] = losses.as_dict()
         summary["prices"] = {k: v for k, v in prices.as_dict().items() if k != "regions"}
+        # how far today's network (the existing centres) lies from the reference prices (docs/economics.md)
+        summary["prices"]["calibration_existing"] = prices_now.calibration.to_dict("records")
         summary["investor"] = {"centres": investor[0].to_dict("records"), "totals": investor[1]}
         summary["centres_that_pay"] = centres_that_pay(investor[0])
         with _stage(stages, "districts"):

@@ -87,6 +87,9 @@ PARAMETERS: tuple[Parameter, ...] = (
               "industrial-park support rules (shared/research/centre-economics.md); 100 switches it off",
               "upper bound of the public share of a centre's capital cost (all instruments together)", 0, 100),
 )
+SMALL_LOT_RANGE = ("; the range runs from 0 (households' produce eaten at home or sold locally, what leaves a "
+                   "region goes in full loads) to the households' share of production (all of it leaves in small "
+                   "lots); the default is its centre")
 RECALLED_PRICE = ("approximate: order of Rosstat average producer prices 2023 as recalled, not checked "
                   "against the table; replace with «Средние цены производителей сельхозпродукции»")
 TRANSIT_LOSS = ("project assumption: share of a perishable load lost per day in transit without a cold chain; "
@@ -192,6 +195,32 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "receiving, sorting, storage and dispatch cost per tonne through a centre", 0, 100_000),
     Parameter("traditional_handling_rub_per_t", "RUB per tonne", 3_000.0, ASSUMPTION,
               "handling and intermediaries' cost per tonne in the traditional farm-to-market channel", 0, 100_000),
+    Parameter("part_load_markup_pct", "% of freight", 60.5,
+              "c27.su intercity truck price list (Yekaterinburg, undated, read 2026-12-06): 30 RUB/km for a 5 t truck, "
+              "38 for 10 t and 46 for 11-14 t, i.e. 6.0 against 3.8 and 3.7 RUB per tonne-km at full load (+58% and "
+              "+63%); a 1.5 t Gazel costs 13.3 RUB per tonne-km (+250%, the far end, not this parameter's range)",
+              "consolidation: extra freight per tonne, as a share of the full-load freight, that a small lot pays "
+              "on its first leg (from the farm to a market, an outside market or a centre) in a 5 t truck instead "
+              "of the full truck or wagon a centre despatches; charged on the small-lot share of each group "
+              "(small_lot_share_pct_*)", 0, 1_000, low=58.0, high=63.0),
+    *(Parameter(f"small_lot_share_pct_{c}", "% of what leaves a farm", v / 2, src + SMALL_LOT_RANGE,
+                f"share of {c} leaving a farm node in small lots, paying part_load_markup_pct on its first leg",
+                0, 100, low=0.0, high=v)
+      for c, v, src in (
+          ("potatoes", 59.0, "Rosstat 2023 (at 1 Nov 2023) as quoted by id-marketing.ru: households' share of the "
+                             "potato harvest 59%"),
+          ("vegetables", 50.0, "Rosstat 2023 (at 1 Nov 2023) as quoted by id-marketing.ru: households' share of "
+                               "the vegetable harvest 50%"),
+          ("fruit_berries", 62.0, "approximate: Rosstat 2022 as quoted by primorye24.ru, agricultural "
+                                  "organisations 1.5 of more than 4 Mt of fruit and berries, so 62% or less "
+                                  "outside them (households and peasant farms together; households alone not "
+                                  "found, so this is an upper bound)"),
+          ("grain", 1.0, "Rosstat 2021 as quoted by agrotime.info: agricultural organisations 68.5%, peasant "
+                         "farms 30.3%, households the remaining ≈1% of grain"),
+          ("milk", 0.0, "no national split by farm category found (one regional figure: Irkutsk oblast 2023, "
+                        "households 53.6%); consolidation not credited for milk"),
+          ("meat", 0.0, "no national split by farm category found (Irkutsk oblast 2023: households 32.7%); "
+                        "consolidation not credited for meat"))),
     Parameter("centre_loss_factor", "ratio", 0.5, ASSUMPTION,
               "share of the FAO post-harvest and distribution losses that remains in the centre channel "
               "(cold storage, sorting, quicker sale)", 0, 1),
@@ -433,6 +462,11 @@ class ParameterSet:
         if commodity not in COMMODITY_BY_KEY:
             raise KeyError(f"unknown commodity group {commodity!r}.{suggest(commodity, COMMODITY_KEYS)}")
         return self._loss.get((commodity, stage), (0.0, ""))[0]
+
+    def part_load_share(self, commodity: str) -> float:
+        """Consolidation: the extra freight on a group's first leg from a farm, as a share of its full-load freight
+        (``part_load_markup_pct`` × ``small_lot_share_pct_<group>``, both in %). A centre's despatch pays none."""
+        return self["part_load_markup_pct"] / 100.0 * self[f"small_lot_share_pct_{commodity}"] / 100.0
 
     def loss_table(self) -> pd.DataFrame:
         """The loss table in use: commodity, stage, loss share in %, and its source."""

@@ -416,7 +416,8 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
             f, h = trips[o.market_id]
             lost = combine_shares(params[f"transit_loss_pct_per_day_{k}"] / 100.0 * h / 24, storage[k],
                                   params.loss_pct(k, "distribution") / 100)
-            delivered[(o.market_id, k)] = DeliveredCosts(f + trad_h + value[k] * lost, prod_k, dem_k)
+            delivered[(o.market_id, k)] = DeliveredCosts(f * (1 + params.part_load_share(k)) + trad_h
+                                                         + value[k] * lost, prod_k, dem_k)
     margin = {k: trad_h + value[k] * float(combine_shares(storage[k], params.loss_pct(k, "distribution") / 100))
               for k in commodities}
     curves = market_curves(outside, commodities, params, balance, dem_t.to_dict(), delivered, margin)
@@ -444,6 +445,7 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
     post = {c: params.loss_pct(c, "postharvest_handling_storage") / 100 for c in commodities}
     dist = {c: params.loss_pct(c, "distribution") / 100 for c in commodities}
     factor = params["centre_loss_factor"]
+    part_load = {c: params.part_load_share(c) for c in commodities}
 
     def arcs(src: dict[str, str], dst: dict[str, str], k: int | None):
         """(source id, target id, freight, hours) of the pairs kept: k-nearest both ways, or every finite pair."""
@@ -457,12 +459,17 @@ def build_problem(scenario: Scenario, dataset: Dataset) -> PlannedProblem:
         return [(s_ids[i], d_ids[j], float(f[i, j]), float(h[i, j])) for i, j in zip(ii, jj, strict=True)]
 
     def frame(rows, a, b, commodity_rows, storage: dict, distribution: dict, extra_cost: float):
-        """Arcs × commodities with cost and loss; the loss split by stage (transit, storage, distribution)."""
+        """Arcs × commodities with cost and loss; the loss split by stage (transit, storage, distribution). A leg
+        that leaves a farm pays the part-load markup on its small-lot share (consolidation: a centre's despatch
+        and an importer's full loads do not)."""
         rec = []
         for x, y, _f, _h in rows:
             i, j = o_pos[node_of[x]], t_pos[node_of[y]]
+            first_leg = x in supply_node
             for c in commodity_rows(x, y):
                 f, h = group_fh[c][0][i, j], group_fh[c][1][i, j]  # along the group's own route
+                if first_leg:
+                    f = f * (1.0 + part_load[c])
                 t = transit[c] * h / 24
                 rec.append((x, y, c, f + extra_cost, float(combine_shares(t, storage[c], distribution[c])), t,
                             storage[c], distribution[c]))

@@ -81,13 +81,25 @@ def test_closing_upper_lars_cuts_armenia_and_georgia_and_raises_fruit_prices(pri
     # no longer reachable: no trade (its reference price stays the recorded world's, as with any closure)
     assert _net_sales(closed, "fruit_berries", "am_yerevan") == 0.0
     change = 100 * (_consumer(closed, "fruit_berries") / _consumer(open_, "fruit_berries") - 1)
-    assert (change > 0.5).all()
-    assert change["RU-SE"] > change["RU-CR"]  # North Ossetia, at the crossing, more than Crimea
+    assert (change > 0.5).all() and (change < 6.0).all(), change.to_dict()
+    # the rise is where the lost imports went: the regions that bought Armenian and Georgian fruit (importers ship
+    # full loads, so it reaches Volgograd and Rostov as well as North Ossetia) rise by at least the scope's median
+    flows = open_.trade_flows()
+    bought = flows[(flows["commodity"] == "fruit_berries")
+                   & flows["from"].isin(["outside:am_yerevan", "outside:ge_tbilisi"])]
+    buyers = bought.groupby("to")["tonnes_base"].sum()
+    buyers = buyers[buyers > 0.05 * buyers.sum()].index
+    assert len(buyers) >= 2
+    weighted = float((change[buyers] * bought.groupby("to")["tonnes_base"].sum()[buyers]).sum()
+                     / bought.groupby("to")["tonnes_base"].sum()[buyers].sum())
+    assert weighted >= float(change.median()) - 1e-6, (weighted, change.to_dict())
 
 
 def test_the_baseline_reproduces_the_reference_prices(prices, dataset):
-    reports = [prices["eaeu_crossborder"],
-               estimate_price_impact(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)]
+    """Today's network (the existing centres) reproduces the reference prices within the tolerance
+    docs/economics.md states: demand-weighted mean within ±5%, every region within ±12%."""
+    reports = [estimate_price_impact(load_scenario(ROOT / "scenarios" / f"{name}.yaml"), dataset, None, "existing")
+               for name in ("eaeu_crossborder", "ncfd_expansion")]
     for r in reports:
         c = r.calibration.set_index("commodity")
         assert (c["consumer_dev_mean_pct"].abs() < 5.0).all(), c

@@ -18,9 +18,12 @@ written as demand :math:`D_0 = T_0 + N_0/2` and supply :math:`S_0 = T_0 - N_0/2`
 half the slope. It trades with the scope's regions only.
 
 Trade costs per tonne from i to j, traditional channel: freight on the network (tariff × km + border and
-transshipment fees) + traditional handling + value × (transit, post-harvest and distribution losses); into an
+transshipment fees; from a scope region × (1 + the group's part-load share,
+:meth:`planner.parameters.ParameterSet.part_load_share`), since small lots leave the farm part-loaded) +
+traditional handling + value × (transit, post-harvest and distribution losses); into an
 outside market + its duty on the exporter's price (``tariff_export_pct`` × P0 / (1 + the duty in force)); out of
-it + the scope's duty (``tariff_import_pct`` × P0). Through a centre *c*: freight i → c → j +
+it + the scope's duty (``tariff_import_pct`` × P0). Through a centre *c*: freight i → c (with the same
+part-load markup) → j (full loads, none) +
 ``centre_handling_rub_per_t`` + value × (transit and the FAO shares × ``centre_loss_factor``). With the network, an
 arc costs the traditional cost minus ``price_pass_through`` × the saving of the cheapest open centre (imperfect
 competition keeps part of the saving as margin) × the share of the group's shipments the centres carry when flows
@@ -152,13 +155,19 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     pos = {n: k for k, n in enumerate(freight.index)}
     F, H = freight.to_numpy(float), hours.to_numpy(float)
     # cheapest route through any open centre, for every pair of nodes (a, c, b): freight and hours in, then out
+    # a region's produce pays the part-load markup on its first leg (to the market or to the centre), an
+    # outside market's full loads do not (consolidation, planner.pipeline)
+    part_load = params.part_load_share(commodity)
     cpos = [pos[c] for c in centre_nodes]
-    if cpos:
-        via_all = (F[:, cpos][:, :, None] + F[cpos, :][None, :, :] + centre_h + value * combine_shares(
+
+    def through_centres(first_leg: float) -> np.ndarray:
+        if not cpos:
+            return np.full(F.shape, np.inf)
+        via = (F[:, cpos][:, :, None] * first_leg + F[cpos, :][None, :, :] + centre_h + value * combine_shares(
             transit * (H[:, cpos][:, :, None] + H[cpos, :][None, :, :]), post * f, dist * f))
-        via_all = np.where(np.isfinite(via_all), via_all, np.inf).min(axis=1)
-    else:
-        via_all = np.full(F.shape, np.inf)
+        return np.where(np.isfinite(via), via, np.inf).min(axis=1)
+
+    via_farm, via_outside = through_centres(1.0 + part_load), through_centres(1.0)
     rows = []
     for i in place:
         for j in place:
@@ -171,7 +180,9 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
             fr = float(F[a, b])
             if not np.isfinite(fr):
                 continue
-            trad = fr + trad_h + value * float(combine_shares(transit * float(H[a, b]), post, dist))
+            from_region = not i.startswith("outside:")
+            trad = (fr * (1.0 + part_load if from_region else 1.0) + trad_h
+                    + value * float(combine_shares(transit * float(H[a, b]), post, dist)))
             if j.startswith("outside:"):  # the scope sells: the market's duty on the exporter's price
                 o = by_id[j.removeprefix("outside:")]
                 p0 = float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
@@ -181,7 +192,7 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
                 o = by_id[i.removeprefix("outside:")]
                 duty_in = o.tariff_import_pct / 100 * float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
                 trad += duty_in
-            best = float(via_all[a, b])
+            best = float((via_farm if from_region else via_outside)[a, b])
             rows.append((i, j, trad, max(0.0, trad - best), duty_in))
     arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving", "duty_in"])
     return markets, arcs
