@@ -497,7 +497,9 @@
   }
   function utilColour(u) { u = u || 0; return u >= 0.9 ? "#c0392b" : u >= 0.6 ? "#e67e22" : u >= 0.3 ? "#f1c40f" : "#3498db"; }
   const flowTonnes = (p) => (p.tonnes !== undefined ? p.tonnes : p.tonnes_t) || 0;
-  const flowWidth = (tonnes, top) => 0.5 + (6 * tonnes) / top;  // px: the largest flow of the run 6.5 px
+  // px: the largest flow of the run 8 px, the width growing as the square root of the tonnes (a small group's flows
+  // stay visible beside a large one's)
+  const flowWidth = (tonnes, top) => 1 + 7 * Math.sqrt(Math.max(0, tonnes) / top);
   function flowLines(gj) {
     /* The run's flows along their network routes, one layer per commodity group in the group's colour, width by
        tonnes a year against the run's largest flow. Returns {top, groups: [{key, colour, tonnes, layer}]}. */
@@ -509,7 +511,7 @@
       const part = flows.filter((f) => f.properties.commodity === g).sort((a, b) => flowTonnes(b.properties) - flowTonnes(a.properties));
       const colour = groupColour(g);
       const layer = L.geoJSON({ type: "FeatureCollection", features: part }, {
-        style: (f) => ({ color: colour, opacity: 0.6, weight: flowWidth(flowTonnes(f.properties), top), className: "flow flow-" + g }),
+        style: (f) => ({ color: colour, opacity: 0.7, weight: flowWidth(flowTonnes(f.properties), top), className: "flow flow-" + g }),
         onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties["commodity_" + state.lang] || commodityName(f.properties.commodity))}</b>: ${num(flowTonnes(f.properties), 0)} ${t("tonnes")} (${esc(f.properties["kind_" + state.lang] || flowKind(f.properties.kind))})` +
           (f.properties.from_ru ? `<br>${esc(state.lang === "en" ? f.properties.from_en : f.properties.from_ru)} → ${esc(state.lang === "en" ? f.properties.to_en : f.properties.to_ru)}` : "")) });
       return { key: g, colour, tonnes: part.reduce((s, f) => s + flowTonnes(f.properties), 0), layer };
@@ -520,7 +522,7 @@
   function flowLegend(fl) {
     /* The flows' part of a result map's legend: a colour per group present, and a width scale in t a year. */
     if (!fl.groups.length) { return ""; }
-    const samples = [fl.top, fl.top / 4, fl.top / 20].map(roundNice).filter((v, i, a) => v > 0 && a.indexOf(v) === i);
+    const samples = [fl.top, fl.top / 10, fl.top / 100].map(roundNice).filter((v, i, a) => v > 0 && a.indexOf(v) === i);
     return `<b>${t("lay_flows")}</b> (${t("flow_by_group")})<br>` +
       fl.groups.map((g) => `<span class="line flow-key" data-group="${esc(g.key)}" style="border-top:4px solid ${g.colour}"></span> ${esc(commodityName(g.key))}`).join("<br>") +
       `<br>${t("flow_width")}, ${t("tonnes")}:<br>` +
@@ -555,9 +557,10 @@
     L.geoJSON({ type: "FeatureCollection", features: regions }, { style: (f) => ({ color: "#999", weight: 0.5, fillColor: f.properties.in_scope ? "#e3efd9" : "#f4f4f0", fillOpacity: 1 }),
       onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b><br><i>${esc(f.properties.name_en || "")}</i> (${esc(f.properties.region_id || "")})` +
         (f.properties.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "")) }).addTo(m);
-    corridorLayer({ type: "FeatureCollection", features: gj.features.filter((f) => f.properties.layer === "corridor") }).addTo(m);
+    corridorLayer({ type: "FeatureCollection", features: gj.features.filter((f) => f.properties.layer === "corridor") }).addTo(m)
+      .setStyle({ opacity: 0.35, weight: 1.5 });  // under the flows, the corridors step back
     const fl = flowLines(gj);
-    fl.groups.forEach((g) => g.layer.addTo(m));
+    [...fl.groups].sort((a, b) => b.tonnes - a.tonnes).forEach((g) => g.layer.addTo(m));  // the smaller groups on top
     const tr = tradeMarkers(gj).addTo(m);
     const cm = centreMarkers(gj).addTo(m);
     const ov = {};
