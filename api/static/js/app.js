@@ -101,6 +101,7 @@
   function esc(s) { return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
   function num(v, digits = 1) {
     if (v === null || v === undefined || Number.isNaN(v)) { return "—"; }
+    if (Math.abs(Number(v)) < 0.5 * Math.pow(10, -digits)) { v = 0; }  // never "-0"
     return Number(v).toLocaleString(state.lang === "ru" ? "ru-RU" : "en-GB", { maximumFractionDigits: digits });
   }
 
@@ -637,7 +638,7 @@
       rows.map((r) => `<tr data-site="${esc(r.id)}"><td>${esc(nm(r))}</td><td>${storeType(byId[r.id])}</td><td>${esc(sizeName(r.size))}</td><td>${num(r.throughput_t, 0)}</td>` +
         `<td>${mr(r.capital_rub)}</td><td>${mr(r.public_cofinancing_rub)}</td><td>${mr(r.investor_capital_rub)}</td><td>${mr(r.operating_result_rub)}</td>` +
         `<td class="${r.npv_rub < 0 ? "neg" : ""}">${mr(r.npv_rub)}</td><td class="${r.npv_with_loan_rub < 0 ? "neg" : ""}">${mr(r.npv_with_loan_rub)}</td>` +
-        `<td>${r.existing || !r.capital_rub ? "—" : (r.payback_years === null || r.payback_years === undefined ? t("inv_never") : num(r.payback_years, 1))}</td></tr>`).join("") +
+        `<td>${!r.capital_rub ? "—" : (r.payback_years === null || r.payback_years === undefined ? t("inv_never") : num(r.payback_years, 1))}</td></tr>`).join("") +
       (tot.capital_new_rub !== undefined ? `<tr class="total"><th>${t("inv_total_new")}</th><td></td><td></td><td></td><td>${mr(tot.capital_new_rub)}</td><td>${mr(tot.public_cofinancing_new_rub)}</td>` +
         `<td>${mr(tot.capital_new_rub - tot.public_cofinancing_new_rub)}</td><td></td><td>${mr(tot.npv_new_rub)}</td><td>${mr(tot.npv_new_with_loan_rub)}</td><td></td></tr>` : "");
     const pct = (v) => (v === undefined || v === null ? "—" : num(v, 1) + " %");
