@@ -86,6 +86,38 @@ def test_page_and_assets_load_from_this_server_only(web):
     assert used and used <= ru, used - ru
 
 
+def _js_pairs(js: str, name: str) -> dict[str, tuple[str, str]]:
+    """The ``{key: {ru, en}}`` table ``window.<name>`` of a script, as key → (Russian, English)."""
+    block = re.search(rf"window\.{name} = \{{(.*?)\}};\n", js, re.S).group(1)
+    return {k: (ru, en) for k, ru, en in re.findall(r'([a-z_]+|"[^"]+"): \{ ru: "([^"]+)", en: "([^"]+)" \}', block)}
+
+
+def test_solver_status_sizes_and_group_colours_have_both_languages(web):
+    """Values the API sends as English words (the solver's status, a centre's module id) have a Russian name on the
+    page, and the result map's flow colours are the report charts' palette, one per commodity group."""
+    from optimization import solve
+    from planner.outputs.charts import GROUP_COLOURS
+    from planner.outputs.labels import SIZE_NAMES
+    from planner.parameters import STORE_TYPES
+    from planner.settings import COMMODITIES
+
+    tc, _, _, _ = web
+    js = tc.get("/static/js/i18n.js").text
+    cyrillic = re.compile("[а-яё]", re.I)
+    status = _js_pairs(js, "ORC_SOLVER_STATUS")
+    # every status word optimization/solve.py gives a result
+    words = set(re.findall(r'status(?:, msg)? = "([a-z_]+)"', Path(solve.__file__).read_text(encoding="utf-8")))
+    assert words >= {"optimal", "feasible", "infeasible", "time_limit_no_solution"}
+    assert words <= set(status), words - set(status)
+    sizes, types = _js_pairs(js, "ORC_SIZES"), _js_pairs(js, "ORC_STORE_TYPES")
+    assert set(SIZE_NAMES) <= set(sizes) and set(STORE_TYPES) <= set(types)
+    assert {k: v[0] for k, v in sizes.items()} == {k: v[0] for k, v in SIZE_NAMES.items()}  # the report's names
+    for ru, en in [*status.values(), *sizes.values(), *types.values()]:
+        assert cyrillic.search(ru) and not cyrillic.search(en), (ru, en)
+    colours = re.findall(r'"(#[0-9a-f]{6})"', re.search(r"ORC_GROUP_COLOURS = \[(.*?)\]", js).group(1))
+    assert tuple(colours) == GROUP_COLOURS and len(set(colours)) >= len(COMMODITIES)
+
+
 def test_keys_and_roles(web):
     tc, p, v, _ = web
     assert tc.get("/whoami").status_code == 401
@@ -188,6 +220,13 @@ def test_run_list_is_paged_and_filtered(web):
     assert tc.get("/runs?status=nonsense", headers=v).status_code == 422
     assert tc.get("/runs?limit=0", headers=v).status_code == 422
     assert tc.get(f"/runs?offset={10 ** 30}", headers=v).status_code == 422  # never an overflow in the database
+    # each run carries its scenario's solver time limit (the page's progress bar runs against it), s
+    assert {r["time_limit_s"] for r in page["items"]} == {120.0}  # the scenario model's default
+    with session(url) as s:
+        s.add(RunRecord(scenario_id=None, scenario={"name": "quick", "solver": {"time_limit_s": 45}},
+                        status="queued", progress="queued", org=DEFAULT_ORG))
+        s.commit()
+    assert tc.get("/runs?scenario_name=quick", headers=v).json()["items"][0]["time_limit_s"] == 45.0
 
 
 def test_run_files_are_written_from_the_result_and_only_they_are_served(web, tmp_path):

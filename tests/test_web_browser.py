@@ -6,6 +6,7 @@ outside the server's own origin on any page, ``/docs`` and ``/redoc`` included."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -221,7 +222,6 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert "не больше 500" in cell.text_content()  # the page is Russian: the API's msg_ru is shown
     page.click("[data-lib='ncfd_expansion']")
     page.wait_for_selector("#form-source:has-text('ncfd_expansion')")
-    page.uncheck("input[name=group][value=potatoes]")
     page.uncheck("input[name=group][value=fruit_berries]")
     page.fill("input[name=p]", "-1")
     page.fill("#save-as-name", "web_small")
@@ -236,11 +236,12 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector("#stored-list a:has-text('web_small')")
     page.click("#show-yaml")
     yaml_text = page.wait_for_selector("#yaml-view:has-text('web_small')").text_content()
-    assert "vegetables" in yaml_text and "potatoes" not in yaml_text
+    assert "vegetables" in yaml_text and "potatoes" in yaml_text and "fruit_berries" not in yaml_text
 
-    # run it and watch the progress to the end
+    # run it and watch the progress to the end; the bar runs against the run's own time limit (60 s)
     page.click("#run-now")
     page.wait_for_selector("#view-run:not([hidden])")
+    page.wait_for_selector("#run-bar[data-limit='60']", state="attached")
     seen: list[str] = []
     assert _wait_run(pg, seen) == "succeeded", seen
     assert len(set(seen)) >= 3, seen  # at least two updates before "done"
@@ -251,8 +252,30 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     assert page.locator("#centres-table tr").count() == 1 + 6
     assert page.locator("#run-map path.leaflet-interactive").count() >= 6
     assert page.locator("#stages-table tr").count() >= 1 + 3  # transport, wholesale storage, retail at least
-    assert page.locator("#charts svg.chart rect").count() == 2  # loss reduction and price change of one group
-    assert page.locator("#prices-table tr").count() == 1 + 7  # vegetables in the seven NCFD regions
+    for chart in ("loss", "price"):  # loss reduction and price change of the two groups
+        assert page.locator(f"#charts svg.chart[data-chart='{chart}'] rect").count() == 2
+    costs = page.locator("#costs-table tr").count() - 1
+    assert page.locator("#charts svg.chart[data-chart='costs'] rect").count() == costs
+    social = page.locator("#charts svg.chart[data-chart='social']")
+    assert "Чистая общ. выгода" in social.text_content() and "ЧДД инвестора" in social.text_content()
+    assert page.locator("#prices-table tr").count() == 1 + 14  # potatoes and vegetables in the seven NCFD regions
+    # the investor's view per centre: capital, public support, NPV without and with the preferential loan, payback
+    assert page.locator("#investor-table tr[data-site]").count() == 6
+    head = page.text_content("#investor-table tr:first-child")
+    assert "ЧДД инвестора, млн руб." in head and "ЧДД с льготным кредитом" in head and "Окупаемость, лет" in head
+    assert "льготный кредит" in page.text_content("#investor-note")
+    # the Russian page shows no English solver status, size or store-type word
+    assert page.text_content("#headline [data-status]") == "оптимальное решение"
+    english = re.compile(
+        r"\b(optimal|feasible|infeasible|time_limit\w*|existing|small|medium|large|store|dc|elevator)\b")
+    for table in ("#headline", "#centres-table", "#investor-table", "#costs-table", "#groups-table"):
+        assert not english.search(page.inner_text(table)), (table, english.search(page.inner_text(table)))
+    # flows by commodity: a colour and a layer per group, and the flows in the legend with a width scale
+    for group, colour, name in (("potatoes", "#d95f02", "картофель"), ("vegetables", "#7570b3", "овощи")):
+        assert page.locator(f"#run-map path.flow-{group}[stroke='{colour}']").count() >= 1
+        assert page.locator(f"#run-map .leaflet-control-layers .flow-overlay[data-group='{group}']").count() == 1
+        assert name in page.text_content("#run-map .flows-legend")
+    assert "т/год" in page.text_content("#run-map .flows-legend")
     # the run's trade is a layer of the result map (the rest of Russia buys the scope's surplus at Moscow)
     assert page.locator("#run-map .leaflet-control-layers-overlays:has-text('Ввоз и вывоз')").count() == 1
     assert page.locator("#run-map path[stroke='#7f7f7f']").count() == 1  # its ring (grey: rest of Russia)
@@ -271,7 +294,6 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.click("a[href='#scenarios']")
     page.click("[data-lib='ncfd_expansion']")
     page.wait_for_selector("#form-source:has-text('ncfd_expansion')")
-    page.uncheck("input[name=group][value=potatoes]")
     page.uncheck("input[name=group][value=fruit_berries]")
     page.fill("input[name=p]", "7")
     page.fill("input[name=time_limit_s]", "60")
@@ -289,6 +311,12 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     page.wait_for_selector("#cmp-table[data-ready='1']")
     table = page.text_content("#cmp-table")
     assert "Только в B" in table
+    # each figure with its difference B − A; the solver status in Russian; prices by region as well as by group
+    assert re.fullmatch(r"[-−]1", page.text_content("#cmp-table tr[data-row='centres'] td:nth-child(4)"))
+    assert page.text_content("#cmp-table tr[data-row='status'] td:nth-child(2)") == "оптимальное решение"
+    assert page.locator("#cmp-table tr[data-row^='cost:'] td:nth-child(4):not(:text-is('—'))").count() >= 4
+    assert page.locator("#cmp-prices tr[data-id]").count() == 14
+    assert "Разница B − A" in page.text_content("#cmp-prices")
     assert page.locator("#cmp-centres tr[data-change='opened in B'], #cmp-centres tr[data-change='closed in B']"
                         ).count() >= 1  # six centres against seven
     pg.shot("compare")
@@ -304,7 +332,7 @@ def test_planner_flow_map_scenario_run_results_compare_language(server, browser,
     row = page.wait_for_selector("#cmp-crossings tr[data-id='ru_ge_upper_lars']").text_content()
     assert "Верхний Ларс" in row and "Армения (Ереван)" in row and "Грузия (Тбилиси)" in row
     resized = page.text_content("#cmp-centres tr[data-change='resized']")
-    assert "ОРЦ Ставрополь / Stavropol centre" in resized and "existing → existing+small" in resized
+    assert "ОРЦ Ставрополь / Stavropol centre" in resized and "действующий → действующий + малый" in resized
     # a comparison on screen follows the language switch
     page.click("#lang")
     page.wait_for_selector("#cmp-table[data-ready='1']")

@@ -14,7 +14,7 @@ import yaml
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, session
@@ -30,7 +30,7 @@ from api.web.layers import (
     region_layer,
     scenario_layers,
 )
-from planner.scenario import short
+from planner.scenario import SolverSettings, short
 
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -233,6 +233,16 @@ class RunItem(BaseModel):
     created: str
     started: str | None
     finished: str | None
+    time_limit_s: float | None = Field(None, description="the solver's time limit of the run's scenario, s "
+                                                         "(solver.time_limit_s or its default): the page's "
+                                                         "progress bar runs against it")
+
+
+def _time_limit(scenario: dict | None) -> float | None:
+    """``solver.time_limit_s`` of a stored run's scenario body, else the scenario model's default (seconds)."""
+    solver = (scenario or {}).get("solver") or {}
+    value = solver.get("time_limit_s") if isinstance(solver, dict) else None
+    return float(value) if isinstance(value, int | float) else SolverSettings.model_fields["time_limit_s"].default
 
 
 class RunPage(BaseModel):
@@ -276,7 +286,8 @@ def list_runs(request: Request, key: Viewer,
             rows = list(s.execute(q.limit(limit).offset(offset)))
     items = [RunItem(id=r.id, scenario_id=r.scenario_id, scenario_name=(r.scenario or {}).get("name"),
                      status=r.status, progress=r.progress, gap=r.gap, created=_iso(r.created),
-                     started=_iso(r.started), finished=_iso(r.finished)) for r in rows]
+                     started=_iso(r.started), finished=_iso(r.finished), time_limit_s=_time_limit(r.scenario))
+             for r in rows]
     return RunPage(total=total, limit=limit, offset=offset, items=items)
 
 

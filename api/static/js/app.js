@@ -21,6 +21,23 @@
   function flowKind(k) { return window.ORC_FLOW_KINDS[k] ? window.ORC_FLOW_KINDS[k][state.lang] : k; }
   function costName(k) { return state.lang === "ru" && window.ORC_COST_RU[k] ? window.ORC_COST_RU[k] : k; }
   function commodityName(key) { const c = VOCAB.commodities.find((x) => x.key === key); return c ? nm(c) : key; }
+  // the solver's status word and a centre's module id ("existing+small", "store_large") in the page's language
+  function statusName(s) { const S = window.ORC_SOLVER_STATUS; return S[s] ? S[s][state.lang] : (s || "—"); }
+  function sizeName(size) {
+    if (!size) { return "—"; }
+    const S = window.ORC_SIZES; const T = window.ORC_STORE_TYPES;
+    return String(size).split("+").map((part) => {
+      if (S[part]) { return S[part][state.lang]; }
+      const cut = part.lastIndexOf("_"); const type = part.slice(0, cut); const sz = part.slice(cut + 1);
+      if (cut > 0 && T[type] && S[sz]) { return `${T[type][state.lang]}, ${S[sz][state.lang]}`; }
+      return part;
+    }).join(" + ");
+  }
+  // a commodity group's colour on the result map (the report charts' palette, by the group's place in the list)
+  function groupColour(key) {
+    const i = VOCAB.commodities.findIndex((x) => x.key === key); const pal = window.ORC_GROUP_COLOURS;
+    return i < 0 ? "#555555" : pal[i % pal.length];
+  }
   function applyLang() {
     document.documentElement.lang = state.lang;
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
@@ -75,9 +92,16 @@
     a.href = url; a.download = filename; document.body.appendChild(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
+  function signed(v, digits) {
+    /* A difference with its sign ("+1,7", "−0,04"); "0" when it rounds to nothing; "—" when it is missing. */
+    if (v === null || v === undefined || Number.isNaN(v)) { return "—"; }
+    if (Math.abs(v) < 0.5 * Math.pow(10, -digits)) { return "0"; }
+    return (v > 0 ? "+" : "") + num(v, digits);
+  }
   function esc(s) { return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
   function num(v, digits = 1) {
     if (v === null || v === undefined || Number.isNaN(v)) { return "—"; }
+    if (Math.abs(Number(v)) < 0.5 * Math.pow(10, -digits)) { v = 0; }  // never "-0"
     return Number(v).toLocaleString(state.lang === "ru" ? "ru-RU" : "en-GB", { maximumFractionDigits: digits });
   }
 
@@ -172,9 +196,9 @@
       (p.population ? `<br>${t("population")}: ${num(p.population, 0)} (${esc(p.population_year || "")})` : "") +
       (p.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "");
   }
-  function legendControl(m, html) {
-    const c = L.control({ position: "bottomright" });
-    c.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.innerHTML = html; return d; };
+  function legendControl(m, html, position = "bottomright", cls = "legend") {
+    const c = L.control({ position });
+    c.onAdd = () => { const d = L.DomUtil.create("div", cls); d.innerHTML = html; return d; };
     c.addTo(m);
     return c;
   }
@@ -432,7 +456,7 @@
     $("#run-id").textContent = id.slice(0, 8); $("#run-result").hidden = true; $("#run-error").textContent = "";
     $("#run-result").dataset.ready = ""; $("#run-status").dataset.status = ""; $("#run-status").textContent = "";
     $("#run-progress").textContent = ""; $("#run-gap").textContent = "—"; $("#run-bar").style.width = "0";
-    const limit = { v: 120 };
+    const limit = { v: null };  // the run's solver.time_limit_s (GET /runs gives it), s
     const tick = async () => {
       let r;
       try { r = await api("/runs/" + id); } catch (e) { $("#run-error").textContent = e.message; return; }
@@ -442,14 +466,20 @@
       $("#run-gap").textContent = r.gap === null ? "—" : num(100 * r.gap, 3) + " %";
       const done = !["queued", "running"].includes(r.status);
       const secs = r.started ? ((r.finished ? Date.parse(r.finished) : Date.now()) - Date.parse(r.started)) / 1000 : 0;
-      $("#run-bar").style.width = done ? "100%" : Math.min(95, 5 + (90 * secs) / limit.v) + "%";
+      // the bar runs against the run's own time limit (the solve stops there at the latest; building the model
+      // comes before it): 5 % at the start, 95 % at the limit, full when done
+      $("#run-bar").style.width = done ? "100%" : (limit.v ? Math.min(95, 5 + (90 * secs) / limit.v) : 5) + "%";
+      $("#run-bar").dataset.limit = limit.v || "";
       $("#run-bar").className = "bar-" + r.status;
       $("#run-cancel").hidden = done || (state.role !== "planner" && state.role !== "admin");
       if (r.error) { $("#run-error").textContent = (state.lang === "ru" && r.error_ru) || r.error; }
       if (done) { if (r.status === "succeeded") { showResult(id); } return; }
       state.poll = setTimeout(tick, 700);
     };
-    try { const runs = await api(`/runs?limit=200`); const it = runs.items.find((x) => x.id === id); $("#run-scenario").textContent = it ? it.scenario_name : ""; } catch (e) { /* the title is optional */ }
+    try {
+      const runs = await api(`/runs?limit=200`); const it = runs.items.find((x) => x.id === id);
+      $("#run-scenario").textContent = it ? it.scenario_name : ""; limit.v = it ? it.time_limit_s : null;
+    } catch (e) { /* the title and the bar's scale are optional */ }
     tick();
   }
   $("#run-cancel").addEventListener("click", async () => {
@@ -467,12 +497,37 @@
         `${t("throughput_t")}: ${num(p.throughput_t, 0)}; ${t("utilisation")}: ${num(100 * util(p), 0)} %`); } });
   }
   function utilColour(u) { u = u || 0; return u >= 0.9 ? "#c0392b" : u >= 0.6 ? "#e67e22" : u >= 0.3 ? "#f1c40f" : "#3498db"; }
+  const flowTonnes = (p) => (p.tonnes !== undefined ? p.tonnes : p.tonnes_t) || 0;
+  // px: the largest flow of the run 8 px, the width growing as the square root of the tonnes (a small group's flows
+  // stay visible beside a large one's)
+  const flowWidth = (tonnes, top) => 1 + 7 * Math.sqrt(Math.max(0, tonnes) / top);
   function flowLines(gj) {
+    /* The run's flows along their network routes, one layer per commodity group in the group's colour, width by
+       tonnes a year against the run's largest flow. Returns {top, groups: [{key, colour, tonnes, layer}]}. */
     const flows = gj.features.filter((f) => f.properties.layer === "flow");
-    const tonnes = (p) => (p.tonnes !== undefined ? p.tonnes : p.tonnes_t) || 0;
-    const top = Math.max(1, ...flows.map((f) => tonnes(f.properties)));
-    return L.geoJSON({ type: "FeatureCollection", features: flows }, { style: (f) => ({ color: "#2980b9", opacity: 0.5, weight: 0.5 + 6 * tonnes(f.properties) / top }),
-      onEachFeature: (f, l) => l.bindPopup(`${esc(f.properties["commodity_" + state.lang] || commodityName(f.properties.commodity))}: ${num(tonnes(f.properties), 0)} ${t("tonnes")} (${esc(f.properties["kind_" + state.lang] || flowKind(f.properties.kind))})`) });
+    const top = Math.max(1, ...flows.map((f) => flowTonnes(f.properties)));
+    const keys = [...new Set(flows.map((f) => f.properties.commodity))]
+      .sort((a, b) => VOCAB.commodities.findIndex((x) => x.key === a) - VOCAB.commodities.findIndex((x) => x.key === b));
+    const groups = keys.map((g) => {
+      const part = flows.filter((f) => f.properties.commodity === g).sort((a, b) => flowTonnes(b.properties) - flowTonnes(a.properties));
+      const colour = groupColour(g);
+      const layer = L.geoJSON({ type: "FeatureCollection", features: part }, {
+        style: (f) => ({ color: colour, opacity: 0.7, weight: flowWidth(flowTonnes(f.properties), top), className: "flow flow-" + g }),
+        onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties["commodity_" + state.lang] || commodityName(f.properties.commodity))}</b>: ${num(flowTonnes(f.properties), 0)} ${t("tonnes")} (${esc(f.properties["kind_" + state.lang] || flowKind(f.properties.kind))})` +
+          (f.properties.from_ru ? `<br>${esc(state.lang === "en" ? f.properties.from_en : f.properties.from_ru)} → ${esc(state.lang === "en" ? f.properties.to_en : f.properties.to_ru)}` : "")) });
+      return { key: g, colour, tonnes: part.reduce((s, f) => s + flowTonnes(f.properties), 0), layer };
+    });
+    return { top, groups };
+  }
+  function roundNice(v) { const e = Math.pow(10, Math.floor(Math.log10(Math.max(v, 1)))); return Math.round(v / e) * e; }
+  function flowLegend(fl) {
+    /* The flows' part of a result map's legend: a colour per group present, and a width scale in t a year. */
+    if (!fl.groups.length) { return ""; }
+    const samples = [fl.top, fl.top / 10, fl.top / 100].map(roundNice).filter((v, i, a) => v > 0 && a.indexOf(v) === i);
+    return `<b>${t("lay_flows")}</b> (${t("flow_by_group")})<br>` +
+      fl.groups.map((g) => `<span class="line flow-key" data-group="${esc(g.key)}" style="border-top:4px solid ${g.colour}"></span> ${esc(commodityName(g.key))}`).join("<br>") +
+      `<br>${t("flow_width")}, ${t("tonnes")}:<br>` +
+      samples.map((v) => `<span class="line" style="border-top:${Math.max(1, flowWidth(v, fl.top)).toFixed(1)}px solid #555"></span> ${num(v, 0)}`).join(" ");
   }
   const TRADE_COLOURS = { crossing: "#6a3d9a", port: "#1f78b4", border: "#b15928", rest_of_russia: "#7f7f7f" };
   function tradePopup(p) {
@@ -503,17 +558,22 @@
     L.geoJSON({ type: "FeatureCollection", features: regions }, { style: (f) => ({ color: "#999", weight: 0.5, fillColor: f.properties.in_scope ? "#e3efd9" : "#f4f4f0", fillOpacity: 1 }),
       onEachFeature: (f, l) => l.bindPopup(`<b>${esc(f.properties.name_ru || "")}</b><br><i>${esc(f.properties.name_en || "")}</i> (${esc(f.properties.region_id || "")})` +
         (f.properties.outline_approximate ? `<br><span class="approx">${t("outline_schematic")}</span>` : "")) }).addTo(m);
-    corridorLayer({ type: "FeatureCollection", features: gj.features.filter((f) => f.properties.layer === "corridor") }).addTo(m);
-    const fl = flowLines(gj).addTo(m);
+    corridorLayer({ type: "FeatureCollection", features: gj.features.filter((f) => f.properties.layer === "corridor") }).addTo(m)
+      .setStyle({ opacity: 0.35, weight: 1.5 });  // under the flows, the corridors step back
+    const fl = flowLines(gj);
+    [...fl.groups].sort((a, b) => b.tonnes - a.tonnes).forEach((g) => g.layer.addTo(m));  // the smaller groups on top
     const tr = tradeMarkers(gj).addTo(m);
     const cm = centreMarkers(gj).addTo(m);
-    const ov = {}; ov[t("lay_flows")] = fl; ov[t("lay_opened")] = cm; ov[t("lay_trade")] = tr;
+    const ov = {};
+    fl.groups.forEach((g) => { ov[`<span class="flow-overlay" data-group="${esc(g.key)}"><i class="swatch" style="background:${g.colour}"></i> ${esc(t("lay_flows"))}: ${esc(commodityName(g.key))}</span>`] = g.layer; });
+    ov[t("lay_opened")] = cm; ov[t("lay_trade")] = tr;
     L.control.layers(null, ov, { collapsed: true }).addTo(m);
     legendControl(m, `<b>${t("lay_opened")}</b><br>${t("throughput_t")} ∝ r²<br>` +
       [["#3498db", "< 30 %"], ["#f1c40f", "30–60 %"], ["#e67e22", "60–90 %"], ["#c0392b", "≥ 90 %"]].map(([c, l]) => `<i class="dot" style="background:${c}"></i> ${t("utilisation")} ${l}`).join("<br>") +
       `<br><b>${t("lay_trade")}</b>, ${t("tonnes")} ∝ r²<br>` +
       [["crossing", "trade_crossing"], ["port", "trade_port"], ["border", "trade_market"], ["rest_of_russia", "trade_rest"]]
         .map(([k, l]) => `<i class="ring" style="border-color:${TRADE_COLOURS[k]}"></i> ${t(l)}`).join("<br>"));
+    if (fl.groups.length) { legendControl(m, flowLegend(fl), "bottomleft", "legend flows-legend"); }
     const b = cm.getBounds(); if (b.isValid()) { m.fitBounds(b.pad(0.6), { animate: false }); }
     return m;
   }
@@ -522,7 +582,7 @@
     const s = res.summary; const centres = s.centres || [];
     if (s.scenario) { $("#run-scenario").textContent = s.scenario; }
     $("#run-result").hidden = false;
-    const rows = [["h_status", esc(s.status)], ["h_objective", num(s.objective, 0)], ["h_gap", s.gap === null ? "—" : num(100 * s.gap, 3) + " %"],
+    const rows = [["h_status", `<span data-status="${esc(s.status)}">${esc(statusName(s.status))}</span>`], ["h_objective", num(s.objective, 0)], ["h_gap", s.gap === null ? "—" : num(100 * s.gap, 3) + " %"],
       ["h_runtime", num(s.runtime_seconds, 1)], ["h_centres", centres.length], ["h_new", centres.filter((c) => !c.existing).length],
       ["h_nsb", num(s.net_social_benefit_mrub, 1)], ["h_lost_value", num(s.lost_value_rub, 0)]];
     const inv = (s.investor || {}).totals || {};
@@ -532,14 +592,17 @@
     }
     $("#headline").innerHTML = rows.map(([k, v]) => `<tr><th>${t(k)}</th><td>${v}</td></tr>`).join("");
     $("#centres-table").innerHTML = `<tr><th>id</th><th>${t("c_name")}</th><th>${t("c_region")}</th><th>${t("c_existing")}</th><th>${t("c_size")}</th><th>${t("c_capacity")}</th><th>${t("c_throughput")}</th><th>${t("c_util")}</th></tr>` +
-      centres.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(nm(c))}</td><td>${esc(c.region)}</td><td>${c.existing ? t("yes") : t("no")}</td><td>${esc(c.size)}</td><td>${num(c.capacity_t, 0)}</td><td>${num(c.throughput_t, 0)}</td><td>${num(100 * (c.utilisation || 0), 0)}</td></tr>`).join("");
+      centres.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(nm(c))}</td><td>${esc(c.region)}</td><td>${c.existing ? t("yes") : t("no")}</td><td>${esc(sizeName(c.size))}</td><td>${num(c.capacity_t, 0)}</td><td>${num(c.throughput_t, 0)}</td><td>${num(100 * (c.utilisation || 0), 0)}</td></tr>`).join("");
     const costs = s.cost_breakdown || {};
     $("#costs-table").innerHTML = `<tr><th>${t("cost_item")}</th><th>${t("cost_value")}</th></tr>` + Object.entries(costs).map(([k, v]) => `<tr><td>${esc(costName(k))}</td><td>${num(v, 0)}</td></tr>`).join("");
     const groups = Object.keys(s.loss_reduction_pct || s.loss_tonnes || {});
     $("#groups-table").innerHTML = `<tr><th>${t("g_group")}</th><th>${t("g_loss_base")}</th><th>${t("g_loss_net")}</th><th>${t("g_loss_red")}</th><th>${t("g_price")}</th></tr>` +
       groups.map((g) => `<tr><td>${esc(commodityName(g))}</td><td>${num((s.loss_tonnes_baseline || {})[g], 0)}</td><td>${num((s.loss_tonnes_network || {})[g], 0)}</td><td>${num((s.loss_reduction_pct || {})[g], 1)}</td><td>${num((s.price_change_pct || {})[g], 2)}</td></tr>`).join("");
-    $("#charts").innerHTML = barChart(t("g_loss_red"), groups.map((g) => ({ label: commodityName(g), value: (s.loss_reduction_pct || {})[g] })), "") +
-      barChart(t("g_price"), groups.map((g) => ({ label: commodityName(g), value: (s.price_change_pct || {})[g] })), "");
+    investorView(s);
+    $("#charts").innerHTML = barChart(t("g_loss_red"), groups.map((g) => ({ label: commodityName(g), value: (s.loss_reduction_pct || {})[g] })), "", "loss") +
+      barChart(t("g_price"), groups.map((g) => ({ label: commodityName(g), value: (s.price_change_pct || {})[g] })), "", "price") +
+      barChart(t("ch_costs"), Object.entries(costs).map(([k, v]) => ({ label: costName(k), value: v / 1e6 })), "", "costs", 1) +
+      socialChart(s);
     const stageName = (k) => (window.ORC_STAGES[k] ? window.ORC_STAGES[k][state.lang] : k);
     const tb = res.tables || {};
     const lt = tb.losses_by_stage || (tb.losses || []).filter((r) => r.stage !== undefined);
@@ -555,19 +618,62 @@
     $("#run-result").dataset.ready = "1";
   }
 
-  function barChart(title, items, unit) {
-    /* A horizontal bar chart as inline SVG: one bar per item, negative values to the left of zero. */
-    const w = 560; const rowH = 22; const labelW = 200; const h = 26 + rowH * items.length;
+  function investorView(s) {
+    /* The investor's view per centre (summary.investor, planner/economics: capital, public support, the
+       investor's own capital, operating result a year, NPV at the investor's discount rate without and with the
+       preferential loan, payback) and the totals of the new centres; hidden for a run without it. */
+    const inv = s.investor || {}; const rows = inv.centres || []; const tot = inv.totals || {};
+    $("#investor").hidden = !rows.length;
+    if (!rows.length) { $("#investor-table").innerHTML = ""; $("#investor-note").textContent = ""; return; }
+    const byId = Object.fromEntries((s.centres || []).map((c) => [c.id, c]));
+    const mr = (v) => num(v === null || v === undefined ? null : v / 1e6, 1);
+    const storeType = (c) => {  // the short name of the store type (its full name in the cell's title)
+      const T = window.ORC_STORE_TYPES; if (!c) { return ""; }
+      const full = (state.lang === "en" ? c.store_type_en : c.store_type_ru) || c.store_type || "";
+      return `<span title="${esc(full)}">${esc(T[c.store_type] ? T[c.store_type][state.lang] : full)}</span>`;
+    };
+    $("#investor-table").innerHTML = `<tr><th>${t("c_name")}</th><th>${t("inv_type")}</th><th>${t("c_size")}</th><th>${t("c_throughput")}</th>` +
+      `<th>${t("inv_capital")}</th><th>${t("inv_public")}</th><th>${t("inv_own")}</th><th>${t("inv_operating")}</th>` +
+      `<th>${t("inv_npv")}</th><th>${t("inv_npv_loan")}</th><th>${t("inv_payback")}</th></tr>` +
+      rows.map((r) => `<tr data-site="${esc(r.id)}"><td>${esc(nm(r))}</td><td>${storeType(byId[r.id])}</td><td>${esc(sizeName(r.size))}</td><td>${num(r.throughput_t, 0)}</td>` +
+        `<td>${mr(r.capital_rub)}</td><td>${mr(r.public_cofinancing_rub)}</td><td>${mr(r.investor_capital_rub)}</td><td>${mr(r.operating_result_rub)}</td>` +
+        `<td class="${r.npv_rub < 0 ? "neg" : ""}">${mr(r.npv_rub)}</td><td class="${r.npv_with_loan_rub < 0 ? "neg" : ""}">${mr(r.npv_with_loan_rub)}</td>` +
+        `<td>${!r.capital_rub ? "—" : (r.payback_years === null || r.payback_years === undefined ? t("inv_never") : num(r.payback_years, 1))}</td></tr>`).join("") +
+      (tot.capital_new_rub !== undefined ? `<tr class="total"><th>${t("inv_total_new")}</th><td></td><td></td><td></td><td>${mr(tot.capital_new_rub)}</td><td>${mr(tot.public_cofinancing_new_rub)}</td>` +
+        `<td>${mr(tot.capital_new_rub - tot.public_cofinancing_new_rub)}</td><td></td><td>${mr(tot.npv_new_rub)}</td><td>${mr(tot.npv_new_with_loan_rub)}</td><td></td></tr>` : "");
+    const pct = (v) => (v === undefined || v === null ? "—" : num(v, 1) + " %");
+    $("#investor-note").textContent = t("inv_note").replace("{d}", pct(tot.discount_rate_pct)).replace("{p}", pct(tot.preferential_loan_rate_pct))
+      .replace("{m}", pct(tot.market_loan_rate_pct)).replace("{s}", pct(tot.public_support_pct));
+  }
+  function socialChart(s) {
+    /* Net social benefit (million RUB a year) beside the investor's result of the new centres (NPV without and
+       with the preferential loan, public support, million RUB): the public and the private view of one plan. */
+    const soc = s.social || {}; const tot = (s.investor || {}).totals || {};
+    const items = [];
+    if (s.net_social_benefit_mrub !== undefined && s.net_social_benefit_mrub !== null) { items.push({ label: t("ch_nsb"), value: s.net_social_benefit_mrub }); }
+    if (soc.social_npv_mrub !== undefined) { items.push({ label: t("ch_social_npv"), value: soc.social_npv_mrub }); }
+    if (tot.npv_new_rub !== undefined) {
+      items.push({ label: t("ch_npv"), value: tot.npv_new_rub / 1e6 }, { label: t("ch_npv_loan"), value: tot.npv_new_with_loan_rub / 1e6 },
+        { label: t("ch_public"), value: tot.public_cofinancing_new_rub / 1e6 });
+    }
+    return items.length ? barChart(t("ch_social"), items, "", "social", 1) : "";
+  }
+
+  function barChart(title, items, unit, kind = "", digits = 2) {
+    /* A horizontal bar chart as inline SVG: one bar per item, negative values to the left of zero; ``kind``
+       names it (data-chart) and ``digits`` is the values' decimals. */
+    const w = 600; const rowH = 22; const labelW = 200; const h = 26 + rowH * items.length;
     const maxAbs = Math.max(1e-9, ...items.map((i) => Math.abs(i.value || 0)));
     const neg = items.some((i) => (i.value || 0) < 0);
-    const zero = labelW + (neg ? (w - labelW - 60) / 2 : 0); const span = (w - labelW - 60) * (neg ? 0.5 : 1);
-    let svg = `<svg class="chart" width="${w}" height="${h}" role="img" aria-label="${esc(title)}"><text x="0" y="14" class="ct">${esc(title)}${unit ? ", " + esc(unit) : ""}</text>`;
+    const pad = neg ? 72 : 0;  // room for a negative bar's value left of it
+    const span = (w - labelW - 72 - pad) * (neg ? 0.5 : 1); const zero = labelW + pad + (neg ? span : 0);
+    let svg = `<svg class="chart" data-chart="${esc(kind)}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}"><text x="0" y="14" class="ct">${esc(title)}${unit ? ", " + esc(unit) : ""}</text>`;
     items.forEach((it, k) => {
       const v = it.value || 0; const len = (Math.abs(v) / maxAbs) * span; const y = 22 + k * rowH;
       const x = v < 0 ? zero - len : zero;
       const label = it.label.length > 26 ? it.label.slice(0, 25) + "…" : it.label;
       svg += `<text x="0" y="${y + 14}"><title>${esc(it.label)}</title>${esc(label)}</text><rect x="${x}" y="${y + 3}" width="${Math.max(1, len)}" height="${rowH - 8}" fill="${v < 0 ? "#c0392b" : "#2e7d32"}"></rect>` +
-        `<text x="${v < 0 ? x - 4 : x + len + 4}" y="${y + 14}" text-anchor="${v < 0 ? "end" : "start"}">${num(v, 2)}</text>`;
+        `<text x="${v < 0 ? x - 4 : x + len + 4}" y="${y + 14}" text-anchor="${v < 0 ? "end" : "start"}">${num(v, digits)}</text>`;
     });
     svg += `<line x1="${zero}" x2="${zero}" y1="20" y2="${h}" stroke="#555"></line></svg>`;
     return svg;
@@ -589,7 +695,7 @@
     const moved = (c.centres || []).filter((x) => x.change !== "kept");
     const kept = (c.centres || []).length - moved.length;
     $("#cmp-centres").innerHTML = `<tr><th>${t("cmp_change")}</th><th>${t("c_name")}</th><th>${t("c_region")}</th><th>${t("cmp_size_ab")}</th><th>${t("cmp_thr_a")}</th><th>${t("cmp_thr_b")}</th></tr>` +
-      moved.map((x) => `<tr data-change="${esc(x.change)}"><td>${changeName[x.change]}</td><td>${both(x)}</td><td>${esc(x.region)}</td><td>${esc(x.size_a || "—")} → ${esc(x.size_b || "—")}</td><td>${num(x.throughput_a_t, 0)}</td><td>${num(x.throughput_b_t, 0)}</td></tr>`).join("") +
+      moved.map((x) => `<tr data-change="${esc(x.change)}"><td>${changeName[x.change]}</td><td>${both(x)}</td><td>${esc(x.region)}</td><td>${esc(sizeName(x.size_a))} → ${esc(sizeName(x.size_b))}</td><td>${num(x.throughput_a_t, 0)}</td><td>${num(x.throughput_b_t, 0)}</td></tr>`).join("") +
       `<tr><td colspan="6">${t("cmp_kept")}: ${kept}</td></tr>`;
     const market = Object.fromEntries((c.trade_by_market || []).map((m) => [m.market, nm(m)]));
     const abc = (r, k) => `<td>${num(r[k + "_a_t"], 0)}</td><td>${num(r[k + "_b_t"], 0)}</td><td>${num(r[k + "_change_t"], 0)}</td>`;
@@ -600,22 +706,50 @@
     $("#cmp-crossings").innerHTML = head(t("cmp_crossing")) + body(c.trade_by_crossing || [], "crossing");
     $("#cmp-countries").innerHTML = head(t("cmp_country")) + body(c.trade_by_country || [], "country");
   }
+  function cmpPrices(pa, pb) {
+    /* Consumer prices by region and group in A and B (the runs' prices tables): the price with the network, RUB/t,
+       and its change against no network, %, each with B − A. */
+    const key = (r) => r.commodity + "|" + r.region_id;
+    const A = Object.fromEntries(pa.map((r) => [key(r), r])); const B = Object.fromEntries(pb.map((r) => [key(r), r]));
+    const keys = [...new Set(pa.map(key).concat(pb.map(key)))];
+    const price = (r) => (r ? (r.consumer_price_network !== undefined ? r.consumer_price_network : r.consumer_price_network_rub_per_t) : null);
+    const chg = (r) => (r ? r.consumer_price_change_pct : null);
+    const d = (x, y, digits) => (typeof x === "number" && typeof y === "number" ? signed(y - x, digits) : "—");
+    $("#cmp-prices").innerHTML = `<tr><th rowspan="2">${t("g_group")}</th><th rowspan="2">${t("c_region")}</th><th colspan="3">${t("pr_cons_net")}</th><th colspan="3">${t("pr_cons_chg")}</th></tr>` +
+      `<tr><th>A</th><th>B</th><th>${t("cmp_diff")}</th><th>A</th><th>B</th><th>${t("cmp_diff")}, ${t("pp")}</th></tr>` +
+      (keys.length ? keys.map((k) => {
+        const ra = A[k]; const rb = B[k]; const r = ra || rb;
+        return `<tr data-id="${esc(k)}"><td>${esc(commodityName(r.commodity))}</td><td>${esc(r["region_" + state.lang] || r.region_id)}</td>` +
+          `<td>${num(price(ra), 0)}</td><td>${num(price(rb), 0)}</td><td>${d(price(ra), price(rb), 0)}</td>` +
+          `<td>${num(chg(ra), 2)}</td><td>${num(chg(rb), 2)}</td><td>${d(chg(ra), chg(rb), 2)}</td></tr>`;
+      }).join("") : `<tr><td colspan="8">${t("cmp_none")}</td></tr>`);
+  }
   $("#cmp-go").addEventListener("click", async () => {
     const a = $("#cmp-a").value; const b = $("#cmp-b").value; $("#cmp-error").textContent = "";
     if (!a || !b) { $("#cmp-error").textContent = t("cmp_need_two"); return; }
     let c;
     try { c = await api("/compare", { method: "POST", json: { run_a: a, run_b: b } }); } catch (e) { $("#cmp-error").textContent = e.message; return; }
-    const rows = [[t("scenario"), c.a.scenario, c.b.scenario], [t("h_status"), c.a.status, c.b.status], [t("h_objective"), num(c.a.objective, 0), num(c.b.objective, 0)],
-      [t("h_gap"), c.a.gap === null ? "—" : num(100 * c.a.gap, 3) + " %", c.b.gap === null ? "—" : num(100 * c.b.gap, 3) + " %"], [t("h_centres"), c.a.centres.length, c.b.centres.length]];
+    // a row: label, A, B and, for a figure, the difference B − A (its decimals ``d``; ``pp`` for percentage points)
+    const fig = (label, va, vb, d, key, pp) => {
+      const diff = typeof va === "number" && typeof vb === "number" ? vb - va : null;
+      return [label, num(va, d), num(vb, d), diff === null ? "—" : signed(diff, d) + (pp ? " " + t("pp") : ""), key];
+    };
+    const rows = [[t("scenario"), esc(c.a.scenario), esc(c.b.scenario), "", "scenario"],
+      [t("h_status"), esc(statusName(c.a.status)), esc(statusName(c.b.status)), "", "status"],
+      fig(t("h_objective"), c.a.objective, c.b.objective, 0, "objective"),
+      [t("h_gap"), c.a.gap === null ? "—" : num(100 * c.a.gap, 3) + " %", c.b.gap === null ? "—" : num(100 * c.b.gap, 3) + " %", "", "gap"],
+      fig(t("h_centres"), c.a.centres.length, c.b.centres.length, 0, "centres")];
     const comps = [...new Set(Object.keys(c.a.cost_breakdown || {}).concat(Object.keys(c.b.cost_breakdown || {})))];
-    comps.forEach((k) => rows.push([`${t("cost_item")}: ${esc(costName(k))}`, num((c.a.cost_breakdown || {})[k], 0), num((c.b.cost_breakdown || {})[k], 0)]));
+    comps.forEach((k) => rows.push(fig(`${t("cost_item")}: ${esc(costName(k))}, ${t("rub_year")}`, (c.a.cost_breakdown || {})[k], (c.b.cost_breakdown || {})[k], 0, "cost:" + k)));
     const gs = [...new Set(Object.keys(c.a.loss_reduction_pct || {}).concat(Object.keys(c.b.loss_reduction_pct || {})))];
-    gs.forEach((g) => rows.push([`${t("g_loss_red")}: ${commodityName(g)}`, num((c.a.loss_reduction_pct || {})[g], 1), num((c.b.loss_reduction_pct || {})[g], 1)]));
-    gs.forEach((g) => rows.push([`${t("g_price")}: ${commodityName(g)}`, num((c.a.price_change_pct || {})[g], 2), num((c.b.price_change_pct || {})[g], 2)]));
-    rows.push([t("cmp_only_a"), esc(c.only_a.join(", ")) || "—", ""], [t("cmp_only_b"), "", esc(c.only_b.join(", ")) || "—"]);
-    $("#cmp-table").innerHTML = `<tr><th>${t("cmp_field")}</th><th>A</th><th>B</th></tr>` + rows.map((r) => `<tr><td>${r[0]}</td><td>${r[1]}</td><td>${r[2]}</td></tr>`).join("");
+    gs.forEach((g) => rows.push(fig(`${t("g_loss_red")}: ${esc(commodityName(g))}`, (c.a.loss_reduction_pct || {})[g], (c.b.loss_reduction_pct || {})[g], 1, "loss:" + g, true)));
+    gs.forEach((g) => rows.push(fig(`${t("g_price")}: ${esc(commodityName(g))}`, (c.a.price_change_pct || {})[g], (c.b.price_change_pct || {})[g], 2, "price:" + g, true)));
+    rows.push([t("cmp_only_a"), esc(c.only_a.join(", ")) || "—", "", "", "only_a"], [t("cmp_only_b"), "", esc(c.only_b.join(", ")) || "—", "", "only_b"]);
+    $("#cmp-table").innerHTML = `<tr><th>${t("cmp_field")}</th><th>A</th><th>B</th><th>${t("cmp_diff")}</th></tr>` +
+      rows.map((r) => `<tr data-row="${esc(r[4])}"><td>${r[0]}</td><td>${r[1]}</td><td>${r[2]}</td><td>${r[3]}</td></tr>`).join("");
     cmpTables(c);
-    const [ga, gb] = await Promise.all([api(`/runs/${a}/geojson`), api(`/runs/${b}/geojson`)]);
+    const [ga, gb, ra, rb] = await Promise.all([api(`/runs/${a}/geojson`), api(`/runs/${b}/geojson`), api(`/runs/${a}/result`), api(`/runs/${b}/result`)]);
+    cmpPrices((ra.tables || {}).prices || [], (rb.tables || {}).prices || []);
     const ma = runMap("cmp-map-a", ga); const mb = runMap("cmp-map-b", gb);
     let syncing = false;
     const sync = (from, to) => from.on("moveend", () => { if (syncing) { return; } syncing = true; to.setView(from.getCenter(), from.getZoom(), { animate: false }); syncing = false; });

@@ -28,6 +28,28 @@ window.ORC_FLOW_KINDS = {
   inbound: { ru: "в центр", en: "into a centre" }, outbound: { ru: "из центра", en: "out of a centre" },
   direct: { ru: "напрямую (традиционный канал)", en: "direct (traditional channel)" },
 };
+/* The solver's status words (optimization/solve.py, summary.status): Russian and English. */
+window.ORC_SOLVER_STATUS = {
+  optimal: { ru: "оптимальное решение", en: "optimal" },
+  feasible: { ru: "допустимое решение (остановлен до оптимума)", en: "feasible (stopped before the optimum)" },
+  time_limit: { ru: "остановлен по лимиту времени", en: "stopped by the time limit" },
+  time_limit_no_solution: { ru: "лимит времени истёк без решения", en: "time limit passed without a solution" },
+  infeasible: { ru: "решения нет (недопустимая модель)", en: "infeasible" },
+  cancelled: { ru: "отменён", en: "cancelled" }, error: { ru: "ошибка решателя", en: "solver error" },
+};
+/* Centre sizes and store types of the module ids (optimization results' ``size``: "existing", "large",
+   "store_small", "existing+small", …; planner/outputs/labels.py SIZE_NAMES, planner/parameters.py STORE_TYPES). */
+window.ORC_SIZES = {
+  existing: { ru: "действующий", en: "existing" }, small: { ru: "малый", en: "small" },
+  medium: { ru: "средний", en: "medium" }, large: { ru: "крупный", en: "large" },
+};
+window.ORC_STORE_TYPES = {
+  dc: { ru: "ОРЦ", en: "distribution centre" }, store: { ru: "овощехранилище", en: "vegetable store" },
+  ca_fruit: { ru: "фруктохранилище РГС", en: "CA fruit store" }, elevator: { ru: "элеватор", en: "grain elevator" },
+};
+/* Flow colours by commodity group, in the order of planner.settings.COMMODITIES: the report charts' palette
+   (planner/outputs/charts.py GROUP_COLOURS; tests/test_web.py checks they agree). */
+window.ORC_GROUP_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"];
 window.ORC_I18N = {
   ru: {
     app_title: "Планировщик сети ОРЦ", nav_map: "Карта", nav_scenarios: "Сценарии", nav_runs: "Расчёты",
@@ -93,6 +115,17 @@ window.ORC_I18N = {
     cmp_size_ab: "Размер A → B", cmp_thr_a: "Оборот A, т/год", cmp_thr_b: "Оборот B, т/год",
     cmp_crossing: "Пункт пропуска", cmp_country: "Страна", cmp_markets: "Рынки",
     cmp_sells: "Продаёт в охват, т/год", cmp_buys: "Покупает из охвата, т/год", cmp_none: "нет",
+    flow_by_group: "цвет — группа продукции", flow_width: "ширина — объём", rub_year: "руб./год", pp: "п.п.",
+    ch_costs: "Затраты по статьям, млн руб./год", ch_social: "Общество и инвестор, млн руб.",
+    ch_nsb: "Чистая общ. выгода в год", ch_social_npv: "Общественный ЧДД", ch_npv: "ЧДД инвестора (новые)",
+    ch_npv_loan: "ЧДД инвестора с льгот. кредитом", ch_public: "Господдержка (новые)",
+    inv_h: "Инвестор и господдержка по центрам", inv_type: "Тип", inv_capital: "Капвложения, млн руб.",
+    inv_public: "Господдержка, млн руб.", inv_own: "Капитал инвестора, млн руб.",
+    inv_operating: "Операц. результат, млн руб./год", inv_npv: "ЧДД инвестора, млн руб.",
+    inv_npv_loan: "ЧДД с льготным кредитом, млн руб.", inv_payback: "Окупаемость, лет", inv_never: "не окупается",
+    inv_total_new: "Итого новые центры",
+    inv_note: "ЧДД по ставке инвестора {d}; льготный кредит {p} против рыночного {m}; господдержка {s} капвложений. Внутренней нормы доходности (ВНД) в расчёте нет: показан срок окупаемости.",
+    cmp_diff: "Разница B − A", cmp_prices_h: "Потребительские цены по регионам (A, B, разница)",
     seconds: "с", throughput_t: "оборот, т/год", utilisation: "загрузка", tonnes: "т/год",
     footer: "Данные: встроенный набор (источник и год у каждого показателя; «≈» — приблизительно). Карта без подложки: границы регионов из пакета.",
   },
@@ -163,6 +196,17 @@ window.ORC_I18N = {
     cmp_size_ab: "Size A → B", cmp_thr_a: "Throughput A, t/year", cmp_thr_b: "Throughput B, t/year",
     cmp_crossing: "Border crossing", cmp_country: "Country", cmp_markets: "Markets",
     cmp_sells: "Sells to the scope, t/year", cmp_buys: "Buys from the scope, t/year", cmp_none: "none",
+    flow_by_group: "colour: commodity group", flow_width: "width: volume", rub_year: "RUB/year", pp: "pp",
+    ch_costs: "Cost by component, million RUB/year", ch_social: "Society and investor, million RUB",
+    ch_nsb: "Net social benefit a year", ch_social_npv: "Social NPV", ch_npv: "Investor NPV (new centres)",
+    ch_npv_loan: "Investor NPV with the preferential loan", ch_public: "Public support (new centres)",
+    inv_h: "Investor and public support by centre", inv_type: "Type", inv_capital: "Capital, million RUB",
+    inv_public: "Public support, million RUB", inv_own: "Investor's capital, million RUB",
+    inv_operating: "Operating result, million RUB/year", inv_npv: "Investor NPV, million RUB",
+    inv_npv_loan: "NPV with the preferential loan, million RUB", inv_payback: "Payback, years", inv_never: "never pays back",
+    inv_total_new: "New centres in all",
+    inv_note: "NPV at the investor's rate of {d}; preferential loan at {p} against the market's {m}; public support {s} of capital. The run has no internal rate of return (IRR): the payback period is shown.",
+    cmp_diff: "Difference B − A", cmp_prices_h: "Consumer prices by region (A, B, difference)",
     seconds: "s", throughput_t: "throughput, t/year", utilisation: "utilisation", tonnes: "t/year",
     footer: "Data: the embedded dataset (every figure with its source and year; “≈” = approximate). No tile server: the base layer is the shipped region boundaries.",
   },
