@@ -55,7 +55,7 @@ def _clean(v: Any) -> Any:
 
 BOUNDARIES_FILE = EMBEDDED_DATA_DIR / "ru_region_boundaries.geojson"
 CRIMEA_FILE = EMBEDDED_DATA_DIR / "ru_crimea_sevastopol.geojson"
-"""Polygons of the Republic of Crimea and Sevastopol, drawn when the dataset ships them (flagged approximate)."""
+"""Polygons of the Republic of Crimea and Sevastopol (Natural Earth 10m admin-1), drawn when the dataset has them."""
 PARTNERS_FILE = EMBEDDED_DATA_DIR / "partner_admin1.geojson"
 """First-level regions of the partner and transit countries (Natural Earth 10m admin-1), when the dataset ships them."""
 NEIGHBOURS_FILE = EMBEDDED_DATA_DIR / "ne_50m_countries.geojson"

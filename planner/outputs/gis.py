@@ -60,14 +60,14 @@ PARTNER_ADMIN1 = "partner_admin1.geojson"
 
 
 def regions_layer(dataset, scope_regions: list[str], commodities: list[str], summary: dict) -> gpd.GeoDataFrame:
-    """Russian regions as polygons (geoBoundaries; Crimea and Sevastopol approximate) and, for every other country
-    with a region in scope, its first-level regions (Natural Earth 10m; Kazakhstan's post-2018 units schematic),
-    with names, federal district, scope flag, ``outline_approximate``, and per group of the scenario: production
-    and surplus (t a year)."""
+    """Russian regions as polygons (geoBoundaries; Crimea and Sevastopol from Natural Earth admin-1) and, for every
+    other country with a region in scope, its first-level regions (Natural Earth 10m; Kazakhstan's post-2018 units
+    schematic), with names, federal district, scope flag, ``outline_approximate``, and per group of the scenario:
+    production and surplus (t a year)."""
     reg = dataset.regions.set_index("region_id")
     partners = set(reg.loc[reg.index.intersection(scope_regions), "country_id"]) - {"RU"}
     parts = [_read_embedded("ru_region_boundaries.geojson")[["region_id", "geometry"]].assign(approximate=False),
-             _read_embedded("ru_crimea_sevastopol.geojson")[["region_id", "geometry"]].assign(approximate=True)]
+             _read_embedded("ru_crimea_sevastopol.geojson")[["region_id", "geometry", "approximate"]]]
     if partners and (EMBEDDED_DATA_DIR / PARTNER_ADMIN1).is_file():
         pa = _read_embedded(PARTNER_ADMIN1)
         parts.append(pa.loc[pa["country_id"].isin(partners), ["region_id", "geometry", "approximate"]])
