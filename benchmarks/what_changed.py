@@ -2,8 +2,9 @@
 
 ``python benchmarks/what_changed.py run OUT.json`` runs the scenarios with the code on ``sys.path`` (so an older
 checkout can be measured with ``PYTHONPATH=that/checkout``) and writes, per scenario: status, centres (town, size,
-throughput), tonnes shipped through centres and traditionally, imports and exports by group, tonnes lost, loss
-reduction and consumer-price change against no centres, and the investor's NPV of the new centres.
+throughput), tonnes shipped through centres (by group) and traditionally, imports and exports by group, tonnes
+lost, loss reduction, consumer-price change and the consumer price levels (demand-weighted mean of the regions,
+RUB per tonne) against no centres, the investor's NPV of the new centres and the net social benefit.
 ``python benchmarks/what_changed.py table BEFORE.json AFTER.json`` prints the Markdown table for docs/economics.md.
 Works on versions whose summaries lack the trade keys: their exports are read from the exit rows of the service
 table.
@@ -41,10 +42,25 @@ def measure(root: Path) -> dict:
             ex = svc[svc["is_exit"].astype(bool)].groupby("commodity")["delivered_t"].sum()
             exports, imports = ex.to_dict(), {}
         shipped = s.get("shipped_t", {})
+        by_group = {k: v for k, v in shipped.items() if isinstance(v, dict)}
+        through = by_group.get("through_centres", {})
+        levels = {}
+        r = getattr(run.prices, "regions", None)
+        if r is not None and {"consumption_base_t", "consumer_price_base", "consumer_price_network"} <= set(r):
+            # demand-weighted consumer price levels, RUB per tonne, without and with centres
+            for k, g in r.groupby("commodity"):
+                w = g["consumption_base_t"].clip(lower=0)
+                if w.sum() > 0:
+                    levels[k] = {"base": float((g["consumer_price_base"] * w).sum() / w.sum()),
+                                 "network": float((g["consumer_price_network"] * w).sum() / w.sum())}
         out[name] = {
             "status": s["status"], "centres": centres,
-            "through_centres_kt": sum(v for k, v in shipped.items() if k.startswith("through")) / 1e3,
-            "traditional_kt": sum(v for k, v in shipped.items() if k.startswith("traditional")) / 1e3,
+            "through_centres_kt": (sum(through.values()) if by_group else
+                                   sum(v for k, v in shipped.items() if k.startswith("through"))) / 1e3,
+            "traditional_kt": (sum(by_group.get("traditional", {}).values()) if by_group else
+                               sum(v for k, v in shipped.items() if k.startswith("traditional"))) / 1e3,
+            "through_centres_by_group_kt": {k: v / 1e3 for k, v in through.items()},
+            "consumer_price_rub_per_t": levels,
             "exports_kt": {k: v / 1e3 for k, v in exports.items()},
             "imports_kt": {k: v / 1e3 for k, v in imports.items()},
             "lost_kt": sum(s.get("loss_tonnes", {}).values()) / 1e3,
@@ -60,6 +76,10 @@ def measure(root: Path) -> dict:
 
 def _groups(d: dict) -> str:
     return "; ".join(f"{k} {v:,.0f}" for k, v in sorted(d.items()) if abs(v) >= 0.5) or "0"
+
+
+def _levels(d: dict) -> str:
+    return "; ".join(f"{k} {v['base']:,.0f} → {v['network']:,.0f}" for k, v in sorted(d.items())) or "not measured"
 
 
 def _pct(d: dict) -> str:
@@ -81,12 +101,17 @@ def table(before: dict, after: dict) -> str:
              *(f"{sum(c['throughput_kt'] for c in x['centres'] if c['existing']):,.0f}" for x in (a, b))),
             ("through centres / traditional, kt", *(f"{x['through_centres_kt']:,.0f} / {x['traditional_kt']:,.0f}"
                                                     for x in (a, b))),
+            ("through centres by group, kt", *(_groups(x["through_centres_by_group_kt"])
+                                               if x.get("through_centres_by_group_kt") else "not measured"
+                                               for x in (a, b))),
             ("exports by group, kt", _groups(a["exports_kt"]), _groups(b["exports_kt"])),
             ("imports by group, kt", _groups(a["imports_kt"]) if a["imports_kt"] else "not modelled",
              _groups(b["imports_kt"])),
             ("lost, kt", f"{a['lost_kt']:,.0f}", f"{b['lost_kt']:,.0f}"),
             ("loss reduction vs no centres", _pct(a["loss_reduction_pct"]), _pct(b["loss_reduction_pct"])),
             ("consumer price change vs no centres", _pct(a["price_change_pct"]), _pct(b["price_change_pct"])),
+            ("consumer price, no centres → with the plan, RUB/t (demand-weighted mean of the regions)",
+             *(_levels(x.get("consumer_price_rub_per_t", {})) for x in (a, b))),
             ("investor NPV of new centres, M RUB", f"{a['npv_new_mrub']:,.0f}", f"{b['npv_new_mrub']:,.0f}"),
             ("operating result of all centres, M RUB a year", *(f"{x.get('operating_result_mrub', 0):,.0f}"
                                                                  for x in (a, b))),
