@@ -221,7 +221,10 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
                         "households 53.6%); consolidation not credited for milk"),
           ("meat", 0.0, "no national split by farm category found (Irkutsk oblast 2023: households 32.7%); "
                         "consolidation not credited for meat"))),
-    Parameter("centre_loss_factor", "ratio", 0.5, ASSUMPTION,
+    Parameter("centre_loss_factor", "ratio", 0.5,
+              "project assumption (no measured figure found). The ОРЦ subprogramme's own aim was «потери продукции — "
+              "на 60%» lower (Агроинвестор on the 2014-15 subprogramme, agroinvestor.ru/regions/article/23353), a "
+              "factor of 0.4 — a target, not a measurement; docs/model.md shows the plans at 0.25 and 1.0",
               "share of the FAO post-harvest and distribution losses that remains in the centre channel "
               "(cold storage, sorting, quicker sale)", 0, 1),
     Parameter("unmet_penalty_factor", "× value per tonne", 10.0,
