@@ -8,7 +8,8 @@ against today's network. Then every range at once at the end that favours the in
 NPV with the loan, then the net social benefit): the favourable end of every range together is **not a business
 case** (``business_case: false``), only a bound.
 
-Ranges (:func:`range_entries`): each registry parameter with a cited low/high; the distribution centre's three
+Ranges (:func:`range_entries`): each registry parameter with a cited low/high (but the routing ones,
+:data:`ROUTING_PARAMETERS`); the distribution centre's three
 module capitals move together (one cited range per tonne of storage, 94-214k RUB); and per stored group the
 seasonal spread at all glut years (low) and all short years (high).
 
@@ -44,6 +45,10 @@ PRICE_MODEL_PARAMETERS = ("value_rub_per_t_", "transit_loss_pct_per_day_", "cent
                           "supply_elasticity_", "price_pass_through", "outside_", "road_", "rail_",
                           "transshipment_", "border_fee_")
 """Prefixes of the registry parameters the price model (:mod:`planner.economics.prices`) reads."""
+ROUTING_PARAMETERS = ("part_load_markup_pct", "small_lot_share_pct_")
+"""Prefixes of ranged parameters that change what every route costs (consolidation): a plan held fixed says nothing
+about them, so they are not ranged here; the sensitivity table of ``docs/model.md`` re-solves the plan at their
+ends (``benchmarks/sensitivity.py``)."""
 
 NAMES_RU = {
     "dc_capital": "Капитальные затраты многотемпературного ОРЦ",
@@ -90,7 +95,7 @@ def range_entries(params: ParameterSet, commodities: list[str] | None = None) ->
                           {n: lo * DC_STORAGE_KT[s] for n, s in zip(dc, SIZES, strict=True)},
                           {n: hi * DC_STORAGE_KT[s] for n, s in zip(dc, SIZES, strict=True)}))
     for p in PARAMETERS:
-        if p.low is None or p.high is None or p.name in dc:
+        if p.low is None or p.high is None or p.name in dc or p.name.startswith(ROUTING_PARAMETERS):
             continue
         out.append(RangeEntry(p.name, p.unit, params[p.name], p.low, p.high, {p.name: p.low}, {p.name: p.high}))
     for k in STORED:
