@@ -43,7 +43,8 @@ def measure(root: Path) -> dict:
             exports, imports = ex.to_dict(), {}
         shipped = s.get("shipped_t", {})
         by_group = {k: v for k, v in shipped.items() if isinstance(v, dict)}
-        through = by_group.get("through_centres", {})
+        through = by_group.get("through_centres", {}) or {  # older summaries: "through centres/<group>"
+            k.split("/", 1)[1]: v for k, v in shipped.items() if k.startswith("through") and "/" in k}
         levels = {}
         r = getattr(run.prices, "regions", None)
         if r is not None and {"consumption_base_t", "consumer_price_base", "consumer_price_network"} <= set(r):
