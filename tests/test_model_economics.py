@@ -242,3 +242,41 @@ def test_fixing_the_sites_keeps_the_outside_markets_and_the_storage():
     fixed = with_sites(pb, ["j"])
     assert fixed.tiers.equals(pb.tiers) and fixed.storage.equals(pb.storage)
     assert optimize(fixed, EXACT).objective == pytest.approx(optimize(pb, EXACT).objective)
+
+
+def _cause(pb: NetworkProblem) -> dict:
+    """The one unmet-demand diagnosis of a solved case."""
+    [d] = optimize(pb, EXACT).diagnosis
+    return d
+
+
+def test_no_supply_is_named_when_nothing_of_the_group_is_grown_or_offered():
+    d = _cause(two_nodes(supply_t=0.0))
+    assert d["cause"] == "no_supply" and d["unmet_t"] == pytest.approx(60.0)
+    assert "no production of this commodity in scope" in d["message"]
+
+
+def test_costlier_than_penalty_is_named_when_supply_is_spare_but_dearer_than_the_penalty():
+    pb = two_nodes(exit_price=0.0)  # nothing pays for the spare tonnes: they stay on the farm
+    pb.demands.loc[pb.demands["demand_id"] == "market", "penalty_per_t"] = 500.0  # < 1,000 / 0.9 a delivered tonne
+    d = _cause(pb)
+    assert d["cause"] == "costlier_than_penalty" and d["unmet_t"] == pytest.approx(60.0)
+
+
+def test_centres_closed_is_named_when_only_a_closed_centre_reaches_a_market():
+    pb = with_a_site()
+    pb.direct = pb.direct[pb.direct["demand_id"] != "market"].reset_index(drop=True)
+    pb.sites["existing"] = False
+    pb.options = Options(p=0)  # no centre may open
+    d = _cause(pb)
+    assert d["cause"] == "centres_closed" and d["unmet_t"] == pytest.approx(60.0)
+
+
+def test_centres_full_is_named_when_the_only_centre_that_reaches_a_market_is_at_capacity():
+    pb = with_a_site()
+    pb.direct = pb.direct[pb.direct["demand_id"] != "market"].reset_index(drop=True)
+    pb.modules["capacity_t"] = 20.0  # 20 t a year through j: 20 × 0.97 × 0.95 t reach the market
+    res = optimize(pb, EXACT)
+    assert res.sites.set_index("site_id").at["j", "utilisation"] == pytest.approx(1.0)
+    [d] = res.diagnosis
+    assert d["cause"] == "centres_full" and d["unmet_t"] == pytest.approx(60.0 - 20.0 * 0.97 * 0.95)
