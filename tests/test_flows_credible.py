@@ -97,7 +97,8 @@ def test_closing_upper_lars_cuts_armenia_and_georgia_and_raises_fruit_prices(pri
 
 def test_the_baseline_reproduces_the_reference_prices(prices, dataset):
     """Today's network (the existing centres) reproduces the reference prices within the tolerance
-    docs/economics.md states: demand-weighted mean within ±5%, every region within ±12%."""
+    docs/economics.md states: demand-weighted mean within ±5%, every region within ±12%. Kazakhstan's pilots are
+    left out: no regional prices and almost no trade records anchor them (measured deviations in docs/economics.md)."""
     reports = [estimate_price_impact(load_scenario(ROOT / "scenarios" / f"{name}.yaml"), dataset, None, "existing")
                for name in ("eaeu_crossborder", "ncfd_expansion")]
     for r in reports:
