@@ -7,7 +7,9 @@ Demand is resident population × per-capita consumption on one of two bases (the
   at each level; a fallback is flagged approximate). Vegetables exclude food melons, as the production table
   does. Groups without an actual figure (grain, milk, meat in the shipped table) use the norm, flagged.
 - ``norm``: the Ministry of Health rational norm (order № 614; table ``consumption_norms``) — grain: the
-  bread-products norm, in flour equivalent, converted to grain with the registry's ``grain_per_flour_equivalent``.
+  bread-products norm, in flour equivalent, converted to grain with the registry's ``grain_per_flour_equivalent``;
+  vegetables: the norm's «овощи и бахчевые» (140 kg) less food melons at ``melon_share_of_vegetables_pct`` (10%,
+  the share the actual figures take out), so that demand covers the products production does on either basis.
 
 Grain demand also carries **livestock feed** (:func:`feed_demand_kt`): a region's own figure where the
 ``feed_demand`` table has one, else its share of Russia's national feed use (the national figure less the regions'
@@ -40,7 +42,8 @@ DEMAND_BASIS_TEXT = {
               "without a figure use the Ministry of Health norm); grain adds livestock feed (Russia's national "
               "figure split by the regions' meat production, approximate); every group adds seed, processing and "
               "other feed (Russia's resource balances split by the regions' production, approximate).",
-    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614); grain adds livestock "
+    "norm": "Demand = resident population × Ministry of Health rational norm (order № 614; vegetables exclude melons "
+            "at the share the actual figures take out, 140 kg × 0.90 = 126 kg); grain adds livestock "
             "feed (Russia's national figure split by the regions' meat production, approximate); every group adds "
             "seed, processing and other feed (Russia's resource balances split by the regions' production, "
             "approximate).",
@@ -49,9 +52,11 @@ DEMAND_BASIS_TEXT = {
 
 
 def _norm_kt(dataset: Dataset, params: ParameterSet) -> dict[str, float]:
-    """The Ministry of Health norm per commodity group, thousand tonnes per person per year (grain as grain)."""
+    """The Ministry of Health norm per commodity group, thousand tonnes per person per year (grain as grain;
+    vegetables without food melons, as the production table counts them)."""
     norms = dataset.consumption_norms.set_index("commodity")["kg_per_capita_year"].to_dict()
     norms["grain"] = norms["grain"] * params["grain_per_flour_equivalent"]
+    norms["vegetables"] = norms["vegetables"] * (1 - params["melon_share_of_vegetables_pct"] / 100)
     return {c: kg / 1e6 for c, kg in norms.items()}
 
 

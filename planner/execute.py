@@ -68,7 +68,7 @@ def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progr
     stages: dict[str, float] = {}
     with _stage(stages, "siting"):
         planned, result = run_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
-        summary = summarize(scenario, planned, result)
+        summary = summarize(scenario, planned, result, dataset)
     losses = prices = investor = None
     if economics and result.objective is not None:
         with _stage(stages, "losses"):

@@ -72,6 +72,14 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("grain_per_flour_equivalent", "t grain / t flour", 1.0 / 0.73,
               "flour extraction rate about 0.72-0.75 (milling practice); 0.73 used, flagged approximate",
               "converts the bread-products norm (flour equivalent) into grain", 1.0, 2.0),
+    Parameter("melon_share_of_vegetables_pct", "% of «овощи и бахчевые»", 10.0,
+              "approximate: about 11 kg of food melons per person a year (a 1.58-1.6 Mt harvest, Rosselkhozbank's "
+              "centre of industry expertise via inthepress.ru/press/p454383.html; watermelons ~6.5 kg, "
+              "finansist-kras.ru) against Rosstat's 105-108 kg of «овощи и продовольственные бахчевые»; the share "
+              "the consumption_actual rows already take out (docs/data.md); higher in the melon-growing south",
+              "share of food melons and gourds in the Ministry of Health norm's «овощи и бахчевые» (140 kg): taken "
+              "out of the norm on demand_basis: norm, so that vegetable demand, like production, excludes melons "
+              "(Доля бахчевых в норме «овощи и бахчевые»)", 0, 50),
     Parameter("demand_growth_pct_per_year", "% per year", 0.0, ASSUMPTION,
               "growth of per-capita demand applied to every commodity group", -20, 20),
     Parameter("discount_rate_pct", "% per year", 10.0, ASSUMPTION,

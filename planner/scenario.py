@@ -340,7 +340,8 @@ class Scenario(BaseModel):
     demand_basis: Literal["actual", "norm"] = Field(
         "actual", description="per-capita demand: actual = Rosstat's actual consumption (resource balances; the "
                               "region's figure, else its federal district's, else Russia's; vegetables exclude "
-                              "melons); norm = the Ministry of Health rational norm (order No 614)")
+                              "melons); norm = the Ministry of Health rational norm (order No 614; vegetables less "
+                              "melons at melon_share_of_vegetables_pct, 10%)")
     parameters: dict[str, float] = Field(default_factory=dict,
                                          description="overrides of the parameter registry, by name")
     losses: dict[str, dict[str, float]] = Field(default_factory=dict,

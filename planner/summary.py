@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo.export import flow_paths
 from optimization.results import NetworkResult
 from planner.balance import regional_balance
 from planner.parameters import STORE_TYPES
@@ -67,8 +68,9 @@ def centres_table(planned: PlannedProblem, result: NetworkResult) -> pd.DataFram
     return out.reset_index(drop=True)
 
 
-def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult) -> dict:
-    """JSON-ready summary of a solved scenario."""
+def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult, dataset=None) -> dict:
+    """JSON-ready summary of a solved scenario. With the ``dataset`` it also splits the trade by border crossing
+    and port (:func:`trade_by_crossing`; every run does)."""
     out: dict = {"scenario": scenario.name, "status": result.status, "message": result.message,
                  "objective": result.objective, "bound": result.bound, "gap": result.gap,
                  "build_seconds": round(result.build_seconds, 3), "solve_seconds": round(result.solve_seconds, 3),
@@ -87,6 +89,8 @@ def summarize(scenario: Scenario, planned: PlannedProblem, result: NetworkResult
     lost = lost.add(unsold.groupby("commodity")["lost"].sum(), fill_value=0.0)
     out["loss_tonnes"] = lost.to_dict()
     out.update(trade_summary(planned, result))
+    if dataset is not None:
+        out.update(trade_by_crossing(planned, result.flows, dataset, scenario.region_ids(dataset)))
     out["lost_value_rub"] = result.lost_value
     out["diagnosis"] = [d["message"] for d in result.diagnosis]
     out["notes"] = list(planned.notes)
@@ -130,6 +134,95 @@ def trade_summary(planned: PlannedProblem, result: NetworkResult) -> dict:
                                  "country": o.country_id, "kind": o.kind,
                                  "tariff_export_pct": o.tariff_export_pct, "tariff_import_pct": o.tariff_import_pct}
                                 for o in planned.outside]}
+
+
+def split_by_crossing(flows: pd.DataFrame, crossings: pd.DataFrame, scope_countries: set[str]) -> dict:
+    """Where each trade flow enters or leaves the scope (the one split the summary and the GIS ``trade`` layer
+    share, :func:`planner.outputs.gis.trade_layer`).
+
+    ``flows``: routed flows with ``from_id``, ``to_id`` (an import starts at ``import:<market>``, an export ends at
+    ``exit:<market>``), ``commodity``, ``tonnes_t``, ``lost_t`` and ``crossings`` (the border crossings its path
+    passes, comma-separated ids, in path order). ``crossings``: the dataset's ``border_crossings`` (``crossing_id``,
+    ``country_a``, ``country_b``). A trade flow counts once, at the crossing of the scope's border nearest its
+    market (the first such crossing of an import's path, the last of an export's: a flow to Armenia through
+    Georgia counts at Upper Lars); an export counts what the market receives (tonnes less transit losses), as the
+    outside markets count trade. A trade flow that passes no crossing of the scope's border (a port, the rest of
+    Russia, a market whose node lies inside the scope) has no gate.
+
+    Returns, in tonnes a year: ``gates`` (the gate id, or None, of each row of ``flows``; the direction
+    ``imports``/``exports``/None and the market id beside it), ``imports`` and ``exports`` (crossing id → group →
+    tonnes), ``other_passing_t`` (crossing id → what else passes it: flows between the scope's own places and a
+    trade flow's further crossings), ``via`` (crossing id → the markets its trade comes from or goes to) and
+    ``market_gates`` (market id → the crossings its trade passes)."""
+    x = crossings.set_index("crossing_id")
+    out: dict = {"gates": [], "imports": {}, "exports": {}, "other_passing_t": {}, "via": {}, "market_gates": {}}
+    for f in flows.itertuples():
+        ids = [c for c in str(f.crossings or "").split(",") if c in x.index]
+        frm, to = str(f.from_id), str(f.to_id)
+        d = "imports" if frm.startswith("import:") else "exports" if to.startswith("exit:") else None
+        market = (frm if d == "imports" else to).split(":", 1)[1] if d else None
+        border = [c for c in ids if (x.loc[c, "country_a"] in scope_countries) != (x.loc[c, "country_b"]
+                                                                                    in scope_countries)]
+        gate = (border[0] if d == "imports" else border[-1]) if d and border else None
+        out["gates"].append((d, market, gate))
+        for cid in ids:
+            if cid != gate:
+                out["other_passing_t"][cid] = out["other_passing_t"].get(cid, 0.0) + float(f.tonnes_t)
+        if gate is None:
+            continue
+        tonnes = float(f.tonnes_t) - (float(f.lost_t or 0.0) if d == "exports" else 0.0)
+        by_group = out[d].setdefault(gate, {})
+        by_group[f.commodity] = by_group.get(f.commodity, 0.0) + tonnes
+        out["via"].setdefault(gate, set()).add(market)
+        out["market_gates"].setdefault(market, set()).add(gate)
+    return out
+
+
+def trade_by_crossing(planned: PlannedProblem, flows: pd.DataFrame, dataset, scope_regions: list[str]) -> dict:
+    """Imports and exports by the place they enter or leave the scope, tonnes a year, from ``flows`` (a solved
+    plan's flows table: ``from_id``, ``to_id``, ``commodity``, ``tonnes``, ``lost_t``; ids as in
+    ``planned.nodes``):
+    ``imports_by_crossing_t`` and ``exports_by_crossing_t`` (crossing or port → group → tonnes). A trade flow that
+    passes a border crossing of the scope counts there (:func:`split_by_crossing`, routed along the model's own
+    paths, :func:`geo.export.flow_paths`); one that passes none counts at its outside market (a port, the rest of
+    Russia, a market whose node lies inside the scope), so each group's rows add up to ``imports_t`` and
+    ``exports_t``. ``trade_points`` names each key: ``id``, ``kind`` (crossing, port, border, rest_of_russia),
+    ``name_ru``, ``name_en``."""
+    f = flows
+    empty = {"imports_by_crossing_t": {}, "exports_by_crossing_t": {}, "trade_points": []}
+    if f is None or f.empty:
+        return empty
+    frm, to = f["from_id"].astype(str), f["to_id"].astype(str)
+    f = f[(frm.str.startswith("import:") | to.str.startswith("exit:")) & (f["tonnes"] > 1e-6)]
+    if f.empty:
+        return empty
+    trips = [(planned.nodes.get(str(a)), planned.nodes.get(str(b)), c)
+             for a, b, c in zip(f["from_id"], f["to_id"], f["commodity"], strict=True)]
+    paths = flow_paths(planned.graph, [t for t in trips if t[0] is not None and t[1] is not None], planned.params)
+    routed = pd.DataFrame({"from_id": f["from_id"].astype(str).to_numpy(), "to_id": f["to_id"].astype(str).to_numpy(),
+                           "commodity": f["commodity"].to_numpy(), "tonnes_t": f["tonnes"].to_numpy(float),
+                           "lost_t": f["lost_t"].to_numpy(float),
+                           "crossings": [",".join(paths.get(t, ((), ()))[1]) for t in trips]})
+    scope_countries = set(dataset.regions.loc[dataset.regions["region_id"].isin(scope_regions), "country_id"])
+    split = split_by_crossing(routed, dataset.border_crossings, scope_countries)
+    out = {"import": split["imports"], "export": split["exports"]}
+    for r, (d, market, gate) in zip(routed.itertuples(), split["gates"], strict=True):
+        if gate is None and d is not None:  # no crossing: the outside market itself (a port, the rest of Russia)
+            tonnes = float(r.tonnes_t) - (float(r.lost_t) if d == "exports" else 0.0)
+            by_group = out[d[:-1]].setdefault(market, {})
+            by_group[r.commodity] = by_group.get(r.commodity, 0.0) + tonnes
+    x = dataset.border_crossings.set_index("crossing_id")
+    kinds = {o.market_id: o for o in planned.outside}
+    points = []
+    for pid in sorted(set(out["import"]) | set(out["export"])):
+        if pid in x.index:
+            points.append({"id": pid, "kind": "crossing", "name_ru": str(x.at[pid, "name_ru"]),
+                           "name_en": str(x.at[pid, "name_en"])})
+        else:
+            o = kinds.get(pid)
+            points.append({"id": pid, "kind": o.kind if o else "border", "name_ru": o.name_ru if o else pid,
+                           "name_en": o.name_en if o else pid})
+    return {"imports_by_crossing_t": out["import"], "exports_by_crossing_t": out["export"], "trade_points": points}
 
 
 def _version(package: str) -> str | None:

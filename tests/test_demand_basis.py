@@ -19,12 +19,12 @@ def test_default_basis_is_actual_and_below_the_norm_for_ncfd(dataset, params):
     assert parse_scenario({"name": "x"}).demand_basis == "actual"
     actual = regional_balance(dataset, NCFD, GROUPS, params).groupby("commodity")["demand_kt"].sum()
     norm = regional_balance(dataset, NCFD, GROUPS, params, "norm").groupby("commodity")["demand_kt"].sum()
-    assert actual["vegetables"] < 0.75 * norm["vegetables"]  # ~94.5 kg without melons against 140 with them
+    assert actual["vegetables"] < 0.8 * norm["vegetables"]  # ~94.5 kg against the norm's 126 (both without melons)
     assert actual["fruit_berries"] < norm["fruit_berries"]
     assert actual["potatoes"] <= norm["potatoes"]
 
 
-def test_norm_basis_reproduces_todays_demand_exactly(dataset, params):
+def test_norm_basis_is_the_norm_with_vegetables_net_of_melons(dataset, params):
     sc = parse_scenario({"name": "x", "commodities": GROUPS, "demand_basis": "norm"})
     pb = build_problem(sc, dataset).problem
     got = pb.demands[~pb.demands["is_exit"]].groupby("commodity")["quantity_t"].sum()
@@ -32,6 +32,7 @@ def test_norm_basis_reproduces_todays_demand_exactly(dataset, params):
     pop = dataset.regions.set_index("region_id").loc[NCFD, "population"].sum()
     growth = 1 + params["demand_growth_pct_per_year"] / 100.0
     uses = production_use_kt(dataset, NCFD)["use_kt"].groupby(level="commodity").sum() * 1000  # seed, processing
+    norms["vegetables"] *= 0.90  # the norm's «овощи и бахчевые» less food melons (10%), as production counts them
     for c in GROUPS:
         assert got[c] == pytest.approx((pop * norms[c] / 1000 + uses.get(c, 0.0)) * growth, rel=1e-12)
     per = demand_kt_per_capita(dataset, params, NCFD, "norm")
@@ -122,3 +123,19 @@ def test_dagestan_vegetables_no_longer_mix_melons(dataset):
     assert row["quantity_kt"] < 1500  # the 2023 '1,5 млн т овощей и бахчевых' mixed melons in
     assert row["approximate"]
     assert "vegetables only" in row["source"] and "melons" in row["notes"]
+
+
+def test_vegetable_demand_excludes_melons_on_either_basis(dataset, params):
+    """Production counts vegetables without food melons; so does demand on both bases: the actual figures net of
+    melons at 10%, the norm's 140 kg «овощи и бахчевые» at the same share (126 kg), and the balance says so."""
+    from planner.balance import DEMAND_BASIS_TEXT
+
+    per = demand_kt_per_capita(dataset, params, ["RU-STA"], "norm")
+    assert per.loc[("RU-STA", "vegetables"), "kt_per_capita"] * 1e6 == pytest.approx(140 * 0.90)
+    assert params["melon_share_of_vegetables_pct"] == 10.0
+    assert per.loc[("RU-STA", "potatoes"), "kt_per_capita"] * 1e6 == pytest.approx(90.0)  # no other group changes
+    assert "exclude melons" in DEMAND_BASIS_TEXT["norm"] and "exclude melons" in DEMAND_BASIS_TEXT["actual"]
+    # a scenario may put the melons back (share 0): the norm's full 140 kg
+    q = params.with_values({"melon_share_of_vegetables_pct": 0.0})
+    veg = demand_kt_per_capita(dataset, q, ["RU-STA"], "norm").loc[("RU-STA", "vegetables"), "kt_per_capita"]
+    assert veg * 1e6 == pytest.approx(140.0)

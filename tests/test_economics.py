@@ -187,6 +187,31 @@ def test_cli_estimates():
     assert res.exit_code == 1 and "nowhere" in res.output
 
 
+def test_cli_estimates_print_imports_exports_and_unmet_as_a_run_does(capsys):
+    """``planner estimate losses|prices`` text prints the trade table a run prints (one rendering function): by
+    outside market, in all, unmet, by border crossing or port, and each unmet cause with its code."""
+    from planner.cli.estimate import print_trade
+
+    runner = CliRunner()
+    for kind in ("losses", "prices"):
+        res = runner.invoke(app, ["estimate", kind, "--json"])
+        doc = json.loads(res.output.strip().splitlines()[-1])
+        res = runner.invoke(app, ["estimate", kind])
+        assert res.exit_code == 0, res.output
+        text = res.output
+        assert "Trade with outside markets and unmet demand" in text and "unmet / не удовлетворено" in text
+        assert "Trade by border crossing and port" in text and doc["trade_points"]
+        for k in doc["unmet_t"]:  # the total row: sold / bought per group
+            sold, bought = doc["exports_t"].get(k, 0.0), doc["imports_t"].get(k, 0.0)
+            assert f"{sold / 1000:,.1f} / {bought / 1000:,.1f}" in text, (kind, k)
+    # unmet demand is printed with its cause code and message, as `planner run` prints it
+    doc["unmet_causes"] = [{"demand_id": "market:x", "commodity": "potatoes", "unmet_t": 5.0, "cause": "no_route",
+                            "message": "no route reaches market:x"}]
+    capsys.readouterr()
+    print_trade(doc)
+    assert "unmet (no_route): no route reaches market:x" in capsys.readouterr().out
+
+
 def test_kazakhstan_pilots_cut_losses_and_report_flows(dataset):
     sc = load_scenario(ROOT / "scenarios" / "kazakhstan_pilots.yaml")
     pilots = ["kz_ast_orc", "kz_ala_orc", "kz_kar_orc", "kz_akt_orc"]
@@ -221,7 +246,17 @@ def test_kazakhstan_pilots_cut_losses_and_report_flows(dataset):
     d = prices.as_dict()
     assert set(d) == {"centres", "summary", "regions", "trade_flows", "outside", "calibration", "imports_t",
                       "exports_t", "imports_by_exit_t", "exports_by_exit_t", "unmet_t", "unmet_causes",
-                      "consumption_change_t"}
+                      "consumption_change_t", "imports_by_crossing_t", "exports_by_crossing_t", "trade_points"}
+    # both estimates split the trade by border crossing or port as summary.json does: per group, the rows add up
+    # to the split by outside market; Uzbekistan's purchases pass Zhibek Zholy
+    for rep in (d, loss.as_dict()):
+        for side in ("imports", "exports"):
+            for k in prices.equilibria:
+                by_exit = sum(v.get(k, 0.0) for v in rep[f"{side}_by_exit_t"].values())
+                by_crossing = sum(v.get(k, 0.0) for v in rep[f"{side}_by_crossing_t"].values())
+                assert by_crossing == pytest.approx(by_exit, rel=2e-3, abs=5.0), (side, k)
+        assert {p["id"] for p in rep["trade_points"]} == {*rep["imports_by_crossing_t"], *rep["exports_by_crossing_t"]}
+    assert "uz_tashkent" not in loss.as_dict()["exports_by_crossing_t"]
     assert set(d["unmet_t"]) == set(d["consumption_change_t"]) == set(prices.equilibria)
     assert all(v == 0.0 for v in d["unmet_t"].values()) and d["unmet_causes"] == []
     # people eat more of a group whose consumer price the pilots lower, less of one whose price they raise

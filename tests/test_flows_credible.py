@@ -97,7 +97,8 @@ def test_closing_upper_lars_cuts_armenia_and_georgia_and_raises_fruit_prices(pri
 
 def test_the_baseline_reproduces_the_reference_prices(prices, dataset):
     """Today's network (the existing centres) reproduces the reference prices within the tolerance
-    docs/economics.md states: demand-weighted mean within ±5%, every region within ±12%."""
+    docs/economics.md states: demand-weighted mean within ±5%, every region within ±12%. Kazakhstan's pilots are
+    left out: no regional prices and almost no trade records anchor them (measured deviations in docs/economics.md)."""
     reports = [estimate_price_impact(load_scenario(ROOT / "scenarios" / f"{name}.yaml"), dataset, None, "existing")
                for name in ("eaeu_crossborder", "ncfd_expansion")]
     for r in reports:
@@ -124,8 +125,15 @@ def test_every_channel_has_the_same_reach(dataset):
 
 
 def test_farms_and_markets_sit_in_their_own_region_and_country(dataset):
+    """A region's farm node and the market nodes that carry its demand lie in the region itself where it has a
+    node of its own, else in its own country (Stavropol krai's cities once carried their demand to the Kropotkin
+    node in Krasnodar krai): each region's demand (its balance, t a year) sits whole at market nodes of its own
+    region."""
+    from planner.balance import regional_balance
+
     for name in ("south_russia_corridors", "kazakhstan_pilots"):
-        planned = build_problem(load_scenario(ROOT / "scenarios" / f"{name}.yaml"), dataset)
+        sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+        planned = build_problem(sc, dataset)
         G = planned.graph
         region_of = dataset.regions.set_index("region_id")["country_id"]
         has_node = {d.get("region_id") for _, d in G.nodes(data=True)}
@@ -136,3 +144,18 @@ def test_farms_and_markets_sit_in_their_own_region_and_country(dataset):
             assert G.nodes[node]["country"] == region_of[rid], (key, node)
             if rid in has_node:
                 assert G.nodes[node]["region_id"] == rid, (key, node)
+        d = planned.problem.demands
+        d = d[~d["is_exit"].astype(bool)]
+        nodes = d["demand_id"].map(planned.nodes)
+        assert nodes.notna().all() and d["demand_id"].str.startswith("market:").all()
+        scope = sc.region_ids(dataset)
+        scope_countries = set(region_of[scope])
+        assert {G.nodes[n]["country"] for n in nodes} <= scope_countries, name
+        assert {G.nodes[n]["region_id"] for n in nodes} <= set(scope), name
+        at = d.assign(region=[G.nodes[n]["region_id"] for n in nodes]).groupby(["region", "commodity"])[
+            "quantity_t"].sum()
+        bal = regional_balance(dataset, scope, list(sc.commodities), planned.params, sc.demand_basis)
+        own = bal[bal["region_id"].isin(has_node) & (bal["demand_kt"] > 0)]
+        assert len(own) > 0
+        for r in own.itertuples():  # a region with a node of its own: its whole demand at its own market nodes
+            assert at.get((r.region_id, r.commodity), 0.0) >= r.demand_kt * 1000.0 * (1 - 1e-9), (name, r.region_id)

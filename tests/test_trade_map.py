@@ -81,3 +81,30 @@ def test_a_scope_in_kazakhstan_draws_its_regions_as_polygons(kz_run, dataset):
     assert regions["KZ-79"]["properties"]["outline_approximate"]  # Shymkent: schematic
     assert not regions["KZ-71"]["properties"]["outline_approximate"]
     assert not any(r.startswith(("UZ-", "AM-")) for r in regions)  # countries outside the scope are not drawn
+
+
+def test_summary_splits_trade_by_crossing_and_port_as_the_map_does(kz_run):
+    """summary.json's imports and exports by border crossing (or port, or a market reached without one), group
+    and tonnes a year: the map's crossing figures (one split, planner.summary.split_by_crossing) and, with the
+    markets reached without a crossing, every group's imports and exports in all."""
+    summary, _, gj = kz_run
+    trade = {f["properties"]["point_id"]: f["properties"] for f in gj["features"]
+             if f["properties"]["layer"] == "trade"}
+    groups = list(summary["imports_t"])
+    names = {p["id"]: p for p in summary["trade_points"]}
+    for d in ("imports", "exports"):
+        by = summary[f"{d}_by_crossing_t"]
+        # each group's rows add up to the group's trade in all
+        for g in groups:
+            assert sum(v.get(g, 0.0) for v in by.values()) == pytest.approx(summary[f"{d}_t"][g], rel=1e-3,
+                                                                             abs=5.0), (d, g)
+        for pid, row in by.items():
+            assert pid in names and names[pid]["name_ru"] and names[pid]["name_en"]
+            if names[pid]["kind"] == "crossing":  # the map's point: the same tonnes (its flows rounded)
+                for g in groups:
+                    assert trade[pid][f"{d}_{g}_t"] == pytest.approx(row.get(g, 0.0), rel=1e-4, abs=5.0), (pid, d, g)
+            else:  # reached without a crossing: a market of the run
+                assert pid in summary[f"{d}_by_exit_t"]
+    # Uzbekistan's purchases are counted at Zhibek Zholy, not at the market
+    assert sum(summary["exports_by_crossing_t"]["kz_uz_zhibek_zholy"].values()) > 0
+    assert "uz_tashkent" not in summary["exports_by_crossing_t"]

@@ -55,6 +55,7 @@ def _estimate(kind: str, scenario: Path, centres: str | None, baseline: str, as_
         raise fail(f"{scenario}: {exc}") from None
     with json_mode(as_json):
         show(rep.as_dict())
+        print_trade(rep.as_dict())
     if as_json:
         emit_json(rep.as_dict())
 
@@ -93,3 +94,45 @@ def print_prices(d: dict) -> None:
         t.add_row(r["commodity"], f"{r['consumer_price_change_pct']:+.1f}%", f"{r['farm_price_change_pct']:+.1f}%",
                   f"{r['consumer_surplus_change_rub'] / 1e6:+,.0f}", f"{r['producer_surplus_change_rub'] / 1e6:+,.0f}")
     console.print(t)
+
+
+def print_trade(s: dict) -> None:
+    """Imports, exports and unmet demand by group, trade by outside market and by border crossing or port
+    (thousand tonnes a year), and the cause of any unmet demand (its code and message): the one rendering of a
+    run's summary and of an estimate's answer, which carry the same keys."""
+    groups = list(s.get("unmet_t", {}))
+    if not groups:
+        return
+    t = Table(title="Trade with outside markets and unmet demand, thousand tonnes a year / "
+                    "Торговля с внешними рынками и неудовлетворённый спрос, тыс. т в год")
+    t.add_column("market / рынок")
+    for k in groups:
+        t.add_column(f"{k}: sold / bought", justify="right")
+    names = {m["id"]: f"{m['name_ru']} / {m['name_en']}" for m in s.get("outside_markets", [])}
+    for mid in [*names, *sorted({*s.get("exports_by_exit_t", {}), *s.get("imports_by_exit_t", {})} - set(names))]:
+        sold = s.get("exports_by_exit_t", {}).get(mid, {})
+        bought = s.get("imports_by_exit_t", {}).get(mid, {})
+        if sum(sold.values()) + sum(bought.values()) < 0.5:
+            continue
+        t.add_row(names.get(mid, mid),
+                  *(f"{sold.get(k, 0) / 1000:,.1f} / {bought.get(k, 0) / 1000:,.1f}" for k in groups))
+    t.add_row("[bold]total / всего[/bold]",
+              *(f"{s['exports_t'].get(k, 0) / 1000:,.1f} / {s['imports_t'].get(k, 0) / 1000:,.1f}" for k in groups))
+    t.add_row("unmet / не удовлетворено", *(f"{s['unmet_t'][k] / 1000:,.1f}" for k in groups))
+    console.print(t)
+    points = s.get("trade_points") or []
+    if points:
+        x = Table(title="Trade by border crossing and port, thousand tonnes a year / "
+                        "Торговля по пунктам пропуска и портам, тыс. т в год")
+        x.add_column("crossing or port / пункт пропуска или порт")
+        x.add_column("kind")
+        for k in groups:
+            x.add_column(f"{k}: out / in", justify="right")
+        out, inn = s.get("exports_by_crossing_t", {}), s.get("imports_by_crossing_t", {})
+        for p in points:
+            o, i = out.get(p["id"], {}), inn.get(p["id"], {})
+            x.add_row(f"{p['name_ru']} / {p['name_en']}", p["kind"],
+                      *(f"{o.get(k, 0) / 1000:,.1f} / {i.get(k, 0) / 1000:,.1f}" for k in groups))
+        console.print(x)
+    for cause in s.get("unmet_causes", []):
+        console.print(f"[yellow]unmet ({cause['cause']}):[/yellow] {cause['message']}")

@@ -26,7 +26,7 @@ from planner.cli.common import (
     load_data,
     scenario_or_fail,
 )
-from planner.cli.estimate import estimate_app, print_losses, print_prices
+from planner.cli.estimate import estimate_app, print_losses, print_prices, print_trade
 from planner.cli.geo import geo_app
 from planner.cli.orlib import solve_orlib
 from planner.cli.runs import compare, sweep
@@ -447,8 +447,6 @@ def print_summary(s: dict) -> None:
                   f"{s['shipped_t'].get(f'traditional/{c}', 0) / 1000:,.1f}", f"{s['loss_tonnes'][c] / 1000:,.1f}")
     console.print(f)
     print_trade(s)
-    for cause in s.get("unmet_causes", []):
-        console.print(f"[yellow]unmet ({cause['cause']}):[/yellow] {cause['message']}")
     for note in s.get("notes", []):
         console.print(f"[yellow]note:[/yellow] {note}")
     if "losses" in s:
@@ -473,29 +471,6 @@ def print_summary(s: dict) -> None:
                          if tot.get("npv_new_with_loan_rub") is not None else "")
                       + "; network operating result "
                       f"{tot['operating_result_rub'] / 1e6:+,.0f} mln RUB a year.")
-
-
-def print_trade(s: dict) -> None:
-    """Imports, exports and unmet demand by group, and trade by outside market (thousand tonnes a year)."""
-    groups = list(s.get("unmet_t", {}))
-    if not groups:
-        return
-    t = Table(title="Trade with outside markets and unmet demand, thousand tonnes a year / "
-                    "Торговля с внешними рынками и неудовлетворённый спрос, тыс. т в год")
-    t.add_column("market / рынок")
-    for k in groups:
-        t.add_column(f"{k}: sold / bought", justify="right")
-    names = {m["id"]: f"{m['name_ru']} / {m['name_en']}" for m in s.get("outside_markets", [])}
-    for mid in names:
-        sold = s["exports_by_exit_t"].get(mid, {})
-        bought = s["imports_by_exit_t"].get(mid, {})
-        if not sold and not bought:
-            continue
-        t.add_row(names[mid], *(f"{sold.get(k, 0) / 1000:,.1f} / {bought.get(k, 0) / 1000:,.1f}" for k in groups))
-    t.add_row("[bold]total / всего[/bold]",
-              *(f"{s['exports_t'][k] / 1000:,.1f} / {s['imports_t'][k] / 1000:,.1f}" for k in groups))
-    t.add_row("unmet / не удовлетворено", *(f"{s['unmet_t'][k] / 1000:,.1f}" for k in groups))
-    console.print(t)
 
 
 def main() -> None:  # pragma: no cover

@@ -29,7 +29,7 @@ from optimization.solve import SolverOptions
 from planner.data.loader import Dataset
 from planner.pipeline import PlannedProblem, build_problem
 from planner.scenario import Scenario, ScenarioError
-from planner.summary import trade_summary
+from planner.summary import trade_by_crossing, trade_summary
 
 STAGES = ("farm_storage", "transport", "wholesale_storage", "retail_distribution")
 
@@ -164,7 +164,8 @@ class LossReport:
 
     def as_dict(self) -> dict:
         """JSON-ready form (tonnes a year, RUB a year). ``imports_t``, ``exports_t``, ``unmet_t`` (by group),
-        ``imports_by_exit_t``, ``exports_by_exit_t`` (by outside market and group) and ``unmet_causes`` are those of
+        ``imports_by_exit_t``, ``exports_by_exit_t`` (by outside market and group), ``imports_by_crossing_t``,
+        ``exports_by_crossing_t`` (by border crossing or port and group) and ``unmet_causes`` are those of
         the network's routing, as in a run's ``summary.json``; ``trade_baseline`` holds the baseline's."""
         out = {"baseline": self.baseline, "centres": self.centres, "network_status": self.network_status,
                "baseline_status": self.baseline_status, "summary": self.summary.to_dict("records"),
@@ -215,5 +216,7 @@ def estimate_loss_reduction(scenario: Scenario, dataset: Dataset, centres: Itera
     summ["reduction_pct"] = np.where(summ["baseline_t"] > 0, 100 * summ["saved_t"] / summ["baseline_t"], 0.0)
     summ["saved_value_rub"] = summ["saved_t"] * summ.index.map(value).to_numpy(float)
     summ = summ.reset_index().rename(columns={"index": "commodity"})
+    scope = scenario.region_ids(dataset)
     return LossReport(baseline, list(open_ids), b, a, summ, net.status, ref.status,
-                      trade_summary(planned, net), trade_summary(planned, ref))
+                      trade_summary(planned, net) | trade_by_crossing(planned, net.flows, dataset, scope),
+                      trade_summary(planned, ref) | trade_by_crossing(planned, ref.flows, dataset, scope))

@@ -57,6 +57,9 @@ class PriceReport:
     equilibria: dict[str, tuple[Equilibrium, Equilibrium]]
     outside: pd.DataFrame = field(default_factory=pd.DataFrame)
     calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    by_crossing: dict = field(default_factory=dict)
+    """``imports_by_crossing_t``, ``exports_by_crossing_t`` and ``trade_points`` of the equilibrium with the
+    network (:func:`equilibrium_trade_by_crossing`)."""
 
     def trade_flows(self, min_tonnes: float = 1.0) -> pd.DataFrame:
         """Inter-regional flows (tonnes a year) with and without the network, per commodity."""
@@ -70,9 +73,11 @@ class PriceReport:
     def trade(self) -> dict:
         """The equilibrium's trade with the network, keyed as in a run's ``summary.json``: ``imports_t`` and
         ``exports_t`` by group, ``imports_by_exit_t`` and ``exports_by_exit_t`` by outside market and group
-        (tonnes a year). ``unmet_t`` carries the same key as a run's: zero for every group, because the
-        equilibrium rations demand by price, never by quantity; what the network changes in the quantity eaten is
-        ``consumption_change_t`` (network − base, by group, tonnes a year), and ``unmet_causes`` is empty."""
+        (tonnes a year), and ``imports_by_crossing_t`` and ``exports_by_crossing_t`` by border crossing or port and
+        group (:func:`equilibrium_trade_by_crossing`). ``unmet_t`` carries the same key as a run's: zero for every
+        group, because the equilibrium rations demand by price, never by quantity; what the network changes in the
+        quantity eaten is ``consumption_change_t`` (network − base, by group, tonnes a year), and ``unmet_causes``
+        is empty."""
         out: dict = {"imports_t": {}, "exports_t": {}, "imports_by_exit_t": {}, "exports_by_exit_t": {},
                      "unmet_t": {k: 0.0 for k in self.equilibria}, "unmet_causes": [],
                      "consumption_change_t": {}}
@@ -85,6 +90,8 @@ class PriceReport:
             side = "exports" if n > 0 else "imports"
             out[f"{side}_t"][r.commodity] = out[f"{side}_t"].get(r.commodity, 0.0) + abs(n)
             out[f"{side}_by_exit_t"].setdefault(r.market_id, {})[r.commodity] = abs(n)
+        out.update(self.by_crossing or {"imports_by_crossing_t": {}, "exports_by_crossing_t": {},
+                                        "trade_points": []})
         return out
 
     def as_dict(self) -> dict:
@@ -275,7 +282,36 @@ def estimate_price_impact(scenario: Scenario, dataset: Dataset, centres: Iterabl
             "centre_margin_change_rub": margin1 - margin0, "import_duty_change_rub": duty1 - duty0,
             "flow_regularisation": e1.regularisation})
     return PriceReport(list(open_ids), pd.concat(rows, ignore_index=True), pd.DataFrame(summary), eqs,
-                       pd.concat(trade, ignore_index=True) if trade else pd.DataFrame(), pd.DataFrame(calib))
+                       pd.concat(trade, ignore_index=True) if trade else pd.DataFrame(), pd.DataFrame(calib),
+                       equilibrium_trade_by_crossing(planned, dataset, scenario, eqs))
+
+
+def equilibrium_trade_by_crossing(planned: PlannedProblem, dataset: Dataset, scenario: Scenario,
+                                  eqs: dict[str, tuple[Equilibrium, Equilibrium]]) -> dict:
+    """The equilibrium's trade with the network by border crossing or port, keyed as a run's ``summary.json``
+    (:func:`planner.summary.trade_by_crossing`, the run's own split): each outside market's net sales (what the
+    report's ``imports_by_exit_t`` / ``exports_by_exit_t`` hold) spread over its flows in the net direction in
+    proportion to their tonnes, each flow routed from the region's node to the market's node; tonnes a year."""
+    from planner.summary import trade_by_crossing
+
+    rows = []
+    for k, (_, e1) in eqs.items():
+        f = e1.flows[(e1.flows["from"] != e1.flows["to"]) & (e1.flows["tonnes"] > 1e-6)]
+        sells = f[f["to"].str.startswith("outside:")]
+        buys = f[f["from"].str.startswith("outside:")]
+        for m in set(sells["to"]) | set(buys["from"]):
+            out_t, in_t = sells.loc[sells["to"] == m, "tonnes"].sum(), buys.loc[buys["from"] == m, "tonnes"].sum()
+            net = float(out_t - in_t)
+            leg = sells[sells["to"] == m] if net > 0 else buys[buys["from"] == m]
+            gross = float(out_t if net > 0 else in_t)
+            mid = m.removeprefix("outside:")
+            for a, b, t in zip(leg["from"], leg["to"], leg["tonnes"], strict=True):
+                region = a if net > 0 else b
+                rows.append({"from_id": f"farm:{region}" if net > 0 else f"import:{mid}",
+                             "to_id": f"exit:{mid}" if net > 0 else f"farm:{region}", "commodity": k,
+                             "tonnes": float(t) * abs(net) / gross, "lost_t": 0.0})
+    cols = ["from_id", "to_id", "commodity", "tonnes", "lost_t"]
+    return trade_by_crossing(planned, pd.DataFrame(rows, columns=cols), dataset, scenario.region_ids(dataset))
 
 
 def _calibration(commodity: str, e0: Equilibrium) -> dict:

@@ -26,6 +26,7 @@ from geo.export import candidates_geojson, corridors_geojson, flow_paths
 from planner.outputs.files import GEOMETRY_TYPES, LAYERS  # noqa: F401  (re-exported)
 from planner.outputs.tables import Names
 from planner.settings import EMBEDDED_DATA_DIR
+from planner.summary import split_by_crossing
 
 
 def valid(geom):
@@ -193,7 +194,8 @@ def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_
     market's network node; ``kind`` port, border or rest_of_russia; the model's trade from ``summary``) and one per
     border crossing where that trade enters or leaves the scope (``kind`` crossing; from the ``flows`` layer's
     routed flows: each trade flow counts once, at the crossing of the scope's border nearest its market, so a
-    market's crossings add up to its trade; a flow to Armenia through Georgia counts at Upper Lars).
+    market's crossings add up to its trade; a flow to Armenia through Georgia counts at Upper Lars; the split is
+    :func:`planner.summary.split_by_crossing`, the one that gives ``summary.json`` its ``imports_by_crossing_t``).
     ``other_passing_t`` is what else passes a crossing: flows between the scope's own places, and a trade flow's
     further crossings (a road that leaves the scope and comes back), as dispatched.
 
@@ -237,29 +239,21 @@ def trade_layer(planned, dataset, summary: dict, flows: gpd.GeoDataFrame, scope_
         return at.setdefault(cid, blank(cid, "crossing", str(c["name_ru"]), str(c["name_en"]),
                                         f"{c['country_a']}-{c['country_b']}"))
 
-    for f in flows.itertuples():
-        ids = [c for c in str(f.crossings or "").split(",") if c in x.index]
-        if not ids:
-            continue
-        frm, to = str(f.from_id), str(f.to_id)
-        d = "imports" if frm.startswith("import:") else "exports" if to.startswith("exit:") else None
-        border = [c for c in ids if (x.loc[c, "country_a"] in scope_countries) != (x.loc[c, "country_b"]
-                                                                                    in scope_countries)]
-        gate = (border[0] if d == "imports" else border[-1]) if d and border else None
-        for cid in ids:
-            if cid != gate:
-                rec_of(cid)["other_passing_t"] += float(f.tonnes_t)
-        if gate is None:
-            continue
-        market = (frm if d == "imports" else to).split(":", 1)[1]
-        tonnes = float(f.tonnes_t) - (float(f.lost_t or 0.0) if d == "exports" else 0.0)
-        r = rec_of(gate)
-        if f.commodity in groups:
-            r[f"{d}_{f.commodity}_t"] += tonnes
-        r[f"{d}_t"] += tonnes
-        r["via"].add(market)
+    split = split_by_crossing(flows, dataset.border_crossings, scope_countries)  # the summary's split too
+    for cid, t in split["other_passing_t"].items():
+        rec_of(cid)["other_passing_t"] += t
+    for d in ("imports", "exports"):
+        for cid, by_group in split[d].items():
+            r = rec_of(cid)
+            for g, t in by_group.items():
+                if g in groups:
+                    r[f"{d}_{g}_t"] += t
+                r[f"{d}_t"] += t
+    for cid, markets in split["via"].items():
+        rec_of(cid)["via"] |= markets
+    for market, gates in split["market_gates"].items():
         if market in market_rec:
-            market_rec[market]["via"].add(gate)
+            market_rec[market]["via"] |= gates
     for cid, r in at.items():
         recs.append(r)
         geoms.append(Point(float(x.loc[cid, "lon"]), float(x.loc[cid, "lat"])))
