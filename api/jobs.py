@@ -53,8 +53,11 @@ from sqlalchemy.orm import load_only
 
 from api.db import RunRecord, clean_json, now, session
 from api.limits import Limits, load_limits
+from planner import deadline
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WORKER_MARGIN_S = 5.0
+"""Seconds by which a worker's own deadline precedes the server's for the same run (its start-up)."""
 MEMORY_HINT = ("the run needed more memory than the worker limit of {mb} MiB (PLANNER_WORKER_MEMORY_MB); make "
                "the scenario smaller (scope, commodities, network.k_nearest) or ask the operator to raise the limit")
 
@@ -204,8 +207,16 @@ def _execute(run_id: str, url: str, owner: str, body: dict) -> None:
             _write_or_quit(url, run_id, owner, gap=gap)
 
     _write_or_quit(url, run_id, owner, progress="building the model")
+    # the run's own deadline, a few seconds inside the server's (which stops the worker as a last resort): past
+    # it the worker itself ends the run naming the stage (planner.deadline)
+    own = deadline.run_deadline(scenario.solver.time_limit_s,
+                                allowance=max(1.0, load_limits().run_allowance_s - WORKER_MARGIN_S))
     dataset = load_dataset(dict(scenario.data))
-    out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
+    try:
+        out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress, run_deadline=own)
+    except deadline.DeadlineExceeded as exc:
+        write(url, run_id, owner, status="failed", progress="failed", finished=now(), error=str(exc))
+        return
     t = result_tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
     result = {"summary": out.summary,
               "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},

@@ -29,6 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from planner import deadline
+
+EQUILIBRIUM_TIME_LIMIT_S = 60.0
+"""Seconds one equilibrium may take at most (both attempts), a numerical setting; within a run, never past the
+run's deadline (:mod:`planner.deadline`)."""
 FLOW_REGULARISATION_FALLBACK = 1e-3
 """The stronger flow regularisation of a second attempt, when the first (:data:`FLOW_REGULARISATION`) has not
 converged within :data:`FIRST_ATTEMPT_S`: on very degenerate instances (Azerbaijan alone: 81 markets on about 9
@@ -108,13 +113,14 @@ def _split_flows(X: np.ndarray, csrc: np.ndarray, cdst: np.ndarray, sup_class: n
 
 
 def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: float | None = None,
-                      outside_cost: pd.Series | None = None, time_limit: float = 60.0,
+                      outside_cost: pd.Series | None = None, time_limit: float | None = None,
                       regularisation: float = FLOW_REGULARISATION) -> Equilibrium:
     """Solve the spatial price equilibrium.
 
     ``markets``: market, S0, D0 (tonnes), ps0, pd0 (RUB per tonne), eps_s (> 0), eps_d (< 0);
     ``arcs``: from, to, cost (RUB per tonne); ``outside_price`` and ``outside_cost`` (per market) add an outside
-    market that buys and sells at that price. ``time_limit`` (seconds) bounds the QP: the first attempt gets at most
+    market that buys and sells at that price. ``time_limit`` (seconds; default :data:`EQUILIBRIUM_TIME_LIMIT_S`,
+    and never past the run's deadline, :mod:`planner.deadline`) bounds the QP: the first attempt gets at most
     :data:`FIRST_ATTEMPT_S`, a second at the stronger :data:`FLOW_REGULARISATION_FALLBACK` the rest; past it the
     equilibrium is refused with :class:`EquilibriumError`, never waited on. ``Equilibrium.regularisation`` says
     which regularisation the answer carries; ``regularisation`` sets the first attempt's (two equilibria that are
@@ -212,6 +218,7 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         h.run()
         return h
 
+    time_limit = deadline.time_left(EQUILIBRIUM_TIME_LIMIT_S if time_limit is None else time_limit)
     started = time.perf_counter()
     reg = regularisation
     fallback = regularisation < FLOW_REGULARISATION_FALLBACK  # a second attempt remains
@@ -221,6 +228,7 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         reg = FLOW_REGULARISATION_FALLBACK
         h = attempt(reg, left)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        deadline.check_passed()  # the run's deadline, not the instance, stopped it: say so
         raise EquilibriumError(f"the equilibrium QP ended with {h.modelStatusToString(h.getModelStatus())} "
                                f"(flow regularisation {reg:g}, {time_limit:g} s)")
     col = np.asarray(h.getSolution().col_value)
