@@ -855,11 +855,14 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
         raise _domain_error(value, where)
     if tag == "deadline":
         at = f" at stage '{value}'" if value else ""
+        at_ru = f" на этапе «{value}»" if value else ""
         raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
-                         f"deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped{at}; submit it as a job (?wait=false), "
+                         f"deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped{at}; submit it as a job "
+                         "(?wait=false), "
                          "narrow the scope or the commodities, or submit the scenario as a run",
                          f"оценка не уложилась в {limits.estimate_deadline_s} с (срок сервиса, "
-                         f"PLANNER_ESTIMATE_DEADLINE_S) и остановлена{at and f' на этапе «{value}»'}; отправьте её как задание (?wait=false), "
+                         f"PLANNER_ESTIMATE_DEADLINE_S) и остановлена{at_ru}; отправьте её как задание "
+                         "(?wait=false), "
                          "сузьте охват или товарные группы либо отправьте сценарий как запуск")], where)
     if tag == "memory":
         raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
