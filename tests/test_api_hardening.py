@@ -309,6 +309,21 @@ def test_a_bad_setting_stops_the_start_up_naming_the_variable(tmp_path, monkeypa
     assert load_limits({"PLANNER_MAX_QUEUE": " 7 "}).max_active_runs == 7
 
 
+@pytest.mark.parametrize("var", ["PLANNER_MAX_RUNS", "PLANNER_RUN_ALLOWANCE_S"])
+def test_planner_serve_with_a_bad_setting_exits_1_with_one_line(monkeypatch, var):
+    """``planner serve`` checks its settings before uvicorn starts: one line naming the setting, exit code 1, no
+    traceback (it once printed uvicorn's lifespan traceback and exited 3)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, var: "abc", "PLANNER_DB": os.devnull + ".never"}
+    r = subprocess.run([sys.executable, "-m", "planner.cli", "serve", "--port", "1"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and var in lines[0] and "Traceback" not in r.stderr
+
+
 def test_the_database_file_is_private(tmp_path):
     path = tmp_path / "private.db"
     engine(f"sqlite:///{path}")
