@@ -199,3 +199,30 @@ def test_a_worker_dies_with_its_parent(tmp_path):
     while process_start(child) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process_start(child) is None
+
+
+def test_start_up_reaps_a_live_orphan_worker_and_fails_its_run(tmp_path):
+    """A worker whose server died (kill -9) but which still lives on this host is killed by the next server's
+    start-up recovery, and its run fails saying so — even with its lease still valid."""
+    url = f"sqlite:///{tmp_path / 'orphan.db'}"
+    rid = _queued_run(url)
+    [run] = JobManager(url, Limits(lease_s=300))._claim(1)
+    dead_server = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_server.wait(30)  # a server pid that runs no more
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        host, pid, start, _, _ = worker_tag(orphan.pid).split()
+        tag = f"{host} {pid} {start} {dead_server.pid} 12345"
+        assert write(url, rid, run.lease_owner, pid=orphan.pid, worker=tag, lease_until=time.time() + 300)
+        assert worker_state(tag) == ("orphan", orphan.pid)
+        jm = JobManager(url, Limits(lease_s=300))
+        assert jm.recover() == 1
+        assert orphan.wait(10) == -signal.SIGKILL  # the orphan was stopped, not left solving
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait(10)
+    with session(url) as s:
+        r = s.get(RunRecord, rid)
+        assert r.status == "failed" and "orphaned worker was stopped" in r.error
+    assert JobManager(url, Limits(lease_s=300)).recover() == 0  # nothing left to recover
