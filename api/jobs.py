@@ -36,7 +36,6 @@ on.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import multiprocessing as mp
 import os
@@ -53,9 +52,9 @@ from sqlalchemy.orm import load_only
 
 from api.db import RunRecord, clean_json, now, session
 from api.limits import Limits, load_limits
+from api.worker_boot import PR_SET_PDEATHSIG, boot, die_with_parent  # noqa: F401  (the workers' entry point)
 from planner import deadline
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 WORKER_MARGIN_S = 5.0
 """Seconds by which a worker's own deadline precedes the server's for the same run (its start-up)."""
 MEMORY_HINT = ("the run needed more memory than the worker limit of {mb} MiB (PLANNER_WORKER_MEMORY_MB); make "
@@ -74,20 +73,6 @@ def _limit_memory(mb: int) -> None:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = mb << 20 if hard == resource.RLIM_INFINITY else min(mb << 20, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-
-
-def die_with_parent(parent_pid: int | None = None) -> None:
-    """Ask Linux to SIGKILL this process when its parent ends (``PR_SET_PDEATHSIG``); exit at once if the parent
-    has already gone (``parent_pid`` given and no longer the parent, or re-parented to init). Elsewhere than
-    Linux: nothing (the lease still ends the run honestly)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    ppid = os.getppid()
-    if ppid == 1 or (parent_pid is not None and ppid != parent_pid):
-        os._exit(1)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -459,7 +444,7 @@ class JobManager:
                     if free > 0:
                         for run in self._claim(free):
                             owner = run.lease_owner
-                            p = ctx.Process(target=worker_main, daemon=True,
+                            p = ctx.Process(target=boot, daemon=True,  # dies with this server first thing
                                             args=(run.id, self.url, owner, os.getpid(),
                                                   self.limits.worker_memory_mb, self.limits.lease_s))
                             p.start()
