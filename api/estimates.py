@@ -109,12 +109,13 @@ def _context():
 
 
 def run_estimate(kind: str, scenario: dict, centres: list[str] | None, baseline: str, deadline_s: float,
-                 memory_mb: int) -> tuple[str, Any]:
+                 memory_mb: int, own_deadline: bool = True) -> tuple[str, Any]:
     """Compute an estimate in a child process; ``("deadline", None)`` if it is not done within ``deadline_s``
-    seconds (the child is terminated)."""
+    seconds (the child is terminated). With ``own_deadline`` the child ends itself a little earlier, naming the
+    stage it had reached (``("deadline", stage)``)."""
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
-    own = max(1.0, deadline_s - 2.0)  # the child's own deadline, inside the wait below
+    own = max(1.0, deadline_s - min(2.0, deadline_s / 10)) if own_deadline else None
     proc = ctx.Process(target=_child, args=(send, kind, scenario, centres, baseline, memory_mb, own), daemon=True)
     proc.start()
     send.close()
