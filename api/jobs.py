@@ -7,7 +7,8 @@ database. Cancelling marks the run cancelled and terminates its worker — the s
 Crashes and several servers (issue #19, item 3):
 
 - **Workers die with their server.** A worker asks Linux to kill it when its parent goes
-  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and exits at once if the parent is already gone; an estimate's process
+  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) as the first thing it runs (its entry point, :mod:`api.worker_boot`,
+  imports only the standard library), and exits at once if the parent is already gone; an estimate's process
   does the same. A server that starts reaps (SIGKILL) a stored worker of an expired run that still lives on this
   host, recognised by pid *and* process start time, so a reused pid is never hit.
 - **Leases, not guesses.** Claiming a run (``queued`` → ``running``, conditional, so two servers never start the
@@ -27,10 +28,11 @@ A host is named by ``PLANNER_HOST_ID`` (default the machine's host name): server
 several machines (or containers with one host name) must each have their own.
 
 A run has one wall-clock deadline for every stage (network, MILP, equilibrium, outputs): its solver time limit
-plus ``PLANNER_RUN_ALLOWANCE_S``; past it the worker is terminated and the run ends ``failed`` naming the stage
-it had reached. Each worker runs under an address-space limit (``PLANNER_WORKER_MEMORY_MB``,
-``resource.setrlimit``): a run that needs more ends ``failed`` with that reason; the server and the other runs go
-on.
+plus ``PLANNER_RUN_ALLOWANCE_S`` (:mod:`planner.deadline`, as on the command line). The worker holds a deadline
+:data:`WORKER_MARGIN_S` earlier and ends the run itself naming the stage; past the server's, the worker is
+terminated and the run ends ``failed`` naming the stage it had reached. Each worker runs under an address-space
+limit (``PLANNER_WORKER_MEMORY_MB``, ``resource.setrlimit``): a run that needs more ends ``failed`` with that
+reason; the server and the other runs go on.
 """
 
 from __future__ import annotations
