@@ -752,11 +752,13 @@ ESTIMATE_LINKS = {
     "GetEstimate": {"operationId": "get_estimate", "parameters": {"job_id": "$response.body#/id"}},
     "CancelEstimate": {"operationId": "cancel_estimate", "parameters": {"job_id": "$response.body#/id"}},
 }
-WAIT = Query(description="true (default): compute now and answer 200 with the estimate (within "
-                         "PLANNER_ESTIMATE_DEADLINE_S); false: queue it as a job like a run and answer 202 with its "
-                         "id and a Location to poll (GET /estimates/{id})")
+WAIT = Query(description="unset (default): answer 200 with the estimate when it is computed within "
+                         "PLANNER_ESTIMATE_SYNC_S (5 s), else it becomes a job like a run: 202 with its id and a "
+                         "Location to poll (GET /estimates/{id}); true: compute in the request, up to "
+                         "PLANNER_ESTIMATE_DEADLINE_S (else 422); false: queue it as a job at once (202)")
 ESTIMATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "queued as a job (wait=false): poll the Location", "model": EstimateJob,
+    202: {"description": "queued as a job (wait=false, or unset and not computed within PLANNER_ESTIMATE_SYNC_S): "
+                         "poll the Location", "model": EstimateJob,
           "headers": {"Location": {"description": "the job, /estimates/{id}", "schema": {"type": "string"}}},
           "links": ESTIMATE_LINKS}}
 
@@ -823,30 +825,39 @@ def cancel_estimate(job_id: str, caller: Annotated[Caller, Depends(require("plan
     return _job_state(_job(job_id, caller))
 
 
-def _estimate(body: EstimateIn, kind: str, caller: Caller, wait: bool = True) -> dict | Response:
+def _estimate(body: EstimateIn, kind: str, caller: Caller, wait: bool | None = None) -> dict | Response:
     """With ``wait`` false: queue the estimate as a job (202). Else run the estimate in the request, at most
-    ``PLANNER_MAX_ESTIMATES`` at once in this server process (else 429). Domain errors are 422s at their field:
+    ``PLANNER_MAX_ESTIMATES`` at once in this server process (else 429): with ``wait`` true up to
+    ``PLANNER_ESTIMATE_DEADLINE_S``; unset (the default), up to ``PLANNER_ESTIMATE_SYNC_S``, past which its process
+    is stopped and the estimate becomes a job (202): no request holds a connection and a core for long
+    (issue #19). Domain errors are 422s at their field:
     the scenario's (``["body", "scenario", ...]``, or ``["body", "scenario_id"]`` / ``["body", "run_id"]``
     for a stored one) or the centre id (``["body", "centres", i]``)."""
-    if not wait:
+    if wait is False:
         return _estimate_job(body, kind, caller)
     if not app.state.estimates.acquire(blocking=False):
         n = app.state.limits.max_estimates
         raise _busy(f"{n} estimates are being computed, the most at once (PLANNER_MAX_ESTIMATES); retry later",
                     f"уже считается оценок: {n} — больше одновременно нельзя (PLANNER_MAX_ESTIMATES); повторите позже")
     try:
-        return _estimate_now(body, kind, caller)
+        answer = _estimate_now(body, kind, caller, handover=wait is None)
     finally:
         app.state.estimates.release()
+    return _estimate_job(body, kind, caller) if answer is None else answer
 
 
-def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
+def _estimate_now(body: EstimateIn, kind: str, caller: Caller, handover: bool = False) -> dict | None:
+    """The estimate computed in the request; with ``handover``, within ``PLANNER_ESTIMATE_SYNC_S`` or None (not
+    done by then: the caller makes it a job)."""
     from api.estimates import run_estimate
 
     scenario, centres, where = _estimate_source(body, caller)
     limits: Limits = app.state.limits
-    tag, value = run_estimate(kind, scenario, centres, body.baseline, limits.estimate_deadline_s,
-                              limits.worker_memory_mb)
+    window = min(limits.estimate_sync_s, limits.estimate_deadline_s) if handover else limits.estimate_deadline_s
+    tag, value = run_estimate(kind, scenario, centres, body.baseline, window, limits.worker_memory_mb,
+                              own_deadline=not handover)
+    if tag == "deadline" and handover:
+        return None
     if tag == "ok":
         return value
     if tag == "invalid":
@@ -854,11 +865,15 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
     if tag == "domain":
         raise _domain_error(value, where)
     if tag == "deadline":
+        at = f" at stage '{value}'" if value else ""
+        at_ru = f" на этапе «{value}»" if value else ""
         raise _invalid([((), f"the estimate did not finish within {limits.estimate_deadline_s} s (the service's "
-                         "deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped; submit it as a job (?wait=false), "
+                         f"deadline, PLANNER_ESTIMATE_DEADLINE_S) and was stopped{at}; submit it as a job "
+                         "(?wait=false), "
                          "narrow the scope or the commodities, or submit the scenario as a run",
                          f"оценка не уложилась в {limits.estimate_deadline_s} с (срок сервиса, "
-                         "PLANNER_ESTIMATE_DEADLINE_S) и остановлена; отправьте её как задание (?wait=false), "
+                         f"PLANNER_ESTIMATE_DEADLINE_S) и остановлена{at_ru}; отправьте её как задание "
+                         "(?wait=false), "
                          "сузьте охват или товарные группы либо отправьте сценарий как запуск")], where)
     if tag == "memory":
         raise _invalid([((), f"the estimate needed more memory than the limit of {limits.worker_memory_mb} MiB "
@@ -871,7 +886,7 @@ def _estimate_now(body: EstimateIn, kind: str, caller: Caller) -> dict:
 @app.post("/estimate/loss-reduction", tags=["estimates"], response_model=dict[str, Any],
           responses=ESTIMATE_RESPONSES)
 def loss_reduction(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))],
-                   wait: Annotated[bool, WAIT] = True) -> Any:
+                   wait: Annotated[bool | None, WAIT] = None) -> Any:
     """Tonnes lost by commodity, stage and region with the centres, against the baseline (``wait=false``: as a
     job)."""
     return _estimate(body, "loss", caller, wait)
@@ -880,7 +895,7 @@ def loss_reduction(body: EstimateIn, caller: Annotated[Caller, Depends(require("
 @app.post("/estimate/price-impact", tags=["estimates"], response_model=dict[str, Any],
           responses=ESTIMATE_RESPONSES)
 def price_impact(body: EstimateIn, caller: Annotated[Caller, Depends(require("planner"))],
-                 wait: Annotated[bool, WAIT] = True) -> Any:
+                 wait: Annotated[bool | None, WAIT] = None) -> Any:
     """Equilibrium price changes with the centres, against the baseline (``wait=false``: as a job)."""
     return _estimate(body, "price", caller, wait)
 

@@ -33,9 +33,20 @@ class UnknownCentres(ValueError):
         self.items = items
 
 
-def compute(kind: str, scenario: dict, centres: list[str] | None, baseline: str) -> dict:
-    """The estimate as plain JSON: ``kind`` ``loss`` or ``price`` for a validated scenario mapping."""
+def compute(kind: str, scenario: dict, centres: list[str] | None, baseline: str,
+            deadline_s: float | None = None) -> dict:
+    """The estimate as plain JSON: ``kind`` ``loss`` or ``price`` for a validated scenario mapping; with
+    ``deadline_s``, every stage (network, routing, equilibria) within that many seconds
+    (:class:`planner.deadline.DeadlineExceeded` past it)."""
+    from planner import deadline
+
+    with deadline.active(deadline.Deadline(deadline_s) if deadline_s else deadline.current()):
+        return _compute(kind, scenario, centres, baseline)
+
+
+def _compute(kind: str, scenario: dict, centres: list[str] | None, baseline: str) -> dict:
     from planner.data.loader import load_dataset
+    from planner.deadline import stage
     from planner.economics import estimate_loss_reduction, estimate_price_impact
     from planner.pipeline import build_problem
     from planner.scenario import Scenario, short
@@ -43,7 +54,8 @@ def compute(kind: str, scenario: dict, centres: list[str] | None, baseline: str)
 
     sc = Scenario.model_validate(scenario)
     dataset = load_dataset()
-    planned = build_problem(sc, dataset)
+    with stage("network"):
+        planned = build_problem(sc, dataset)
     if centres is not None:
         known = set(planned.problem.sites["site_id"])
         unknown = [(("centres", i), f"unknown candidate id {short(c)}") for i, c in enumerate(centres)
@@ -51,21 +63,26 @@ def compute(kind: str, scenario: dict, centres: list[str] | None, baseline: str)
         if unknown:
             raise UnknownCentres(unknown)
     fn = estimate_loss_reduction if kind == "loss" else estimate_price_impact
-    rep = fn(sc, dataset, centres, baseline, planned=planned)
+    with stage("losses" if kind == "loss" else "prices"):
+        rep = fn(sc, dataset, centres, baseline, planned=planned)
     return clean_json(json.loads(json.dumps(rep.as_dict(), default=float)))
 
 
-def _child(conn, kind: str, scenario: dict, centres: list[str] | None, baseline: str, memory_mb: int) -> None:
+def _child(conn, kind: str, scenario: dict, centres: list[str] | None, baseline: str, memory_mb: int,
+           deadline_s: float | None = None) -> None:
     """Child process: compute the estimate under the memory limit and send the tagged outcome."""
     from api.jobs import _limit_memory, die_with_parent
     from geo.network import NetworkError
+    from planner.deadline import DeadlineExceeded
     from planner.economics.equilibrium import EquilibriumError
     from planner.scenario import ScenarioError
 
     die_with_parent()  # its parent, the fork server, ends with the API server
     try:
         _limit_memory(memory_mb)
-        outcome: tuple = ("ok", compute(kind, scenario, centres, baseline))
+        outcome: tuple = ("ok", compute(kind, scenario, centres, baseline, deadline_s))
+    except DeadlineExceeded as exc:  # its own deadline, a little inside the server's wait: names the stage
+        outcome = ("deadline", exc.stage)
     except UnknownCentres as exc:
         outcome = ("invalid", exc.items)
     except (ScenarioError, NetworkError, EquilibriumError) as exc:
@@ -92,12 +109,14 @@ def _context():
 
 
 def run_estimate(kind: str, scenario: dict, centres: list[str] | None, baseline: str, deadline_s: float,
-                 memory_mb: int) -> tuple[str, Any]:
+                 memory_mb: int, own_deadline: bool = True) -> tuple[str, Any]:
     """Compute an estimate in a child process; ``("deadline", None)`` if it is not done within ``deadline_s``
-    seconds (the child is terminated)."""
+    seconds (the child is terminated). With ``own_deadline`` the child ends itself a little earlier, naming the
+    stage it had reached (``("deadline", stage)``)."""
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, kind, scenario, centres, baseline, memory_mb), daemon=True)
+    own = max(1.0, deadline_s - min(2.0, deadline_s / 10)) if own_deadline else None
+    proc = ctx.Process(target=_child, args=(send, kind, scenario, centres, baseline, memory_mb, own), daemon=True)
     proc.start()
     send.close()
     try:

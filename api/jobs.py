@@ -7,7 +7,8 @@ database. Cancelling marks the run cancelled and terminates its worker — the s
 Crashes and several servers (issue #19, item 3):
 
 - **Workers die with their server.** A worker asks Linux to kill it when its parent goes
-  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and exits at once if the parent is already gone; an estimate's process
+  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) as the first thing it runs (its entry point, :mod:`api.worker_boot`,
+  imports only the standard library), and exits at once if the parent is already gone; an estimate's process
   does the same. A server that starts reaps (SIGKILL) a stored worker of an expired run that still lives on this
   host, recognised by pid *and* process start time, so a reused pid is never hit.
 - **Leases, not guesses.** Claiming a run (``queued`` → ``running``, conditional, so two servers never start the
@@ -27,16 +28,16 @@ A host is named by ``PLANNER_HOST_ID`` (default the machine's host name): server
 several machines (or containers with one host name) must each have their own.
 
 A run has one wall-clock deadline for every stage (network, MILP, equilibrium, outputs): its solver time limit
-plus ``PLANNER_RUN_ALLOWANCE_S``; past it the worker is terminated and the run ends ``failed`` naming the stage
-it had reached. Each worker runs under an address-space limit (``PLANNER_WORKER_MEMORY_MB``,
-``resource.setrlimit``): a run that needs more ends ``failed`` with that reason; the server and the other runs go
-on.
+plus ``PLANNER_RUN_ALLOWANCE_S`` (:mod:`planner.deadline`, as on the command line). The worker holds a deadline
+:data:`WORKER_MARGIN_S` earlier and ends the run itself naming the stage; past the server's, the worker is
+terminated and the run ends ``failed`` naming the stage it had reached. Each worker runs under an address-space
+limit (``PLANNER_WORKER_MEMORY_MB``, ``resource.setrlimit``): a run that needs more ends ``failed`` with that
+reason; the server and the other runs go on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import multiprocessing as mp
 import os
@@ -53,8 +54,11 @@ from sqlalchemy.orm import load_only
 
 from api.db import RunRecord, clean_json, now, session
 from api.limits import Limits, load_limits
+from api.worker_boot import PR_SET_PDEATHSIG, boot, die_with_parent  # noqa: F401  (the workers' entry point)
+from planner import deadline
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WORKER_MARGIN_S = 5.0
+"""Seconds by which a worker's own deadline precedes the server's for the same run (its start-up)."""
 MEMORY_HINT = ("the run needed more memory than the worker limit of {mb} MiB (PLANNER_WORKER_MEMORY_MB); make "
                "the scenario smaller (scope, commodities, network.k_nearest) or ask the operator to raise the limit")
 
@@ -71,20 +75,6 @@ def _limit_memory(mb: int) -> None:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = mb << 20 if hard == resource.RLIM_INFINITY else min(mb << 20, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-
-
-def die_with_parent(parent_pid: int | None = None) -> None:
-    """Ask Linux to SIGKILL this process when its parent ends (``PR_SET_PDEATHSIG``); exit at once if the parent
-    has already gone (``parent_pid`` given and no longer the parent, or re-parented to init). Elsewhere than
-    Linux: nothing (the lease still ends the run honestly)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    ppid = os.getppid()
-    if ppid == 1 or (parent_pid is not None and ppid != parent_pid):
-        os._exit(1)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -204,8 +194,16 @@ def _execute(run_id: str, url: str, owner: str, body: dict) -> None:
             _write_or_quit(url, run_id, owner, gap=gap)
 
     _write_or_quit(url, run_id, owner, progress="building the model")
+    # the run's own deadline, a few seconds inside the server's (which stops the worker as a last resort): past
+    # it the worker itself ends the run naming the stage (planner.deadline)
+    own = deadline.run_deadline(scenario.solver.time_limit_s,
+                                allowance=max(1.0, load_limits().run_allowance_s - WORKER_MARGIN_S))
     dataset = load_dataset(dict(scenario.data))
-    out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress)
+    try:
+        out = execute_scenario(scenario, dataset, on_log=on_log, on_progress=on_progress, run_deadline=own)
+    except deadline.DeadlineExceeded as exc:
+        write(url, run_id, owner, status="failed", progress="failed", finished=now(), error=str(exc))
+        return
     t = result_tables(out.planned, out.result, out.summary, out.losses, out.prices, out.investor)
     result = {"summary": out.summary,
               "tables": {k: json.loads(v.to_json(orient="records", force_ascii=False)) for k, v in t.items()},
@@ -448,7 +446,7 @@ class JobManager:
                     if free > 0:
                         for run in self._claim(free):
                             owner = run.lease_owner
-                            p = ctx.Process(target=worker_main, daemon=True,
+                            p = ctx.Process(target=boot, daemon=True,  # dies with this server first thing
                                             args=(run.id, self.url, owner, os.getpid(),
                                                   self.limits.worker_memory_mb, self.limits.lease_s))
                             p.start()

@@ -31,6 +31,8 @@ class Limits:
     worker_memory_mb: int = 4_096        # PLANNER_WORKER_MEMORY_MB: address-space limit of a worker, MiB (0: none)
     run_allowance_s: int = 300           # PLANNER_RUN_ALLOWANCE_S: a run's deadline is solver.time_limit_s plus this
     estimate_deadline_s: int = 120       # PLANNER_ESTIMATE_DEADLINE_S: wall-clock deadline of one estimate, seconds
+    estimate_sync_s: int = 5             # PLANNER_ESTIMATE_SYNC_S: an estimate (without ?wait) answered in the
+                                         # request within this many seconds; past it, it becomes a job (202)
     lease_s: int = 30                    # PLANNER_LEASE_S: a running run's lease, seconds; its worker renews it
                                          # every fifth of that; a run whose lease expired is failed by any server
 
@@ -39,7 +41,8 @@ ENV = {"max_body": "PLANNER_MAX_BODY", "max_runs": "PLANNER_MAX_RUNS", "max_acti
        "max_active_runs_per_key": "PLANNER_MAX_RUNS_PER_KEY", "max_estimates": "PLANNER_MAX_ESTIMATES",
        "retry_after_s": "PLANNER_RETRY_AFTER_S", "max_time_limit_s": "PLANNER_MAX_TIME_LIMIT_S",
        "worker_memory_mb": "PLANNER_WORKER_MEMORY_MB", "run_allowance_s": "PLANNER_RUN_ALLOWANCE_S",
-       "estimate_deadline_s": "PLANNER_ESTIMATE_DEADLINE_S", "lease_s": "PLANNER_LEASE_S"}
+       "estimate_deadline_s": "PLANNER_ESTIMATE_DEADLINE_S", "estimate_sync_s": "PLANNER_ESTIMATE_SYNC_S",
+       "lease_s": "PLANNER_LEASE_S"}
 """The environment variable of each limit."""
 MINIMUM = {"worker_memory_mb": 0, "lease_s": 2}
 """Smallest admissible value of a limit (1 where not listed)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from optimization.results import NetworkResult
+from planner import deadline
 from planner.data.loader import Dataset
 from planner.economics import LossReport, PriceReport, estimate_loss_reduction, estimate_price_impact, investor_view
 from planner.economics.districts import district_table, interdistrict_flows, scope_districts, surplus_by_region
@@ -43,16 +44,29 @@ class RunOutput:
 
 @contextmanager
 def _stage(seconds: dict[str, float], name: str) -> Iterator[None]:
-    """Add the wall-clock seconds spent in the block to ``seconds[name]``."""
+    """Add the wall-clock seconds spent in the block to ``seconds[name]``; the run's deadline is checked as the
+    stage starts, and a solve inside it is bounded by what is left (:mod:`planner.deadline`)."""
     t = time.perf_counter()
     try:
-        yield
+        with deadline.stage(name):
+            yield
     finally:
         seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - t, 2)
 
 
 def execute_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None,
-                     economics: bool = True, output: Path | None = None) -> RunOutput:
+                     economics: bool = True, output: Path | None = None,
+                     run_deadline: deadline.Deadline | None = None) -> RunOutput:
+    """Run the scenario under one wall-clock deadline for every stage: ``run_deadline``, else the one in force
+    (:func:`planner.deadline.active`), else its solver time limit plus ``PLANNER_RUN_ALLOWANCE_S`` from now;
+    past it :class:`planner.deadline.DeadlineExceeded` names the stage. See :func:`_execute`."""
+    d = run_deadline or deadline.current() or deadline.run_deadline(scenario.solver.time_limit_s)
+    with deadline.active(d):
+        return _execute(scenario, dataset, on_log, on_progress, economics, output)
+
+
+def _execute(scenario: Scenario, dataset: Dataset, on_log, on_progress, economics: bool,
+             output: Path | None) -> RunOutput:
     """Solve the scenario and, when a solution exists and ``economics``, estimate losses and prices against the
     traditional channel and the investor's view, the inter-district flows (``interdistrict_flows``, against today's
     network, else none: ``interdistrict_baseline``) and producer surplus by region beside its agricultural shares

@@ -43,6 +43,7 @@ from optimization.problem import TIER_COLUMNS, NetworkProblem, Options
 from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
+from planner import deadline
 from planner.balance import (
     demand_kt_per_capita,
     feed_demand_kt,
@@ -604,8 +605,11 @@ def coverage_sets(scenario: Scenario, dataset: Dataset, supply_node: dict[str, s
 def run_scenario(scenario: Scenario, dataset: Dataset, on_log=None, on_progress=None) -> tuple[PlannedProblem,
                                                                                                NetworkResult]:
     """Build and solve a scenario; returns the planned problem and the tidy results."""
-    planned = build_problem(scenario, dataset)
+    with deadline.stage("network"):
+        planned = build_problem(scenario, dataset)
     s = scenario.solver
-    result = optimize(planned.problem, SolverOptions(time_limit=s.time_limit_s, rel_gap=s.gap, threads=s.threads,
+    with deadline.stage("solve"):  # the MILP gets its time limit, never past the run's deadline
+        limit = deadline.time_left(s.time_limit_s)
+        result = optimize(planned.problem, SolverOptions(time_limit=limit, rel_gap=s.gap, threads=s.threads,
                                                      log=on_log, on_progress=on_progress, start=s.start))
     return planned, result

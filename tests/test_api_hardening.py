@@ -309,6 +309,21 @@ def test_a_bad_setting_stops_the_start_up_naming_the_variable(tmp_path, monkeypa
     assert load_limits({"PLANNER_MAX_QUEUE": " 7 "}).max_active_runs == 7
 
 
+@pytest.mark.parametrize("var", ["PLANNER_MAX_RUNS", "PLANNER_RUN_ALLOWANCE_S"])
+def test_planner_serve_with_a_bad_setting_exits_1_with_one_line(monkeypatch, var):
+    """``planner serve`` checks its settings before uvicorn starts: one line naming the setting, exit code 1, no
+    traceback (it once printed uvicorn's lifespan traceback and exited 3)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, var: "abc", "PLANNER_DB": os.devnull + ".never"}
+    r = subprocess.run([sys.executable, "-m", "planner.cli", "serve", "--port", "1"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and var in lines[0] and "Traceback" not in r.stderr
+
+
 def test_the_database_file_is_private(tmp_path):
     path = tmp_path / "private.db"
     engine(f"sqlite:///{path}")
@@ -388,10 +403,40 @@ def test_an_estimate_past_its_deadline_is_stopped_and_refused_with_the_reason(tm
     _, key = create_key("planner", url=url)
     big = {"name": "south", "scope": {"federal_districts": ["NCFD", "SFD"]}}  # every commodity: many seconds
     with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
-        r = tc.post("/estimate/price-impact", json={"scenario": big}, headers={"X-API-Key": key})
+        r = tc.post("/estimate/price-impact?wait=true", json={"scenario": big}, headers={"X-API-Key": key})
     assert r.status_code == 422, r.text
     err = r.json()["detail"][0]
     assert err["loc"] == ["body", "scenario"] and "PLANNER_ESTIMATE_DEADLINE_S" in err["msg"]
+
+
+def estimate_processes() -> list:
+    """The live estimate processes of this test process: the children of its fork server (the fork server
+    itself stays, preloaded, for the next request)."""
+    import psutil
+
+    servers = [c for c in psutil.Process().children() if "forkserver" in " ".join(c.cmdline())]
+    return [p for s in servers for p in s.children() if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_an_estimate_longer_than_a_few_seconds_becomes_a_job(tmp_path, monkeypatch):
+    """Issue #19: an estimate over HTTP that is not done within PLANNER_ESTIMATE_SYNC_S is not held in the
+    request: its process is stopped and it is queued as a job like a run (202, Location), which the client
+    polls; nothing keeps computing for the request."""
+    monkeypatch.setenv("PLANNER_ESTIMATE_SYNC_S", "1")
+    url = f"sqlite:///{tmp_path / 'handover.db'}"
+    _, key = create_key("planner", url=url)
+    h = {"X-API-Key": key}
+    big = {"name": "south", "scope": {"federal_districts": ["NCFD", "SFD"]}}  # every commodity: many seconds
+    with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
+        started = time.monotonic()
+        r = tc.post("/estimate/price-impact", json={"scenario": big}, headers=h)
+        elapsed = time.monotonic() - started
+        assert r.status_code == 202, r.text
+        assert elapsed < 1 + 10  # the window, and the stop of its process; not the estimate's full time
+        job = r.json()
+        assert r.headers["Location"] == f"/estimates/{job['id']}"
+        assert tc.get(r.headers["Location"], headers=h).json()["status"] == "queued"
+        assert estimate_processes() == []  # the request's estimate process was stopped
 
 
 def test_the_azerbaijan_only_price_estimate_ends_with_the_reason(tmp_path, monkeypatch):
@@ -402,7 +447,7 @@ def test_the_azerbaijan_only_price_estimate_ends_with_the_reason(tmp_path, monke
     _, key = create_key("planner", url=url)
     az = {"name": "az_only", "scope": {"countries": ["AZ"]}, "commodities": ["grain"]}
     with TestClient(create_app(url, start_jobs=False), raise_server_exceptions=False) as tc:
-        r = tc.post("/estimate/price-impact", json={"scenario": az}, headers={"X-API-Key": key})
+        r = tc.post("/estimate/price-impact?wait=true", json={"scenario": az}, headers={"X-API-Key": key})
         assert r.status_code in (200, 422), r.text
         if r.status_code == 422:
             assert r.json()["detail"][0]["loc"] == ["body", "scenario"]

@@ -199,3 +199,61 @@ def test_a_worker_dies_with_its_parent(tmp_path):
     while process_start(child) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process_start(child) is None
+
+
+def test_start_up_reaps_a_live_orphan_worker_and_fails_its_run(tmp_path):
+    """A worker whose server died (kill -9) but which still lives on this host is killed by the next server's
+    start-up recovery, and its run fails saying so — even with its lease still valid."""
+    url = f"sqlite:///{tmp_path / 'orphan.db'}"
+    rid = _queued_run(url)
+    [run] = JobManager(url, Limits(lease_s=300))._claim(1)
+    dead_server = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_server.wait(30)  # a server pid that runs no more
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        host, pid, start, _, _ = worker_tag(orphan.pid).split()
+        tag = f"{host} {pid} {start} {dead_server.pid} 12345"
+        assert write(url, rid, run.lease_owner, pid=orphan.pid, worker=tag, lease_until=time.time() + 300)
+        assert worker_state(tag) == ("orphan", orphan.pid)
+        jm = JobManager(url, Limits(lease_s=300))
+        assert jm.recover() == 1
+        assert orphan.wait(10) == -signal.SIGKILL  # the orphan was stopped, not left solving
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait(10)
+    with session(url) as s:
+        r = s.get(RunRecord, rid)
+        assert r.status == "failed" and "orphaned worker was stopped" in r.error
+    assert JobManager(url, Limits(lease_s=300)).recover() == 0  # nothing left to recover
+
+
+def test_a_worker_started_just_before_its_server_dies_does_not_outlive_it(tmp_path):
+    """The dispatcher's worker entry point sets the parent-death signal before any heavy import (the audit saw a
+    worker live on with PPID 1 while it loaded pandas and the dataset): a 'server' that starts a worker and is
+    killed at once leaves no worker behind, and the worker never reaches the run's libraries."""
+    from api.worker_boot import boot
+
+    assert boot.__module__ == "api.worker_boot"
+    light = subprocess.run([sys.executable, "-c", "import sys, api.worker_boot\n"
+                            "heavy = {'api.jobs', 'pandas', 'pyomo', 'highspy', 'sqlalchemy'} & set(sys.modules)\n"
+                            "print(sorted(heavy))"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert light.stdout.strip() == "[]", light.stderr
+    out = tmp_path / "worker.pid"
+    code = ("import multiprocessing as mp, os, signal, sys\n"
+            "from api.worker_boot import boot\n"
+            "if __name__ == '__main__':\n"
+            "    p = mp.get_context('spawn').Process(target=boot, daemon=True,\n"
+            f"        args=('r', 'sqlite:///{tmp_path / 'none.db'}', 'o', os.getpid()))\n"
+            "    p.start()\n"
+            f"    open({str(out)!r}, 'w').write(str(p.pid))\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    server = subprocess.run([sys.executable, "-c", code], timeout=60,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert server.returncode == -signal.SIGKILL
+    worker = int(out.read_text())
+    deadline = time.monotonic() + 20
+    while process_start(worker) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_start(worker) is None  # gone (or a zombie awaiting its reaper), not solving on

@@ -94,6 +94,45 @@ def test_equilibrium_conditions_hold_and_cheaper_trade_never_lowers_surplus(case
     assert cheaper.welfare >= eq.welfare - 1e-6 * abs(eq.welfare) - 1e-6
 
 
+def colocated_markets(n_markets: int = 80, n_nodes: int = 9, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Many markets on few network nodes, every pair an arc costing by the distance of its nodes (Azerbaijan
+    alone: 80 district markets on about a dozen towns): thousands of equally cheap routings."""
+    rng = np.random.default_rng(seed)
+    node = rng.integers(0, n_nodes, n_markets)
+    xy = rng.uniform(0, 500, (n_nodes, 2))
+    km = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    names = np.array([f"m{i}" for i in range(n_markets)])
+    mk = pd.DataFrame({"market": names, "S0": rng.uniform(0, 30000, n_markets),
+                       "D0": rng.uniform(5000, 20000, n_markets), "ps0": 20000.0, "pd0": 26000.0,
+                       "eps_s": 0.3, "eps_d": -0.5})
+    i, j = np.meshgrid(np.arange(n_markets), np.arange(n_markets), indexing="ij")
+    arcs = pd.DataFrame({"from": names[i.ravel()], "to": names[j.ravel()],
+                         "cost": (6000 + 4.0 * np.round(km[node[i], node[j]])).ravel()})
+    return mk, arcs
+
+
+def test_markets_on_shared_nodes_solve_at_once_and_keep_the_equilibrium_conditions(monkeypatch):
+    """Issue #19: Azerbaijan alone stalled HiGHS's QP (markets on shared nodes: thousands of equally cheap
+    routings) until the time limit, then fell back to the stronger regularisation. Routed between classes of
+    markets that trade alike, such an instance solves at the first regularisation within a second, and the
+    split back to market-to-market flows keeps every market's balance and the price conditions."""
+    import planner.economics.equilibrium as eq
+
+    monkeypatch.setattr(eq, "FIRST_ATTEMPT_S", 1.0)  # the ungrouped QP took 4-8 s here
+    mk, arcs = colocated_markets()
+    e = solve_equilibrium(mk, arcs, time_limit=30)
+    assert e.regularisation == eq.FLOW_REGULARISATION
+    m, f = e.markets.set_index("market"), e.flows
+    shipped = f.groupby("from")["tonnes"].sum().reindex(m.index).fillna(0)
+    received = f.groupby("to")["tonnes"].sum().reindex(m.index).fillna(0)
+    assert np.allclose(shipped, m["S"], rtol=1e-6, atol=1e-3)
+    assert np.allclose(received, m["D"], rtol=1e-6, atol=1e-3)
+    gap = m.loc[f["to"], "demand_price"].to_numpy() - m.loc[f["from"], "supply_price"].to_numpy() - f["cost"].to_numpy()
+    scale = 1e-3 * m["demand_price"].abs().max()
+    assert (gap <= scale).all()
+    assert (np.abs(gap[f["tonnes"].to_numpy() > 1e-3 * f["tonnes"].max()]) <= scale).all()
+
+
 def test_bad_markets_are_named():
     mk, arcs = two_regions(1.0)
     with pytest.raises(EquilibriumError, match="elasticities"):

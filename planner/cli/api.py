@@ -55,7 +55,16 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id from `planner
 
 def serve(host: Annotated[str, typer.Option(help="interface")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port")] = 8000) -> None:
-    """Start the API with uvicorn (database: DATABASE_URL, or the SQLite file PLANNER_DB)."""
+    """Start the API with uvicorn (database: DATABASE_URL, or the SQLite file PLANNER_DB). A bad setting
+    (PLANNER_MAX_RUNS=abc, …) stops it before it starts: one line naming the setting, exit code 1."""
+    from api.limits import SettingsError, load_limits
+    from planner.deadline import allowance_s
+
+    try:
+        load_limits()
+        allowance_s()
+    except (SettingsError, ValueError) as exc:
+        raise fail(str(exc)) from None
     import uvicorn
 
     from api.app import create_app

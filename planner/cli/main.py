@@ -223,6 +223,8 @@ def candidates(scenario: Annotated[Path, typer.Argument(help="scenario YAML file
         emit_json({"scenario": sc.name, "candidates": rows})
 
 
+DEADLINE_EXIT = 3
+"""Exit code of ``planner run`` when the run's deadline passed (1: bad input; 2: no solution)."""
 RUN_FILES = (("report", ("report.html", "report.pdf")), ("map", ("map.png", "map.svg", "map.pdf")),
              ("workbook", ("results.xlsx",)), ("GIS layers", ("network.gpkg", "network.geojson")),
              ("summary", ("summary.json",)), ("solver log", ("run.log",)))
@@ -240,12 +242,17 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
     """Run a scenario: supply-demand balance, siting and flows, losses, prices, investor's view; write outputs."""
     from geo.network import NetworkError
     from optimization.problem import ProblemError
+    from planner import deadline
     from planner.balance import regional_balance
     from planner.economics.equilibrium import EquilibriumError
     from planner.outputs import OutputError, prepare_folder
     from planner.scenario import ScenarioError
 
     sc = scenario_or_fail(scenario)
+    try:  # one deadline for every stage, from here: the solve's time limit plus the allowance (as the API's)
+        run_deadline = deadline.run_deadline(sc.solver.time_limit_s)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     ds = load_data(dict(sc.data))
     try:
         ids = sc.region_ids(ds)
@@ -258,7 +265,7 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
         console.print(f"[bold]Scenario[/bold] {sc.name}: {sc.title_en or ''} / {sc.title_ru or ''}")
         print_balance(regional_balance(ds, ids, list(sc.commodities), params, sc.demand_basis), sc.demand_basis)
         try:
-            with SolveProgress(sc.solver.time_limit_s) as progress:
+            with deadline.active(run_deadline), SolveProgress(sc.solver.time_limit_s) as progress:
                 from planner.execute import execute_scenario
 
                 def on_log(line: str) -> None:
@@ -272,8 +279,12 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")] = D
                     from planner.outputs import write_outputs
 
                     progress.phase("writing the report, map and tables")
-                    written = write_outputs(output, out.planned, out.result, out.summary, ds, ids, out.losses,
-                                            out.prices, out.investor, force=True)
+                    with deadline.stage("outputs"):
+                        written = write_outputs(output, out.planned, out.result, out.summary, ds, ids,
+                                                out.losses, out.prices, out.investor, force=True)
+        except deadline.DeadlineExceeded as exc:
+            err_console.print(f"[bold red]error:[/bold red] {scenario}: {exc}", highlight=False)
+            raise typer.Exit(code=DEADLINE_EXIT) from None
         except (ScenarioError, NetworkError, ProblemError, EquilibriumError, OutputError, ValueError) as exc:
             raise fail(f"{scenario}: {exc}") from None
         print_summary(out.summary)

@@ -29,6 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from planner import deadline
+
+EQUILIBRIUM_TIME_LIMIT_S = 60.0
+"""Seconds one equilibrium may take at most (both attempts), a numerical setting; within a run, never past the
+run's deadline (:mod:`planner.deadline`)."""
 FLOW_REGULARISATION_FALLBACK = 1e-3
 """The stronger flow regularisation of a second attempt, when the first (:data:`FLOW_REGULARISATION`) has not
 converged within :data:`FIRST_ATTEMPT_S`: on very degenerate instances (Azerbaijan alone: 81 markets on about 9
@@ -58,14 +63,64 @@ class Equilibrium:
     regularisation: float = 0.0
 
 
+def equivalence_classes(n: int, src: np.ndarray, dst: np.ndarray, cost: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group the ``n`` markets that trade alike, so the QP routes between groups rather than markets.
+
+    Two markets are in one *supply class* when they reach every market by an arc of the same cost (or neither
+    has an arc there), and in one *demand class* when every market reaches them at the same cost. Markets on
+    one network node are alike (a country's districts mapped to a few towns: Azerbaijan alone has 80 markets
+    on about a dozen nodes and 6,394 arcs). Then a class's supply can be sent to a demand class by one flow at
+    the class-to-class cost, and any split of that flow among the class's markets costs the same: the optimum
+    (quantities, prices, surplus) is the markets' optimum, and the QP no longer holds thousands of
+    equally cheap routings between which HiGHS's active-set solver stalled (issue #19: vegetables and fruit of
+    Azerbaijan ran into the time limit).
+
+    ``src``, ``dst``: the arcs' market positions; ``cost``: their costs. Returns each market's supply class and
+    demand class, and the class arcs (from supply class, to demand class, cost). Duplicate arcs (one pair
+    twice): no grouping (every market its own class)."""
+    pairs = src.astype(np.int64) * max(n, 1) + dst
+    if len(np.unique(pairs)) != len(pairs) or n == 0:
+        ident = np.arange(n)
+        return ident, ident, src, dst, cost
+    C = np.full((n, n), np.inf)
+    C[src, dst] = cost
+    _, sup_class = np.unique(C, axis=0, return_inverse=True)
+    _, dem_class = np.unique(C.T, axis=0, return_inverse=True)
+    sup_class, dem_class = sup_class.ravel().astype(int), dem_class.ravel().astype(int)
+    class_pairs = np.unique(sup_class[src].astype(np.int64) * n + dem_class[dst])
+    csrc, cdst = (class_pairs // n).astype(int), (class_pairs % n).astype(int)
+    # every market pair of a class pair has an arc of that cost (the classes were built from identical rows)
+    pos = np.searchsorted(class_pairs, sup_class[src].astype(np.int64) * n + dem_class[dst])
+    ccost = np.empty(len(class_pairs))
+    ccost[pos] = cost
+    return sup_class, dem_class, csrc, cdst, ccost
+
+
+def _split_flows(X: np.ndarray, csrc: np.ndarray, cdst: np.ndarray, sup_class: np.ndarray, dem_class: np.ndarray,
+                 src: np.ndarray, dst: np.ndarray, ship: np.ndarray, take: np.ndarray, n_sc: int,
+                 n_dc: int) -> np.ndarray:
+    """Market-to-market flows (per original arc) from the class-to-class flows ``X``: each class flow split in
+    proportion to what each market of the supply class ships (``ship``: supply less outside sales) and each market
+    of the demand class takes (``take``: demand less outside purchases), which keeps every market's balance."""
+    ship_tot = np.bincount(sup_class, weights=ship, minlength=n_sc)
+    take_tot = np.bincount(dem_class, weights=take, minlength=n_dc)
+    ship_share = np.divide(ship, ship_tot[sup_class], out=np.zeros_like(ship), where=ship_tot[sup_class] > 0)
+    take_share = np.divide(take, take_tot[dem_class], out=np.zeros_like(take), where=take_tot[dem_class] > 0)
+    flow = np.zeros((n_sc, n_dc))
+    flow[csrc, cdst] = X
+    return flow[sup_class[src], dem_class[dst]] * ship_share[src] * take_share[dst]
+
+
 def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: float | None = None,
-                      outside_cost: pd.Series | None = None, time_limit: float = 60.0,
+                      outside_cost: pd.Series | None = None, time_limit: float | None = None,
                       regularisation: float = FLOW_REGULARISATION) -> Equilibrium:
     """Solve the spatial price equilibrium.
 
     ``markets``: market, S0, D0 (tonnes), ps0, pd0 (RUB per tonne), eps_s (> 0), eps_d (< 0);
     ``arcs``: from, to, cost (RUB per tonne); ``outside_price`` and ``outside_cost`` (per market) add an outside
-    market that buys and sells at that price. ``time_limit`` (seconds) bounds the QP: the first attempt gets at most
+    market that buys and sells at that price. ``time_limit`` (seconds; default :data:`EQUILIBRIUM_TIME_LIMIT_S`,
+    and never past the run's deadline, :mod:`planner.deadline`) bounds the QP: the first attempt gets at most
     :data:`FIRST_ATTEMPT_S`, a second at the stronger :data:`FLOW_REGULARISATION_FALLBACK` the rest; past it the
     equilibrium is refused with :class:`EquilibriumError`, never waited on. ``Equilibrium.regularisation`` says
     which regularisation the answer carries; ``regularisation`` sets the first attempt's (two equilibria that are
@@ -93,15 +148,24 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
     alpha = D0 - beta * p_d0
     src = arcs["from"].map(idx).to_numpy(int)
     dst = arcs["to"].map(idx).to_numpy(int)
-    cost = arcs["cost"].to_numpy(float) / ps
+    arc_cost = arcs["cost"].to_numpy(float) / ps
+    # the QP's flows run between classes of markets that trade alike (see equivalence_classes), not between
+    # markets: exact, and it removes the ties that made HiGHS's QP solver stall
+    n = len(mk)
+    sup_class, dem_class, csrc, cdst, cost = equivalence_classes(n, src, dst, arc_cost)
+    n_sc, n_dc = int(sup_class.max(initial=-1)) + 1, int(dem_class.max(initial=-1)) + 1
+    # a class arc stands for |supply class| × |demand class| market arcs: its regularisation is divided by that
+    # count, the least the markets' own regularisation can cost for the same class flow (an even split)
+    per_arc = (np.bincount(sup_class, minlength=n_sc)[csrc] * np.bincount(dem_class, minlength=n_dc)[cdst])
     if outside_price is not None:
         outside_price = outside_price / ps
-    n, n_arcs = len(mk), len(arcs)
+    n_arcs = len(cost)
     trade = outside_price is not None
     oc = np.zeros(n)
     if trade:
         oc = (outside_cost.reindex(mk["market"]).to_numpy(float) / ps if outside_cost is not None else np.zeros(n))
-    # columns: S (n), D (n), x (n_arcs), then e (n) and im (n) with trade; rows: supply (n), demand (n)
+    # columns: S (n), D (n), x (n_arcs, between classes), then e (n) and im (n) with trade;
+    # rows: supply (one per supply class), demand (one per demand class)
     n_cols = 2 * n + n_arcs + (2 * n if trade else 0)
     upper = np.full(n_cols, np.inf)
     upper[:n][delta <= 0] = 0.0
@@ -111,7 +175,7 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
     c[n:2 * n] = np.where(beta < 0, alpha / np.where(beta < 0, beta, -1), 0.0)
     c[2 * n:2 * n + n_arcs] = cost
     x_cols = np.arange(2 * n, 2 * n + n_arcs)
-    rows = [np.arange(n), np.arange(n, 2 * n), src, n + dst]
+    rows = [sup_class, n_sc + dem_class, csrc, n_sc + cdst]
     cols = [np.arange(n), np.arange(n, 2 * n), x_cols, x_cols]
     vals = [-np.ones(n), -np.ones(n), np.ones(n_arcs), np.ones(n_arcs)]
     if trade:
@@ -122,24 +186,24 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         oc = np.where(np.isfinite(oc), oc, 0.0)
         c[e_cols] = -(outside_price - oc)
         c[im_cols] = outside_price + oc
-        rows += [np.arange(n), np.arange(n, 2 * n)]
+        rows += [sup_class, n_sc + dem_class]
         cols += [e_cols, im_cols]
         vals += [np.ones(n), np.ones(n)]
     A = sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(2 * n, n_cols))
+                          shape=(n_sc + n_dc, n_cols))
     quad = np.zeros(n_cols)
     quad[:n] = np.where(delta > 0, 1 / np.where(delta > 0, delta, 1), 0.0)
     quad[n:2 * n] = np.where(beta < 0, -1 / np.where(beta < 0, beta, -1), 0.0)
 
     def attempt(reg: float, limit: float) -> highspy.Highs:
-        quad[x_cols] = 2 * reg
+        quad[x_cols] = 2 * reg / per_arc
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(limit))
         lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n_cols, 2 * n
+        lp.num_col_, lp.num_row_ = n_cols, n_sc + n_dc
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, np.zeros(n_cols), upper
-        lp.row_lower_ = lp.row_upper_ = np.zeros(2 * n)
+        lp.row_lower_ = lp.row_upper_ = np.zeros(n_sc + n_dc)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
         on = np.flatnonzero(quad)
@@ -154,6 +218,7 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         h.run()
         return h
 
+    time_limit = deadline.time_left(EQUILIBRIUM_TIME_LIMIT_S if time_limit is None else time_limit)
     started = time.perf_counter()
     reg = regularisation
     fallback = regularisation < FLOW_REGULARISATION_FALLBACK  # a second attempt remains
@@ -163,10 +228,15 @@ def solve_equilibrium(markets: pd.DataFrame, arcs: pd.DataFrame, outside_price: 
         reg = FLOW_REGULARISATION_FALLBACK
         h = attempt(reg, left)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        deadline.check_passed()  # the run's deadline, not the instance, stopped it: say so
         raise EquilibriumError(f"the equilibrium QP ended with {h.modelStatusToString(h.getModelStatus())} "
                                f"(flow regularisation {reg:g}, {time_limit:g} s)")
     col = np.asarray(h.getSolution().col_value)
-    S, D, x = col[:n], col[n:2 * n], col[2 * n:2 * n + n_arcs]
+    S, D, X = col[:n], col[n:2 * n], col[2 * n:2 * n + n_arcs]
+    e_val = col[e_cols] if trade else np.zeros(n)
+    m_val = col[im_cols] if trade else np.zeros(n)
+    x = _split_flows(X, csrc, cdst, sup_class, dem_class, src, dst, np.maximum(S - e_val, 0.0),
+                     np.maximum(D - m_val, 0.0), n_sc, n_dc)
     p_sup = np.where(delta > 0, (S - gamma) / np.where(delta > 0, delta, 1), np.nan)
     p_dem = np.where(beta < 0, (D - alpha) / np.where(beta < 0, beta, -1), np.nan)
     out = mk.assign(S=S * qs, D=D * qs, supply_price=p_sup * ps, demand_price=p_dem * ps)

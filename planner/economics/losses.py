@@ -26,6 +26,7 @@ from optimization.problem import NetworkProblem, Options
 from optimization.results import NetworkResult
 from optimization.run import optimize
 from optimization.solve import SolverOptions
+from planner import deadline
 from planner.data.loader import Dataset
 from planner.pipeline import PlannedProblem, build_problem
 from planner.scenario import Scenario, ScenarioError
@@ -68,7 +69,8 @@ def with_sites(pb: NetworkProblem, open_sites: OpenSites) -> NetworkProblem:
 
 
 def route_with_sites(planned: PlannedProblem, open_sites: OpenSites, scenario: Scenario) -> NetworkResult:
-    """Flows routed with exactly ``open_sites`` open (:func:`with_sites`), at the scenario's time limit and gap.
+    """Flows routed with exactly ``open_sites`` open (:func:`with_sites`), at the scenario's time limit (never past
+    the run's deadline, :mod:`planner.deadline`) and gap.
 
     Solved once per set of sites for a planned problem: the loss estimate, the price model's centre shares and the
     net social benefit route the same site sets, so the result is kept on ``planned.routed``."""
@@ -76,7 +78,7 @@ def route_with_sites(planned: PlannedProblem, open_sites: OpenSites, scenario: S
     key = frozenset(chosen.items())
     if key not in planned.routed:
         planned.routed[key] = optimize(with_sites(planned.problem, chosen), SolverOptions(
-            time_limit=scenario.solver.time_limit_s, rel_gap=scenario.solver.gap))
+            time_limit=deadline.time_left(scenario.solver.time_limit_s), rel_gap=scenario.solver.gap))
     return planned.routed[key]
 
 

@@ -143,10 +143,30 @@ def crossing_rows(layers: dict, dataset) -> list[dict]:
     return rows
 
 
+PER_GROUP_KEYS = ("loss_tonnes_baseline", "loss_tonnes_network", "loss_reduction_pct", "price_change_pct",
+                  "farm_price_change_pct", "price_change_vs_existing_pct", "imports_t", "exports_t", "unmet_t")
+"""Summary entries keyed by commodity group (each may lack the groups its stage did not see)."""
+
+
+def report_commodities(summary: dict) -> list[str]:
+    """The commodity groups the report names: the scenario's own (``provenance.scenario.commodities``), in its
+    order, then any other group a per-group figure of the summary or its headline carries. A scope that
+    produces no milk or meat (Uzbekistan, Tajikistan, Kyrgyzstan, Azerbaijan alone) has no losses for them but
+    still prices them: the report must name every group it shows."""
+    groups = list(((summary.get("provenance") or {}).get("scenario") or {}).get("commodities") or [])
+    blocks = [summary, summary.get("headline") or {}]
+    for block in blocks:
+        for key in (*PER_GROUP_KEYS, "consumer_price_change_pct", "consumer_price_change_vs_existing_pct"):
+            value = block.get(key)
+            if isinstance(value, dict):
+                groups += [c for c in value if isinstance(c, str) and c not in groups]
+    return groups
+
+
 def context(summary: dict, scenario_meta: dict, t: dict[str, pd.DataFrame], layers: dict, dataset,
             map_png: Path, pdf: bool) -> dict:
     """Everything the template shows."""
-    commodities = list(summary.get("loss_tonnes_baseline", {}) or summary.get("imports_t", {}))
+    commodities = report_commodities(summary)
     key_params, all_params = parameter_rows(summary, commodities)
     bal = t["balance"]
     bal_total = (bal.groupby(["commodity", "commodity_ru", "commodity_en"], sort=False)[
