@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
 
+FILE_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SMALL = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
          "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
 
@@ -38,15 +39,19 @@ def _media(content_type: str) -> str:
 
 # item 1: documented media types ------------------------------------------------------------------------------------
 
-def test_downloads_answer_only_documented_media_types_with_schemas_their_documents_meet(api):
+def test_downloads_answer_only_documented_media_types_with_schemas_their_documents_meet(api, small_run_files):
     """schemathesis's ST105 (undocumented content type) and ST108 (body against the schema of its media type): a
-    client reading the OpenAPI entry knows every media type each download answers, and what it parses to."""
+    client reading the OpenAPI entry knows every media type each download answers, and what it parses to — every
+    kind of file a run's worker writes (``planner.outputs.write_outputs``) included."""
+    from conftest import with_files
+
     tc, p, v, url = api
     spec = tc.get("/openapi.json").json()["paths"]
     sid = tc.post("/scenarios", json=SMALL, headers=p).json()["id"]
-    rid = _finished_run(url)
+    rid = with_files(_finished_run(url), small_run_files)
     files = [f["name"] for f in tc.get(f"/runs/{rid}/files", headers=v).json()]
-    assert {n.rsplit(".", 1)[1] for n in files} == {"json", "csv", "geojson", "xlsx"}
+    assert {n.rsplit(".", 1)[1] for n in files} == {"json", "csv", "geojson", "xlsx", "gpkg", "pdf", "html", "png",
+                                                    "svg"}
     fetched = [("/library/{name}/yaml", "/library/ncfd_expansion/yaml"),
                ("/scenarios/{scenario_id}/yaml", f"/scenarios/{sid}/yaml")]
     fetched += [("/runs/{run_id}/files/{name}", f"/runs/{rid}/files/{n}") for n in files]
@@ -63,8 +68,12 @@ def test_downloads_answer_only_documented_media_types_with_schemas_their_documen
             assert schema["type"] == "object" and isinstance(json.loads(r.content), dict)
         elif media == "text/csv":
             assert schema["type"] == "string" and r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM
-        else:
-            assert schema == {"type": "string", "format": "binary"} and r.content[:2] == b"PK"  # a zip (xlsx)
+        elif media in ("text/html", "image/svg+xml"):
+            assert schema == {"type": "string"} and r.text.lstrip().startswith("<")
+        else:  # bytes: the workbook (a zip), the PDF report, the GeoPackage (SQLite), the PNG map
+            magic = {FILE_XLSX: b"PK", "application/pdf": b"%PDF", "image/png": b"\x89PNG",
+                     "application/geopackage+sqlite3": b"SQLite format 3"}[media]
+            assert schema == {"type": "string", "format": "binary"} and r.content.startswith(magic), path
     # nothing documented that is never answered either: the YAML downloads answer YAML only
     assert list(spec["/library/{name}/yaml"]["get"]["responses"]["200"]["content"]) == ["application/yaml"]
     # and their errors are JSON, as documented on every operation (not the download's media type)

@@ -190,27 +190,91 @@ def test_run_list_is_paged_and_filtered(web):
     assert tc.get(f"/runs?offset={10 ** 30}", headers=v).status_code == 422  # never an overflow in the database
 
 
-def test_run_files_are_written_from_the_result_and_only_they_are_served(web, tmp_path):
-    tc, _, v, url = web
-    rid = _finished_run(url)
-    files = tc.get(f"/runs/{rid}/files", headers=v).json()
-    assert [f["name"] for f in files] == ["summary.json", "sites.csv", "flows.csv", "losses.csv",
-                                          "losses_by_region.csv", "prices.csv", "network.geojson", "results.xlsx"]
-    xlsx = tc.get(f"/runs/{rid}/files/results.xlsx", headers=v)
-    assert xlsx.status_code == 200 and "spreadsheetml" in xlsx.headers["content-type"]
-    import openpyxl
+def test_a_real_run_offers_every_output_file_the_command_line_writes(tmp_path, monkeypatch):
+    """A run through the job manager (a worker process, a real solve) writes its folder with the command line's
+    writer (``planner.outputs.write_outputs``): every file of ``FILES`` is listed and served with its media type —
+    the PDF report is a PDF, the GeoPackage opens with its layers, the workbook is the formatted one (README
+    sheet) —, nothing else in the folder is served, and only to a key of the run's organisation."""
+    import time
 
-    wb = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
-    assert {"summary", "sites", "flows"} <= set(wb.sheetnames)
-    sites = tc.get(f"/runs/{rid}/files/sites.csv", headers=v).content
-    assert sites.startswith(b"\xef\xbb\xbf") and "Пятигорск" in sites.decode("utf-8-sig")
-    (tmp_path / "runs" / rid / "secret.txt").write_text("not a run file")
-    for name in ("secret.txt", "..%2F..%2Fweb.db", "%2Fetc%2Fpasswd"):
-        assert tc.get(f"/runs/{rid}/files/{name}", headers=v).status_code == 404, name
-    assert tc.get(f"/runs/{rid}/files/results.xlsx").status_code == 401
-    assert tc.get("/runs/nope/files", headers=v).status_code == 404
+    import openpyxl
+    import pyogrio
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from conftest import SMALL_RUN
+    from planner.outputs import FILES, LAYERS
+
+    for var in ("PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S", "PLANNER_MAX_RUNS"):
+        monkeypatch.delenv(var, raising=False)
+    url = f"sqlite:///{tmp_path / 'files.db'}"
+    _, pk = create_key("planner", url=url)
+    _, vk = create_key("viewer", url=url)
+    _, other = create_key("viewer", url=url, org="other_ministry")
+    p, v = {"X-API-Key": pk}, {"X-API-Key": vk}
+    with TestClient(create_app(url, start_jobs=True), raise_server_exceptions=False) as tc:
+        rid = tc.post("/runs", json={"scenario": SMALL_RUN}, headers=p).json()["id"]
+        seen = set()
+        for _ in range(240):
+            state = tc.get(f"/runs/{rid}", headers=v).json()
+            seen.add(state["progress"])
+            if state["status"] not in ("queued", "running"):
+                break
+            if state["status"] == "running":  # files are listed only once the run has succeeded
+                assert tc.get(f"/runs/{rid}/files", headers=v).status_code == 409
+            time.sleep(0.25)
+        assert state["status"] == "succeeded", state
+        listed = {f["name"]: f for f in tc.get(f"/runs/{rid}/files", headers=v).json()}
+        assert set(FILES) <= set(listed), set(FILES) - set(listed)
+        assert listed["report.pdf"]["media_type"] == "application/pdf" and listed["report.pdf"]["bytes"] > 10_000
+        pdf = tc.get(f"/runs/{rid}/files/report.pdf", headers=v)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        gpkg = tc.get(f"/runs/{rid}/files/network.gpkg", headers=v)
+        assert gpkg.status_code == 200 and gpkg.headers["content-type"] == "application/geopackage+sqlite3"
+        (tmp_path / "got.gpkg").write_bytes(gpkg.content)
+        assert {name for name, _ in pyogrio.list_layers(tmp_path / "got.gpkg")} == set(LAYERS)
+        centres = pyogrio.read_dataframe(tmp_path / "got.gpkg", layer="centres")
+        assert len(centres) >= 6  # the six opened centres (and any existing ones in scope)
+        xlsx = tc.get(f"/runs/{rid}/files/results.xlsx", headers=v)
+        assert "spreadsheetml" in xlsx.headers["content-type"]
+        assert "README" in openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames
+        expected = {"report.html": "text/html", "map.png": "image/png", "map.svg": "image/svg+xml",
+                    "layer_flows.geojson": "application/geo+json", "sites.csv": "text/csv",
+                    "summary.json": "application/json"}
+        for name, media in expected.items():
+            r = tc.get(f"/runs/{rid}/files/{name}", headers=v)
+            assert r.status_code == 200 and r.headers["content-type"].split(";")[0] == media, name
+            assert "sandbox" in r.headers["content-security-policy"], name  # a report opened here runs no script
+        assert tc.get(f"/runs/{rid}/files/sites.csv", headers=v).content.startswith(b"\xef\xbb\xbf")
+        assert json.loads(tc.get(f"/runs/{rid}/files/summary.json", headers=v).content)["scenario"] == "api_small"
+        folder = tmp_path / "runs" / rid
+        assert folder.is_dir()  # PLANNER_RUNS_DIR/<run id>/
+        (folder / "secret.txt").write_text("not a run file")
+        for name in ("secret.txt", "..%2F..%2Ffiles.db", "%2Fetc%2Fpasswd", "run.log"):
+            assert tc.get(f"/runs/{rid}/files/{name}", headers=v).status_code == 404, name
+        assert tc.get(f"/runs/{rid}/files/report.pdf").status_code == 401
+        assert tc.get(f"/runs/{rid}/files/report.pdf", headers={"X-API-Key": other}).status_code == 404
+        assert tc.get("/runs/nope/files", headers=v).status_code == 404
+
+
+def test_run_files_answer_409_before_success_and_when_the_folder_holds_none(web, small_run_files):
+    """A failed run has no files (409); a succeeded run whose folder is missing (finished before the service wrote
+    files, or on a server with another ``PLANNER_RUNS_DIR``) says so with 409 rather than serving something else;
+    with its folder in place it lists exactly the output files."""
+    from conftest import with_files
+    from planner.outputs import FILES
+
+    tc, _, v, url = web
     failed = _finished_run(url, status="failed")
     assert tc.get(f"/runs/{failed}/files", headers=v).status_code == 409
+    bare = _finished_run(url)
+    r = tc.get(f"/runs/{bare}/files", headers=v)
+    assert r.status_code == 409 and "PLANNER_RUNS_DIR" in r.json()["detail"], r.text
+    assert "запустите сценарий ещё раз" in r.json()["detail_ru"]
+    rid = with_files(_finished_run(url), small_run_files)
+    names = [f["name"] for f in tc.get(f"/runs/{rid}/files", headers=v).json()]
+    assert names[:len(FILES)] == list(FILES)
 
 
 def test_pages_show_only_the_keys_organisation(web):
