@@ -25,6 +25,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer, load_only
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -118,6 +119,22 @@ class StoredScenario(BaseModel):
     body: dict[str, Any] | None = None
 
 
+def one_of(model: BaseModel, names: tuple[str, ...]) -> None:
+    """Exactly one of the fields ``names`` given, else a ``one_of`` error located at a field (``ctx["field"]``,
+    which :func:`planner.scenario.error_loc` appends): none given — at the first ("give scenario_id or
+    scenario"); several — at the second given ("give only one of … and …")."""
+    given = [n for n in names if getattr(model, n) is not None]
+    listed, listed_ru = (f"{', '.join(names[:-1])} {word} {names[-1]}" for word in ("or", "или"))
+    if not given:
+        raise PydanticCustomError("one_of", f"give {listed} (exactly one of them)",
+                                  {"field": names[0], "ru": f"укажите {listed_ru} (ровно одно из них)"})
+    if len(given) > 1:
+        both = " and ".join(given)
+        raise PydanticCustomError("one_of", f"give only one of {both}",
+                                  {"field": given[1], "ru": f"укажите только одно из полей {', '.join(given)}, "
+                                                            "а не несколько сразу"})
+
+
 class RunIn(BaseModel):
     """Start a run from a stored scenario id or from a scenario given inline (exactly one of the two)."""
 
@@ -130,8 +147,7 @@ class RunIn(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> RunIn:
-        if (self.scenario_id is None) == (self.scenario is None):
-            raise ValueError("give exactly one of scenario_id and scenario")
+        one_of(self, ("scenario_id", "scenario"))
         return self
 
 
@@ -193,8 +209,7 @@ class EstimateIn(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> EstimateIn:
-        if sum(x is not None for x in (self.scenario_id, self.scenario, self.run_id)) != 1:
-            raise ValueError("give exactly one of scenario_id, scenario and run_id")
+        one_of(self, ("scenario_id", "scenario", "run_id"))
         return self
 
 
@@ -505,10 +520,53 @@ app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body,
 async def invalid_request(request: Request, exc: RequestValidationError):
     """422 with each error's location down to the item, its message and kind; the input is not echoed (it may be
     large, or hold what JSON cannot carry)."""
-    detail = [item(error_loc(e), str(e["msg"]).removeprefix("Value error, "),
-                   ru_item(str(e["msg"]).removeprefix("Value error, "), e["type"], e.get("ctx")), e["type"])
-              for e in exc.errors()]
+    errors = list(exc.errors())
+    model = _body_model(request)
+    if model is not None and any(tuple(e["loc"]) == ("body",) and e["type"] == "missing" for e in errors):
+        # an empty body is read as an empty object: the answer names the fields it lacks
+        try:
+            model.model_validate({})
+        except ValidationError as empty:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in empty.errors()]
+    detail = []
+    for e in errors:
+        loc, msg = list(error_loc(e)), str(e["msg"]).removeprefix("Value error, ")
+        msg_ru = ru_item(msg, e["type"], e.get("ctx"))
+        if loc == ["body"]:  # the body as a whole is not an object (or is empty): name the object expected
+            name = model.__name__ if model is not None else "object"
+            got = "nothing" if e["type"] == "missing" else _json_kind(e.get("input"))
+            loc = ["body", name]
+            msg = (f"expected a JSON (or YAML) object with the fields of {name} (components.schemas.{name} in "
+                   f"/openapi.json), got {got}")
+            msg_ru = (f"ожидается объект JSON (или YAML) с полями {name} (components.schemas.{name} в "
+                      f"/openapi.json), получено: {JSON_KIND_RU.get(got, got)}")
+        detail.append(item(loc, msg, msg_ru, e["type"]))
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+JSON_KIND_RU = {"nothing": "пустое тело", "an array": "массив", "a string": "строка", "a number": "число",
+                "a boolean": "логическое значение", "null": "null", "a value": "значение"}
+"""Russian of :func:`_json_kind`'s names."""
+
+
+def _json_kind(v: Any) -> str:
+    """What a JSON value is, in words (an array, a string, …)."""
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str | bytes):
+        return "a string"
+    return "null" if v is None else "a value"
+
+
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The pydantic model of the body the request's route expects (None for a route without one)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

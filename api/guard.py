@@ -77,7 +77,8 @@ def json_errors(raw: bytes) -> list[dict] | None:
     try:
         data = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:
-        return [item(["body"], "JSON nested too deeply", "JSON вложен слишком глубоко", "json_invalid")]
+        return [item(["body", "JSON object"], "JSON nested too deeply", "JSON вложен слишком глубоко",
+                     "json_invalid")]
     except ValueError:  # not JSON (or an integer literal over Python's digit limit): FastAPI's own 422
         return None
     errors: list[dict] = []
@@ -151,6 +152,19 @@ def _json_value(v: Any) -> Any:
     raise TypeError(f"a YAML value of type {type(v).__name__} has no JSON equivalent")
 
 
+def yaml_loc(exc: ScenarioError) -> list:
+    """Where a YAML body's problem is, as a 422 ``loc``: the duplicated key's path (``["body", "objective",
+    "p"]``), the field whose aliases expand past the limit (``["body", "lol9"]``), else the line of a syntax error
+    (``["body", "line 3"]``; no field can be named where the text is not YAML), else the body as a whole with
+    what it must be (``["body", "YAML mapping"]``: text that is not UTF-8)."""
+    clean = [_safe(p) if isinstance(p, str | int) and not isinstance(p, bool) else short(p, 80) for p in exc.loc]
+    if clean:
+        return ["body", *clean]
+    if exc.line is not None:
+        return ["body", f"line {exc.line}"]
+    return ["body", "YAML mapping"]
+
+
 def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
     """A YAML body as JSON bytes, or 422 error items (at ``["body"]``, the message naming the problem and line).
     Non-finite numbers (``.inf``, ``.nan``) are written as JSON's non-standard literals so :func:`json_errors`
@@ -161,12 +175,33 @@ def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
         text = str(exc)
         kind = ("yaml_aliases" if "aliases are expanded" in text else "duplicate_key" if "duplicate key" in text
                 else "yaml_invalid")
-        return None, [item(["body"], text[:300], _yaml_ru(text)[:300], kind)]
+        return None, [item(yaml_loc(exc), text[:300], _yaml_ru(text)[:300], kind)]
     try:
         return json.dumps(data, default=_json_value).encode("utf-8"), []
     except (TypeError, ValueError) as exc:  # a mapping key JSON cannot hold (a list as a key), a binary value
-        return None, [item(["body"], f"YAML body: {str(exc)[:200]}",
-                           f"тело YAML: значение, которому нет соответствия в JSON ({str(exc)[:200]})", "yaml_invalid")]
+        loc, kind = _non_json(data)
+        return None, [item(["body", *loc], f"YAML body: {str(exc)[:200]}",
+                           f"тело YAML: {kind}, которому нет соответствия в JSON", "yaml_invalid")]
+
+
+def _non_json(data: Any) -> tuple[list, str]:
+    """Where the first value JSON cannot carry sits in a parsed YAML document (its path, else the document as a
+    whole: ``["YAML mapping"]``) and what it is, in Russian."""
+    import datetime as dt
+
+    stack: list[tuple[Any, list]] = [(data, [])]
+    while stack:
+        v, loc = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not isinstance(k, str | int | float | bool) and k is not None:
+                    return loc or ["YAML mapping"], "ключ-составное значение"
+                stack.append((x, [*loc, _safe(k) if isinstance(k, str) else str(k)]))
+        elif isinstance(v, list):
+            stack.extend((x, [*loc, i]) for i, x in enumerate(v))
+        elif not isinstance(v, str | int | float | bool | dt.date | dt.datetime) and v is not None:
+            return loc or ["YAML mapping"], f"значение типа {type(v).__name__}"
+    return ["YAML mapping"], "значение"
 
 
 YAML_RU = [

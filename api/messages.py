@@ -91,6 +91,7 @@ PYDANTIC_RU = {
     "unicode": lambda c: "текст не в Юникоде (одиночный суррогатный код)",
     "duplicate_key": lambda c: "ключ повторён",
     "duplicate_item": lambda c: f"значение {_ctx(c, 'item')} указано более одного раза",
+    "one_of": lambda c: str(_ctx(c, "ru")),
 }
 """Russian of pydantic's (and the body guard's) error kinds, by ``type``, from their context (bounds, choices)."""
 

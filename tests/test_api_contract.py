@@ -259,18 +259,25 @@ def test_a_billion_laughs_yaml_body_is_refused_at_once_and_nothing_stored(api):
         assert time.monotonic() - start < 5, path
         assert r.status_code == 422, (path, r.text)
         err = r.json()["detail"][0]
-        assert err["loc"] == ["body"] and err["type"] == "yaml_aliases" and "aliases" in err["msg"], err
+        # located at the first field whose value the aliases blow past the limit (9⁶ values), never just "body"
+        where = ["body", "lol5"] if path == "/scenarios" else ["body", "scenario", "lol5"]
+        assert err["loc"] == where and err["type"] == "yaml_aliases" and "aliases" in err["msg"], err
     assert _stored_ids(tc, v) == []
     assert tc.get("/runs", headers=v).json()["total"] == 0
 
 
 @pytest.mark.parametrize(("text", "status", "loc", "needle"), [
-    ("name: x\nname: y\n", 422, ["body"], "duplicate key 'name' (first at line 1)"),
-    ("name: x\nscope:\n  regions: [RU-STA]\n  regions: [RU-KB]\n", 422, ["body"], "line 4"),
+    ("name: x\nname: y\n", 422, ["body", "name"], "duplicate key 'name' (first at line 1)"),
+    ("name: x\nscope:\n  regions: [RU-STA]\n  regions: [RU-KB]\n", 422, ["body", "scope", "regions"], "line 4"),
+    ("name: x\nobjective:\n  p: 3\n  p: 4\n", 422, ["body", "objective", "p"], "duplicate key 'p'"),
+    ("name: x\nexits:\n- {market: am_yerevan, tariff_export_pct: 1, tariff_export_pct: 2}\n", 422,
+     ["body", "exits", 0, "tariff_export_pct"], "duplicate key"),
     ("name: x\nsolver: {time_limit_s: .inf}\n", 422, ["body", "solver", "time_limit_s"], "finite"),
     ("name: x\nparameters: {road_speed_kmh: .nan}\n", 422, ["body", "parameters", "road_speed_kmh"], "finite"),
-    ("name: [unclosed\n", 422, ["body"], "not valid YAML"),
-    ("name: !!binary aGVsbG8=\n", 422, ["body"], "bytes"),
+    ("name: [unclosed\n", 422, ["body", "line 2"], "not valid YAML"),  # no field in text that is not YAML
+    ("name: !!binary aGVsbG8=\n", 422, ["body", "name"], "bytes"),
+    ("- name: x\n", 422, ["body", "ScenarioIn"], "expected a JSON (or YAML) object"),  # not a mapping
+    ("", 422, ["body", "name"], "Field required"),  # empty: read as an empty mapping
     ("name: x\nscope: {regions: [RU-XXX]}\n", 422, ["body", "scope", "regions", 0], "RU-XXX"),
 ])
 def test_a_bad_yaml_body_is_a_422_naming_the_problem(api, text, status, loc, needle):
@@ -461,8 +468,8 @@ def test_every_error_body_carries_a_russian_message_beside_the_english_one(api, 
     # the body guard's
     ({"content": b'{"name": "x", "solver": {"time_limit_s": NaN}}', "headers": {"content-type": "application/json"}},
      ["body", "solver", "time_limit_s"], "finite number", "конечное число"),
-    ({"content": _laughs().encode(), "headers": YAML}, ["body"], "aliases", "ссылок"),
-    ({"content": b"name: x\nname: y\n", "headers": YAML}, ["body"], "duplicate key 'name'",
+    ({"content": _laughs().encode(), "headers": YAML}, ["body", "lol5"], "aliases", "ссылок"),
+    ({"content": b"name: x\nname: y\n", "headers": YAML}, ["body", "name"], "duplicate key 'name'",
      "ключ 'name' повторён (впервые — в строке 1)"),
 ])
 def test_every_422_item_carries_its_russian_message(api, request_, loc, english, russian):

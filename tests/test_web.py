@@ -199,10 +199,10 @@ def test_a_real_run_offers_every_output_file_the_command_line_writes(tmp_path, m
 
     import openpyxl
     import pyogrio
+    from conftest import SMALL_RUN
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from conftest import SMALL_RUN
     from planner.outputs import FILES, LAYERS
 
     for var in ("PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S", "PLANNER_MAX_RUNS"):
@@ -263,6 +263,7 @@ def test_run_files_answer_409_before_success_and_when_the_folder_holds_none(web,
     files, or on a server with another ``PLANNER_RUNS_DIR``) says so with 409 rather than serving something else;
     with its folder in place it lists exactly the output files."""
     from conftest import with_files
+
     from planner.outputs import FILES
 
     tc, _, v, url = web
