@@ -7,14 +7,16 @@ Unicode (lone surrogates, in keys or values) and duplicate keys in an object are
 naming its location (``["body", "solver", "time_limit_s"]``), so no such value reaches a handler or the database.
 
 A YAML body (``Content-Type: application/yaml``, also ``application/x-yaml``, ``text/yaml``, ``text/x-yaml``) costs
-far more to parse than JSON (PyYAML builds its node tree before any limit is counted), so it is read only for a
-caller with an active API key (else 401, the same body as a route's, before any parsing), at most
-:data:`MAX_YAML_BODY` bytes (64 KiB, 413 naming the limit; a scenario is a few KB), and at most
-:data:`MAX_YAML_PARSES` at once per server process (a further one is answered 429 with ``Retry-After: 2`` at once
-rather than queued, so waiting clients hold no thread). It is then read under the limits of a scenario file on the
-command line (``planner.scenario``): UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded — counted
-before expanding, so a "billion laughs" body is refused at once — and each key once (422 naming the problem and
-the line). It is then turned into JSON and checked like a JSON body, so the handlers see one format.
+far more to parse than JSON (PyYAML builds a Python object per value), so it is read only for a caller with an
+active API key (else 401, the same body as a route's, before any parsing), at most :data:`MAX_YAML_BODY` bytes
+(1 MiB, the scenario files' own limit on the command line; 413 naming the limit), and at most
+:data:`MAX_YAML_PARSES` at once per server process (a further one is answered 429 with ``Retry-After``
+:data:`YAML_RETRY_AFTER_S` at once rather than queued, so waiting clients hold no thread). It is then read under
+the limits of a scenario file on the command line (``planner.scenario.parse_yaml``): UTF-8, at most
+``MAX_YAML_NODES`` values — counted from the parse events before the tree is built — and as many once aliases are
+expanded — counted before expanding, so a "billion laughs" body is refused at once —, each key once (422 at the
+field, naming the problem and the line). It is then turned into JSON and checked like a JSON body, so the handlers
+see one format.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ from typing import Any
 import anyio
 
 from api.messages import NO_KEY, NO_KEY_RU, item, ru_item
-from planner.scenario import ScenarioError, bad_values, parse_yaml, short
+from planner.scenario import MAX_FILE_BYTES, ScenarioError, bad_values, parse_yaml, short
 
 Scope = dict[str, Any]
 
-MAX_YAML_BODY = 64 * 1024
-"""Largest YAML request body, bytes (64 KiB; a scenario file is a few KB). A project setting against a client
-making the server build a large YAML node tree, not a published figure; ``PLANNER_MAX_BODY`` does not raise it."""
+MAX_YAML_BODY = MAX_FILE_BYTES
+"""Largest YAML request body, bytes: the limit of a scenario file on the command line
+(:data:`planner.scenario.MAX_FILE_BYTES`, 1 MiB), one constant for both, so a file ``planner run`` reads is
+accepted over HTTP too. ``PLANNER_MAX_BODY`` (default also 1 MiB) can lower it but never raise it."""
 MAX_YAML_PARSES = 2
 """YAML bodies parsed at once by one server process (each in a worker thread); a further one gets 429."""
-YAML_RETRY_AFTER_S = 2
-"""The ``Retry-After`` (seconds) of that 429: a body at the 64 KiB limit took 0.5–1.0 s to parse on the project's
-2-core machine (21,000 list items: 1.0 s; 7,000 keys: 0.5 s; measured 2026-12 while tests ran, `approximate`)."""
+YAML_RETRY_AFTER_S = 3
+"""The ``Retry-After`` (seconds) of that 429: the longest a body within the limits takes to read. A body of
+more than 100,000 values is refused from its parse events in 0.2–0.8 s; the costliest bodies read whole sit just
+under 100,000 values (a mapping of 49,990 keys: 2.5–2.6 s; a list of 99,990 items: 1.4–2.3 s); measured 2026-12
+on the project's 2-core machine while other work ran (`benchmarks/yaml_body.py`; docs/benchmarks.md, "YAML
+bodies"; `approximate`)."""
 
 
 class _NonFinite:
@@ -174,7 +180,7 @@ def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
     except ScenarioError as exc:
         text = str(exc)
         kind = ("yaml_aliases" if "aliases are expanded" in text else "duplicate_key" if "duplicate key" in text
-                else "yaml_invalid")
+                else "yaml_values" if "values in the document" in text else "yaml_invalid")
         return None, [item(yaml_loc(exc), text[:300], _yaml_ru(text)[:300], kind)]
     try:
         return json.dumps(data, default=_json_value).encode("utf-8"), []
@@ -212,6 +218,8 @@ YAML_RU = [
     (re.compile(r"^YAML body: more than (?P<n>\d+) values once YAML aliases are expanded.*$", re.S),
      "тело YAML: после раскрытия ссылок (aliases) больше {n} значений, сценарию нужно намного меньше (вложенные "
      "ссылки, «billion laughs»?)"),
+    (re.compile(r"^YAML body(?P<line>, line \d+)?: more than (?P<n>\d+) values in the document.*$", re.S),
+     "тело YAML{line}: в документе больше {n} значений, сценарию нужно намного меньше"),
     (re.compile(r"^YAML body: not UTF-8 text (?P<where>\(.*?\)).*$", re.S),
      "тело YAML: текст не в UTF-8 {where}; сохраните его в UTF-8"),
     (re.compile(r"^YAML body: YAML nested too deeply$"), "тело YAML: слишком глубокая вложенность"),
@@ -317,9 +325,9 @@ class BodyGuard:
         :data:`MAX_YAML_BODY` when that is the limit it met."""
         if yaml_body and limit == MAX_YAML_BODY:
             body = {"detail": f"YAML body of {size} bytes or more is over the limit of {MAX_YAML_BODY} bytes "
-                              f"(64 KiB, MAX_YAML_BODY) for a YAML body; send a larger body as JSON",
+                              f"(1 MiB, MAX_YAML_BODY: the limit of a scenario file) for a YAML body",
                     "detail_ru": f"тело YAML ({size} байт или больше) превышает предел тела YAML: {MAX_YAML_BODY} "
-                                 f"байт (64 КиБ, MAX_YAML_BODY); тело большего размера отправьте в JSON"}
+                                 f"байт (1 МиБ, MAX_YAML_BODY: предел файла сценария)"}
         else:
             body = {"detail": f"request body over {limit} bytes",
                     "detail_ru": f"тело запроса больше {limit} байт"}

@@ -597,7 +597,12 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
         raise ScenarioError("\n".join(lines)) from None
 
 
-class _StrictLoader(yaml.SafeLoader):
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader on libyaml's C parser where PyYAML was built with it (3–4 times faster to compose a large
+document: docs/benchmarks.md, "YAML bodies"), else the pure-Python one; the constructor is Python's either way."""
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """PyYAML's safe loader that refuses duplicate keys in a mapping (YAML 1.2 forbids them; PyYAML keeps the
     last one silently), remembering the duplicated key's path (``duplicate_loc``) from the document's node paths
     (``paths``, :func:`_node_paths`)."""
@@ -669,6 +674,60 @@ def _node_paths(root: yaml.Node) -> dict[int, tuple]:
     return paths
 
 
+def _count_values(text: str, limit: int, source: str) -> None:
+    """Refuse a document of more than ``limit`` values before its node tree is built: its parse events are counted
+    (scalars, mappings, lists; an alias adds none here, :func:`_expanded_size` counts those), which costs a fifth
+    of composing the tree (0.45 s against 2–4 s for 1 MiB of short list items; docs/benchmarks.md, "YAML bodies").
+    ScenarioError naming the line and the field (path of mapping keys and list indices) where the count passed
+    ``limit``; a syntax error is left to the loader that follows (its message names the line)."""
+    scan = _SafeLoader(text)
+    frames: list[list] = []  # per open collection: [is a mapping, expecting a key, its key or index so far]
+    n = 0
+    try:
+        while scan.check_event():
+            ev = scan.get_event()
+            if isinstance(ev, yaml.CollectionEndEvent | yaml.DocumentEndEvent):
+                if isinstance(ev, yaml.CollectionEndEvent) and frames:
+                    frames.pop()
+                    _value_done(frames)
+                continue
+            if not isinstance(ev, yaml.NodeEvent):
+                continue
+            if not isinstance(ev, yaml.AliasEvent):
+                n += 1
+                if n > limit:
+                    where = tuple(f[2] for f in frames if f[2] is not None)
+                    raise ScenarioError(f"{source}, line {ev.start_mark.line + 1}: more than {limit} values in the "
+                                        "document; a scenario needs far fewer", loc=where,
+                                        line=ev.start_mark.line + 1)
+            top = frames[-1] if frames else None
+            if top is not None and top[0] and top[1]:  # a mapping's key
+                top[1], top[2] = False, ev.value if isinstance(ev, yaml.ScalarEvent) else "?"
+                if isinstance(ev, yaml.CollectionStartEvent):
+                    frames.append([isinstance(ev, yaml.MappingStartEvent), True, None])
+                continue
+            if isinstance(ev, yaml.CollectionStartEvent):
+                frames.append([isinstance(ev, yaml.MappingStartEvent), True, None if isinstance(
+                    ev, yaml.MappingStartEvent) else 0])
+            else:
+                _value_done(frames)
+    except yaml.YAMLError:
+        return
+    finally:
+        scan.dispose()
+
+
+def _value_done(frames: list[list]) -> None:
+    """A value of the innermost open collection is complete: a mapping now expects its next key, a list's index
+    moves on."""
+    if frames:
+        top = frames[-1]
+        if top[0]:
+            top[1] = True
+        else:
+            top[2] += 1
+
+
 def _heaviest(root: yaml.Node, sizes: dict[int, int]) -> tuple:
     """The path of mapping keys down to the value that holds most of a document's expanded size (where aliases
     blow it up), following mappings only."""
@@ -703,6 +762,7 @@ def parse_yaml(raw: bytes, source: str) -> tuple[Any, yaml.Node | None]:
                             "save it as UTF-8") from None
     loader = _StrictLoader(text)
     try:
+        _count_values(text, MAX_YAML_NODES, source)
         root = loader.get_single_node()
         if root is None:
             return None, None

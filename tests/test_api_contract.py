@@ -277,6 +277,10 @@ def test_a_billion_laughs_yaml_body_is_refused_at_once_and_nothing_stored(api):
     ("name: [unclosed\n", 422, ["body", "line 2"], "not valid YAML"),  # no field in text that is not YAML
     ("name: !!binary aGVsbG8=\n", 422, ["body", "name"], "bytes"),
     ("- name: x\n", 422, ["body", "ScenarioIn"], "expected a JSON (or YAML) object"),  # not a mapping
+    # more values than a scenario file may hold, counted before the tree is built: at the item that passed 100,000
+    # (the mapping, two keys, a value and the list come first)
+    ("name: x\ncommodities: [" + "1," * 100_001 + "1]\n", 422, ["body", "commodities", 99_995],
+     "more than 100000 values"),
     ("", 422, ["body", "name"], "Field required"),  # empty: read as an empty mapping
     ("name: x\nscope: {regions: [RU-XXX]}\n", 422, ["body", "scope", "regions", 0], "RU-XXX"),
 ])
@@ -309,10 +313,13 @@ def test_an_oversized_yaml_body_is_a_413_announced_or_chunked(api):
     assert _stored_ids(tc, v) == []
 
 
-def test_a_yaml_body_keeps_its_64_kib_limit_when_the_body_limit_is_raised(tmp_path, monkeypatch):
-    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within 64 KiB (``MAX_YAML_BODY``)."""
+def test_a_yaml_body_has_the_scenario_files_limit_even_when_the_body_limit_is_raised(tmp_path, monkeypatch):
+    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within the limit of a scenario file on
+    the command line (one constant: ``MAX_YAML_BODY`` is ``planner.scenario.MAX_FILE_BYTES``, 1 MiB)."""
     from api.guard import MAX_YAML_BODY
+    from planner.scenario import MAX_FILE_BYTES
 
+    assert MAX_YAML_BODY == MAX_FILE_BYTES == 1 << 20
     monkeypatch.setenv("PLANNER_MAX_BODY", str(4 << 20))
     url = f"sqlite:///{tmp_path / 'big.db'}"
     _, key = create_key("planner", url=url)
@@ -323,21 +330,34 @@ def test_a_yaml_body_keeps_its_64_kib_limit_when_the_body_limit_is_raised(tmp_pa
         assert r.status_code == 413 and str(MAX_YAML_BODY) in r.json()["detail"], r.text
 
 
-def test_a_100_kib_yaml_body_with_a_valid_key_is_a_413_naming_the_yaml_limit(api, monkeypatch):
-    """A scenario is a few KB: a YAML body over 64 KiB is refused before it is parsed, announced or chunked."""
+def test_a_yaml_body_the_command_line_accepts_is_accepted_and_one_over_its_limit_refused(api, tmp_path,
+                                                                                         monkeypatch):
+    """The same size limit both ways: a 100 KiB scenario (a commented file) that ``planner.scenario`` reads as a
+    file is stored from a YAML body (the former 64 KiB limit refused it); a body over 1 MiB is refused with 413
+    before it is parsed, announced or chunked, as the command line refuses such a file."""
     import api.guard as guard
+    from planner.scenario import ScenarioError, load_scenario
 
     tc, p, v, _ = api
-    monkeypatch.setattr(guard, "parse_yaml", lambda *a, **k: pytest.fail("a YAML body over the limit was parsed"))
-    body = ("name: big\ndescription: |\n" + "  строка\n" * 7_000).encode()
-    assert 100 * 1024 <= len(body) < guard.MAX_YAML_BODY * 2 and len(body) < tc.app.state.limits.max_body
+    text = "name: long_text\nscope: {federal_districts: [NCFD]}\ncommodities: [vegetables]\n"
+    body = (text + "# строка пояснения к сценарию\n" * 2_500).encode()
+    assert 100 * 1024 <= len(body) < guard.MAX_YAML_BODY
+    (tmp_path / "long_text.yaml").write_bytes(body)
+    assert load_scenario(tmp_path / "long_text.yaml").name == "long_text"  # the command line reads it
     r = tc.post("/scenarios", content=body, headers={**p, **YAML})
-    assert r.status_code == 413, r.text
-    assert "65536" in r.json()["detail"] and "MAX_YAML_BODY" in r.json()["detail"]
-    assert "65536" in r.json()["detail_ru"]
-    r = tc.post("/scenarios", content=iter([body[:50_000], body[50_000:]]), headers={**p, **YAML})  # chunked
-    assert r.status_code == 413, r.text
-    assert _stored_ids(tc, v) == []
+    assert r.status_code == 201, r.text
+    monkeypatch.setattr(guard, "parse_yaml", lambda *a, **k: pytest.fail("a YAML body over the limit was parsed"))
+    big = (text + "# строка пояснения к сценарию\n" * 30_000).encode()
+    assert guard.MAX_YAML_BODY < len(big) <= tc.app.state.limits.max_body * 2
+    (tmp_path / "big.yaml").write_bytes(big)
+    with pytest.raises(ScenarioError, match="over the limit"):
+        load_scenario(tmp_path / "big.yaml")
+    for content in (big, iter([big[:500_000], big[500_000:]])):  # announced, then chunked
+        r = tc.post("/scenarios", content=content, headers={**p, **YAML})
+        assert r.status_code == 413, r.text
+        assert str(guard.MAX_YAML_BODY) in r.json()["detail"] and "MAX_YAML_BODY" in r.json()["detail"]
+        assert "предел файла сценария" in r.json()["detail_ru"]
+    assert len(_stored_ids(tc, v)) == 1
 
 
 @pytest.mark.parametrize("key", [None, "orc_not_a_key", "revoked"])
