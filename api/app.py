@@ -46,7 +46,7 @@ from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
 from api.limits import Limits, load_limits
-from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item, ru_run_error
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item, ru_run_error, status_ru
 from planner.scenario import Scenario, SolverSettings, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
@@ -334,7 +334,7 @@ def require(role: str):
             raise ApiError(401, NO_KEY, NO_KEY_RU)
         if role == "planner" and found[1] not in ("planner", "admin"):
             raise ApiError(403, "this key may read but not write or run (role viewer); use a planner key",
-                           "этот ключ даёт только чтение (роль viewer): для записи и запуска нужен ключ планировщика")
+                           "этот ключ даёт только чтение (роль «viewer»): для записи и запуска нужен ключ планировщика")
         return Caller(*found)
 
     return check
@@ -778,9 +778,9 @@ def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))
     """The finished run's summary and tables (409 while it has none)."""
     run = _run(run_id, caller, full=True)
     if run.result is None:
-        why = f": {run.error}" if run.error else ""
+        why, why_ru = (f": {run.error}", f": {ru_run_error(run.error)}") if run.error else ("", "")
         raise ApiError(409, f"run {run_id} has no result (status {run.status}{why})",
-                       f"у запуска {run_id} нет результата (состояние {run.status}{why})")
+                       f"у запуска {run_id} нет результата (состояние: {status_ru(run.status)}{why_ru})")
     return {"id": run.id, "summary": run.result["summary"], "tables": run.result["tables"]}
 
 
@@ -790,7 +790,7 @@ def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer")
     run = _run(run_id, caller, full=True)
     if run.result is None:
         raise ApiError(409, f"run {run_id} has no result (status {run.status})",
-                       f"у запуска {run_id} нет результата (состояние {run.status})")
+                       f"у запуска {run_id} нет результата (состояние: {status_ru(run.status)})")
     return run.result["geojson"]
 
 

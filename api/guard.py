@@ -206,7 +206,7 @@ def _non_json(data: Any) -> tuple[list, str]:
         elif isinstance(v, list):
             stack.extend((x, [*loc, i]) for i, x in enumerate(v))
         elif not isinstance(v, str | int | float | bool | dt.date | dt.datetime) and v is not None:
-            return loc or ["YAML mapping"], f"значение типа {type(v).__name__}"
+            return loc or ["YAML mapping"], f"значение типа «{type(v).__name__}»"
     return ["YAML mapping"], "значение"
 
 
@@ -216,18 +216,52 @@ YAML_RU = [
     (re.compile(r"^YAML body(?P<line>, line \d+)?: not valid YAML: (?P<why>.*)$", re.S),
      "тело YAML{line}: это не YAML ({why})"),
     (re.compile(r"^YAML body: more than (?P<n>\d+) values once YAML aliases are expanded.*$", re.S),
-     "тело YAML: после раскрытия ссылок (aliases) больше {n} значений, сценарию нужно намного меньше (вложенные "
-     "ссылки, «billion laughs»?)"),
+     "тело YAML: после раскрытия ссылок YAML («aliases») больше {n} значений, сценарию нужно намного меньше "
+     "(вложенные ссылки, «billion laughs»?)"),
     (re.compile(r"^YAML body(?P<line>, line \d+)?: more than (?P<n>\d+) values in the document.*$", re.S),
      "тело YAML{line}: в документе больше {n} значений, сценарию нужно намного меньше"),
-    (re.compile(r"^YAML body: not UTF-8 text (?P<where>\(.*?\)).*$", re.S),
-     "тело YAML: текст не в UTF-8 {where}; сохраните его в UTF-8"),
+    (re.compile(r"^YAML body: not UTF-8 text \(byte (?P<byte>\w+) at offset (?P<at>\d+)\).*$", re.S),
+     "тело YAML: текст не в UTF-8 (байт {byte} на смещении {at}); сохраните его в UTF-8"),
     (re.compile(r"^YAML body: YAML nested too deeply$"), "тело YAML: слишком глубокая вложенность"),
 ]
 """Russian of the YAML reader's messages (``planner.scenario.parse_yaml``) about a body."""
 
 
+YAML_PROBLEM_RU = [(re.compile(p, re.S), t) for p, t in [
+    (r"^(did not find|could not find|expected) (expected )?(?P<what>.*?)(, but (found|got) (?P<got>.*))?$",
+     "ожидалось {what}{got}"),
+    (r"^mapping values are not allowed (here|in this context)$",
+     "здесь не может начинаться значение словаря (лишнее двоеточие или сдвиг строки?)"),
+    (r"^found character (?P<c>.*) that cannot start any token$", "символ {c} не может начинать элемент"),
+    (r"^found undefined alias ?(?P<a>.*)$", "ссылка YAML не определена {a}"),
+    (r"^found a tab character that violates indentation$", "табуляция в отступе (отступы YAML — пробелы)"),
+    (r"^found unhashable key$", "ключ словаря — составное значение"),
+    (r"^found unexpected end of stream$", "текст оборвался"),
+    (r"^found duplicate anchor (?P<a>.*?);.*$", "якорь {a} повторён"),
+]]
+"""Russian of the YAML reader's problems (PyYAML's and libyaml's own words), by pattern; a problem none covers is
+called a syntax error without its English words."""
+
+
+def _problem_ru(why: str) -> str:
+    for pattern, template in YAML_PROBLEM_RU:
+        m = pattern.match(why.strip())
+        if m:
+            groups = {k: v or "" for k, v in m.groupdict().items()}
+            if "got" in groups:
+                groups["got"] = f", а найдено {groups['got']}" if groups["got"] else ""
+            return template.format(**groups).strip().replace("<stream end>", "конец текста").replace(
+                "<block end>", "конец блока").replace("<block mapping start>", "начало словаря").replace(
+                "<document start>", "начало документа").replace("<scalar>", "значение").replace(
+                "<flow sequence start>", "начало списка").replace("<block sequence start>", "начало списка").replace(
+                "' or '", "' или '").replace("'-' indicator", "'-' (элемент списка)")
+    return "синтаксическая ошибка"
+
+
 def _yaml_ru(text: str) -> str:
+    m = re.match(r"^YAML body(?P<line>, line \d+)?: not valid YAML: (?P<why>.*)$", text, re.S)
+    if m and "duplicate key" not in m["why"]:
+        return f"тело YAML{(m['line'] or '')}: это не YAML: {_problem_ru(m['why'])}".replace(", line ", ", строка ")
     for pattern, template in YAML_RU:
         m = pattern.match(text)
         if m:

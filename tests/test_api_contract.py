@@ -645,3 +645,107 @@ def test_a_failed_runs_error_is_answered_in_russian_too(api):
         rid = run.id
     r = tc.get(f"/runs/{rid}", headers=v).json()
     assert r["error"] == written[1] and r["error_ru"].startswith("прерван: рабочий процесс исчез")
+
+
+# item 4: Russian without English fragments ---------------------------------------------------------------------------
+
+QUOTED = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"|«[^»]*»|\([A-Z]{2}\)")
+LATIN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/*]*")
+ACRONYMS = {"YAML", "JSON", "API", "UTF", "MiB", "NaN", "null", "true", "false", "id", "billion", "laughs"}
+
+
+def _english_words(text: str, names: set[str]) -> list[str]:
+    """Latin words of a Russian message that are prose, not code: what is quoted (ids, values) is left out, and so
+    are field, schema and parameter names (``names``), dotted or snake_case paths, ids and codes with digits or
+    capitals (RU-STA, PLANNER_MAX_BODY), and the acronyms YAML, JSON, API."""
+    words = []
+    for w in LATIN.findall(QUOTED.sub(" ", text)):
+        w = w.rstrip(".-/")
+        if (w in names or w in ACRONYMS or any(c in w for c in "_./*") or any(c.isdigit() for c in w)
+                or (len(w) > 1 and w.upper() == w) or ("-" in w and w.lower() != w)):  # X-API-Key, RU-STA
+            continue
+        words.append(w)
+    return words
+
+
+def _field_names(tc) -> set[str]:
+    """Every property and schema name of the OpenAPI document, the scenario's nested ones included."""
+    schema = tc.get("/openapi.json").json()
+    from planner.scenario import scenario_json_schema
+
+    names: set[str] = set()
+    stack = [schema, scenario_json_schema()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            names |= set(node.get("properties", {})) | set(node.get("schemas", {})) | set(node.get("$defs", {}))
+            names |= {q["name"] for q in node.get("parameters", []) if isinstance(q, dict) and "name" in q}
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def test_russian_messages_of_typical_errors_have_no_english_prose(api):
+    """Every ``msg_ru`` / ``detail_ru`` of a set of typical errors (a planner's mistakes in a scenario, its
+    counts, its YAML, the run and estimate bodies, ids, keys, roles, sizes) is Russian prose: only field names,
+    quoted ids and values, codes and the acronyms YAML/JSON/API are left in Latin letters."""
+    tc, p, v, url = api
+    names = _field_names(tc)
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    yaml_h = {**p, **YAML}
+    answers = [
+        tc.post("/runs", json={}, headers=p),
+        tc.post("/runs", json={"scenario_id": "x", "scenario": SMALL}, headers=p),
+        tc.post("/runs", json=[1, 2], headers=p),
+        tc.post("/estimate/loss-reduction", json={}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "objective": {"p": 500}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "objective": {"p": 3, "min_regions": 5}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "objective": {"p": 3, "min_per_region": {"RU-STA": 900}}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {"regions": ["RU-STAA"]}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {"countries": ["ZZ"]}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {"federal_districts": ["XFD"]}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "commodities": ["rice"]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "parameters": {"road_sped_kmh": 50}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "parameters": {"road_speed_kmh": 500}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "borders": {"ru_xx_nowhere": {"open": False}}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "exits": [{"market": "am_yerevn"}]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "exits": [{}]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "solver": {"time_limit_s": 86000}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "extends": "nope"}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "colour": "red"}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "commodities": ["vegetables", "vegetables"]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "name": "x" * 200}, headers=p),
+        tc.post("/scenarios", content=b"name: x\nobjective:\n  p: 3\n  p: 4\n", headers=yaml_h),
+        tc.post("/scenarios", content=b"name: [unclosed\n", headers=yaml_h),
+        tc.post("/scenarios", content=b"name: x\n  bad: indent\n", headers=yaml_h),
+        tc.post("/scenarios", content=b"name: !!binary aGVsbG8=\n", headers=yaml_h),
+        tc.post("/scenarios", content="name: é\n".encode("latin-1"), headers=yaml_h),
+        tc.post("/scenarios", content=_laughs().encode(), headers=yaml_h),
+        tc.post("/scenarios", content=b'{"name": "x", "solver": {"time_limit_s": NaN}}',
+                headers={**p, "content-type": "application/json"}),
+        tc.post("/scenarios", content=b'{"name": "x", "name": "y"}', headers={**p, "content-type": "application/json"}),
+        tc.post("/estimate/loss-reduction", json={"scenario": SMALL, "centres": ["nowhere"]}, headers=p),
+        tc.get("/datasets/layers/regions", params={"indicator": "nope"}, headers=v),
+        tc.get("/scenarios"),
+        tc.post("/scenarios", json=SMALL, headers=v),
+        tc.get("/scenarios/nope", headers=v),
+        tc.get(f"/runs/{rid}/result", headers=v),
+        tc.get(f"/runs/{rid}/files", headers=v),
+        tc.get("/runs/nope/files", headers=v),
+        tc.get("/no/such/path", headers=v),
+        tc.put("/runs", headers=v),
+        tc.post("/scenarios", content=b"x" * (2 << 20), headers={**p, "content-type": "application/json"}),
+    ]
+    found = {}
+    for r in answers:
+        assert 400 <= r.status_code < 500, (r.request.url, r.text)
+        body = _bilingual(r)
+        texts = ([it["msg_ru"] for it in body["detail"]] if isinstance(body["detail"], list)
+                 else [body["detail_ru"]])
+        for text in texts:
+            english = _english_words(text, names)
+            if english:
+                found[text] = english
+    assert not found, "\n".join(f"{t!r}: {w}" for t, w in found.items())

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, session
 from api.library import library, library_scenario, visible_scenario
 from api.limits import runs_dir
-from api.messages import NO_KEY, NO_KEY_RU, ApiError, item
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, item, status_ru
 from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import (
     LayerError,
@@ -296,7 +296,7 @@ def _run_folder(request: Request, run_id: str, key: Key) -> tuple[Path, list[str
     rid, status, no_result = row
     if no_result or status != "succeeded":
         raise ApiError(409, f"run {rid} has no files (status {status})",
-                       f"у запуска {rid} нет файлов (состояние {status})")
+                       f"у запуска {rid} нет файлов (состояние: {status_ru(status)})")
     folder = runs_dir() / rid
     names = [f for f in RUN_FILES if (folder / f).is_file()]
     if not names:
