@@ -45,7 +45,7 @@ from api.db import (
 from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
-from api.limits import Limits, load_limits
+from api.limits import Limits, load_limits, tile_layer
 from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item, ru_run_error, status_ru
 from planner.scenario import Scenario, SolverSettings, dataset_errors, error_loc, short
 
@@ -488,9 +488,10 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tup
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    """Read the limits (a bad setting stops the start-up, naming the variable), start the job manager (recovering
-    runs a previous server left running) and stop it at shutdown."""
+    """Read the limits and the web map's tile setting (a bad setting stops the start-up, naming the variable),
+    start the job manager (recovering runs a previous server left running) and stop it at shutdown."""
     app.state.limits = load_limits()
+    app.state.tiles = tile_layer()
     app.state.estimates = threading.BoundedSemaphore(app.state.limits.max_estimates)
     app.state.url = app.state.url if getattr(app.state, "url", None) else database_url()
     from api.repair import check_stored
@@ -512,6 +513,7 @@ app = FastAPI(title="ОРЦ planner API", version="0.1.0", lifespan=lifespan,
 app.state.url = None
 app.state.start_jobs = True
 app.state.limits = Limits()
+app.state.tiles = None
 app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body,
                    key_ok=lambda key: key_of(key, app.state.url) is not None)
 

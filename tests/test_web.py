@@ -352,3 +352,53 @@ def test_shipped_neighbours_and_crimea_are_preferred(web, tmp_path, monkeypatch)
         monkeypatch.undo()
         for cached in (layers._boundaries, routes._countries):
             cached.cache_clear()
+
+
+def _page_vocab(page) -> dict:
+    return json.loads(re.search(r"window.ORC_VOCAB = (.*?);</script>", page.text).group(1))
+
+
+def test_no_tile_layer_unless_the_operator_sets_one(tmp_path, monkeypatch):
+    """``PLANNER_TILE_URL`` unset: the page's vocabulary has no tile layer and the CSP admits images from this
+    server only, as before. Set: the page carries the URL and attribution, its CSP admits images from that origin
+    only (nothing else widened; /docs unchanged); a path on this server widens nothing; a bad value stops the
+    start-up naming the variable. The client adds ``L.tileLayer`` only when the vocabulary has one."""
+    from fastapi.testclient import TestClient
+
+    from api.app import app, create_app
+    from api.limits import SettingsError
+    from api.web import CSP
+
+    monkeypatch.setattr(app.state, "tiles", None)  # restored after the test: no later test sees a tile setting
+    url = f"sqlite:///{tmp_path / 'tiles.db'}"
+    for var in ("PLANNER_TILE_URL", "PLANNER_TILE_ATTRIBUTION"):
+        monkeypatch.delenv(var, raising=False)
+    with TestClient(create_app(url, start_jobs=False)) as tc:
+        page = tc.get("/")
+        assert _page_vocab(page)["tiles"] is None
+        assert page.headers["content-security-policy"] == CSP and "img-src 'self' data: blob:;" in CSP
+    monkeypatch.setenv("PLANNER_TILE_URL", "https://{s}.tiles.example.org/osm/{z}/{x}/{y}.png")
+    monkeypatch.setenv("PLANNER_TILE_ATTRIBUTION", "© участники OpenStreetMap")
+    with TestClient(create_app(url, start_jobs=False)) as tc:
+        page = tc.get("/")
+        assert _page_vocab(page)["tiles"] == {"url": "https://{s}.tiles.example.org/osm/{z}/{x}/{y}.png",
+                                              "attribution": "© участники OpenStreetMap"}
+        policy = page.headers["content-security-policy"]
+        assert "img-src 'self' data: blob: https://*.tiles.example.org;" in policy
+        assert policy.replace(" https://*.tiles.example.org", "") == CSP  # only img-src widened
+        assert tc.get("/docs").headers["content-security-policy"] == CSP
+    monkeypatch.setenv("PLANNER_TILE_URL", "/tiles/{z}/{x}/{y}.png")  # served from this origin (a proxy)
+    with TestClient(create_app(url, start_jobs=False)) as tc:
+        page = tc.get("/")
+        assert _page_vocab(page)["tiles"]["url"] == "/tiles/{z}/{x}/{y}.png"
+        assert page.headers["content-security-policy"] == CSP
+    for bad, var in (("https://tiles.example.org/{z}/{x}.png", "PLANNER_TILE_URL"),
+                     ("https://tiles.example.org/{z}/{x}/{y}.png; script-src *", "PLANNER_TILE_URL"),
+                     ("https://tiles.example.org/{z}/{x}/{y}.png", "PLANNER_TILE_ATTRIBUTION")):
+        monkeypatch.setenv("PLANNER_TILE_URL", bad)
+        if var == "PLANNER_TILE_ATTRIBUTION":
+            monkeypatch.delenv("PLANNER_TILE_ATTRIBUTION")
+        with pytest.raises(SettingsError, match=var), TestClient(create_app(url, start_jobs=False)):
+            pass
+    js = (ROOT / "api" / "static" / "js" / "app.js").read_text(encoding="utf-8")
+    assert re.search(r"if \(VOCAB\.tiles\) \{ L\.tileLayer\(VOCAB\.tiles\.url", js)

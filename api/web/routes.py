@@ -58,14 +58,19 @@ Viewer = Annotated[Key, Depends(viewer)]
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
 def page(request: Request) -> HTMLResponse:
-    """The workspace (one page; its views load data from the API with the key the user signs in with)."""
+    """The workspace (one page; its views load data from the API with the key the user signs in with). The page's
+    vocabulary carries the optional tile layer (``PLANNER_TILE_URL``, ``PLANNER_TILE_ATTRIBUTION``; null when
+    unset), and its Content-Security-Policy admits that tile server's images only when one is set."""
     from planner.settings import COMMODITIES, FEDERAL_DISTRICTS
 
     markets = outside_markets()
+    tiles = getattr(request.app.state, "tiles", None)
     vocab = {"commodities": [{"key": c.key, "ru": c.name_ru, "en": c.name_en} for c in COMMODITIES],
              "districts": [{"key": d.code, "ru": d.name_ru, "en": d.name_en} for d in FEDERAL_DISTRICTS],
-             "markets": markets}
-    return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}))
+             "markets": markets,
+             "tiles": {"url": tiles.url, "attribution": tiles.attribution} if tiles is not None else None}
+    return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}),
+                        tiles.origin if tiles is not None else None)
 
 
 @router.get("/whoami", tags=["web"])
