@@ -223,10 +223,8 @@ def test_a_real_run_offers_every_output_file_the_command_line_writes(tmp_path, m
     p, v = {"X-API-Key": pk}, {"X-API-Key": vk}
     with TestClient(create_app(url, start_jobs=True), raise_server_exceptions=False) as tc:
         rid = tc.post("/runs", json={"scenario": SMALL_RUN}, headers=p).json()["id"]
-        seen = set()
-        for _ in range(240):
+        for _ in range(1200):  # up to 5 minutes on a loaded machine (about 20 s alone)
             state = tc.get(f"/runs/{rid}", headers=v).json()
-            seen.add(state["progress"])
             if state["status"] not in ("queued", "running"):
                 break
             if state["status"] == "running":  # files are listed only once the run has succeeded
