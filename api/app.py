@@ -25,6 +25,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer, load_only
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,8 +45,8 @@ from api.db import (
 from api.guard import BodyGuard
 from api.jobs import JobManager
 from api.library import is_library_file, library, library_record, visible_scenario
-from api.limits import Limits, load_limits
-from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item, ru_run_error
+from api.limits import Limits, load_limits, tile_layer
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, bilingual_items, item, ru_detail, ru_item, ru_run_error, status_ru
 from planner.scenario import Scenario, SolverSettings, dataset_errors, error_loc, short
 
 EXAMPLE = {"name": "ncfd_api", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
@@ -118,6 +119,22 @@ class StoredScenario(BaseModel):
     body: dict[str, Any] | None = None
 
 
+def one_of(model: BaseModel, names: tuple[str, ...]) -> None:
+    """Exactly one of the fields ``names`` given, else a ``one_of`` error located at a field (``ctx["field"]``,
+    which :func:`planner.scenario.error_loc` appends): none given — at the first ("give scenario_id or
+    scenario"); several — at the second given ("give only one of … and …")."""
+    given = [n for n in names if getattr(model, n) is not None]
+    listed, listed_ru = (f"{', '.join(names[:-1])} {word} {names[-1]}" for word in ("or", "или"))
+    if not given:
+        raise PydanticCustomError("one_of", f"give {listed} (exactly one of them)",
+                                  {"field": names[0], "ru": f"укажите {listed_ru} (ровно одно из них)"})
+    if len(given) > 1:
+        both = " and ".join(given)
+        raise PydanticCustomError("one_of", f"give only one of {both}",
+                                  {"field": given[1], "ru": f"укажите только одно из полей {', '.join(given)}, "
+                                                            "а не несколько сразу"})
+
+
 class RunIn(BaseModel):
     """Start a run from a stored scenario id or from a scenario given inline (exactly one of the two)."""
 
@@ -130,8 +147,7 @@ class RunIn(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> RunIn:
-        if (self.scenario_id is None) == (self.scenario is None):
-            raise ValueError("give exactly one of scenario_id and scenario")
+        one_of(self, ("scenario_id", "scenario"))
         return self
 
 
@@ -193,8 +209,7 @@ class EstimateIn(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> EstimateIn:
-        if sum(x is not None for x in (self.scenario_id, self.scenario, self.run_id)) != 1:
-            raise ValueError("give exactly one of scenario_id, scenario and run_id")
+        one_of(self, ("scenario_id", "scenario", "run_id"))
         return self
 
 
@@ -319,7 +334,7 @@ def require(role: str):
             raise ApiError(401, NO_KEY, NO_KEY_RU)
         if role == "planner" and found[1] not in ("planner", "admin"):
             raise ApiError(403, "this key may read but not write or run (role viewer); use a planner key",
-                           "этот ключ даёт только чтение (роль viewer): для записи и запуска нужен ключ планировщика")
+                           "этот ключ даёт только чтение (роль «viewer»): для записи и запуска нужен ключ планировщика")
         return Caller(*found)
 
     return check
@@ -473,9 +488,10 @@ def _scenario_for(sid: str | None, sc: ScenarioIn | None, caller: Caller) -> tup
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    """Read the limits (a bad setting stops the start-up, naming the variable), start the job manager (recovering
-    runs a previous server left running) and stop it at shutdown."""
+    """Read the limits and the web map's tile setting (a bad setting stops the start-up, naming the variable),
+    start the job manager (recovering runs a previous server left running) and stop it at shutdown."""
     app.state.limits = load_limits()
+    app.state.tiles = tile_layer()
     app.state.estimates = threading.BoundedSemaphore(app.state.limits.max_estimates)
     app.state.url = app.state.url if getattr(app.state, "url", None) else database_url()
     from api.repair import check_stored
@@ -497,6 +513,7 @@ app = FastAPI(title="ОРЦ planner API", version="0.1.0", lifespan=lifespan,
 app.state.url = None
 app.state.start_jobs = True
 app.state.limits = Limits()
+app.state.tiles = None
 app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body,
                    key_ok=lambda key: key_of(key, app.state.url) is not None)
 
@@ -505,10 +522,53 @@ app.add_middleware(BodyGuard, max_body=lambda: app.state.limits.max_body,
 async def invalid_request(request: Request, exc: RequestValidationError):
     """422 with each error's location down to the item, its message and kind; the input is not echoed (it may be
     large, or hold what JSON cannot carry)."""
-    detail = [item(error_loc(e), str(e["msg"]).removeprefix("Value error, "),
-                   ru_item(str(e["msg"]).removeprefix("Value error, "), e["type"], e.get("ctx")), e["type"])
-              for e in exc.errors()]
+    errors = list(exc.errors())
+    model = _body_model(request)
+    if model is not None and any(tuple(e["loc"]) == ("body",) and e["type"] == "missing" for e in errors):
+        # an empty body is read as an empty object: the answer names the fields it lacks
+        try:
+            model.model_validate({})
+        except ValidationError as empty:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in empty.errors()]
+    detail = []
+    for e in errors:
+        loc, msg = list(error_loc(e)), str(e["msg"]).removeprefix("Value error, ")
+        msg_ru = ru_item(msg, e["type"], e.get("ctx"))
+        if loc == ["body"]:  # the body as a whole is not an object (or is empty): name the object expected
+            name = model.__name__ if model is not None else "object"
+            got = "nothing" if e["type"] == "missing" else _json_kind(e.get("input"))
+            loc = ["body", name]
+            msg = (f"expected a JSON (or YAML) object with the fields of {name} (components.schemas.{name} in "
+                   f"/openapi.json), got {got}")
+            msg_ru = (f"ожидается объект JSON (или YAML) с полями {name} (components.schemas.{name} в "
+                      f"/openapi.json), получено: {JSON_KIND_RU.get(got, got)}")
+        detail.append(item(loc, msg, msg_ru, e["type"]))
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+JSON_KIND_RU = {"nothing": "пустое тело", "an array": "массив", "a string": "строка", "a number": "число",
+                "a boolean": "логическое значение", "null": "null", "a value": "значение"}
+"""Russian of :func:`_json_kind`'s names."""
+
+
+def _json_kind(v: Any) -> str:
+    """What a JSON value is, in words (an array, a string, …)."""
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str | bytes):
+        return "a string"
+    return "null" if v is None else "a value"
+
+
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The pydantic model of the body the request's route expects (None for a route without one)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -720,9 +780,9 @@ def get_result(run_id: str, caller: Annotated[Caller, Depends(require("viewer"))
     """The finished run's summary and tables (409 while it has none)."""
     run = _run(run_id, caller, full=True)
     if run.result is None:
-        why = f": {run.error}" if run.error else ""
+        why, why_ru = (f": {run.error}", f": {ru_run_error(run.error)}") if run.error else ("", "")
         raise ApiError(409, f"run {run_id} has no result (status {run.status}{why})",
-                       f"у запуска {run_id} нет результата (состояние {run.status}{why})")
+                       f"у запуска {run_id} нет результата (состояние: {status_ru(run.status)}{why_ru})")
     return {"id": run.id, "summary": run.result["summary"], "tables": run.result["tables"]}
 
 
@@ -732,7 +792,7 @@ def get_geojson(run_id: str, caller: Annotated[Caller, Depends(require("viewer")
     run = _run(run_id, caller, full=True)
     if run.result is None:
         raise ApiError(409, f"run {run_id} has no result (status {run.status})",
-                       f"у запуска {run_id} нет результата (состояние {run.status})")
+                       f"у запуска {run_id} нет результата (состояние: {status_ru(run.status)})")
     return run.result["geojson"]
 
 

@@ -7,14 +7,16 @@ Unicode (lone surrogates, in keys or values) and duplicate keys in an object are
 naming its location (``["body", "solver", "time_limit_s"]``), so no such value reaches a handler or the database.
 
 A YAML body (``Content-Type: application/yaml``, also ``application/x-yaml``, ``text/yaml``, ``text/x-yaml``) costs
-far more to parse than JSON (PyYAML builds its node tree before any limit is counted), so it is read only for a
-caller with an active API key (else 401, the same body as a route's, before any parsing), at most
-:data:`MAX_YAML_BODY` bytes (64 KiB, 413 naming the limit; a scenario is a few KB), and at most
-:data:`MAX_YAML_PARSES` at once per server process (a further one is answered 429 with ``Retry-After: 2`` at once
-rather than queued, so waiting clients hold no thread). It is then read under the limits of a scenario file on the
-command line (``planner.scenario``): UTF-8, at most ``MAX_YAML_NODES`` values once aliases are expanded — counted
-before expanding, so a "billion laughs" body is refused at once — and each key once (422 naming the problem and
-the line). It is then turned into JSON and checked like a JSON body, so the handlers see one format.
+far more to parse than JSON (PyYAML builds a Python object per value), so it is read only for a caller with an
+active API key (else 401, the same body as a route's, before any parsing), at most :data:`MAX_YAML_BODY` bytes
+(1 MiB, the scenario files' own limit on the command line; 413 naming the limit), and at most
+:data:`MAX_YAML_PARSES` at once per server process (a further one is answered 429 with ``Retry-After``
+:data:`YAML_RETRY_AFTER_S` at once rather than queued, so waiting clients hold no thread). It is then read under
+the limits of a scenario file on the command line (``planner.scenario.parse_yaml``): UTF-8, at most
+``MAX_YAML_NODES`` values — counted from the parse events before the tree is built — and as many once aliases are
+expanded — counted before expanding, so a "billion laughs" body is refused at once —, each key once (422 at the
+field, naming the problem and the line). It is then turned into JSON and checked like a JSON body, so the handlers
+see one format.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ from typing import Any
 import anyio
 
 from api.messages import NO_KEY, NO_KEY_RU, item, ru_item
-from planner.scenario import ScenarioError, bad_values, parse_yaml, short
+from planner.scenario import MAX_FILE_BYTES, ScenarioError, bad_values, parse_yaml, short
 
 Scope = dict[str, Any]
 
-MAX_YAML_BODY = 64 * 1024
-"""Largest YAML request body, bytes (64 KiB; a scenario file is a few KB). A project setting against a client
-making the server build a large YAML node tree, not a published figure; ``PLANNER_MAX_BODY`` does not raise it."""
+MAX_YAML_BODY = MAX_FILE_BYTES
+"""Largest YAML request body, bytes: the limit of a scenario file on the command line
+(:data:`planner.scenario.MAX_FILE_BYTES`, 1 MiB), one constant for both, so a file ``planner run`` reads is
+accepted over HTTP too. ``PLANNER_MAX_BODY`` (default also 1 MiB) can lower it but never raise it."""
 MAX_YAML_PARSES = 2
 """YAML bodies parsed at once by one server process (each in a worker thread); a further one gets 429."""
-YAML_RETRY_AFTER_S = 2
-"""The ``Retry-After`` (seconds) of that 429: a body at the 64 KiB limit took 0.5–1.0 s to parse on the project's
-2-core machine (21,000 list items: 1.0 s; 7,000 keys: 0.5 s; measured 2026-12 while tests ran, `approximate`)."""
+YAML_RETRY_AFTER_S = 3
+"""The ``Retry-After`` (seconds) of that 429: the longest a body within the limits takes to read. A body of
+more than 100,000 values is refused from its parse events in 0.2–0.8 s; the costliest bodies read whole sit just
+under 100,000 values (a mapping of 49,990 keys: 2.5–2.6 s; a list of 99,990 items: 1.4–2.3 s); measured 2026-12
+on the project's 2-core machine while other work ran (`benchmarks/yaml_body.py`; docs/benchmarks.md, "YAML
+bodies"; `approximate`)."""
 
 
 class _NonFinite:
@@ -77,7 +83,8 @@ def json_errors(raw: bytes) -> list[dict] | None:
     try:
         data = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:
-        return [item(["body"], "JSON nested too deeply", "JSON вложен слишком глубоко", "json_invalid")]
+        return [item(["body", "JSON object"], "JSON nested too deeply", "JSON вложен слишком глубоко",
+                     "json_invalid")]
     except ValueError:  # not JSON (or an integer literal over Python's digit limit): FastAPI's own 422
         return None
     errors: list[dict] = []
@@ -151,6 +158,19 @@ def _json_value(v: Any) -> Any:
     raise TypeError(f"a YAML value of type {type(v).__name__} has no JSON equivalent")
 
 
+def yaml_loc(exc: ScenarioError) -> list:
+    """Where a YAML body's problem is, as a 422 ``loc``: the duplicated key's path (``["body", "objective",
+    "p"]``), the field whose aliases expand past the limit (``["body", "lol9"]``), else the line of a syntax error
+    (``["body", "line 3"]``; no field can be named where the text is not YAML), else the body as a whole with
+    what it must be (``["body", "YAML mapping"]``: text that is not UTF-8)."""
+    clean = [_safe(p) if isinstance(p, str | int) and not isinstance(p, bool) else short(p, 80) for p in exc.loc]
+    if clean:
+        return ["body", *clean]
+    if exc.line is not None:
+        return ["body", f"line {exc.line}"]
+    return ["body", "YAML mapping"]
+
+
 def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
     """A YAML body as JSON bytes, or 422 error items (at ``["body"]``, the message naming the problem and line).
     Non-finite numbers (``.inf``, ``.nan``) are written as JSON's non-standard literals so :func:`json_errors`
@@ -160,13 +180,34 @@ def yaml_to_json(raw: bytes) -> tuple[bytes | None, list[dict]]:
     except ScenarioError as exc:
         text = str(exc)
         kind = ("yaml_aliases" if "aliases are expanded" in text else "duplicate_key" if "duplicate key" in text
-                else "yaml_invalid")
-        return None, [item(["body"], text[:300], _yaml_ru(text)[:300], kind)]
+                else "yaml_values" if "values in the document" in text else "yaml_invalid")
+        return None, [item(yaml_loc(exc), text[:300], _yaml_ru(text)[:300], kind)]
     try:
         return json.dumps(data, default=_json_value).encode("utf-8"), []
     except (TypeError, ValueError) as exc:  # a mapping key JSON cannot hold (a list as a key), a binary value
-        return None, [item(["body"], f"YAML body: {str(exc)[:200]}",
-                           f"тело YAML: значение, которому нет соответствия в JSON ({str(exc)[:200]})", "yaml_invalid")]
+        loc, kind = _non_json(data)
+        return None, [item(["body", *loc], f"YAML body: {str(exc)[:200]}",
+                           f"тело YAML: {kind}, которому нет соответствия в JSON", "yaml_invalid")]
+
+
+def _non_json(data: Any) -> tuple[list, str]:
+    """Where the first value JSON cannot carry sits in a parsed YAML document (its path, else the document as a
+    whole: ``["YAML mapping"]``) and what it is, in Russian."""
+    import datetime as dt
+
+    stack: list[tuple[Any, list]] = [(data, [])]
+    while stack:
+        v, loc = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not isinstance(k, str | int | float | bool) and k is not None:
+                    return loc or ["YAML mapping"], "ключ-составное значение"
+                stack.append((x, [*loc, _safe(k) if isinstance(k, str) else str(k)]))
+        elif isinstance(v, list):
+            stack.extend((x, [*loc, i]) for i, x in enumerate(v))
+        elif not isinstance(v, str | int | float | bool | dt.date | dt.datetime) and v is not None:
+            return loc or ["YAML mapping"], f"значение типа «{type(v).__name__}»"
+    return ["YAML mapping"], "значение"
 
 
 YAML_RU = [
@@ -175,16 +216,52 @@ YAML_RU = [
     (re.compile(r"^YAML body(?P<line>, line \d+)?: not valid YAML: (?P<why>.*)$", re.S),
      "тело YAML{line}: это не YAML ({why})"),
     (re.compile(r"^YAML body: more than (?P<n>\d+) values once YAML aliases are expanded.*$", re.S),
-     "тело YAML: после раскрытия ссылок (aliases) больше {n} значений, сценарию нужно намного меньше (вложенные "
-     "ссылки, «billion laughs»?)"),
-    (re.compile(r"^YAML body: not UTF-8 text (?P<where>\(.*?\)).*$", re.S),
-     "тело YAML: текст не в UTF-8 {where}; сохраните его в UTF-8"),
+     "тело YAML: после раскрытия ссылок YAML («aliases») больше {n} значений, сценарию нужно намного меньше "
+     "(вложенные ссылки, «billion laughs»?)"),
+    (re.compile(r"^YAML body(?P<line>, line \d+)?: more than (?P<n>\d+) values in the document.*$", re.S),
+     "тело YAML{line}: в документе больше {n} значений, сценарию нужно намного меньше"),
+    (re.compile(r"^YAML body: not UTF-8 text \(byte (?P<byte>\w+) at offset (?P<at>\d+)\).*$", re.S),
+     "тело YAML: текст не в UTF-8 (байт {byte} на смещении {at}); сохраните его в UTF-8"),
     (re.compile(r"^YAML body: YAML nested too deeply$"), "тело YAML: слишком глубокая вложенность"),
 ]
 """Russian of the YAML reader's messages (``planner.scenario.parse_yaml``) about a body."""
 
 
+YAML_PROBLEM_RU = [(re.compile(p, re.S), t) for p, t in [
+    (r"^(did not find|could not find|expected) (expected )?(?P<what>.*?)(, but (found|got) (?P<got>.*))?$",
+     "ожидалось {what}{got}"),
+    (r"^mapping values are not allowed (here|in this context)$",
+     "здесь не может начинаться значение словаря (лишнее двоеточие или сдвиг строки?)"),
+    (r"^found character (?P<c>.*) that cannot start any token$", "символ {c} не может начинать элемент"),
+    (r"^found undefined alias ?(?P<a>.*)$", "ссылка YAML не определена {a}"),
+    (r"^found a tab character that violates indentation$", "табуляция в отступе (отступы YAML — пробелы)"),
+    (r"^found unhashable key$", "ключ словаря — составное значение"),
+    (r"^found unexpected end of stream$", "текст оборвался"),
+    (r"^found duplicate anchor (?P<a>.*?);.*$", "якорь {a} повторён"),
+]]
+"""Russian of the YAML reader's problems (PyYAML's and libyaml's own words), by pattern; a problem none covers is
+called a syntax error without its English words."""
+
+
+def _problem_ru(why: str) -> str:
+    for pattern, template in YAML_PROBLEM_RU:
+        m = pattern.match(why.strip())
+        if m:
+            groups = {k: v or "" for k, v in m.groupdict().items()}
+            if "got" in groups:
+                groups["got"] = f", а найдено {groups['got']}" if groups["got"] else ""
+            return template.format(**groups).strip().replace("<stream end>", "конец текста").replace(
+                "<block end>", "конец блока").replace("<block mapping start>", "начало словаря").replace(
+                "<document start>", "начало документа").replace("<scalar>", "значение").replace(
+                "<flow sequence start>", "начало списка").replace("<block sequence start>", "начало списка").replace(
+                "' or '", "' или '").replace("'-' indicator", "'-' (элемент списка)")
+    return "синтаксическая ошибка"
+
+
 def _yaml_ru(text: str) -> str:
+    m = re.match(r"^YAML body(?P<line>, line \d+)?: not valid YAML: (?P<why>.*)$", text, re.S)
+    if m and "duplicate key" not in m["why"]:
+        return f"тело YAML{(m['line'] or '')}: это не YAML: {_problem_ru(m['why'])}".replace(", line ", ", строка ")
     for pattern, template in YAML_RU:
         m = pattern.match(text)
         if m:
@@ -282,9 +359,9 @@ class BodyGuard:
         :data:`MAX_YAML_BODY` when that is the limit it met."""
         if yaml_body and limit == MAX_YAML_BODY:
             body = {"detail": f"YAML body of {size} bytes or more is over the limit of {MAX_YAML_BODY} bytes "
-                              f"(64 KiB, MAX_YAML_BODY) for a YAML body; send a larger body as JSON",
+                              f"(1 MiB, MAX_YAML_BODY: the limit of a scenario file) for a YAML body",
                     "detail_ru": f"тело YAML ({size} байт или больше) превышает предел тела YAML: {MAX_YAML_BODY} "
-                                 f"байт (64 КиБ, MAX_YAML_BODY); тело большего размера отправьте в JSON"}
+                                 f"байт (1 МиБ, MAX_YAML_BODY: предел файла сценария)"}
         else:
             body = {"detail": f"request body over {limit} bytes",
                     "detail_ru": f"тело запроса больше {limit} байт"}

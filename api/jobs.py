@@ -42,6 +42,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import signal
 import socket
 import threading
@@ -53,7 +54,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import load_only
 
 from api.db import RunRecord, clean_json, now, session
-from api.limits import Limits, load_limits
+from api.limits import Limits, load_limits, runs_dir
 from api.worker_boot import PR_SET_PDEATHSIG, boot, die_with_parent  # noqa: F401  (the workers' entry point)
 from planner import deadline
 
@@ -172,11 +173,13 @@ def _peak_mb() -> float:
 
 
 def _execute(run_id: str, url: str, owner: str, body: dict) -> None:
-    """Run a stored scenario, report progress, store the result (or the solver's failure)."""
+    """Run a stored scenario, report progress, write the run's files into ``PLANNER_RUNS_DIR/<run id>/`` with
+    :func:`planner.outputs.write_outputs` (the command line's writer: report, workbook, GeoPackage, layers, map,
+    CSVs, summary), then store the result; a run the solver could not solve stores its failure and no files."""
     from optimization.solve import relative_gap
     from planner.data.loader import load_dataset
     from planner.execute import execute_scenario
-    from planner.outputs import network_geojson, result_tables
+    from planner.outputs import network_geojson, result_tables, write_outputs
     from planner.scenario import parse_scenario
 
     scenario = parse_scenario(body, source="scenario")
@@ -210,8 +213,14 @@ def _execute(run_id: str, url: str, owner: str, body: dict) -> None:
               "geojson": network_geojson(out.planned, out.result, t["sites"], dataset, out.summary)}
     result = clean_json(json.loads(json.dumps(result, default=float)))
     status = "succeeded" if out.result.objective is not None else "failed"
-    write(url, run_id, owner, status=status, progress="done", result=result, gap=out.result.gap, finished=now(),
-          error=None if status == "succeeded" else out.result.message)
+    folder = runs_dir() / run_id
+    if status == "succeeded":  # the run's files, as `planner run -o` writes them; the run succeeds once they exist
+        _write_or_quit(url, run_id, owner, progress="writing the report, map and tables")
+        write_outputs(folder, out.planned, out.result, out.summary, dataset, scenario.region_ids(dataset),
+                      out.losses, out.prices, out.investor, force=True)
+    if not write(url, run_id, owner, status=status, progress="done", result=result, gap=out.result.gap,
+                 finished=now(), error=None if status == "succeeded" else out.result.message):
+        shutil.rmtree(folder, ignore_errors=True)  # cancelled (or failed elsewhere) meanwhile: no files stay
 
 
 def _estimate(run_id: str, url: str, owner: str, kind: str, scenario: dict, request: dict) -> None:

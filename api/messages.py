@@ -40,11 +40,21 @@ def item(loc: list | tuple, msg: str, msg_ru: str, kind: str = "value_error") ->
 
 FRAMEWORK_RU = {
     "Not Found": "Не найдено: по этому адресу ничего нет",
-    "Method Not Allowed": "Метод не поддерживается по этому адресу (допустимые — в заголовке Allow)",
+    "Method Not Allowed": "Метод не поддерживается по этому адресу (допустимые — в заголовке «Allow»)",
     "Unsupported Media Type": "Неподдерживаемый тип содержимого",
     "Internal Server Error": "Внутренняя ошибка сервера",
 }
 """Russian of the details Starlette and FastAPI write themselves."""
+
+
+STATUS_RU = {"queued": "в очереди", "running": "выполняется", "succeeded": "завершён успешно",
+             "failed": "завершён с ошибкой", "cancelled": "отменён"}
+"""Russian of a run's or estimate job's status, for messages."""
+
+
+def status_ru(status: str) -> str:
+    """A run's status in Russian, the code beside it (``в очереди, queued``)."""
+    return f"{STATUS_RU.get(status, status)}, «{status}»"
 
 
 def ru_detail(detail: str, status_code: int) -> str:
@@ -69,8 +79,8 @@ PYDANTIC_RU = {
     "string_too_short": lambda c: f"текст короче {_ctx(c, 'min_length')} знаков",
     "too_long": lambda c: f"больше {_ctx(c, 'max_length')} элементов",
     "too_short": lambda c: f"меньше {_ctx(c, 'min_length')} элементов",
-    "literal_error": lambda c: f"допустимые значения: {_ctx(c, 'expected')}",
-    "enum": lambda c: f"допустимые значения: {_ctx(c, 'expected')}",
+    "literal_error": lambda c: f"допустимые значения: {_or(_ctx(c, 'expected'))}",
+    "enum": lambda c: f"допустимые значения: {_or(_ctx(c, 'expected'))}",
     "int_parsing": lambda c: "ожидается целое число",
     "int_type": lambda c: "ожидается целое число",
     "int_from_float": lambda c: "ожидается целое число, без дробной части",
@@ -91,6 +101,7 @@ PYDANTIC_RU = {
     "unicode": lambda c: "текст не в Юникоде (одиночный суррогатный код)",
     "duplicate_key": lambda c: "ключ повторён",
     "duplicate_item": lambda c: f"значение {_ctx(c, 'item')} указано более одного раза",
+    "one_of": lambda c: str(_ctx(c, "ru")),
 }
 """Russian of pydantic's (and the body guard's) error kinds, by ``type``, from their context (bounds, choices)."""
 
@@ -110,8 +121,29 @@ DOMAIN_RU: list[tuple[re.Pattern, str]] = [(re.compile(p, re.S), t) for p, t in 
     (r"^the scope is empty.*$", "охват пуст: перечислите страны (countries), федеральные округа "
                                 "(federal_districts) или регионы (regions)"),
     (r"^selects no region.*$", "охват не содержит ни одного региона"),
-    (r"^(?P<p>\d+) centres cannot open in a scope of (?P<n>\d+) regions: at most (?P<room>\d+) (?P<rest>.*)$",
-     "{p} центров не разместить в охвате из {n} регионов: не больше {room} {rest}"),
+    (r"^(?P<p>\d+) centres cannot open in a scope of (?P<n>\d+) regions: at most (?P<room>\d+) \((?P<e>\d+) "
+     r"existing \+ candidates\.max_per_region (?P<m>\d+) per region\)$",
+     "{p} центров не разместить в охвате из {n} регионов: не больше {room} ({e} существующих + "
+     "candidates.max_per_region {m} на регион)"),
+    (r"^centres in (?P<k>\d+) different regions cannot open in a scope of (?P<n>\d+) regions$",
+     "центры в {k} разных регионах не разместить в охвате из {n} регионов"),
+    (r"^(?P<k>\d+) different regions need at least as many centres, but objective\.p is (?P<p>\d+)$",
+     "для {k} разных регионов нужно не меньше {k} центров, а objective.p = {p}"),
+    (r"^(?P<name>[a-z0-9_]+): (?P<v>\S+) (?P<unit>.*?) ?is above the maximum (?P<lim>\S+)$",
+     "{name}: {v} {unit} — больше максимума {lim}"),
+    (r"^(?P<name>[a-z0-9_]+): (?P<v>\S+) (?P<unit>.*?) ?is below the minimum (?P<lim>\S+)$",
+     "{name}: {v} {unit} — меньше минимума {lim}"),
+    (r"^give the outside market's id \(market\) or a network town \(town\)$",
+     "укажите id внешнего рынка (market) или город сети (town)"),
+    (r"^(?P<c>[a-z_]+): unknown stage (?P<x>.+?)\.(?P<hint>.*)$", "{c}: неизвестный этап {x}.{hint}"),
+    (r"^(?P<cs>[a-z_]+\.[a-z_]+): loss share must be within 0-100 %, got (?P<v>\S+)$",
+     "{cs}: доля потерь должна быть от 0 до 100 %, получено {v}"),
+    (r"^shares are fractions within 0-1 \(0\.2 = 20%\), got (?P<v>.+)$",
+     "доли задаются дробями от 0 до 1 (0.2 = 20 %), получено {v}"),
+    (r"^coverage_min_agri_lq selects the regions of the coverage rule: set coverage_hours too$",
+     "coverage_min_agri_lq выбирает регионы для правила охвата: задайте и coverage_hours"),
+    (r"^network\.(?P<k>\w+) was removed: .*$",
+     "поле network.{k} удалено: охват всех каналов теперь один, его задаёт network.k_nearest; удалите ключ"),
     (r"^(?P<n>\d+) is more centres than the scope can hold \((?P<room>\d+)\)$",
      "{n} — больше центров, чем вмещает охват ({room})"),
     (r"^expected a finite number, got (?P<x>.+)$", "ожидается конечное число, получено {x}"),
@@ -124,8 +156,13 @@ named groups are ids, numbers and lists, carried over as they are. A " Did you m
 « Возможно, имелось в виду …?»."""
 
 
+def _or(text: Any) -> str:
+    """A list of quoted choices joined in Russian (``'a', 'b' or 'c'`` → ``'a', 'b' или 'c'``)."""
+    return str(text).replace("' or '", "' или '")
+
+
 def _hint(text: str) -> str:
-    return text.replace(" Did you mean ", " Возможно, имелось в виду ")
+    return _or(text.replace(" Did you mean ", " Возможно, имелось в виду "))
 
 
 def ru_item(msg: str, kind: str = "value_error", ctx: dict | None = None) -> str:

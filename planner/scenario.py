@@ -27,7 +27,15 @@ from planner.settings import COMMODITY_KEYS, FEDERAL_DISTRICT_CODES, LOSS_STAGES
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot be used; the message names the field (and line, for files) and what to fix."""
+    """A scenario that cannot be used; the message names the field (and line, for files) and what to fix.
+    ``loc``: the field's path in the document where it is known apart from the message (a duplicated key's,
+    ``("objective", "p")``; the value aliases expand past the limit), else ``()``; ``line``: the line (from 1)
+    of a YAML problem, else None."""
+
+    def __init__(self, message: str, loc: tuple = (), line: int | None = None):
+        super().__init__(message)
+        self.loc = tuple(loc)
+        self.line = line
 
 
 # Service limits (project settings chosen to bound one run's time and memory; not published figures).
@@ -71,10 +79,13 @@ def no_duplicates(items: list[Any], what: str) -> None:
 
 
 def error_loc(err: dict) -> tuple:
-    """A pydantic error's location down to the item: a ``duplicate_item`` error points at the repeated item."""
+    """A pydantic error's location down to the item: a ``duplicate_item`` error points at the repeated item, a
+    ``one_of`` error (give exactly one of several fields) at the field its context names."""
     loc = tuple(err["loc"])
     if err.get("type") == "duplicate_item" and "index" in (err.get("ctx") or {}):
         loc += (err["ctx"]["index"],)
+    elif err.get("type") == "one_of" and "field" in (err.get("ctx") or {}):  # which of several fields to give
+        loc += (err["ctx"]["field"],)
     return loc
 
 
@@ -587,9 +598,18 @@ def parse_scenario(data: Any, source: str = "scenario", root: yaml.Node | None =
         raise ScenarioError("\n".join(lines)) from None
 
 
-class _StrictLoader(yaml.SafeLoader):
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader on libyaml's C parser where PyYAML was built with it (3–4 times faster to compose a large
+document: docs/benchmarks.md, "YAML bodies"), else the pure-Python one; the constructor is Python's either way."""
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """PyYAML's safe loader that refuses duplicate keys in a mapping (YAML 1.2 forbids them; PyYAML keeps the
-    last one silently)."""
+    last one silently), remembering the duplicated key's path (``duplicate_loc``) from the document's node paths
+    (``paths``, :func:`_node_paths`)."""
+
+    paths: dict[int, tuple] = {}
+    duplicate_loc: tuple = ()
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
@@ -600,15 +620,17 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the base class reports it
                 continue
             if key in seen:
+                self.duplicate_loc = (*self.paths.get(id(node), ()), key)
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {short(key)} (first at line {seen[key]})", key_node.start_mark)
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
 
-def _expanded_size(root: yaml.Node, limit: int) -> int:
-    """Values in a YAML document once aliases are expanded, counted without expanding them; stops past ``limit``."""
-    sizes: dict[int, int] = {}
+def _expanded_size(root: yaml.Node, limit: int, sizes: dict[int, int] | None = None) -> int:
+    """Values in a YAML document once aliases are expanded, counted without expanding them; stops past ``limit``.
+    ``sizes``, when given, receives each node's count (by node id)."""
+    sizes = {} if sizes is None else sizes
     order: list[yaml.Node] = []
     stack: list[yaml.Node] = [root]
     while stack:  # post-order over the node graph (aliases share nodes), each node once
@@ -630,6 +652,92 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
             kids = []
         sizes[id(node)] = min(limit + 1, 1 + sum(max(sizes[id(k)], 1) for k in kids))
     return sizes[id(root)]
+
+
+def _node_paths(root: yaml.Node) -> dict[int, tuple]:
+    """The path of each node of a YAML document (mapping keys by their text, list items by index), by node id;
+    a node reached through several aliases keeps its first path."""
+    paths: dict[int, tuple] = {id(root): ()}
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        here = paths[id(node)]
+        if isinstance(node, yaml.SequenceNode):
+            kids = [((*here, i), v) for i, v in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            kids = [((*here, k.value if isinstance(k, yaml.ScalarNode) else "?"), v) for k, v in node.value]
+        else:
+            continue
+        for where, v in kids:
+            if id(v) not in paths:
+                paths[id(v)] = where
+                stack.append(v)
+    return paths
+
+
+def _count_values(text: str, limit: int, source: str) -> None:
+    """Refuse a document of more than ``limit`` values before its node tree is built: its parse events are counted
+    (scalars, mappings, lists; an alias adds none here, :func:`_expanded_size` counts those), which costs a fifth
+    of composing the tree (0.45 s against 2–4 s for 1 MiB of short list items; docs/benchmarks.md, "YAML bodies").
+    ScenarioError naming the line and the field (path of mapping keys and list indices) where the count passed
+    ``limit``; a syntax error is left to the loader that follows (its message names the line)."""
+    scan = _SafeLoader(text)
+    frames: list[list] = []  # per open collection: [is a mapping, expecting a key, its key or index so far]
+    n = 0
+    try:
+        while scan.check_event():
+            ev = scan.get_event()
+            if isinstance(ev, yaml.CollectionEndEvent | yaml.DocumentEndEvent):
+                if isinstance(ev, yaml.CollectionEndEvent) and frames:
+                    frames.pop()
+                    _value_done(frames)
+                continue
+            if not isinstance(ev, yaml.NodeEvent):
+                continue
+            if not isinstance(ev, yaml.AliasEvent):
+                n += 1
+                if n > limit:
+                    where = tuple(f[2] for f in frames if f[2] is not None)
+                    raise ScenarioError(f"{source}, line {ev.start_mark.line + 1}: more than {limit} values in the "
+                                        "document; a scenario needs far fewer", loc=where,
+                                        line=ev.start_mark.line + 1)
+            top = frames[-1] if frames else None
+            if top is not None and top[0] and top[1]:  # a mapping's key
+                top[1], top[2] = False, ev.value if isinstance(ev, yaml.ScalarEvent) else "?"
+                if isinstance(ev, yaml.CollectionStartEvent):
+                    frames.append([isinstance(ev, yaml.MappingStartEvent), True, None])
+                continue
+            if isinstance(ev, yaml.CollectionStartEvent):
+                frames.append([isinstance(ev, yaml.MappingStartEvent), True, None if isinstance(
+                    ev, yaml.MappingStartEvent) else 0])
+            else:
+                _value_done(frames)
+    except yaml.YAMLError:
+        return
+    finally:
+        scan.dispose()
+
+
+def _value_done(frames: list[list]) -> None:
+    """A value of the innermost open collection is complete: a mapping now expects its next key, a list's index
+    moves on."""
+    if frames:
+        top = frames[-1]
+        if top[0]:
+            top[1] = True
+        else:
+            top[2] += 1
+
+
+def _heaviest(root: yaml.Node, sizes: dict[int, int]) -> tuple:
+    """The path of mapping keys down to the value that holds most of a document's expanded size (where aliases
+    blow it up), following mappings only."""
+    loc: tuple = ()
+    node = root
+    while isinstance(node, yaml.MappingNode) and node.value:
+        key, node = max(node.value, key=lambda kv: sizes.get(id(kv[1]), 0))
+        loc += (key.value if isinstance(key, yaml.ScalarNode) else "?",)
+    return loc
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -655,18 +763,23 @@ def parse_yaml(raw: bytes, source: str) -> tuple[Any, yaml.Node | None]:
                             "save it as UTF-8") from None
     loader = _StrictLoader(text)
     try:
+        _count_values(text, MAX_YAML_NODES, source)
         root = loader.get_single_node()
         if root is None:
             return None, None
-        n = _expanded_size(root, MAX_YAML_NODES)
+        sizes: dict[int, int] = {}
+        n = _expanded_size(root, MAX_YAML_NODES, sizes)
         if n > MAX_YAML_NODES:
             raise ScenarioError(f"{source}: more than {MAX_YAML_NODES} values once YAML aliases are expanded; a "
-                                "scenario needs far fewer (nested aliases, a 'billion laughs' document?)")
+                                "scenario needs far fewer (nested aliases, a 'billion laughs' document?)",
+                                loc=_heaviest(root, sizes), line=root.start_mark.line + 1)
+        loader.paths = _node_paths(root)
         return loader.construct_document(root), root
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
-        raise ScenarioError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}",
+                            loc=loader.duplicate_loc, line=mark.line + 1 if mark is not None else None) from None
     except RecursionError:
         raise ScenarioError(f"{source}: YAML nested too deeply") from None
     finally:

@@ -59,6 +59,45 @@ def ncfd_run(dataset: Dataset):
     return execute_scenario(load_scenario(ROOT / "scenarios" / "ncfd_expansion.yaml"), dataset)
 
 
+@pytest.fixture(autouse=True)
+def _runs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's runs write their files (``PLANNER_RUNS_DIR``, a worker's run folder) under its own temporary
+    folder, never into the checkout; servers and workers a test starts inherit it."""
+    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
+
+
+SMALL_RUN = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
+             "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
+"""A small scenario (the North Caucasus, vegetables, six centres) solved in about a second."""
+
+
+@pytest.fixture(scope="session")
+def small_run_files(tmp_path_factory: pytest.TempPathFactory, dataset: Dataset) -> Path:
+    """The folder of files a worker writes for :data:`SMALL_RUN` (``planner.outputs.write_outputs``, the command
+    line's writer), written once per session; tests copy it into a stored run's folder (:func:`with_files`)."""
+    from planner.execute import execute_scenario
+    from planner.outputs import write_outputs
+    from planner.scenario import parse_scenario
+
+    sc = parse_scenario(SMALL_RUN, source="scenario")
+    out = execute_scenario(sc, dataset)
+    folder = tmp_path_factory.mktemp("small_run")
+    write_outputs(folder, out.planned, out.result, out.summary, dataset, sc.region_ids(dataset), out.losses,
+                  out.prices, out.investor, force=True)
+    return folder
+
+
+def with_files(run_id: str, files: Path) -> str:
+    """Copy a run folder's files (``small_run_files``) into ``PLANNER_RUNS_DIR/<run_id>/``, where the run's worker
+    would have written them; returns ``run_id``."""
+    import shutil
+
+    from api.limits import runs_dir
+
+    shutil.copytree(files, runs_dir() / run_id)
+    return run_id
+
+
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A test client of the service on a fresh SQLite file (runs stay queued: no job manager), with no limit
@@ -69,9 +108,8 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from api.db import create_key
 
     for var in ("PLANNER_MAX_BODY", "PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S",
-                "PLANNER_SCENARIOS"):
+                "PLANNER_SCENARIOS", "PLANNER_TILE_URL", "PLANNER_TILE_ATTRIBUTION"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("PLANNER_RUNS_DIR", str(tmp_path / "runs"))
     url = f"sqlite:///{tmp_path / 'api.db'}"
     _, planner_key = create_key("planner", url=url)
     _, viewer_key = create_key("viewer", url=url)

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
 
+FILE_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SMALL = {"name": "api_small", "scope": {"federal_districts": ["NCFD"]}, "commodities": ["vegetables"],
          "objective": {"p": 6}, "solver": {"time_limit_s": 60}}
 
@@ -38,15 +39,19 @@ def _media(content_type: str) -> str:
 
 # item 1: documented media types ------------------------------------------------------------------------------------
 
-def test_downloads_answer_only_documented_media_types_with_schemas_their_documents_meet(api):
+def test_downloads_answer_only_documented_media_types_with_schemas_their_documents_meet(api, small_run_files):
     """schemathesis's ST105 (undocumented content type) and ST108 (body against the schema of its media type): a
-    client reading the OpenAPI entry knows every media type each download answers, and what it parses to."""
+    client reading the OpenAPI entry knows every media type each download answers, and what it parses to — every
+    kind of file a run's worker writes (``planner.outputs.write_outputs``) included."""
+    from conftest import with_files
+
     tc, p, v, url = api
     spec = tc.get("/openapi.json").json()["paths"]
     sid = tc.post("/scenarios", json=SMALL, headers=p).json()["id"]
-    rid = _finished_run(url)
+    rid = with_files(_finished_run(url), small_run_files)
     files = [f["name"] for f in tc.get(f"/runs/{rid}/files", headers=v).json()]
-    assert {n.rsplit(".", 1)[1] for n in files} == {"json", "csv", "geojson", "xlsx"}
+    assert {n.rsplit(".", 1)[1] for n in files} == {"json", "csv", "geojson", "xlsx", "gpkg", "pdf", "html", "png",
+                                                    "svg"}
     fetched = [("/library/{name}/yaml", "/library/ncfd_expansion/yaml"),
                ("/scenarios/{scenario_id}/yaml", f"/scenarios/{sid}/yaml")]
     fetched += [("/runs/{run_id}/files/{name}", f"/runs/{rid}/files/{n}") for n in files]
@@ -63,8 +68,12 @@ def test_downloads_answer_only_documented_media_types_with_schemas_their_documen
             assert schema["type"] == "object" and isinstance(json.loads(r.content), dict)
         elif media == "text/csv":
             assert schema["type"] == "string" and r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM
-        else:
-            assert schema == {"type": "string", "format": "binary"} and r.content[:2] == b"PK"  # a zip (xlsx)
+        elif media in ("text/html", "image/svg+xml"):
+            assert schema == {"type": "string"} and r.text.lstrip().startswith("<")
+        else:  # bytes: the workbook (a zip), the PDF report, the GeoPackage (SQLite), the PNG map
+            magic = {FILE_XLSX: b"PK", "application/pdf": b"%PDF", "image/png": b"\x89PNG",
+                     "application/geopackage+sqlite3": b"SQLite format 3"}[media]
+            assert schema == {"type": "string", "format": "binary"} and r.content.startswith(magic), path
     # nothing documented that is never answered either: the YAML downloads answer YAML only
     assert list(spec["/library/{name}/yaml"]["get"]["responses"]["200"]["content"]) == ["application/yaml"]
     # and their errors are JSON, as documented on every operation (not the download's media type)
@@ -250,18 +259,29 @@ def test_a_billion_laughs_yaml_body_is_refused_at_once_and_nothing_stored(api):
         assert time.monotonic() - start < 5, path
         assert r.status_code == 422, (path, r.text)
         err = r.json()["detail"][0]
-        assert err["loc"] == ["body"] and err["type"] == "yaml_aliases" and "aliases" in err["msg"], err
+        # located at the first field whose value the aliases blow past the limit (9⁶ values), never just "body"
+        where = ["body", "lol5"] if path == "/scenarios" else ["body", "scenario", "lol5"]
+        assert err["loc"] == where and err["type"] == "yaml_aliases" and "aliases" in err["msg"], err
     assert _stored_ids(tc, v) == []
     assert tc.get("/runs", headers=v).json()["total"] == 0
 
 
 @pytest.mark.parametrize(("text", "status", "loc", "needle"), [
-    ("name: x\nname: y\n", 422, ["body"], "duplicate key 'name' (first at line 1)"),
-    ("name: x\nscope:\n  regions: [RU-STA]\n  regions: [RU-KB]\n", 422, ["body"], "line 4"),
+    ("name: x\nname: y\n", 422, ["body", "name"], "duplicate key 'name' (first at line 1)"),
+    ("name: x\nscope:\n  regions: [RU-STA]\n  regions: [RU-KB]\n", 422, ["body", "scope", "regions"], "line 4"),
+    ("name: x\nobjective:\n  p: 3\n  p: 4\n", 422, ["body", "objective", "p"], "duplicate key 'p'"),
+    ("name: x\nexits:\n- {market: am_yerevan, tariff_export_pct: 1, tariff_export_pct: 2}\n", 422,
+     ["body", "exits", 0, "tariff_export_pct"], "duplicate key"),
     ("name: x\nsolver: {time_limit_s: .inf}\n", 422, ["body", "solver", "time_limit_s"], "finite"),
     ("name: x\nparameters: {road_speed_kmh: .nan}\n", 422, ["body", "parameters", "road_speed_kmh"], "finite"),
-    ("name: [unclosed\n", 422, ["body"], "not valid YAML"),
-    ("name: !!binary aGVsbG8=\n", 422, ["body"], "bytes"),
+    ("name: [unclosed\n", 422, ["body", "line 2"], "not valid YAML"),  # no field in text that is not YAML
+    ("name: !!binary aGVsbG8=\n", 422, ["body", "name"], "bytes"),
+    ("- name: x\n", 422, ["body", "ScenarioIn"], "expected a JSON (or YAML) object"),  # not a mapping
+    # more values than a scenario file may hold, counted before the tree is built: at the item that passed 100,000
+    # (the mapping, two keys, a value and the list come first)
+    ("name: x\ncommodities: [" + "1," * 100_001 + "1]\n", 422, ["body", "commodities", 99_995],
+     "more than 100000 values"),
+    ("", 422, ["body", "name"], "Field required"),  # empty: read as an empty mapping
     ("name: x\nscope: {regions: [RU-XXX]}\n", 422, ["body", "scope", "regions", 0], "RU-XXX"),
 ])
 def test_a_bad_yaml_body_is_a_422_naming_the_problem(api, text, status, loc, needle):
@@ -293,10 +313,13 @@ def test_an_oversized_yaml_body_is_a_413_announced_or_chunked(api):
     assert _stored_ids(tc, v) == []
 
 
-def test_a_yaml_body_keeps_its_64_kib_limit_when_the_body_limit_is_raised(tmp_path, monkeypatch):
-    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within 64 KiB (``MAX_YAML_BODY``)."""
+def test_a_yaml_body_has_the_scenario_files_limit_even_when_the_body_limit_is_raised(tmp_path, monkeypatch):
+    """``PLANNER_MAX_BODY`` may let larger JSON bodies in; a YAML body stays within the limit of a scenario file on
+    the command line (one constant: ``MAX_YAML_BODY`` is ``planner.scenario.MAX_FILE_BYTES``, 1 MiB)."""
     from api.guard import MAX_YAML_BODY
+    from planner.scenario import MAX_FILE_BYTES
 
+    assert MAX_YAML_BODY == MAX_FILE_BYTES == 1 << 20
     monkeypatch.setenv("PLANNER_MAX_BODY", str(4 << 20))
     url = f"sqlite:///{tmp_path / 'big.db'}"
     _, key = create_key("planner", url=url)
@@ -307,21 +330,34 @@ def test_a_yaml_body_keeps_its_64_kib_limit_when_the_body_limit_is_raised(tmp_pa
         assert r.status_code == 413 and str(MAX_YAML_BODY) in r.json()["detail"], r.text
 
 
-def test_a_100_kib_yaml_body_with_a_valid_key_is_a_413_naming_the_yaml_limit(api, monkeypatch):
-    """A scenario is a few KB: a YAML body over 64 KiB is refused before it is parsed, announced or chunked."""
+def test_a_yaml_body_the_command_line_accepts_is_accepted_and_one_over_its_limit_refused(api, tmp_path,
+                                                                                         monkeypatch):
+    """The same size limit both ways: a 100 KiB scenario (a commented file) that ``planner.scenario`` reads as a
+    file is stored from a YAML body (the former 64 KiB limit refused it); a body over 1 MiB is refused with 413
+    before it is parsed, announced or chunked, as the command line refuses such a file."""
     import api.guard as guard
+    from planner.scenario import ScenarioError, load_scenario
 
     tc, p, v, _ = api
-    monkeypatch.setattr(guard, "parse_yaml", lambda *a, **k: pytest.fail("a YAML body over the limit was parsed"))
-    body = ("name: big\ndescription: |\n" + "  строка\n" * 7_000).encode()
-    assert 100 * 1024 <= len(body) < guard.MAX_YAML_BODY * 2 and len(body) < tc.app.state.limits.max_body
+    text = "name: long_text\nscope: {federal_districts: [NCFD]}\ncommodities: [vegetables]\n"
+    body = (text + "# строка пояснения к сценарию\n" * 2_500).encode()
+    assert 100 * 1024 <= len(body) < guard.MAX_YAML_BODY
+    (tmp_path / "long_text.yaml").write_bytes(body)
+    assert load_scenario(tmp_path / "long_text.yaml").name == "long_text"  # the command line reads it
     r = tc.post("/scenarios", content=body, headers={**p, **YAML})
-    assert r.status_code == 413, r.text
-    assert "65536" in r.json()["detail"] and "MAX_YAML_BODY" in r.json()["detail"]
-    assert "65536" in r.json()["detail_ru"]
-    r = tc.post("/scenarios", content=iter([body[:50_000], body[50_000:]]), headers={**p, **YAML})  # chunked
-    assert r.status_code == 413, r.text
-    assert _stored_ids(tc, v) == []
+    assert r.status_code == 201, r.text
+    monkeypatch.setattr(guard, "parse_yaml", lambda *a, **k: pytest.fail("a YAML body over the limit was parsed"))
+    big = (text + "# строка пояснения к сценарию\n" * 30_000).encode()
+    assert guard.MAX_YAML_BODY < len(big) <= tc.app.state.limits.max_body * 2
+    (tmp_path / "big.yaml").write_bytes(big)
+    with pytest.raises(ScenarioError, match="over the limit"):
+        load_scenario(tmp_path / "big.yaml")
+    for content in (big, iter([big[:500_000], big[500_000:]])):  # announced, then chunked
+        r = tc.post("/scenarios", content=content, headers={**p, **YAML})
+        assert r.status_code == 413, r.text
+        assert str(guard.MAX_YAML_BODY) in r.json()["detail"] and "MAX_YAML_BODY" in r.json()["detail"]
+        assert "предел файла сценария" in r.json()["detail_ru"]
+    assert len(_stored_ids(tc, v)) == 1
 
 
 @pytest.mark.parametrize("key", [None, "orc_not_a_key", "revoked"])
@@ -452,8 +488,8 @@ def test_every_error_body_carries_a_russian_message_beside_the_english_one(api, 
     # the body guard's
     ({"content": b'{"name": "x", "solver": {"time_limit_s": NaN}}', "headers": {"content-type": "application/json"}},
      ["body", "solver", "time_limit_s"], "finite number", "конечное число"),
-    ({"content": _laughs().encode(), "headers": YAML}, ["body"], "aliases", "ссылок"),
-    ({"content": b"name: x\nname: y\n", "headers": YAML}, ["body"], "duplicate key 'name'",
+    ({"content": _laughs().encode(), "headers": YAML}, ["body", "lol5"], "aliases", "ссылок"),
+    ({"content": b"name: x\nname: y\n", "headers": YAML}, ["body", "name"], "duplicate key 'name'",
      "ключ 'name' повторён (впервые — в строке 1)"),
 ])
 def test_every_422_item_carries_its_russian_message(api, request_, loc, english, russian):
@@ -609,3 +645,107 @@ def test_a_failed_runs_error_is_answered_in_russian_too(api):
         rid = run.id
     r = tc.get(f"/runs/{rid}", headers=v).json()
     assert r["error"] == written[1] and r["error_ru"].startswith("прерван: рабочий процесс исчез")
+
+
+# item 4: Russian without English fragments ---------------------------------------------------------------------------
+
+QUOTED = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"|«[^»]*»|\([A-Z]{2}\)")
+LATIN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/*]*")
+ACRONYMS = {"YAML", "JSON", "API", "UTF", "MiB", "NaN", "null", "true", "false", "id", "billion", "laughs"}
+
+
+def _english_words(text: str, names: set[str]) -> list[str]:
+    """Latin words of a Russian message that are prose, not code: what is quoted (ids, values) is left out, and so
+    are field, schema and parameter names (``names``), dotted or snake_case paths, ids and codes with digits or
+    capitals (RU-STA, PLANNER_MAX_BODY), and the acronyms YAML, JSON, API."""
+    words = []
+    for w in LATIN.findall(QUOTED.sub(" ", text)):
+        w = w.rstrip(".-/")
+        if (w in names or w in ACRONYMS or any(c in w for c in "_./*") or any(c.isdigit() for c in w)
+                or (len(w) > 1 and w.upper() == w) or ("-" in w and w.lower() != w)):  # X-API-Key, RU-STA
+            continue
+        words.append(w)
+    return words
+
+
+def _field_names(tc) -> set[str]:
+    """Every property and schema name of the OpenAPI document, the scenario's nested ones included."""
+    schema = tc.get("/openapi.json").json()
+    from planner.scenario import scenario_json_schema
+
+    names: set[str] = set()
+    stack = [schema, scenario_json_schema()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            names |= set(node.get("properties", {})) | set(node.get("schemas", {})) | set(node.get("$defs", {}))
+            names |= {q["name"] for q in node.get("parameters", []) if isinstance(q, dict) and "name" in q}
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def test_russian_messages_of_typical_errors_have_no_english_prose(api):
+    """Every ``msg_ru`` / ``detail_ru`` of a set of typical errors (a planner's mistakes in a scenario, its
+    counts, its YAML, the run and estimate bodies, ids, keys, roles, sizes) is Russian prose: only field names,
+    quoted ids and values, codes and the acronyms YAML/JSON/API are left in Latin letters."""
+    tc, p, v, url = api
+    names = _field_names(tc)
+    rid = tc.post("/runs", json={"scenario": SMALL}, headers=p).json()["id"]
+    yaml_h = {**p, **YAML}
+    answers = [
+        tc.post("/runs", json={}, headers=p),
+        tc.post("/runs", json={"scenario_id": "x", "scenario": SMALL}, headers=p),
+        tc.post("/runs", json=[1, 2], headers=p),
+        tc.post("/estimate/loss-reduction", json={}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "objective": {"p": 500}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "objective": {"p": 3, "min_regions": 5}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "objective": {"p": 3, "min_per_region": {"RU-STA": 900}}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {"regions": ["RU-STAA"]}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {"countries": ["ZZ"]}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "scope": {"federal_districts": ["XFD"]}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "commodities": ["rice"]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "parameters": {"road_sped_kmh": 50}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "parameters": {"road_speed_kmh": 500}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "borders": {"ru_xx_nowhere": {"open": False}}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "exits": [{"market": "am_yerevn"}]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "exits": [{}]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "solver": {"time_limit_s": 86000}}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "extends": "nope"}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "colour": "red"}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "commodities": ["vegetables", "vegetables"]}, headers=p),
+        tc.post("/scenarios", json={**SMALL, "name": "x" * 200}, headers=p),
+        tc.post("/scenarios", content=b"name: x\nobjective:\n  p: 3\n  p: 4\n", headers=yaml_h),
+        tc.post("/scenarios", content=b"name: [unclosed\n", headers=yaml_h),
+        tc.post("/scenarios", content=b"name: x\n  bad: indent\n", headers=yaml_h),
+        tc.post("/scenarios", content=b"name: !!binary aGVsbG8=\n", headers=yaml_h),
+        tc.post("/scenarios", content="name: é\n".encode("latin-1"), headers=yaml_h),
+        tc.post("/scenarios", content=_laughs().encode(), headers=yaml_h),
+        tc.post("/scenarios", content=b'{"name": "x", "solver": {"time_limit_s": NaN}}',
+                headers={**p, "content-type": "application/json"}),
+        tc.post("/scenarios", content=b'{"name": "x", "name": "y"}', headers={**p, "content-type": "application/json"}),
+        tc.post("/estimate/loss-reduction", json={"scenario": SMALL, "centres": ["nowhere"]}, headers=p),
+        tc.get("/datasets/layers/regions", params={"indicator": "nope"}, headers=v),
+        tc.get("/scenarios"),
+        tc.post("/scenarios", json=SMALL, headers=v),
+        tc.get("/scenarios/nope", headers=v),
+        tc.get(f"/runs/{rid}/result", headers=v),
+        tc.get(f"/runs/{rid}/files", headers=v),
+        tc.get("/runs/nope/files", headers=v),
+        tc.get("/no/such/path", headers=v),
+        tc.put("/runs", headers=v),
+        tc.post("/scenarios", content=b"x" * (2 << 20), headers={**p, "content-type": "application/json"}),
+    ]
+    found = {}
+    for r in answers:
+        assert 400 <= r.status_code < 500, (r.request.url, r.text)
+        body = _bilingual(r)
+        texts = ([it["msg_ru"] for it in body["detail"]] if isinstance(body["detail"], list)
+                 else [body["detail_ru"]])
+        for text in texts:
+            english = _english_words(text, names)
+            if english:
+                found[text] = english
+    assert not found, "\n".join(f"{t!r}: {w}" for t, w in found.items())

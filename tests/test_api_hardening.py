@@ -346,10 +346,23 @@ def test_openapi_documents_every_error_with_its_body(api):
 
 
 def test_empty_bodies_get_422_as_the_schema_says(api):
+    """``{}`` (and an empty body) lacks the scenario: the 422 names the field to give, never just ``body``; two
+    sources at once are refused at the second; a body that is not an object names the object expected."""
     tc, p, _ = api
-    for path in ("/runs", "/estimate/loss-reduction", "/estimate/price-impact"):
-        r = tc.post(path, json={}, headers=p)
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body"], path
+    for path, fields in (("/runs", "scenario_id or scenario"),
+                         ("/estimate/loss-reduction", "scenario_id, scenario or run_id"),
+                         ("/estimate/price-impact", "scenario_id, scenario or run_id")):
+        for r in (tc.post(path, json={}, headers=p), tc.post(path, headers=p)):
+            assert r.status_code == 422, (path, r.text)
+            err = r.json()["detail"][0]
+            assert err["loc"] == ["body", "scenario_id"] and f"give {fields}" in err["msg"], (path, err)
+            assert err["msg_ru"].startswith(f"укажите {fields.replace(' or ', ' или ')}"), err
+        both = tc.post(path, json={"scenario_id": "x", "scenario": {"name": "y"}}, headers=p).json()["detail"][0]
+        assert both["loc"] == ["body", "scenario"] and "only one of scenario_id and scenario" in both["msg"], both
+        model = "RunIn" if path == "/runs" else "EstimateIn"
+        for bad, got in (([1, 2], "an array"), ("text", "a string"), (3, "a number")):
+            err = tc.post(path, json=bad, headers=p).json()["detail"][0]
+            assert err["loc"] == ["body", model] and got in err["msg"] and model in err["msg_ru"], err
 
 
 def test_a_stored_infinite_gap_is_answered_as_null(api):

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
 
@@ -24,6 +29,12 @@ OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 def web(api):
     """The service's test client (``conftest.api``): client, planner and viewer key headers, database URL."""
     return api
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded", org: str = DEFAULT_ORG) -> str:
@@ -229,27 +240,88 @@ def test_run_list_is_paged_and_filtered(web):
     assert tc.get("/runs?scenario_name=quick", headers=v).json()["items"][0]["time_limit_s"] == 45.0
 
 
-def test_run_files_are_written_from_the_result_and_only_they_are_served(web, tmp_path):
-    tc, _, v, url = web
-    rid = _finished_run(url)
-    files = tc.get(f"/runs/{rid}/files", headers=v).json()
-    assert [f["name"] for f in files] == ["summary.json", "sites.csv", "flows.csv", "losses.csv",
-                                          "losses_by_region.csv", "prices.csv", "network.geojson", "results.xlsx"]
-    xlsx = tc.get(f"/runs/{rid}/files/results.xlsx", headers=v)
-    assert xlsx.status_code == 200 and "spreadsheetml" in xlsx.headers["content-type"]
+def test_a_real_run_offers_every_output_file_the_command_line_writes(tmp_path, monkeypatch):
+    """A run through the job manager (a worker process, a real solve) writes its folder with the command line's
+    writer (``planner.outputs.write_outputs``): every file of ``FILES`` is listed and served with its media type —
+    the PDF report is a PDF, the GeoPackage opens with its layers, the workbook is the formatted one (README
+    sheet) —, nothing else in the folder is served, and only to a key of the run's organisation."""
     import openpyxl
+    import pyogrio
+    from conftest import SMALL_RUN
+    from fastapi.testclient import TestClient
 
-    wb = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
-    assert {"summary", "sites", "flows"} <= set(wb.sheetnames)
-    sites = tc.get(f"/runs/{rid}/files/sites.csv", headers=v).content
-    assert sites.startswith(b"\xef\xbb\xbf") and "Пятигорск" in sites.decode("utf-8-sig")
-    (tmp_path / "runs" / rid / "secret.txt").write_text("not a run file")
-    for name in ("secret.txt", "..%2F..%2Fweb.db", "%2Fetc%2Fpasswd"):
-        assert tc.get(f"/runs/{rid}/files/{name}", headers=v).status_code == 404, name
-    assert tc.get(f"/runs/{rid}/files/results.xlsx").status_code == 401
-    assert tc.get("/runs/nope/files", headers=v).status_code == 404
+    from api.app import create_app
+    from planner.outputs import FILES, LAYERS
+
+    for var in ("PLANNER_MAX_QUEUE", "PLANNER_MAX_RUNS_PER_KEY", "PLANNER_MAX_TIME_LIMIT_S", "PLANNER_MAX_RUNS"):
+        monkeypatch.delenv(var, raising=False)
+    url = f"sqlite:///{tmp_path / 'files.db'}"
+    _, pk = create_key("planner", url=url)
+    _, vk = create_key("viewer", url=url)
+    _, other = create_key("viewer", url=url, org="other_ministry")
+    p, v = {"X-API-Key": pk}, {"X-API-Key": vk}
+    with TestClient(create_app(url, start_jobs=True), raise_server_exceptions=False) as tc:
+        rid = tc.post("/runs", json={"scenario": SMALL_RUN}, headers=p).json()["id"]
+        for _ in range(1200):  # up to 5 minutes on a loaded machine (about 20 s alone)
+            state = tc.get(f"/runs/{rid}", headers=v).json()
+            if state["status"] not in ("queued", "running"):
+                break
+            if state["status"] == "running":  # files are listed only once the run has succeeded
+                assert tc.get(f"/runs/{rid}/files", headers=v).status_code == 409
+            time.sleep(0.25)
+        assert state["status"] == "succeeded", state
+        listed = {f["name"]: f for f in tc.get(f"/runs/{rid}/files", headers=v).json()}
+        assert set(FILES) <= set(listed), set(FILES) - set(listed)
+        assert listed["report.pdf"]["media_type"] == "application/pdf" and listed["report.pdf"]["bytes"] > 10_000
+        pdf = tc.get(f"/runs/{rid}/files/report.pdf", headers=v)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        gpkg = tc.get(f"/runs/{rid}/files/network.gpkg", headers=v)
+        assert gpkg.status_code == 200 and gpkg.headers["content-type"] == "application/geopackage+sqlite3"
+        (tmp_path / "got.gpkg").write_bytes(gpkg.content)
+        assert {name for name, _ in pyogrio.list_layers(tmp_path / "got.gpkg")} == set(LAYERS)
+        centres = pyogrio.read_dataframe(tmp_path / "got.gpkg", layer="centres")
+        assert len(centres) >= 6  # the six opened centres (and any existing ones in scope)
+        xlsx = tc.get(f"/runs/{rid}/files/results.xlsx", headers=v)
+        assert "spreadsheetml" in xlsx.headers["content-type"]
+        assert "README" in openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True).sheetnames
+        expected = {"report.html": "text/html", "map.png": "image/png", "map.svg": "image/svg+xml",
+                    "layer_flows.geojson": "application/geo+json", "sites.csv": "text/csv",
+                    "summary.json": "application/json"}
+        for name, media in expected.items():
+            r = tc.get(f"/runs/{rid}/files/{name}", headers=v)
+            assert r.status_code == 200 and r.headers["content-type"].split(";")[0] == media, name
+            assert "sandbox" in r.headers["content-security-policy"], name  # a report opened here runs no script
+        assert tc.get(f"/runs/{rid}/files/sites.csv", headers=v).content.startswith(b"\xef\xbb\xbf")
+        assert json.loads(tc.get(f"/runs/{rid}/files/summary.json", headers=v).content)["scenario"] == "api_small"
+        folder = tmp_path / "runs" / rid
+        assert folder.is_dir()  # PLANNER_RUNS_DIR/<run id>/
+        (folder / "secret.txt").write_text("not a run file")
+        for name in ("secret.txt", "..%2F..%2Ffiles.db", "%2Fetc%2Fpasswd", "run.log"):
+            assert tc.get(f"/runs/{rid}/files/{name}", headers=v).status_code == 404, name
+        assert tc.get(f"/runs/{rid}/files/report.pdf").status_code == 401
+        assert tc.get(f"/runs/{rid}/files/report.pdf", headers={"X-API-Key": other}).status_code == 404
+        assert tc.get("/runs/nope/files", headers=v).status_code == 404
+
+
+def test_run_files_answer_409_before_success_and_when_the_folder_holds_none(web, small_run_files):
+    """A failed run has no files (409); a succeeded run whose folder is missing (finished before the service wrote
+    files, or on a server with another ``PLANNER_RUNS_DIR``) says so with 409 rather than serving something else;
+    with its folder in place it lists exactly the output files."""
+    from conftest import with_files
+
+    from planner.outputs import FILES
+
+    tc, _, v, url = web
     failed = _finished_run(url, status="failed")
     assert tc.get(f"/runs/{failed}/files", headers=v).status_code == 409
+    bare = _finished_run(url)
+    r = tc.get(f"/runs/{bare}/files", headers=v)
+    assert r.status_code == 409 and "PLANNER_RUNS_DIR" in r.json()["detail"], r.text
+    assert "запустите сценарий ещё раз" in r.json()["detail_ru"]
+    rid = with_files(_finished_run(url), small_run_files)
+    names = [f["name"] for f in tc.get(f"/runs/{rid}/files", headers=v).json()]
+    assert names[:len(FILES)] == list(FILES)
 
 
 def test_pages_show_only_the_keys_organisation(web):
@@ -273,29 +345,140 @@ def test_pages_show_only_the_keys_organisation(web):
     assert tc.get("/whoami", headers={"X-API-Key": admin}).json() == {"role": "admin", "org": "ops"}
 
 
+def _requirement_closure(requires: list[str], omit: frozenset[str] = frozenset()) -> dict[str, object]:
+    """The installed distributions (of the environment running the tests) that ``pip install`` of a wheel whose
+    ``Requires-Dist`` is ``requires`` would bring: each requirement, its extras' requirements and theirs, markers
+    evaluated for this interpreter; by normalised name, leaving out the names in ``omit`` (and what only they
+    need). A requirement this environment does not have installed fails the test: the main venv must hold it."""
+    import importlib.metadata as md
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, object] = {}
+    todo = [Requirement(r) for r in requires]
+    while todo:
+        req = todo.pop()
+        if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in ("", *req.extras)):
+            continue
+        name = canonicalize_name(req.name)
+        if name in omit:
+            continue
+        dist = md.distribution(req.name)  # PackageNotFoundError: the main venv lacks a declared dependency
+        extras = set(req.extras)
+        key = f"{name}[{','.join(sorted(extras))}]"
+        if key in found:
+            continue
+        found[key] = dist
+        for sub in dist.requires or []:
+            r = Requirement(sub)
+            if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in ("", *extras)):
+                todo.append(r)
+    return {k.split("[")[0]: d for k, d in found.items()}
+
+
+def _dependency_view(folder: Path, dists: dict[str, object]) -> Path:
+    """A folder holding links to exactly the files of ``dists`` (their top-level packages, modules, shared
+    libraries and metadata folders), taken from the environment running the tests: put on a fresh venv's path, it
+    offers what ``pip install`` would have installed from the wheel's declared dependencies, and nothing else."""
+    folder.mkdir()
+    for dist in dists.values():
+        base = Path(dist.locate_file(""))
+        for f in dist.files or []:
+            top = Path(f).parts[0]
+            if top in ("..", "__pycache__") or top.endswith(".pth") or (folder / top).exists():
+                continue
+            if (base / top).exists():
+                (folder / top).symlink_to(base / top)
+    return folder
+
+
+def _fresh_venv(tmp: Path, wheel: Path, view: Path | None, name: str) -> Path:
+    """A new venv (``python -m venv``, no system site-packages) with the wheel installed without dependencies and,
+    when given, the dependency view on its path (a ``.pth`` file); returns its bin folder."""
+    venv = tmp / name
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheel)], check=True,
+                   env={"PATH": "/usr/bin:/bin", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    if view is not None:
+        site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        Path(site, "declared_dependencies.pth").write_text(f"{view}\n", encoding="utf-8")
+    return venv / "bin"
+
+
 @pytest.mark.slow
-def test_the_wheel_ships_the_pages_and_assets(tmp_path):
-    """Build the wheel, install it (without dependencies) into a folder of its own, and fetch a page and an asset
-    from the installed copy."""
+def test_the_wheel_installs_into_a_fresh_venv_and_serves_the_pages_and_runs(tmp_path):
+    """Build the wheel and install it into a fresh venv (``python -m venv``: no system site-packages, none of the
+    development venv's packages) together with exactly the distributions its ``Requires-Dist`` declares,
+    resolved transitively (extras and markers included) from the development venv and offered through a ``.pth``
+    file — what ``pip install orc-planner`` would bring, without a network or a wheelhouse. Then, from that venv
+    alone, ``planner serve`` answers the page, a vendored asset, the offline /docs and its bundle and a map layer,
+    and ``planner run -o`` writes a small run's report, workbook and GeoPackage. So a runtime dependency the code
+    imports but ``pyproject.toml`` does not declare (say ``fastapi-offline`` for /docs, or ``xhtml2pdf`` for the
+    report), or a page, asset or data file the wheel does not ship, fails here. A control proves the check can
+    fail: the same venv without ``fastapi-offline`` (which no other dependency brings) cannot start the API."""
+    import email
+
+    import httpx
+    from conftest import SMALL_RUN
+
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
                     str(tmp_path / "dist"), str(ROOT)], check=True, cwd=tmp_path)
     wheel = next((tmp_path / "dist").glob("orc_planner-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        meta = email.message_from_bytes(z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))))
     assert "api/templates/index.html" in names and "api/static/vendor/leaflet-1.9.4/leaflet.js" in names
     assert "api/static/vendor/leaflet-1.9.4/LICENSE" in names and "api/static/js/app.js" in names
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                   check=True)
-    code = ("import api.app, sys; from fastapi.testclient import TestClient; "
-            "assert api.app.__file__.startswith(sys.argv[1]), api.app.__file__; "
-            "c = TestClient(api.app.create_app(sys.argv[2], start_jobs=False)); "
-            "assert c.get('/').status_code == 200; "
-            "assert c.get('/static/vendor/leaflet-1.9.4/leaflet.js').status_code == 200; "
-            "assert c.get('/docs').status_code == 200; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code, str(target), f"sqlite:///{tmp_path / 'w.db'}"],
-                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
-                         capture_output=True, text=True)
-    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+    requires = meta.get_all("Requires-Dist") or []
+    assert any(r.startswith("fastapi-offline") for r in requires) and any(r.startswith("jinja2") for r in requires)
+    deps = _requirement_closure(requires)
+    assert "fastapi-offline" in deps and "orc-planner" not in deps
+    bin_ = _fresh_venv(tmp_path, wheel, _dependency_view(tmp_path / "deps", deps), "fresh")
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "HOME": str(tmp_path), "MPLBACKEND": "Agg",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "PLANNER_RUNS_DIR": str(tmp_path / "runs")}
+    where = subprocess.run([str(bin_ / "python"), "-c", "import api.app, planner, sys; print(api.app.__file__); "
+                            "print(planner.__file__); print(sys.flags.no_site, sys.prefix)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert where.returncode == 0, where.stderr[-3000:]
+    assert all(line.startswith(str(tmp_path / "fresh")) for line in where.stdout.splitlines()[:2]), where.stdout
+    _, key = create_key("viewer", url=env["DATABASE_URL"])
+    port = _free_port()
+    server = subprocess.Popen([str(bin_ / "planner"), "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode()[-3000:]
+            time.sleep(0.2)
+        page = httpx.get(f"{base}/")
+        assert page.status_code == 200 and "window.ORC_VOCAB" in page.text
+        for path in ("/static/vendor/leaflet-1.9.4/leaflet.js", "/docs", "/static-offline-docs/swagger-ui-bundle.js"):
+            assert httpx.get(f"{base}{path}").status_code == 200, path
+        layer = httpx.get(f"{base}/datasets/layers/regions", headers={"X-API-Key": key}, timeout=60)
+        assert layer.status_code == 200 and len(layer.json()["features"]) >= 83
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(SMALL_RUN), encoding="utf-8")
+    run = subprocess.run([str(bin_ / "planner"), "run", "small.yaml", "-o", "out"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
+    assert (tmp_path / "out" / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "out" / "network.gpkg").stat().st_size > 0 and (tmp_path / "out" / "results.xlsx").is_file()
+    # the control: without a declared dependency nothing else brings, the API does not start
+    without = _requirement_closure(requires, omit=frozenset({"fastapi-offline"}))
+    bare = _fresh_venv(tmp_path, wheel, _dependency_view(tmp_path / "deps_without", without), "fresh_without")
+    out = subprocess.run([str(bare / "python"), "-c", "import api.app"], env={**env, "PATH": f"{bare}:/usr/bin:/bin"},
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode != 0 and "No module named 'fastapi_offline'" in out.stderr, out.stderr[-2000:]
 
 
 def test_shipped_neighbours_and_crimea_are_preferred(web, tmp_path, monkeypatch):
@@ -326,3 +509,53 @@ def test_shipped_neighbours_and_crimea_are_preferred(web, tmp_path, monkeypatch)
         monkeypatch.undo()
         for cached in (layers._boundaries, routes._countries):
             cached.cache_clear()
+
+
+def _page_vocab(page) -> dict:
+    return json.loads(re.search(r"window.ORC_VOCAB = (.*?);</script>", page.text).group(1))
+
+
+def test_no_tile_layer_unless_the_operator_sets_one(tmp_path, monkeypatch):
+    """``PLANNER_TILE_URL`` unset: the page's vocabulary has no tile layer and the CSP admits images from this
+    server only, as before. Set: the page carries the URL and attribution, its CSP admits images from that origin
+    only (nothing else widened; /docs unchanged); a path on this server widens nothing; a bad value stops the
+    start-up naming the variable. The client adds ``L.tileLayer`` only when the vocabulary has one."""
+    from fastapi.testclient import TestClient
+
+    from api.app import app, create_app
+    from api.limits import SettingsError
+    from api.web import CSP
+
+    monkeypatch.setattr(app.state, "tiles", None)  # restored after the test: no later test sees a tile setting
+    url = f"sqlite:///{tmp_path / 'tiles.db'}"
+    for var in ("PLANNER_TILE_URL", "PLANNER_TILE_ATTRIBUTION"):
+        monkeypatch.delenv(var, raising=False)
+    with TestClient(create_app(url, start_jobs=False)) as tc:
+        page = tc.get("/")
+        assert _page_vocab(page)["tiles"] is None
+        assert page.headers["content-security-policy"] == CSP and "img-src 'self' data: blob:;" in CSP
+    monkeypatch.setenv("PLANNER_TILE_URL", "https://{s}.tiles.example.org/osm/{z}/{x}/{y}.png")
+    monkeypatch.setenv("PLANNER_TILE_ATTRIBUTION", "© участники OpenStreetMap")
+    with TestClient(create_app(url, start_jobs=False)) as tc:
+        page = tc.get("/")
+        assert _page_vocab(page)["tiles"] == {"url": "https://{s}.tiles.example.org/osm/{z}/{x}/{y}.png",
+                                              "attribution": "© участники OpenStreetMap"}
+        policy = page.headers["content-security-policy"]
+        assert "img-src 'self' data: blob: https://*.tiles.example.org;" in policy
+        assert policy.replace(" https://*.tiles.example.org", "") == CSP  # only img-src widened
+        assert tc.get("/docs").headers["content-security-policy"] == CSP
+    monkeypatch.setenv("PLANNER_TILE_URL", "/tiles/{z}/{x}/{y}.png")  # served from this origin (a proxy)
+    with TestClient(create_app(url, start_jobs=False)) as tc:
+        page = tc.get("/")
+        assert _page_vocab(page)["tiles"]["url"] == "/tiles/{z}/{x}/{y}.png"
+        assert page.headers["content-security-policy"] == CSP
+    for bad, var in (("https://tiles.example.org/{z}/{x}.png", "PLANNER_TILE_URL"),
+                     ("https://tiles.example.org/{z}/{x}/{y}.png; script-src *", "PLANNER_TILE_URL"),
+                     ("https://tiles.example.org/{z}/{x}/{y}.png", "PLANNER_TILE_ATTRIBUTION")):
+        monkeypatch.setenv("PLANNER_TILE_URL", bad)
+        if var == "PLANNER_TILE_ATTRIBUTION":
+            monkeypatch.delenv("PLANNER_TILE_ATTRIBUTION")
+        with pytest.raises(SettingsError, match=var), TestClient(create_app(url, start_jobs=False)):
+            pass
+    js = (ROOT / "api" / "static" / "js" / "app.js").read_text(encoding="utf-8")
+    assert re.search(r"if \(VOCAB\.tiles\) \{ L\.tileLayer\(VOCAB\.tiles\.url", js)

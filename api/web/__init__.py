@@ -33,9 +33,18 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe
 for one, would fetch its logo from the vendor's CDN)."""
 
 
-def offline_html(resp: HTMLResponse) -> HTMLResponse:
-    """``resp`` with the Content-Security-Policy that keeps the page on this server's origin."""
-    resp.headers["Content-Security-Policy"] = CSP
+def csp(tile_origin: str | None = None) -> str:
+    """The pages' Content-Security-Policy; with the origin of a configured tile server (``PLANNER_TILE_URL``,
+    :func:`api.limits.tile_layer`) its images are admitted too — only images, only from that origin."""
+    if not tile_origin:
+        return CSP
+    return CSP.replace("img-src 'self' data: blob:", f"img-src 'self' data: blob: {tile_origin}")
+
+
+def offline_html(resp: HTMLResponse, tile_origin: str | None = None) -> HTMLResponse:
+    """``resp`` with the Content-Security-Policy that keeps the page on this server's origin (plus a configured
+    tile server's, for images, when ``tile_origin`` is given)."""
+    resp.headers["Content-Security-Policy"] = csp(tile_origin)
     return resp
 
 

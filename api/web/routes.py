@@ -3,9 +3,6 @@ list and a run's files. Every data endpoint needs an API key (``X-API-Key``), li
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
@@ -19,7 +16,8 @@ from sqlalchemy import func, select
 
 from api.db import RunRecord, ScenarioRecord, key_of, runs_visible, session
 from api.library import library, library_scenario, visible_scenario
-from api.messages import NO_KEY, NO_KEY_RU, ApiError, item
+from api.limits import runs_dir
+from api.messages import NO_KEY, NO_KEY_RU, ApiError, item, status_ru
 from api.web import TEMPLATES_DIR, offline_html
 from api.web.layers import (
     LayerError,
@@ -30,18 +28,11 @@ from api.web.layers import (
     region_layer,
     scenario_layers,
 )
+from planner.outputs.files import FILES, OPTIONAL_FILES
 from planner.scenario import SolverSettings, short
 
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
-TABLE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
-
-
-def run_file_names(run: RunRecord) -> list[str]:
-    """The files of a finished run (``GET /runs/{id}/files``): the summary, one CSV per stored table, the network
-    and the workbook; nothing else in its folder is served."""
-    names = [k for k in (run.result or {}).get("tables", {}) if TABLE_NAME.match(k)]
-    return ["summary.json", *(f"{k}.csv" for k in names), "network.geojson", "results.xlsx"]
 
 
 class Key(NamedTuple):
@@ -67,14 +58,19 @@ Viewer = Annotated[Key, Depends(viewer)]
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
 def page(request: Request) -> HTMLResponse:
-    """The workspace (one page; its views load data from the API with the key the user signs in with)."""
+    """The workspace (one page; its views load data from the API with the key the user signs in with). The page's
+    vocabulary carries the optional tile layer (``PLANNER_TILE_URL``, ``PLANNER_TILE_ATTRIBUTION``; null when
+    unset), and its Content-Security-Policy admits that tile server's images only when one is set."""
     from planner.settings import COMMODITIES, FEDERAL_DISTRICTS
 
     markets = outside_markets()
+    tiles = getattr(request.app.state, "tiles", None)
     vocab = {"commodities": [{"key": c.key, "ru": c.name_ru, "en": c.name_en} for c in COMMODITIES],
              "districts": [{"key": d.code, "ru": d.name_ru, "en": d.name_en} for d in FEDERAL_DISTRICTS],
-             "markets": markets}
-    return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}))
+             "markets": markets,
+             "tiles": {"url": tiles.url, "attribution": tiles.attribution} if tiles is not None else None}
+    return offline_html(templates.TemplateResponse(request, "index.html", {"vocab": vocab}),
+                        tiles.origin if tiles is not None else None)
 
 
 @router.get("/whoami", tags=["web"])
@@ -291,66 +287,79 @@ def list_runs(request: Request, key: Viewer,
     return RunPage(total=total, limit=limit, offset=offset, items=items)
 
 
-def runs_dir() -> Path:
-    """Folder holding one sub-folder of files per finished run: ``PLANNER_RUNS_DIR`` (default ``planner_runs``)."""
-    return Path(os.environ.get("PLANNER_RUNS_DIR", "planner_runs"))
-
-
-def write_run_files(run: RunRecord, folder: Path) -> None:
-    """Write a finished run's files from its stored result: summary (JSON), tables (CSV in UTF-8 with BOM, and
-    one workbook with a sheet per table), network (GeoJSON)."""
-    import pandas as pd
-
-    folder.mkdir(parents=True, exist_ok=True)
-    res = run.result
-    (folder / "summary.json").write_text(json.dumps(res["summary"], ensure_ascii=False, indent=2), encoding="utf-8")
-    frames = {k: pd.DataFrame(v) for k, v in res["tables"].items() if TABLE_NAME.match(k)}
-    for name, frame in frames.items():
-        frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8-sig")
-    (folder / "network.geojson").write_text(json.dumps(res["geojson"], ensure_ascii=False), encoding="utf-8")
-    flat = {k: v for k, v in res["summary"].items() if not isinstance(v, list | dict)}
-    tmp = folder / "results.xlsx.part"
-    with pd.ExcelWriter(tmp, engine="openpyxl") as xl:
-        pd.DataFrame([flat]).to_excel(xl, sheet_name="summary", index=False)
-        for name, frame in frames.items():
-            frame.to_excel(xl, sheet_name=name[:31], index=False)
-    tmp.replace(folder / "results.xlsx")
+RUN_FILES: tuple[str, ...] = (*FILES, *(f for f in OPTIONAL_FILES if f != "run.log"))
+"""The names a run's files may have, in the order they are listed: :data:`planner.outputs.FILES` (every run)
+then the optional ones (economics ranges, inter-district flows, districts, share curve); nothing else in a run's
+folder is ever served."""
+NO_FILES = ("run {rid} has no files on this server: its worker writes them into PLANNER_RUNS_DIR/{rid}/ when the "
+            "run succeeds; a run that succeeded before the service wrote them (or on a server with another runs "
+            "folder) has none: run its scenario again")
+NO_FILES_RU = ("у запуска {rid} нет файлов на этом сервере: процесс расчёта записывает их в папку "
+               "PLANNER_RUNS_DIR/{rid}/, когда запуск завершается успешно; у запуска, завершённого до того, как "
+               "служба стала их записывать (или на сервере с другой папкой запусков), их нет: запустите сценарий "
+               "ещё раз")
 
 
 def _run_folder(request: Request, run_id: str, key: Key) -> tuple[Path, list[str]]:
-    """The run's folder, written on first request, and the names of its files (404 for another organisation's
-    run, as for a missing one)."""
+    """The run's folder and the names of its files (those of :data:`RUN_FILES` it holds), as its worker wrote
+    them with :func:`planner.outputs.write_outputs`; 404 for another organisation's run, as for a missing one;
+    409 before the run has succeeded, or when its folder holds none."""
     with session(request.app.state.url) as s:
-        run = s.scalar(select(RunRecord).where(RunRecord.id == run_id, runs_visible(key.role, key.org)))
-    if run is None:
+        row = s.execute(select(RunRecord.id, RunRecord.status, RunRecord.result.is_(None))
+                        .where(RunRecord.id == run_id, runs_visible(key.role, key.org))).first()
+    if row is None:
         raise ApiError(404, f"no run with id {short(run_id)}", f"нет запуска с id {short(run_id)}")
-    if run.result is None or run.status != "succeeded":
-        raise ApiError(409, f"run {run_id} has no files (status {run.status})",
-                       f"у запуска {run_id} нет файлов (состояние {run.status})")
-    folder, names = runs_dir() / run.id, run_file_names(run)
-    if not all((folder / f).is_file() for f in names):
-        write_run_files(run, folder)
+    rid, status, no_result = row
+    if no_result or status != "succeeded":
+        raise ApiError(409, f"run {rid} has no files (status {status})",
+                       f"у запуска {rid} нет файлов (состояние: {status_ru(status)})")
+    folder = runs_dir() / rid
+    names = [f for f in RUN_FILES if (folder / f).is_file()]
+    if not names:
+        raise ApiError(409, NO_FILES.format(rid=rid), NO_FILES_RU.format(rid=rid))
     return folder, names
 
 
 @router.get("/runs/{run_id}/files", tags=["runs"])
 def run_files(run_id: str, request: Request, key: Viewer) -> list[dict]:
-    """The finished run's files with their sizes in bytes (409 while it has none)."""
+    """The succeeded run's files with their sizes in bytes and media types, as ``planner run -o`` writes them:
+    report.html, report.pdf, results.xlsx, network.gpkg, layer_<kind>.geojson, network.geojson, map.png,
+    map.svg, one CSV per table (UTF-8 with BOM), summary.json, and with economics ranges.csv and the district
+    tables (409 while the run has none)."""
     folder, names = _run_folder(request, run_id, key)
-    return [{"name": f, "bytes": (folder / f).stat().st_size, "url": f"/runs/{run_id}/files/{f}"} for f in names]
+    return [{"name": f, "bytes": (folder / f).stat().st_size, "media_type": media_type(f),
+             "url": f"/runs/{run_id}/files/{f}"} for f in names]
 
 
 FILE_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
-              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-"""Media type of each kind of run file, by its extension (``run_file_names``)."""
-FILE_200 = {200: {"description": "the file: summary.json, a table as CSV (UTF-8 with BOM), network.geojson or "
-                                 "results.xlsx",
+              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+              "pdf": "application/pdf", "html": "text/html; charset=utf-8",
+              "gpkg": "application/geopackage+sqlite3", "png": "image/png", "svg": "image/svg+xml"}
+"""Media type of each kind of run file, by its extension (every extension of :data:`RUN_FILES`)."""
+BINARY = {"type": "string", "format": "binary"}
+FILE_200 = {200: {"description": "the file: report.pdf or report.html (the briefing), results.xlsx (the "
+                                 "workbook), network.gpkg (GeoPackage, a layer per kind), a GeoJSON layer, "
+                                 "map.png or map.svg, a table as CSV (UTF-8 with BOM), summary.json",
                   "content": {"application/json": {"schema": {"type": "object"}},
                               "text/csv": {"schema": {"type": "string"}},
                               "application/geo+json": {"schema": {"type": "object"}},
-                              FILE_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}}}}}
+                              FILE_TYPES["xlsx"]: {"schema": BINARY},
+                              "application/pdf": {"schema": BINARY},
+                              "text/html": {"schema": {"type": "string"}},
+                              "application/geopackage+sqlite3": {"schema": BINARY},
+                              "image/png": {"schema": BINARY},
+                              "image/svg+xml": {"schema": {"type": "string"}}}}}
 """OpenAPI entry of a run file download: every media type it may answer, each with the schema of what a client
-parses from it (JSON documents are objects; CSV is text; the workbook is bytes)."""
+parses from it (JSON documents are objects; CSV, HTML and SVG are text; the workbook, PDF, GeoPackage and PNG are
+bytes)."""
+FILE_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+"""Content-Security-Policy of a downloaded file: a report or SVG opened from this origin runs no script and loads
+nothing (the report's images are inline)."""
+
+
+def media_type(name: str) -> str:
+    """The media type a run file is served with, by its extension (:data:`FILE_TYPES`)."""
+    return FILE_TYPES[name.rsplit(".", 1)[1]]
 
 
 @router.get("/runs/{run_id}/files/{name}", tags=["runs"], response_class=FileResponse, responses=FILE_200)
@@ -360,5 +369,5 @@ def run_file(run_id: str, name: str, request: Request, key: Viewer) -> FileRespo
     if name not in names:
         raise ApiError(404, f"run {run_id} has no file {short(name)}; files: {', '.join(names)}",
                        f"у запуска {run_id} нет файла {short(name)}; файлы: {', '.join(names)}")
-    media = FILE_TYPES[name.rsplit(".", 1)[1]]
-    return FileResponse(folder / name, media_type=media, filename=f"{run_id[:8]}_{name}")
+    return FileResponse(folder / name, media_type=media_type(name), filename=f"{run_id[:8]}_{name}",
+                        headers={"Content-Security-Policy": FILE_CSP, "X-Content-Type-Options": "nosniff"})

@@ -164,6 +164,8 @@
     const m = L.map(el, { zoomSnap: 0.25, attributionControl: true, preferCanvas: false }).setView([45, 44], 5);
     m.attributionControl.setPrefix("Leaflet");
     L.control.scale({ metric: true, imperial: false }).addTo(m);
+    // optional tile layer (PLANNER_TILE_URL): only when the operator set one; none by default (offline)
+    if (VOCAB.tiles) { L.tileLayer(VOCAB.tiles.url, { attribution: esc(VOCAB.tiles.attribution), maxZoom: 19 }).addTo(m); }
     state.maps[el] = m;
     return m;
   }
