@@ -160,7 +160,14 @@ def run(path: Path, dataset, time_limit: float = 600.0, gap: float = 0.0, only: 
     def variant_row(label: str, kind: str, value, edit) -> None:
         variant = copy.deepcopy(raw)
         edit(variant)
-        got = solve(variant, dataset, time_limit, gap)
+        try:
+            got = solve(variant, dataset, time_limit, gap)
+        except (ValueError, LookupError) as e:  # the variant is refused (e.g. an existing centre out of snap reach)
+            rows.append({"scenario": name, "knob": label, "kind": kind, "value": value, "objective": None,
+                         "status": "refused", "gap": None, "arcs": 0, "sites": [], "seconds": 0.0,
+                         "change_pct": None, "ok": None, "note": f"refused: {e}"})
+            log(f"{name:24s} {label:34s} {value!s:>8s} refused: {e}")
+            return
         change = 100 * (got["objective"] - base["objective"]) / abs(base["objective"])
         ok = verdict(change, got["sites"] == base["sites"])
         rows.append({"scenario": name, "knob": label, "kind": kind, "value": value, **got, "change_pct": change,
@@ -194,6 +201,10 @@ def table(rows: list[dict]) -> str:
     out = ["| scenario | knob | kind | value | arcs kept | objective, M RUB/yr | change | sites (town; * existing) | "
            "holds |", "|---|---|---|---|---:|---:|---:|---|---|"]
     for r in rows:
+        if r["objective"] is None:
+            out.append(f"| {r['scenario']} | {r['knob']} | {r['kind']} | {r['value']} | – | – | – | {r['note']} | "
+                       "not applicable |")
+            continue
         sites = r["note"] if r["knob"] == "price_pass_through" else (
             "same" if r["knob"] != "(defaults)" and r["sites"] == _base(rows, r)["sites"] else ", ".join(r["sites"]))
         holds = ("" if r["ok"] is None else "yes" if r["ok"] else
@@ -214,11 +225,25 @@ def summary(rows: list[dict]) -> str:
     for name in dict.fromkeys(r["scenario"] for r in rows):
         mine = [r for r in rows if r["scenario"] == name]
         bad = sorted({f"{r['knob']} {r['value']} ({r['change_pct']:+.2f}%)" for r in mine
-                      if r["kind"] == ARBITRARY and not r["ok"]})
+                      if r["kind"] == ARBITRARY and r["ok"] is False})
         econ = sorted({r["knob"] for r in mine if r["kind"] == ECONOMICS and r["ok"] is False})
         out.append(f"| {name} | {mine[0]['seconds']:.1f} | {'all hold' if not bad else '**fail**: ' + '; '.join(bad)}"
                    f" | {', '.join(econ) or 'none'} |")
     return "\n".join(out)
+
+
+def merge(parts: list[list[dict]]) -> list[dict]:
+    """Rows of several runs as one table: each scenario's first defaults row, then its varied rows in the order
+    of the parts, scenarios in the order of :func:`regional_scenarios` (others after)."""
+    order = {p.stem: i for i, p in enumerate(regional_scenarios())}
+    rows = [r for part in parts for r in part]
+    names = sorted(dict.fromkeys(r["scenario"] for r in rows), key=lambda n: order.get(n, len(order)))
+    out = []
+    for n in names:
+        mine = [r for r in rows if r["scenario"] == n]
+        out.append(next(r for r in mine if r["knob"] == "(defaults)"))
+        out.extend(r for r in mine if r["knob"] != "(defaults)")
+    return out
 
 
 def main() -> None:
@@ -232,7 +257,7 @@ def main() -> None:
     ap.add_argument("--knobs", nargs="+", help="only these knob labels")
     args = ap.parse_args()
     if args.from_json:
-        rows = [r for f in args.from_json for r in json.loads(f.read_text(encoding="utf-8"))]
+        rows = merge([json.loads(f.read_text(encoding="utf-8")) for f in args.from_json])
     else:
         dataset = load_dataset()
         rows = []

@@ -241,8 +241,9 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "scope's produce is more elastic than a partner's",
               "elasticity of the rest of Russia's net excess demand for the scope's produce", 0.1, 50),
     Parameter("outside_step_pct", "% of the reference price", 2.5,
-              "numerical setting: the smallest step at which halving it moves no library objective by 1% "
-              "(docs/model.md, sensitivity table)",
+              "numerical setting: at 2.5, halving or doubling it moves no Russian regional library objective by 1% "
+              "(docs/model.md, sensitivity table); the Kazakh scenarios, whose net objective is small beside their "
+              "outside trade, set 0.625 (from 2.5 halving moved kazakhstan_pilots by -1.4%)",
               "price span of one step of an outside market's curve (finer steps, a larger model)", 0.1, 50),
     Parameter("outside_purchase_price_cap", "× reference price", 3.0, ASSUMPTION,
               "highest price, relative to its reference, at which an outside market still sells to the scope",

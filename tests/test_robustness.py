@@ -46,7 +46,7 @@ def _check(name: str, dataset) -> None:
     assert base["status"] == "optimal", f"{name}: the default plan is not proven ({base['status']})"
     varied = rows[1:]
     assert varied, f"{name}: no knob was varied"
-    moved = [f"{r['knob']}={r['value']}: {r['change_pct']:+.3f}%, sites {r['sites']}" for r in varied if not r["ok"]]
+    moved = [f"{r['knob']}={r['value']}: {r['change_pct']:+.3f}%, sites {r['sites']}" for r in varied if r["ok"] is False]
     assert not moved, f"{name}: the answer follows a knob (objective ≥ 1% or other towns beyond 0.1%): {moved}"
     k_half = next(r for r in varied if r["knob"] == "network.k_nearest" and r["value"] < sensitivity.load_scenario(
         ROOT / "scenarios" / f"{name}.yaml").network.k_nearest)
