@@ -223,7 +223,8 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
                         "consolidation not credited for meat"))),
     Parameter("centre_loss_factor", "ratio", 0.5, ASSUMPTION,
               "share of the FAO post-harvest and distribution losses that remains in the centre channel "
-              "(cold storage, sorting, quicker sale)", 0, 1),
+              "(cold storage, sorting, quicker sale); the sites and the objective lean on it (docs/model.md, "
+              "sensitivity table)", 0, 1),
     Parameter("unmet_penalty_factor", "× value per tonne", 10.0,
               "project assumption: above any import parity the outside markets offer (at most "
               "outside_purchase_price_cap × their reference price plus freight), so demand goes unmet only where no "
@@ -235,11 +236,13 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "the GTAP literature, e.g. Hertel et al. 2007, 'How confident can we be of CGE-based assessments of "
               "Free Trade Agreements?', Economic Modelling 24(4); not checked for these partners)",
               "elasticity of a partner market's net excess demand for the scope's produce at its reference "
-              "(docs/economics.md, outside markets)", 0.1, 50),
+              "(docs/economics.md, outside markets); the objective's level leans on it (docs/model.md, sensitivity "
+              "table)", 0.1, 50),
     Parameter("outside_elasticity_rest_of_russia", "ratio (absolute)", 5.0,
               "project assumption: the national market is several times the scope, so its excess demand for the "
               "scope's produce is more elastic than a partner's",
-              "elasticity of the rest of Russia's net excess demand for the scope's produce", 0.1, 50),
+              "elasticity of the rest of Russia's net excess demand for the scope's produce; the objective's level "
+              "leans on it (docs/model.md, sensitivity table)", 0.1, 50),
     Parameter("outside_step_pct", "% of the reference price", 2.5,
               "numerical setting: at 2.5, halving or doubling it moves no Russian regional library objective by 1% "
               "(docs/model.md, sensitivity table); the Kazakh scenarios, whose net objective is small beside their "
