@@ -5,9 +5,10 @@ the objective by less than 1% and keeps the sites by town (or the two plans lie 
 ``k_nearest`` really removes arcs.
 
 The knobs are varied by ``benchmarks/sensitivity.py`` (the same code that writes the table in docs/model.md), so
-the test and the published table cannot drift apart. Run time (2026-12-06, 2 cores shared with other jobs, load
-about 4-6): 8 min 36 s wall for the eight scenarios, 3 min 04 s of CPU; kazakhstan_network24 is the slowest
-(9 solves of 10-30 s each). Marker ``slow``: CI runs it, ``make test-fast`` skips it.
+the test and the published table cannot drift apart. Run time (2026-12-06, 2 cores shared with other jobs):
+3 min 24 s wall for the eight scenarios, all passing (kazakhstan_network24 96 s, kazakhstan_pilots 33 s, each
+eaeu_* 15-18 s, south_russia_corridors 13 s, the North Caucasus ones 5-6 s); an earlier run under a load of 4-6
+took 8 min 36 s. Marker ``slow``: CI runs it, ``make test-fast`` skips it.
 """
 
 from __future__ import annotations
