@@ -234,7 +234,8 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "на 60%» lower (Агроинвестор on the 2014-15 subprogramme, agroinvestor.ru/regions/article/23353), a "
               "factor of 0.4 — a target, not a measurement; docs/model.md shows the plans at 0.25 and 1.0",
               "share of the FAO post-harvest and distribution losses that remains in the centre channel "
-              "(cold storage, sorting, quicker sale)", 0, 1),
+              "(cold storage, sorting, quicker sale); the sites and the objective lean on it (docs/model.md, "
+              "sensitivity table)", 0, 1),
     Parameter("unmet_penalty_factor", "× value per tonne", 10.0,
               "project assumption: above any import parity the outside markets offer (at most "
               "outside_purchase_price_cap × their reference price plus freight), so demand goes unmet only where no "
@@ -246,14 +247,17 @@ CENTRE_PARAMETERS: tuple[Parameter, ...] = (
               "the GTAP literature, e.g. Hertel et al. 2007, 'How confident can we be of CGE-based assessments of "
               "Free Trade Agreements?', Economic Modelling 24(4); not checked for these partners)",
               "elasticity of a partner market's net excess demand for the scope's produce at its reference "
-              "(docs/economics.md, outside markets)", 0.1, 50),
+              "(docs/economics.md, outside markets); the objective's level leans on it (docs/model.md, sensitivity "
+              "table)", 0.1, 50),
     Parameter("outside_elasticity_rest_of_russia", "ratio (absolute)", 5.0,
               "project assumption: the national market is several times the scope, so its excess demand for the "
               "scope's produce is more elastic than a partner's",
-              "elasticity of the rest of Russia's net excess demand for the scope's produce", 0.1, 50),
+              "elasticity of the rest of Russia's net excess demand for the scope's produce; the objective's level "
+              "leans on it (docs/model.md, sensitivity table)", 0.1, 50),
     Parameter("outside_step_pct", "% of the reference price", 2.5,
-              "numerical setting: the smallest step at which halving it moves no library objective by 1% "
-              "(docs/model.md, sensitivity table)",
+              "numerical setting: at 2.5, halving or doubling it moves no Russian regional library objective by 1% "
+              "(docs/model.md, sensitivity table); the Kazakh scenarios, whose net objective is small beside their "
+              "outside trade, set 0.625 (from 2.5 halving moved kazakhstan_pilots by -1.4%)",
               "price span of one step of an outside market's curve (finer steps, a larger model)", 0.1, 50),
     Parameter("outside_purchase_price_cap", "× reference price", 3.0, ASSUMPTION,
               "highest price, relative to its reference, at which an outside market still sells to the scope",
