@@ -141,3 +141,12 @@ def test_a_run_says_where_its_time_went(run):
     assert all(v >= 0 for v in stages.values())
     assert sum(stages.values()) <= run.summary["runtime_seconds"] + 0.05 * len(stages)
     assert stages["siting"] >= run.summary["solve_seconds"] - 0.01
+
+
+def test_every_range_has_a_russian_name(dataset):
+    """ranges.csv names each range in Russian beside English (readers are Russian-speaking ministry staff)."""
+    from planner.economics.ranges import NAMES_RU, range_entries
+    from planner.parameters import ParameterSet
+
+    missing = [e.key for e in range_entries(ParameterSet(dataset.loss_rates)) if e.key not in NAMES_RU]
+    assert not missing, missing

@@ -54,6 +54,7 @@ NAMES_RU = {
     "dc_capital": "Капитальные затраты многотемпературного ОРЦ",
     "store_capital_krub_per_t": "Капитальные затраты картофеле- и овощехранилища",
     "ca_store_capital_krub_per_t": "Капитальные затраты фруктохранилища с РГС",
+    "elevator_capital_krub_per_t": "Капитальные затраты элеватора",
     "social_discount_rate_pct": "Общественная ставка дисконтирования",
     "support_compensation_pct": "Доля возмещения капитальных затрат",
     "support_cap_store_krub_per_t": "Предельная ставка возмещения для овощехранилища",
