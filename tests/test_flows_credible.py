@@ -124,6 +124,22 @@ def test_every_channel_has_the_same_reach(dataset):
     assert res.status == "optimal" and res.service["unmet_t"].sum() < 1.0
 
 
+@pytest.mark.parametrize("name", ["ncfd_expansion", "south_russia_corridors"])
+def test_no_centre_reaches_a_market_its_farm_cannot_reach_directly(dataset, name):
+    """Structurally, not through imports: every (farm, market, group) that a route through a centre joins has a
+    direct arc of its own, so a centre is never a bridge past a cut-off (the old `direct_km` made centres bridge
+    Nalchik – Stavropol); what a centre changes is the cost, the loss and the season, never the reach."""
+    pb = build_problem(load_scenario(ROOT / "scenarios" / f"{name}.yaml"), dataset).problem
+    inbound = pb.inbound[["supply_id", "site_id", "commodity"]].drop_duplicates()
+    outbound = pb.outbound[["site_id", "demand_id", "commodity"]].drop_duplicates()
+    via = inbound.merge(outbound, on=["site_id", "commodity"])[["supply_id", "demand_id", "commodity"]]
+    via = via[via["supply_id"].str.startswith("farm:") & ~via["demand_id"].str.startswith("exit:")].drop_duplicates()
+    direct = set(map(tuple, pb.direct[["supply_id", "demand_id", "commodity"]].drop_duplicates().to_numpy()))
+    assert len(via) > 100
+    missing = [t for t in map(tuple, via.to_numpy()) if t not in direct]
+    assert not missing, missing[:5]
+
+
 def test_farms_and_markets_sit_in_their_own_region_and_country(dataset):
     """A region's farm node and the market nodes that carry its demand lie in the region itself where it has a
     node of its own, else in its own country (Stavropol krai's cities once carried their demand to the Kropotkin
