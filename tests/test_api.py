@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from servers import free_port, wait_healthy  # tests/servers.py
 from typer.testing import CliRunner
 
 from api.app import create_app
@@ -186,25 +186,17 @@ def test_keys_cli(tmp_path, monkeypatch):
     assert "Минсельхоз КБР" in runner.invoke(cli, ["keys", "list"]).output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(db: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PLANNER_DB": str(db)}
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "planner.cli", "serve", "--port", str(port)], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not start")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, 20)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -216,7 +208,7 @@ def test_real_server_restart_keeps_runs_and_results(tmp_path):
     db = tmp_path / "server.db"
     _, key = create_key("planner", url=f"sqlite:///{db}")
     h = {"X-API-Key": key}
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _serve(db, port)
     try:

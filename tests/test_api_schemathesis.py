@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from servers import free_port, wait_healthy  # tests/servers.py
 
 from api.db import create_key
 
@@ -39,32 +37,18 @@ KNOWN_ON: dict[str, set[str]] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_schemathesis_all_checks_stateful_against_a_running_server(tmp_path):
     db = tmp_path / "st.db"
     url = f"sqlite:///{db}"
     _, key = create_key("planner", url=url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "PLANNER_MAX_QUEUE": "100000",
            "PLANNER_MAX_RUNS_PER_KEY": "100000", "PLANNER_ESTIMATE_DEADLINE_S": "10", "PLANNER_MAX_RUNS": "1"}
     server = subprocess.Popen([sys.executable, "-m", "planner.cli", "serve", "--port", str(port)], env=env,
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     report = tmp_path / "report.json"
     try:
-        end = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < end and server.poll() is None, "the server did not start"
-            time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", server, 90)
         st = Path(sys.executable).with_name("schemathesis")
         subprocess.run([str(st), "run", f"http://127.0.0.1:{port}/openapi.json", "--checks", "all",
                         "-H", f"X-API-Key: {key}", "--max-examples", "5", "--max-time", "420",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from servers import free_port  # tests/servers.py
 from sqlalchemy import text
 
 from api.db import Base, RunRecord, create_key, engine, session
@@ -89,9 +89,7 @@ class Server:
     """A `planner serve` process in its own session (so its workers can be found), on a free port."""
 
     def __init__(self, url: str, **env: str):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         full = {**os.environ, "DATABASE_URL": url, "PLANNER_LEASE_S": str(LEASE_S),
                 "PYTHONPATH": f"{HOOKS}{os.pathsep}{ROOT}", **env}

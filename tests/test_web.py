@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import free_port, wait_healthy  # tests/servers.py
 
 from api.db import DEFAULT_ORG, RunRecord, create_key, now, session
 
@@ -29,12 +29,6 @@ OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 def web(api):
     """The service's test client (``conftest.api``): client, planner and viewer key headers, database URL."""
     return api
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _finished_run(url: str, name: str = "stored_run", status: str = "succeeded", org: str = DEFAULT_ORG) -> str:
@@ -445,19 +439,12 @@ def test_the_wheel_installs_into_a_fresh_venv_and_serves_the_pages_and_runs(tmp_
     assert where.returncode == 0, where.stderr[-3000:]
     assert all(line.startswith(str(tmp_path / "fresh")) for line in where.stdout.splitlines()[:2]), where.stdout
     _, key = create_key("viewer", url=env["DATABASE_URL"])
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(bin_ / "planner"), "serve", "--port", str(port)], env=env, cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-3000:]
-            time.sleep(0.2)
+        wait_healthy(base, server, 120)
         page = httpx.get(f"{base}/")
         assert page.status_code == 200 and "window.ORC_VOCAB" in page.text
         for path in ("/static/vendor/leaflet-1.9.4/leaflet.js", "/docs", "/static-offline-docs/swagger-ui-bundle.js"):

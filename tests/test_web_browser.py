@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from servers import free_port, wait_healthy  # tests/servers.py
 
 from api.db import create_key
 
@@ -31,12 +31,6 @@ if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real server on a fresh SQLite database, with a planner and a viewer key."""
@@ -45,21 +39,17 @@ def server(tmp_path_factory):
     url = f"sqlite:///{db}"
     _, planner_key = create_key("planner", url=url)
     _, viewer_key = create_key("viewer", url=url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PLANNER_DB": str(db), "PLANNER_RUNS_DIR": str(tmp / "runs")}
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "planner.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_healthy(base, proc, 30)
+    except RuntimeError:
         os.killpg(proc.pid, signal.SIGKILL)
-        raise RuntimeError("planner serve did not start")
+        raise
     yield {"base": base, "planner": planner_key, "viewer": viewer_key, "url": url}
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
