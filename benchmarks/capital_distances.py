@@ -53,22 +53,39 @@ def _node(country: str, town: str) -> str:
     return f"road:{country}:{town}"
 
 
+def published() -> pd.DataFrame:
+    """The published road distances (one row per pair, ``published_km`` as float)."""
+    t = pd.read_csv(TABLE, encoding="utf-8-sig", keep_default_na=False, dtype=str)
+    t["published_km"] = t["published_km"].astype(float)
+    return t
+
+
+def published_against(road) -> pd.DataFrame:
+    """The published pairs with the road layer's least-km distance (``network_km``) and ``ratio`` = network /
+    published; a ValueError names the towns of the table that are not road nodes."""
+    t = published()
+    nodes = sorted({_node(c, n) for c, n in zip(t["from_country"], t["from_ru"], strict=True)}
+                   | {_node(c, n) for c, n in zip(t["to_country"], t["to_ru"], strict=True)})
+    missing = [n for n in nodes if n not in road]
+    if missing:
+        raise ValueError(f"towns of the distances table not on the road network: {missing}")
+    km = od_matrix(road, nodes, nodes, metric="distance").values
+    t["network_km"] = [km.at[_node(a, b), _node(c, d)] for a, b, c, d in
+                       zip(t["from_country"], t["from_ru"], t["to_country"], t["to_ru"], strict=True)]
+    t["ratio"] = t["network_km"] / t["published_km"]
+    return t
+
+
 def compare() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(published pairs with network km, every capital pair, capitals not on the road network)."""
     ds = load_dataset()
     road = mode_subgraph(corridor_graph(ds, ParameterSet(ds.loss_rates)), "road")
-    pub = pd.read_csv(TABLE, encoding="utf-8-sig", keep_default_na=False, dtype=str)
-    pub["published_km"] = pub["published_km"].astype(float)
+    pub = published_against(road)
     cap = capitals(ds)
     on = cap[[_node("RU", n) in road for n in cap["name_ru"]]].reset_index(drop=True)
     missing = [f"{r.name_en} ({r.name_ru})" for r in cap.itertuples() if _node("RU", r.name_ru) not in road]
-    nodes = sorted({_node(a, b) for a, b in zip(pub["from_country"], pub["from_ru"], strict=True)}
-                   | {_node(a, b) for a, b in zip(pub["to_country"], pub["to_ru"], strict=True)}
-                   | {_node("RU", n) for n in on["name_ru"]})
+    nodes = sorted(_node("RU", n) for n in on["name_ru"])
     km = od_matrix(road, nodes, nodes, metric="distance").values
-    pub["network_km"] = [km.at[_node(a, b), _node(c, d)] for a, b, c, d in
-                         zip(pub["from_country"], pub["from_ru"], pub["to_country"], pub["to_ru"], strict=True)]
-    pub["ratio"] = pub["network_km"] / pub["published_km"]
     found = {frozenset((r.from_ru, r.to_ru)): r for r in pub.itertuples()}
     rows = []
     for a, b in itertools.combinations(on.itertuples(), 2):

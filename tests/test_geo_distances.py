@@ -8,43 +8,31 @@ with its reason — and a known exception must really be one, so a fixed pair ca
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from geo.matrix import od_matrix
-from geo.network import mode_subgraph
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-TABLE = Path(__file__).resolve().parents[1] / "docs" / "research-notes" / "capital_road_distances.csv"
+import capital_distances  # noqa: E402  (the script that writes docs/geo.md's tables reads the same file)
+
+from geo.matrix import od_matrix  # noqa: E402
+from geo.network import mode_subgraph  # noqa: E402
+
 TOLERANCE = 0.15
 """Allowed relative gap between network road km and published road km: the network is corridor-level (town
 centres, segment km partly great-circle × circuity estimates) and most published figures are rounded."""
 
 
 def _published() -> pd.DataFrame:
-    t = pd.read_csv(TABLE, encoding="utf-8-sig", keep_default_na=False, dtype=str)
-    t["published_km"] = t["published_km"].astype(float)
-    return t
-
-
-def _node(country: str, town: str) -> str:
-    return f"road:{country}:{town}"
+    return capital_distances.published()
 
 
 @pytest.fixture(scope="module")
 def compared(G) -> pd.DataFrame:
-    t = _published()
-    road = mode_subgraph(G, "road")
-    nodes = sorted({_node(c, n) for c, n in zip(t["from_country"], t["from_ru"], strict=True)}
-                   | {_node(c, n) for c, n in zip(t["to_country"], t["to_ru"], strict=True)})
-    missing = [n for n in nodes if n not in road]
-    assert not missing, f"towns of the distances table not on the road network: {missing}"
-    km = od_matrix(road, nodes, nodes, metric="distance").values
-    t["network_km"] = [km.at[_node(a, b), _node(c, d)] for a, b, c, d in
-                       zip(t["from_country"], t["from_ru"], t["to_country"], t["to_ru"], strict=True)]
-    t["ratio"] = t["network_km"] / t["published_km"]
-    return t
+    return capital_distances.published_against(mode_subgraph(G, "road"))
 
 
 def test_the_table_names_its_sources():
