@@ -167,14 +167,19 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
     part_load = params.part_load_share(commodity)
     cpos = [pos[c] for c in centre_nodes]
 
-    def through_centres(first_leg: float) -> np.ndarray:
+    def through_centres(first_leg: float, origins: list[str]) -> dict[int, np.ndarray]:
+        """Cheapest cost through an open centre from each origin node's row to every node (inf where none)."""
+        rows = sorted({pos[place[i]] for i in origins})
         if not cpos:
-            return np.full(F.shape, np.inf)
-        via = (F[:, cpos][:, :, None] * first_leg + F[cpos, :][None, :, :] + centre_h + value * combine_shares(
-            transit * (H[:, cpos][:, :, None] + H[cpos, :][None, :, :]), post * f, dist * f))
-        return np.where(np.isfinite(via), via, np.inf).min(axis=1)
+            return {a: np.full(F.shape[1], np.inf) for a in rows}
+        Fr, Hr = F[rows][:, cpos], H[rows][:, cpos]
+        via = (Fr[:, :, None] * first_leg + F[cpos, :][None, :, :] + centre_h + value * combine_shares(
+            transit * (Hr[:, :, None] + H[cpos, :][None, :, :]), post * f, dist * f))
+        return dict(zip(rows, np.where(np.isfinite(via), via, np.inf).min(axis=1), strict=True))
 
-    via_farm, via_outside = through_centres(1.0 + part_load), through_centres(1.0)
+    # a region's node and an outside market's may coincide (a port town): each origin kind gets its own rows
+    via_farm = through_centres(1.0 + part_load, [i for i in place if not i.startswith("outside:")])
+    via_outside = through_centres(1.0, [i for i in place if i.startswith("outside:")])
     rows = []
     for i in place:
         for j in place:
@@ -199,7 +204,7 @@ def _markets_and_costs(planned: PlannedProblem, dataset: Dataset, scenario: Scen
                 o = by_id[i.removeprefix("outside:")]
                 duty_in = o.tariff_import_pct / 100 * float(curves.at[(o.market_id, commodity), "P0_rub_per_t"])
                 trad += duty_in
-            best = float((via_farm if from_region else via_outside)[a, b])
+            best = float((via_farm if from_region else via_outside)[a][b])
             rows.append((i, j, trad, max(0.0, trad - best), duty_in))
     arcs = pd.DataFrame(rows, columns=["from", "to", "traditional", "saving", "duty_in"])
     return markets, arcs
